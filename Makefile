@@ -1,0 +1,106 @@
+# anycast-operator Makefile. `make help` lists the targets.
+
+IMG ?= ghcr.io/anycast-operator/anycast-operator:dev
+GO ?= go
+export GOTOOLCHAIN := local
+
+LOCALBIN ?= $(CURDIR)/bin
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+CONTROLLER_TOOLS_VERSION ?= v0.20.1
+
+# Upstream Skupper CRDs: the Skupper Go module cannot be downloaded from the module proxy,
+# so tests read the CRD files from this directory. CI points it at ../shared/crds/skupper;
+# `make skupper-crds` fetches the same files at the same upstream commit.
+SKUPPER_COMMIT ?= 80b1ba6de37f98756e0cf0a67f3450e0c202962d
+SKUPPER_CRDS ?= $(firstword $(wildcard $(CURDIR)/../shared/crds/skupper) $(LOCALBIN)/skupper-crds)
+export SKUPPER_CRDS
+
+GO_TEST_FLAGS ?= -count=1
+TEST_TIMEOUT ?= 30m
+
+.DEFAULT_GOAL := help
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate CRDs and RBAC from the API types and kubebuilder markers.
+	$(CONTROLLER_GEN) crd paths="./api/v1alpha1/..." output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=anycast-operator paths="./internal/controller/..." output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: controller-gen ## Generate deepcopy code.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: fmt
+fmt: ## go fmt.
+	$(GO) fmt ./...
+
+.PHONY: vet
+vet: ## go vet.
+	$(GO) vet ./...
+
+.PHONY: verify
+verify: manifests generate ## Regenerate everything and fail if the committed files differ.
+	@git diff --exit-code -- api config || { echo "generated files are out of date: run 'make manifests generate' and commit"; exit 1; }
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) mod tidy -diff
+
+.PHONY: envtest-assets
+envtest-assets: ## Build kube-apiserver and etcd for envtest into bin/k8s (skipped when KUBEBUILDER_ASSETS is set).
+	@hack/envtest-assets.sh >/dev/null
+
+.PHONY: skupper-crds
+skupper-crds: ## Fetch the upstream Skupper CRDs when ../shared/crds/skupper is absent.
+	@if [ -d "$(SKUPPER_CRDS)" ] && ls "$(SKUPPER_CRDS)"/*.yaml >/dev/null 2>&1; then exit 0; fi; \
+	 hack/fetch-skupper-crds.sh "$(SKUPPER_COMMIT)" "$(LOCALBIN)/skupper-crds"
+
+.PHONY: test
+test: vet envtest-assets skupper-crds ## Run all tests against a real kube-apiserver and etcd (envtest).
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
+
+.PHONY: test-unit
+test-unit: ## Run only the tests that need no API server.
+	$(GO) test $(GO_TEST_FLAGS) ./internal/render/... ./cmd/...
+
+.PHONY: golden
+golden: ## Regenerate the renderer's golden files (review the diff!).
+	$(GO) test ./internal/render/ -run TestGolden -update
+
+.PHONY: bench
+bench: envtest-assets skupper-crds ## Run the benchmarks and print their figures.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+##@ Build
+
+.PHONY: build
+build: ## Build the operator binary (static, as in the image) into bin/.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/anycast-operator ./cmd/anycast-operator
+
+.PHONY: run
+run: manifests ## Run the operator against the cluster of $KUBECONFIG (install CRDs first: make install).
+	$(GO) run ./cmd/anycast-operator --leader-elect=false --namespace=$${OPERATOR_NAMESPACE:-anycast-system}
+
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster of $KUBECONFIG.
+	kubectl apply --server-side -k config/crd
+
+.PHONY: uninstall
+uninstall: ## Remove the CRDs from the cluster of $KUBECONFIG.
+	kubectl delete -k config/crd --ignore-not-found
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a Docker engine).
+	docker build -t $(IMG) .
+
+##@ Tools
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN)
+$(CONTROLLER_GEN):
+	GOBIN=$(LOCALBIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)

@@ -1,0 +1,586 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Condition types of an AnycastClass (besides Accepted and Ready).
+const (
+	// ConditionClustersReachable is True when the operator can reach every member cluster's
+	// API server and finds the MetalLB, Gateway API and Skupper CRDs there.
+	ConditionClustersReachable = "ClustersReachable"
+	// ConditionSessionsEstablished is True when every watcher session is Established.
+	ConditionSessionsEstablished = "SessionsEstablished"
+)
+
+// MetalLBMode is the BGP implementation a member's MetalLB runs. The modes accept different
+// configuration; the operator never renders a field the member's mode would reject.
+// +kubebuilder:validation:Enum=frr;frr-k8s;native
+type MetalLBMode string
+
+const (
+	// MetalLBModeFRR is MetalLB with its bundled FRR (the default of current releases).
+	MetalLBModeFRR MetalLBMode = "frr"
+	// MetalLBModeFRRK8s is MetalLB delegating BGP to frr-k8s.
+	MetalLBModeFRRK8s MetalLBMode = "frr-k8s"
+	// MetalLBModeNative is MetalLB's own Go BGP speaker: no BFD, no graceful restart, no
+	// keepalive or connect timers, no local ASN, no VRF, no IPv6 advertisements, no large
+	// communities, no AS path prepending.
+	MetalLBModeNative MetalLBMode = "native"
+)
+
+// Interconnect is a member's role in the Skupper network of each ingress namespace.
+// +kubebuilder:validation:Enum=hub;spoke
+type Interconnect string
+
+const (
+	// InterconnectHub accepts links: its Site gets link access and it issues the grants.
+	InterconnectHub Interconnect = "hub"
+	// InterconnectSpoke links to the hub with a token the operator redeems for it.
+	InterconnectSpoke Interconnect = "spoke"
+)
+
+// RouterAccessType says how spokes reach the hub's Skupper router.
+// +kubebuilder:validation:Enum=loadbalancer;route;default
+type RouterAccessType string
+
+const (
+	// RouterAccessLoadBalancer exposes the router through a LoadBalancer Service. On bare
+	// metal MetalLB must be able to address it from a pool that is not an anycast pool.
+	RouterAccessLoadBalancer RouterAccessType = "loadbalancer"
+	// RouterAccessRoute exposes the router through an OpenShift Route.
+	RouterAccessRoute RouterAccessType = "route"
+	// RouterAccessDefault lets Skupper pick the platform default (route on OpenShift,
+	// loadbalancer elsewhere).
+	RouterAccessDefault RouterAccessType = "default"
+)
+
+// NamespacesFrom says which namespaces may use a class.
+// +kubebuilder:validation:Enum=All;Selector
+type NamespacesFrom string
+
+const (
+	// NamespacesFromAll allows every namespace.
+	NamespacesFromAll NamespacesFrom = "All"
+	// NamespacesFromSelector allows the namespaces whose labels match the selector.
+	NamespacesFromSelector NamespacesFrom = "Selector"
+)
+
+// AllowedNamespaces restricts which namespaces may hold AnycastIngresses of a class.
+// +kubebuilder:validation:XValidation:rule="self.from != 'Selector' || has(self.selector)",message="selector is required when from is Selector"
+// +kubebuilder:validation:XValidation:rule="self.from == 'Selector' || !has(self.selector)",message="selector is only allowed when from is Selector"
+type AllowedNamespaces struct {
+	// from is All (every namespace) or Selector (namespaces matching selector).
+	// +kubebuilder:default=All
+	// +optional
+	From NamespacesFrom `json:"from,omitempty"`
+
+	// selector matches the labels of allowed namespaces when from is Selector.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+}
+
+// GatewayClassTemplate asks the operator to create a GatewayClass on every member.
+type GatewayClassTemplate struct {
+	// name of the GatewayClass to create. Defaults to "anycast-<class name>".
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name,omitempty"`
+
+	// controllerName of the Gateway API implementation that serves the class, for example
+	// "gateway.envoyproxy.io/gatewayclass-controller".
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9\/\-._~%!$&'()*+,;=:]+$`
+	ControllerName string `json:"controllerName"`
+}
+
+// BFDSettings are the BFD timers of one peer; peers with equal settings share one MetalLB
+// BFDProfile. Not available in MetalLB native mode.
+type BFDSettings struct {
+	// receiveInterval is the lowest interval, in milliseconds, at which this system can
+	// receive control packets.
+	// +optional
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=60000
+	ReceiveInterval *int32 `json:"receiveInterval,omitempty"`
+
+	// transmitInterval is the lowest interval, in milliseconds, at which this system sends
+	// control packets.
+	// +optional
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=60000
+	TransmitInterval *int32 `json:"transmitInterval,omitempty"`
+
+	// detectMultiplier is how many packets may be lost before the session goes down.
+	// +optional
+	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=255
+	DetectMultiplier *int32 `json:"detectMultiplier,omitempty"`
+
+	// echoMode enables BFD echo packets.
+	// +optional
+	EchoMode *bool `json:"echoMode,omitempty"`
+
+	// echoInterval is the minimal echo receive interval in milliseconds.
+	// +optional
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=60000
+	EchoInterval *int32 `json:"echoInterval,omitempty"`
+
+	// passiveMode makes this end wait for the peer's control packets before sending.
+	// +optional
+	PassiveMode *bool `json:"passiveMode,omitempty"`
+
+	// minimumTtl is, for multihop sessions only, the lowest TTL accepted on packets.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=254
+	MinimumTTL *int32 `json:"minimumTtl,omitempty"`
+}
+
+// Peer is one BGP neighbour of a member cluster's MetalLB speakers, usually a top-of-rack
+// router. It becomes one MetalLB BGPPeer on that member.
+// +kubebuilder:validation:XValidation:rule="!has(self.holdTime) || !has(self.keepaliveTime) || duration(self.keepaliveTime) < duration(self.holdTime)",message="keepaliveTime must be lower than holdTime"
+type Peer struct {
+	// name of the peer, unique within the cluster entry.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// address of the peer, IPv4 or IPv6.
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="address must be an IPv4 or IPv6 address"
+	Address string `json:"address"`
+
+	// asn is the peer's autonomous system number (1..4294967295).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4294967295
+	ASN int64 `json:"asn"`
+
+	// port is the peer's BGP port. MetalLB uses 179 when unset.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port *int32 `json:"port,omitempty"`
+
+	// sourceAddress is the local address the session starts from.
+	// +optional
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="sourceAddress must be an IPv4 or IPv6 address"
+	SourceAddress string `json:"sourceAddress,omitempty"`
+
+	// holdTime is the requested BGP hold time: 0s (no keepalives) or at least 3s.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) == duration('0s') || (duration(self) >= duration('3s') && duration(self) <= duration('65535s'))",message="holdTime must be 0s or between 3s and 65535s"
+	HoldTime *metav1.Duration `json:"holdTime,omitempty"`
+
+	// keepaliveTime is the requested keepalive interval; lower than holdTime. Not
+	// available in MetalLB native mode.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('65535s')",message="keepaliveTime must be at most 65535s"
+	KeepaliveTime *metav1.Duration `json:"keepaliveTime,omitempty"`
+
+	// connectTime is how long a connection attempt may take before it is retried. Not
+	// available in MetalLB native mode.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('65535s')",message="connectTime must be between 1s and 65535s"
+	ConnectTime *metav1.Duration `json:"connectTime,omitempty"`
+
+	// ebgpMultiHop allows the peer to be more than one hop away.
+	// +optional
+	EBGPMultiHop bool `json:"ebgpMultiHop,omitempty"`
+
+	// localASN overrides the cluster's ASN for this session (FRR modes only).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4294967295
+	LocalASN *int64 `json:"localASN,omitempty"`
+
+	// vrf is the VRF the session runs in (FRR modes only).
+	// +optional
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9_.-]+$`
+	VRF string `json:"vrf,omitempty"`
+
+	// enableGracefulRestart turns on BGP graceful restart (FRR modes only).
+	// +optional
+	EnableGracefulRestart bool `json:"enableGracefulRestart,omitempty"`
+
+	// passwordSecretRef names the TCP MD5 password of the session: a Secret in the
+	// operator's namespace on the hub; key defaults to "password". The operator copies it to
+	// each member as a kubernetes.io/basic-auth Secret in the MetalLB namespace.
+	// +optional
+	PasswordSecretRef *SecretKeyReference `json:"passwordSecretRef,omitempty"`
+
+	// bfd enables BFD on the session with these timers (FRR modes only).
+	// +optional
+	BFD *BFDSettings `json:"bfd,omitempty"`
+
+	// nodeSelectors limit the nodes whose speakers peer with this router (one selector per
+	// rack, for example). Empty means every node.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	NodeSelectors []metav1.LabelSelector `json:"nodeSelectors,omitempty"`
+}
+
+// RouterAccess says how spokes reach the hub's Skupper router.
+// +kubebuilder:validation:XValidation:rule="self.type == 'loadbalancer' || !has(self.pool)",message="pool is only used with type loadbalancer"
+type RouterAccess struct {
+	// type is loadbalancer (plain Kubernetes with MetalLB), route (OpenShift) or default
+	// (Skupper's platform default).
+	// +kubebuilder:default=default
+	// +optional
+	Type RouterAccessType `json:"type,omitempty"`
+
+	// pool is the MetalLB IPAddressPool (not an anycast pool) that addresses the router's
+	// LoadBalancer Service when type is loadbalancer.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Pool string `json:"pool,omitempty"`
+}
+
+// ClusterMember is one cluster that serves the class's VIPs.
+// +kubebuilder:validation:XValidation:rule="!has(self.routerAccess) || self.interconnect == 'hub'",message="routerAccess is only used on the hub member"
+type ClusterMember struct {
+	// name of the member, unique within the class. It is also the Skupper site name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// kubeconfigSecretRef names a Secret in the operator's namespace holding a kubeconfig for
+	// this member; key defaults to "kubeconfig". Absent means the cluster the operator runs
+	// in.
+	// +optional
+	KubeconfigSecretRef *SecretKeyReference `json:"kubeconfigSecretRef,omitempty"`
+
+	// asn is the member's own autonomous system number, used by its MetalLB speakers. The
+	// watcher recognises the member as the origin AS of a path, so members need distinct
+	// ASNs.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4294967295
+	ASN int64 `json:"asn"`
+
+	// interconnect is the member's Skupper role: hub (accepts links, issues grants) or spoke
+	// (links to the hub). A class with more than one member has exactly one hub.
+	// +kubebuilder:default=spoke
+	// +optional
+	Interconnect Interconnect `json:"interconnect,omitempty"`
+
+	// metallbMode is the BGP implementation of this member's MetalLB: frr (default),
+	// frr-k8s or native.
+	// +kubebuilder:default=frr
+	// +optional
+	MetalLBMode MetalLBMode `json:"metallbMode,omitempty"`
+
+	// routerAccess says how spokes reach this hub's Skupper router. Only on the hub.
+	// +optional
+	RouterAccess *RouterAccess `json:"routerAccess,omitempty"`
+
+	// peers are the member's BGP neighbours; each becomes a MetalLB BGPPeer.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Peers []Peer `json:"peers,omitempty"`
+}
+
+// WatcherSession is one receive-only BGP session of the watcher, usually to a core router.
+// +kubebuilder:validation:XValidation:rule="!has(self.holdTime) || !has(self.keepaliveTime) || duration(self.keepaliveTime) < duration(self.holdTime)",message="keepaliveTime must be lower than holdTime"
+type WatcherSession struct {
+	// name of the session, unique within the watcher.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// address of the router, IPv4 or IPv6.
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="address must be an IPv4 or IPv6 address"
+	Address string `json:"address"`
+
+	// asn of the router.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4294967295
+	ASN int64 `json:"asn"`
+
+	// port of the router's BGP listener; 179 when unset.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port *int32 `json:"port,omitempty"`
+
+	// localAddress is the address the watcher connects from.
+	// +optional
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="localAddress must be an IPv4 or IPv6 address"
+	LocalAddress string `json:"localAddress,omitempty"`
+
+	// multihop is the TTL of an eBGP multihop session; unset means a directly connected
+	// peer.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=255
+	Multihop *int32 `json:"multihop,omitempty"`
+
+	// holdTime of the session; 90s when unset.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('3s') && duration(self) <= duration('65535s')",message="holdTime must be between 3s and 65535s"
+	HoldTime *metav1.Duration `json:"holdTime,omitempty"`
+
+	// keepaliveTime of the session; a third of holdTime when unset.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('21845s')",message="keepaliveTime must be between 1s and 21845s"
+	KeepaliveTime *metav1.Duration `json:"keepaliveTime,omitempty"`
+
+	// connectRetry is the delay between connection attempts; 5s when unset.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('3600s')",message="connectRetry must be between 1s and 3600s"
+	ConnectRetry *metav1.Duration `json:"connectRetry,omitempty"`
+
+	// passwordSecretRef names the TCP MD5 password: a Secret in the operator's namespace;
+	// key defaults to "password".
+	// +optional
+	PasswordSecretRef *SecretKeyReference `json:"passwordSecretRef,omitempty"`
+
+	// addPathReceive asks the router to send every path it has, not only its best one
+	// (BGP ADD-PATH, RFC 7911). Needed to see every member through one core session; the
+	// router must be configured to send them (FRR: addpath-tx-all-paths). Default true.
+	// +kubebuilder:default=true
+	// +optional
+	AddPathReceive *bool `json:"addPathReceive,omitempty"`
+
+	// maxPrefixes is the most prefixes the router may send on this session; beyond it the
+	// session is shut down. Default 10000.
+	// +kubebuilder:default=10000
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000000
+	MaxPrefixes *int64 `json:"maxPrefixes,omitempty"`
+}
+
+// Watcher configures the operator's embedded, receive-only BGP speaker. It never advertises
+// a route; it accepts only prefixes inside the class pools and reports which member
+// clusters the routers see as origins of each VIP.
+type Watcher struct {
+	// asn of the watcher.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4294967295
+	ASN int64 `json:"asn"`
+
+	// routerID of the watcher, an IPv4 address.
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip(self).family() == 4",message="routerID must be an IPv4 address"
+	RouterID string `json:"routerID"`
+
+	// sessions to the routers whose view the watcher reports.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	Sessions []WatcherSession `json:"sessions"`
+}
+
+// AnycastClassSpec is the fabric: member clusters, their BGP peers, the anycast pools and
+// the watcher. Owned by the network or platform team.
+// +kubebuilder:validation:XValidation:rule="has(self.gatewayClassName) != has(self.gatewayClass)",message="exactly one of gatewayClassName and gatewayClass must be set"
+type AnycastClassSpec struct {
+	// pools are the prefixes (CIDR, IPv4 or IPv6) AnycastIngresses of this class take their
+	// VIPs from. The watcher accepts only routes inside them.
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=43
+	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self)",message="each pool must be a CIDR such as 192.168.155.0/24 or 2001:db8::/64"
+	// +kubebuilder:validation:items:XValidation:rule="!isCIDR(self) || cidr(self) == cidr(self).masked()",message="each pool must be written with its host bits zero, e.g. 192.168.155.0/24 rather than 192.168.155.1/24"
+	Pools []string `json:"pools"`
+
+	// allowedNamespaces restricts the namespaces that may use this class. Default: all.
+	// +optional
+	AllowedNamespaces *AllowedNamespaces `json:"allowedNamespaces,omitempty"`
+
+	// gatewayClassName is an existing GatewayClass the rendered Gateways use. Exactly one of
+	// gatewayClassName and gatewayClass is set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	GatewayClassName string `json:"gatewayClassName,omitempty"`
+
+	// gatewayClass asks the operator to create the GatewayClass on every member.
+	// +optional
+	GatewayClass *GatewayClassTemplate `json:"gatewayClass,omitempty"`
+
+	// metallbNamespace is where MetalLB runs on every member; its objects are written there.
+	// +kubebuilder:default=metallb-system
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	MetalLBNamespace string `json:"metallbNamespace,omitempty"`
+
+	// clusters are the members that serve every VIP of the class.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.filter(c, has(c.interconnect) && c.interconnect == 'hub').size() <= 1",message="at most one cluster may be the interconnect hub"
+	// +kubebuilder:validation:XValidation:rule="self.size() == 1 || self.filter(c, has(c.interconnect) && c.interconnect == 'hub').size() == 1",message="a class with more than one cluster needs exactly one cluster with interconnect: hub"
+	// +kubebuilder:validation:XValidation:rule="self.filter(c, !has(c.kubeconfigSecretRef)).size() <= 1",message="at most one cluster may omit kubeconfigSecretRef (the cluster the operator runs in)"
+	// +kubebuilder:validation:XValidation:rule="self.all(a, self.filter(b, b.asn == a.asn).size() == 1)",message="cluster ASNs must be distinct: the watcher tells members apart by origin AS"
+	Clusters []ClusterMember `json:"clusters"`
+
+	// watcher configures the embedded receive-only BGP speaker that verifies, from the
+	// routers' side, which clusters advertise each VIP. Optional.
+	// +optional
+	Watcher *Watcher `json:"watcher,omitempty"`
+}
+
+// ClusterStatus is the operator's view of one member.
+type ClusterStatus struct {
+	// name of the member.
+	Name string `json:"name"`
+	// reachable is true when the member's API server answered and has the needed CRDs.
+	Reachable bool `json:"reachable"`
+	// reason is a CamelCase word for why the member is or is not reachable.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// message says what is wrong, in words a person can act on.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// lastTransitionTime is when reachable last changed.
+	// +optional
+	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
+}
+
+// SessionStatus is the state of one watcher session.
+type SessionStatus struct {
+	// name of the session.
+	Name string `json:"name"`
+	// state of the BGP session: Idle, Connect, Active, OpenSent, OpenConfirm, Established.
+	State string `json:"state"`
+	// since is when the session entered its state.
+	// +optional
+	Since *metav1.Time `json:"since,omitempty"`
+	// receivedPrefixes is how many prefixes the router sent.
+	// +optional
+	ReceivedPrefixes int64 `json:"receivedPrefixes,omitempty"`
+	// acceptedPrefixes is how many of them fell inside the class pools.
+	// +optional
+	AcceptedPrefixes int64 `json:"acceptedPrefixes,omitempty"`
+	// message explains a session that is not established (wrong password, max-prefix
+	// exceeded, connection refused, ...).
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// AnycastClassStatus is the observed state of an AnycastClass.
+type AnycastClassStatus struct {
+	// observedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Accepted, ClustersReachable, SessionsEstablished, Ready.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// clusters is the reachability of each member.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Clusters []ClusterStatus `json:"clusters,omitempty"`
+
+	// sessions is the state of each watcher session.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Sessions []SessionStatus `json:"sessions,omitempty"`
+
+	// ingresses is how many AnycastIngresses use this class.
+	// +optional
+	Ingresses int32 `json:"ingresses,omitempty"`
+}
+
+// AnycastClass describes an anycast fabric: the member clusters that serve its VIPs, their
+// BGP peers and MetalLB modes, the pools VIPs come from and the watcher sessions that verify
+// advertisements. Cluster-scoped; owned by the network or platform team.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=acc,categories=anycast
+// +kubebuilder:printcolumn:name="Pools",type=string,JSONPath=`.spec.pools`
+// +kubebuilder:printcolumn:name="Clusters",type=string,JSONPath=`.spec.clusters[*].name`
+// +kubebuilder:printcolumn:name="Ingresses",type=integer,JSONPath=`.status.ingresses`
+// +kubebuilder:printcolumn:name="Reachable",type=string,JSONPath=`.status.conditions[?(@.type=="ClustersReachable")].status`
+// +kubebuilder:printcolumn:name="Sessions",type=string,JSONPath=`.status.conditions[?(@.type=="SessionsEstablished")].status`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 63",message="metadata.name must be a DNS label (lowercase letters, digits and '-', at most 63 characters): it labels every rendered object"
+type AnycastClass struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired fabric.
+	Spec AnycastClassSpec `json:"spec"`
+
+	// status is what the operator observed.
+	// +optional
+	Status AnycastClassStatus `json:"status,omitempty"`
+}
+
+// AnycastClassList is a list of AnycastClass.
+//
+// +kubebuilder:object:root=true
+type AnycastClassList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []AnycastClass `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&AnycastClass{}, &AnycastClassList{})
+}
+
+// Member returns the class member with the given name, or nil.
+func (c *AnycastClass) Member(name string) *ClusterMember {
+	for i := range c.Spec.Clusters {
+		if c.Spec.Clusters[i].Name == name {
+			return &c.Spec.Clusters[i]
+		}
+	}
+	return nil
+}
+
+// Hub returns the interconnect hub member, or nil when the class has none.
+func (c *AnycastClass) Hub() *ClusterMember {
+	for i := range c.Spec.Clusters {
+		if c.Spec.Clusters[i].Interconnect == InterconnectHub {
+			return &c.Spec.Clusters[i]
+		}
+	}
+	return nil
+}
+
+// Mode returns the member's MetalLB mode, applying the API default.
+func (m *ClusterMember) Mode() MetalLBMode {
+	if m.MetalLBMode == "" {
+		return MetalLBModeFRR
+	}
+	return m.MetalLBMode
+}

@@ -1,0 +1,90 @@
+// Package render turns an AnycastClass, optionally one of its AnycastIngresses, and what the
+// operator observed into the objects each member cluster must hold. It is pure: no client,
+// no clock, no randomness. The same Input struct feeds the controller, the golden tests
+// (testdata/*.in.yaml -> *.out.yaml) and the `anycast-operator render` command.
+package render
+
+import (
+	"fmt"
+
+	"sigs.k8s.io/yaml"
+
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+)
+
+// Input is everything one render needs.
+//
+// With Ingress nil, Render returns the class-scoped objects (BGP peers, BFD profiles, peer
+// password Secrets, the GatewayClass). With Ingress set, it returns that ingress's objects
+// and, when the ingress uses cross-cluster services, the Skupper network objects of its
+// namespace.
+type Input struct {
+	// Class is the AnycastClass, with API defaults applied or not: render treats unset
+	// fields as their documented defaults.
+	Class v1alpha1.AnycastClass `json:"class"`
+	// Ingress is the AnycastIngress to render, if any.
+	Ingress *v1alpha1.AnycastIngress `json:"ingress,omitempty"`
+	// Observed is what the controller read from the hub and the members.
+	Observed Observed `json:"observed,omitempty"`
+}
+
+// Observed is the state, read by the controller, that rendering depends on.
+type Observed struct {
+	// Address is the VIP allocated to the ingress when spec.address is unset.
+	Address string `json:"address,omitempty"`
+
+	// NamespaceLabels are the labels of the ingress namespace on the hub; they decide
+	// whether a class with allowedNamespaces.from=Selector admits the ingress. Nil means the
+	// namespace was not read, which only the class-scoped render may do.
+	NamespaceLabels map[string]string `json:"namespaceLabels,omitempty"`
+
+	// Secrets holds the values of the hub Secrets the class refers to for peer passwords,
+	// keyed "<secret name>/<key>". A peer whose password is missing here is refused on its
+	// member rather than rendered without authentication.
+	Secrets map[string]string `json:"secrets,omitempty"`
+
+	// Skupper is the linking state of the ingress namespace.
+	Skupper SkupperObserved `json:"skupper,omitempty"`
+}
+
+// SkupperObserved is what the hub and the spokes report about linking, for one namespace.
+type SkupperObserved struct {
+	// HubSiteEndpoints is true when the hub's Site reports status.endpoints. Tokens are only
+	// issued after that: the real Skupper controller spends a grant's redemption even when
+	// it fails for lack of endpoints.
+	HubSiteEndpoints bool `json:"hubSiteEndpoints,omitempty"`
+
+	// Grants is the state of the grant for each spoke, keyed by spoke name.
+	Grants map[string]GrantObserved `json:"grants,omitempty"`
+}
+
+// GrantObserved is one spoke's grant as the hub's Skupper controller filled it.
+type GrantObserved struct {
+	// Attempt numbers the grant: a failed redemption spends a grant, so the controller moves
+	// to a fresh one (a new name) instead of retrying it.
+	Attempt int `json:"attempt,omitempty"`
+	// URL, Code and CA are the grant's status fields; a token is rendered only when all
+	// three are set.
+	URL  string `json:"url,omitempty"`
+	Code string `json:"code,omitempty"`
+	CA   string `json:"ca,omitempty"`
+}
+
+// SecretKey is the key of Observed.Secrets for a Secret reference.
+func SecretKey(ref *v1alpha1.SecretKeyReference, defaultKey string) string {
+	key := ref.Key
+	if key == "" {
+		key = defaultKey
+	}
+	return ref.Name + "/" + key
+}
+
+// ParseInput reads an Input from YAML or JSON, strictly: an unknown or misspelt field is an
+// error rather than a silently ignored setting.
+func ParseInput(b []byte) (Input, error) {
+	var in Input
+	if err := yaml.UnmarshalStrict(b, &in); err != nil {
+		return Input{}, fmt.Errorf("reading render input: %w", err)
+	}
+	return in, nil
+}

@@ -1,0 +1,78 @@
+package render
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+)
+
+// MetalLB validates its configuration per BGP mode, and a rejected configuration only
+// shows in the speaker's log. So the operator refuses, in status, what a member's mode
+// cannot do, and renders nothing for that member. The lists below are what MetalLB v0.16's
+// native mode rejects (see DESIGN.md); the FRR modes (frr, frr-k8s) accept them all.
+
+// modeRefusalsForMember lists the class fields of one member its mode rejects.
+func modeRefusalsForMember(m *v1alpha1.ClusterMember) []Problem {
+	mode := m.Mode()
+	if mode != v1alpha1.MetalLBModeNative {
+		return nil
+	}
+	var out []Problem
+	refuse := func(peer, field, what string) {
+		out = append(out, Problem{
+			Reason:  ReasonUnsupportedByMode,
+			Cluster: m.Name,
+			Field:   fmt.Sprintf("spec.clusters[%s].peers[%s].%s", m.Name, peer, field),
+			Message: fmt.Sprintf("peer %s sets %s (%s), which MetalLB in %s mode does not support; remove it or run MetalLB in frr or frr-k8s mode on %s", peer, field, what, mode, m.Name),
+		})
+	}
+	for _, p := range m.Peers {
+		if p.BFD != nil {
+			refuse(p.Name, "bfd", "BFD")
+		}
+		if p.KeepaliveTime != nil {
+			refuse(p.Name, "keepaliveTime", "keepalive timer")
+		}
+		if p.ConnectTime != nil {
+			refuse(p.Name, "connectTime", "connect timer")
+		}
+		if p.VRF != "" {
+			refuse(p.Name, "vrf", "VRF")
+		}
+		if p.EnableGracefulRestart {
+			refuse(p.Name, "enableGracefulRestart", "graceful restart")
+		}
+		if p.LocalASN != nil {
+			refuse(p.Name, "localASN", "local ASN override")
+		}
+	}
+	return out
+}
+
+// modeRefusalsForIngress lists the ingress fields one member's mode rejects.
+func modeRefusalsForIngress(m *v1alpha1.ClusterMember, ing *v1alpha1.AnycastIngress, vip netip.Addr) []Problem {
+	mode := m.Mode()
+	if mode != v1alpha1.MetalLBModeNative {
+		return nil
+	}
+	var out []Problem
+	if vip.Is6() {
+		out = append(out, Problem{
+			Reason: ReasonUnsupportedByMode, Cluster: m.Name, Field: "spec.address",
+			Message: fmt.Sprintf("the IPv6 VIP %s cannot be advertised by MetalLB in %s mode on %s; use an FRR mode there or leave %s out of spec.clusters", vip, mode, m.Name, m.Name),
+		})
+	}
+	if ing.Spec.Advertisement != nil {
+		for _, c := range ing.Spec.Advertisement.Communities {
+			if strings.HasPrefix(c, "large:") {
+				out = append(out, Problem{
+					Reason: ReasonUnsupportedByMode, Cluster: m.Name, Field: "spec.advertisement.communities",
+					Message: fmt.Sprintf("the large community %s cannot be sent by MetalLB in %s mode on %s; use a standard community or an FRR mode", c, mode, m.Name),
+				})
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,245 @@
+package render
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/ipam"
+)
+
+// Reasons of the problems render reports. They become condition reasons, so they are
+// CamelCase and stable.
+const (
+	// ReasonUnsupportedByMode: a member's MetalLB mode cannot do what is asked.
+	ReasonUnsupportedByMode = "UnsupportedByMetalLBMode"
+	// ReasonAddressNotInPool: the VIP is outside every class pool.
+	ReasonAddressNotInPool = "AddressNotInPool"
+	// ReasonAddressNotAllocated: no spec.address and no allocated address yet.
+	ReasonAddressNotAllocated = "AddressNotAllocated"
+	// ReasonUnknownCluster: a cluster name that the class does not have.
+	ReasonUnknownCluster = "UnknownCluster"
+	// ReasonNoServingCluster: every selected cluster is drained.
+	ReasonNoServingCluster = "NoServingCluster"
+	// ReasonNamespaceNotAllowed: the class does not admit the ingress namespace.
+	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+	// ReasonPasswordSecretNotFound: a peer's password Secret or key is missing on the hub.
+	ReasonPasswordSecretNotFound = "PasswordSecretNotFound"
+	// ReasonInvalidSpec: something the API schema rejects (seen when rendering files that
+	// never went through an API server).
+	ReasonInvalidSpec = "InvalidSpec"
+)
+
+// Problem is one reason why something is not rendered. A Problem with a Cluster applies to
+// that member only (nothing is rendered there); without one it applies to every member.
+type Problem struct {
+	// Reason is a CamelCase word, used as a condition reason.
+	Reason string `json:"reason"`
+	// Field is the path of the offending field, e.g. spec.clusters[east].peers[tor].bfd.
+	Field string `json:"field,omitempty"`
+	// Cluster is the member the problem applies to, if only one.
+	Cluster string `json:"cluster,omitempty"`
+	// Message says what is wrong and what to do, for a person.
+	Message string `json:"message"`
+}
+
+func (p Problem) Error() string {
+	if p.Cluster != "" {
+		return fmt.Sprintf("%s: cluster %s: %s", p.Reason, p.Cluster, p.Message)
+	}
+	return p.Reason + ": " + p.Message
+}
+
+// Summary joins problems into one message for a condition or an error.
+func Summary(ps []Problem) string {
+	msgs := make([]string, 0, len(ps))
+	for _, p := range ps {
+		if p.Cluster != "" {
+			msgs = append(msgs, "cluster "+p.Cluster+": "+p.Message)
+		} else {
+			msgs = append(msgs, p.Message)
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// checkClass finds what stops the class from being rendered: problems for every member
+// (global) and refusals per member.
+func checkClass(c *v1alpha1.AnycastClass, secrets map[string]string, checkSecrets bool) (global []Problem, perCluster map[string][]Problem) {
+	perCluster = map[string][]Problem{}
+	if _, err := ipam.ParsePools(c.Spec.Pools); err != nil || len(c.Spec.Pools) == 0 {
+		msg := "spec.pools needs at least one CIDR"
+		if err != nil {
+			msg = err.Error()
+		}
+		global = append(global, Problem{Reason: ReasonInvalidSpec, Field: "spec.pools", Message: msg})
+	}
+	if (c.Spec.GatewayClassName == "") == (c.Spec.GatewayClass == nil) {
+		global = append(global, Problem{Reason: ReasonInvalidSpec, Field: "spec.gatewayClassName",
+			Message: "exactly one of spec.gatewayClassName and spec.gatewayClass must be set"})
+	}
+	if len(c.Spec.Clusters) == 0 {
+		global = append(global, Problem{Reason: ReasonInvalidSpec, Field: "spec.clusters", Message: "spec.clusters needs at least one member"})
+	}
+	for i := range c.Spec.Clusters {
+		m := &c.Spec.Clusters[i]
+		perCluster[m.Name] = append(perCluster[m.Name], modeRefusalsForMember(m)...)
+		for _, p := range m.Peers {
+			if _, err := netip.ParseAddr(p.Address); err != nil {
+				perCluster[m.Name] = append(perCluster[m.Name], Problem{Reason: ReasonInvalidSpec, Cluster: m.Name,
+					Field: fmt.Sprintf("spec.clusters[%s].peers[%s].address", m.Name, p.Name), Message: fmt.Sprintf("peer %s: %q is not an IP address", p.Name, p.Address)})
+			}
+			if checkSecrets && p.PasswordSecretRef != nil {
+				if _, ok := secrets[SecretKey(p.PasswordSecretRef, "password")]; !ok {
+					perCluster[m.Name] = append(perCluster[m.Name], Problem{Reason: ReasonPasswordSecretNotFound, Cluster: m.Name,
+						Field:   fmt.Sprintf("spec.clusters[%s].peers[%s].passwordSecretRef", m.Name, p.Name),
+						Message: fmt.Sprintf("peer %s: the BGP password Secret %s has no key %q in the operator's namespace; create it, the peer is not configured without it", p.Name, p.PasswordSecretRef.Name, keyOr(p.PasswordSecretRef.Key, "password"))})
+				}
+			}
+		}
+	}
+	for name, ps := range perCluster {
+		if len(ps) == 0 {
+			delete(perCluster, name)
+		}
+	}
+	return global, perCluster
+}
+
+// checkIngress finds what stops the ingress from being rendered, given a class that
+// passed checkClass's global checks.
+func checkIngress(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, obs *Observed) (global []Problem, perCluster map[string][]Problem) {
+	perCluster = map[string][]Problem{}
+	if ing.Spec.ClassName != c.Name {
+		global = append(global, Problem{Reason: ReasonInvalidSpec, Field: "spec.className",
+			Message: fmt.Sprintf("the ingress names class %q but was rendered with class %q", ing.Spec.ClassName, c.Name)})
+	}
+	if p := checkNamespace(c, obs.NamespaceLabels); p != nil {
+		global = append(global, *p)
+	}
+
+	pools, _ := ipam.ParsePools(c.Spec.Pools)
+	vip, p := effectiveAddress(ing, obs)
+	switch {
+	case p != nil:
+		global = append(global, *p)
+	case !ipam.Contains(pools, vip):
+		global = append(global, Problem{Reason: ReasonAddressNotInPool, Field: "spec.address",
+			Message: fmt.Sprintf("address %s is not a usable address of the class %s pools (%s)", vip, c.Name, strings.Join(c.Spec.Pools, ", "))})
+	}
+
+	known := map[string]bool{}
+	for _, m := range c.Spec.Clusters {
+		known[m.Name] = true
+	}
+	unknown := func(field string, names []string) {
+		for _, n := range names {
+			if !known[n] {
+				global = append(global, Problem{Reason: ReasonUnknownCluster, Field: field,
+					Message: fmt.Sprintf("%s names cluster %q, which class %s does not have (it has %s)", field, n, c.Name, strings.Join(clusterNames(c), ", "))})
+			}
+		}
+	}
+	unknown("spec.clusters", ing.Spec.Clusters)
+	unknown("spec.drain", ing.Spec.Drain)
+	for _, s := range ing.Spec.Services {
+		unknown(fmt.Sprintf("spec.services[%s].runsOn", s.Name), s.RunsOn)
+	}
+	selected := SelectedClusters(c, ing)
+	serving := 0
+	for _, m := range selected {
+		if !contains(ing.Spec.Drain, m) {
+			serving++
+		}
+	}
+	if len(selected) > 0 && serving == 0 {
+		global = append(global, Problem{Reason: ReasonNoServingCluster, Field: "spec.drain",
+			Message: "spec.drain names every selected cluster; at least one must keep serving the VIP (delete the ingress to stop serving it)"})
+	}
+
+	if vip.IsValid() {
+		for _, name := range selected {
+			if m := c.Member(name); m != nil {
+				if ps := modeRefusalsForIngress(m, ing, vip); len(ps) > 0 {
+					perCluster[name] = append(perCluster[name], ps...)
+				}
+			}
+		}
+	}
+	return global, perCluster
+}
+
+// checkNamespace applies the class's allowedNamespaces to the ingress namespace.
+func checkNamespace(c *v1alpha1.AnycastClass, nsLabels map[string]string) *Problem {
+	an := c.Spec.AllowedNamespaces
+	if an == nil || an.From == "" || an.From == v1alpha1.NamespacesFromAll {
+		return nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(an.Selector)
+	if err != nil {
+		return &Problem{Reason: ReasonNamespaceNotAllowed, Field: "spec.className",
+			Message: fmt.Sprintf("class %s has an invalid allowedNamespaces.selector (%v); no namespace is admitted until it is fixed", c.Name, err)}
+	}
+	if !sel.Matches(labels.Set(nsLabels)) {
+		return &Problem{Reason: ReasonNamespaceNotAllowed, Field: "spec.className",
+			Message: fmt.Sprintf("class %s only admits namespaces matching %s; label this namespace or use another class", c.Name, sel.String())}
+	}
+	return nil
+}
+
+// effectiveAddress is spec.address, or the allocated address.
+func effectiveAddress(ing *v1alpha1.AnycastIngress, obs *Observed) (netip.Addr, *Problem) {
+	s := ing.Spec.Address
+	field := "spec.address"
+	if s == "" {
+		s, field = obs.Address, "status.address"
+	}
+	if s == "" {
+		return netip.Addr{}, &Problem{Reason: ReasonAddressNotAllocated, Field: "spec.address",
+			Message: "spec.address is unset and no address has been allocated from the class pools yet"}
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, &Problem{Reason: ReasonInvalidSpec, Field: field, Message: fmt.Sprintf("%s %q is not an IP address", field, s)}
+	}
+	return a.Unmap(), nil
+}
+
+// SelectedClusters are the members the ingress selects, in class order.
+func SelectedClusters(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress) []string {
+	var out []string
+	for _, m := range c.Spec.Clusters {
+		if len(ing.Spec.Clusters) == 0 || contains(ing.Spec.Clusters, m.Name) {
+			out = append(out, m.Name)
+		}
+	}
+	return out
+}
+
+func clusterNames(c *v1alpha1.AnycastClass) []string {
+	out := make([]string, 0, len(c.Spec.Clusters))
+	for _, m := range c.Spec.Clusters {
+		out = append(out, m.Name)
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func keyOr(k, def string) string {
+	if k == "" {
+		return def
+	}
+	return k
+}

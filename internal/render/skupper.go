@@ -1,0 +1,112 @@
+package render
+
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	skupperv2 "github.com/anycast-operator/anycast-operator/api/external/skupper/v2alpha1"
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/owner"
+)
+
+// Grants are single-use and short-lived: the operator creates the token right after the
+// grant is filled, and issues a fresh grant if a redemption fails.
+const (
+	grantRedemptions = 1
+	grantExpiration  = "1h"
+)
+
+// NeedsSkupper reports whether an ingress uses the Skupper network of its namespace.
+func NeedsSkupper(ing *v1alpha1.AnycastIngress) bool { return len(ing.Spec.Services) > 0 }
+
+// GrantName names the hub's AccessGrant for a spoke; attempt counts spent grants.
+func GrantName(class, spoke string, attempt int) string {
+	if attempt == 0 {
+		return class + "-" + spoke
+	}
+	return fmt.Sprintf("%s-%s-%d", class, spoke, attempt)
+}
+
+// TokenName names a spoke's AccessToken; it follows its grant's attempt so that a fresh
+// grant always gets a fresh token (a spent token is never retried).
+func TokenName(class, hub string, attempt int) string {
+	if attempt == 0 {
+		return class + "-" + hub
+	}
+	return fmt.Sprintf("%s-%s-%d", class, hub, attempt)
+}
+
+// ListenerHost is the name of the Service a Skupper listener creates for a service: the
+// service's own name, so routes and clients reach it by the same name on every member.
+func ListenerHost(s v1alpha1.CrossClusterService) string { return s.Name }
+
+// RoutingKey joins a listener to its connectors across sites.
+func RoutingKey(ingress, service string) string { return ingress + "." + service }
+
+// namespaceSkupper renders the Skupper objects a namespace shares: the Site on every
+// member, on the hub a grant per spoke, and on each spoke, once the hub can answer, a
+// token carrying its grant's credential.
+func namespaceSkupper(c *v1alpha1.AnycastClass, namespace string, m *v1alpha1.ClusterMember, sk *SkupperObserved) []*unstructured.Unstructured {
+	labels := owner.SkupperNetwork(c.Name, namespace).Labels()
+	meta := func(name string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels}
+	}
+	hub := c.Hub()
+	site := &skupperv2.Site{ObjectMeta: meta(m.Name)}
+	if hub != nil && hub.Name == m.Name {
+		site.Spec.LinkAccess = string(v1alpha1.RouterAccessDefault)
+		if m.RouterAccess != nil && m.RouterAccess.Type != "" {
+			site.Spec.LinkAccess = string(m.RouterAccess.Type)
+		}
+	}
+	out := []*unstructured.Unstructured{toUnstructured(site, GVKSite)}
+	if hub == nil || len(c.Spec.Clusters) < 2 {
+		return out
+	}
+	if hub.Name == m.Name {
+		for _, spoke := range c.Spec.Clusters {
+			if spoke.Name == hub.Name {
+				continue
+			}
+			g := sk.Grants[spoke.Name]
+			out = append(out, toUnstructured(&skupperv2.AccessGrant{
+				ObjectMeta: meta(GrantName(c.Name, spoke.Name, g.Attempt)),
+				Spec:       skupperv2.AccessGrantSpec{RedemptionsAllowed: grantRedemptions, ExpirationWindow: grantExpiration},
+			}, GVKAccessGrant))
+		}
+		return out
+	}
+	// A token is only worth creating once the hub can answer its redemption: a redemption
+	// that fails still spends the grant.
+	g, ok := sk.Grants[m.Name]
+	if ok && sk.HubSiteEndpoints && g.URL != "" && g.Code != "" && g.CA != "" {
+		out = append(out, toUnstructured(&skupperv2.AccessToken{
+			ObjectMeta: meta(TokenName(c.Name, hub.Name, g.Attempt)),
+			Spec:       skupperv2.AccessTokenSpec{URL: g.URL, Code: g.Code, CA: g.CA},
+		}, GVKAccessToken))
+	}
+	return out
+}
+
+// ingressSkupper renders, per cross-cluster service, a Connector where it runs and a
+// Listener where it does not.
+func ingressSkupper(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, cluster string) []*unstructured.Unstructured {
+	labels := owner.Ingress(c.Name, ing.Namespace, ing.Name).Labels()
+	var out []*unstructured.Unstructured
+	for _, s := range ing.Spec.Services {
+		meta := metav1.ObjectMeta{Name: ingressObjectName(ing.Name, s.Name), Namespace: ing.Namespace, Labels: labels}
+		key := RoutingKey(ing.Name, s.Name)
+		if contains(s.RunsOn, cluster) {
+			out = append(out, toUnstructured(&skupperv2.Connector{ObjectMeta: meta, Spec: skupperv2.ConnectorSpec{
+				RoutingKey: key, Port: int(s.Port), Selector: s.Selector,
+			}}, GVKConnector))
+		} else {
+			out = append(out, toUnstructured(&skupperv2.Listener{ObjectMeta: meta, Spec: skupperv2.ListenerSpec{
+				RoutingKey: key, Host: ListenerHost(s), Port: int(s.Port),
+			}}, GVKListener))
+		}
+	}
+	return out
+}
