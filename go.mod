@@ -1,6 +1,6 @@
 module github.com/anycast-operator/anycast-operator
 
-go 1.26
+go 1.26.0
 
 require (
 	go.universe.tf/metallb v0.16.2
