@@ -1,0 +1,284 @@
+// Package apply writes rendered objects to a cluster with server-side apply under one
+// field manager, skips writes when the live object already matches, refuses to touch
+// objects this operator did not create, and prunes owned objects that are no longer
+// desired.
+package apply
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/anycast-operator/anycast-operator/internal/owner"
+)
+
+// HashAnnotation records a digest of the desired object last applied, so an unchanged
+// render costs no write and a changed one always gets applied (server-side apply then
+// drops fields we no longer send).
+const HashAnnotation = "anycast.dev/desired-hash"
+
+// ConflictError says an object of the desired name exists and belongs to someone else. The
+// operator never changes or deletes it; the owner's status reports it.
+type ConflictError struct {
+	GVK       schema.GroupVersionKind
+	Namespace string
+	Name      string
+	// Holder is who the live object belongs to: another owner of ours, or "" when it was
+	// not created by this operator at all.
+	Holder string
+}
+
+func (e *ConflictError) Error() string {
+	what := e.GVK.Kind + " " + e.Name
+	if e.Namespace != "" {
+		what = e.GVK.Kind + " " + e.Namespace + "/" + e.Name
+	}
+	if e.Holder == "" {
+		return what + " already exists and was not created by anycast-operator; it is left untouched: rename or remove it"
+	}
+	return what + " already belongs to " + e.Holder + "; it is left untouched"
+}
+
+// IsConflict reports whether err is (or wraps) a ConflictError.
+func IsConflict(err error) bool {
+	var c *ConflictError
+	return errors.As(err, &c)
+}
+
+// Applier writes to one cluster.
+type Applier struct {
+	// Client writes (server-side apply, delete).
+	Client client.Client
+	// Reader reads live objects cheaply, usually a cache of the objects this operator
+	// manages (filtered by the managed-by label).
+	Reader client.Reader
+	// LiveReader reads straight from the API server. It confirms an object is really
+	// absent before creating it, since a label-filtered cache cannot see objects that are
+	// not ours.
+	LiveReader client.Reader
+}
+
+// Result says what Apply did.
+type Result int
+
+// Apply results.
+const (
+	Unchanged Result = iota
+	Created
+	Updated
+)
+
+// Apply makes the live object match desired, which must carry its owner labels. It
+// returns a *ConflictError, without writing, when the object exists with another owner.
+func (a *Applier) Apply(ctx context.Context, desired *unstructured.Unstructured) (Result, error) {
+	want, ok := owner.FromLabels(desired.GetLabels())
+	if !ok {
+		return Unchanged, fmt.Errorf("apply %s %s: desired object has no owner labels", desired.GetKind(), desired.GetName())
+	}
+	obj := desired.DeepCopy()
+	hash := Hash(desired)
+	ann := obj.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[HashAnnotation] = hash
+	obj.SetAnnotations(ann)
+
+	live, err := a.get(ctx, desired)
+	if err != nil {
+		return Unchanged, err
+	}
+	result := Created
+	if live != nil {
+		holder, ours := owner.FromLabels(live.GetLabels())
+		if !ours || holder != want {
+			c := &ConflictError{GVK: desired.GroupVersionKind(), Namespace: desired.GetNamespace(), Name: desired.GetName()}
+			if ours {
+				c.Holder = holder.String()
+			}
+			return Unchanged, c
+		}
+		if live.GetAnnotations()[HashAnnotation] == hash && Contains(live.Object, obj.Object) {
+			return Unchanged, nil
+		}
+		result = Updated
+	}
+	if err := a.Client.Patch(ctx, obj, client.Apply, client.FieldOwner(owner.ManagedByValue), client.ForceOwnership); err != nil {
+		return Unchanged, fmt.Errorf("applying %s %s: %w", desired.GetKind(), key(desired), err)
+	}
+	return result, nil
+}
+
+// get returns the live object, nil when absent. The cache answers first; a miss is
+// confirmed against the API server, which also sees objects that are not ours.
+func (a *Applier) get(ctx context.Context, desired *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	nn := types.NamespacedName{Namespace: desired.GetNamespace(), Name: desired.GetName()}
+	for _, r := range []client.Reader{a.Reader, a.LiveReader} {
+		if r == nil {
+			continue
+		}
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(desired.GroupVersionKind())
+		err := r.Get(ctx, nn, live)
+		switch {
+		case err == nil:
+			return live, nil
+		case apierrors.IsNotFound(err):
+			continue
+		default:
+			return nil, fmt.Errorf("reading %s %s: %w", desired.GetKind(), nn, err)
+		}
+	}
+	return nil, nil
+}
+
+// ID identifies an object on one cluster.
+type ID struct {
+	GVK       schema.GroupVersionKind
+	Namespace string
+	Name      string
+}
+
+// IDOf returns the ID of an object.
+func IDOf(u *unstructured.Unstructured) ID {
+	return ID{GVK: u.GroupVersionKind(), Namespace: u.GetNamespace(), Name: u.GetName()}
+}
+
+// Prune deletes every object of the given kinds owned by ref that keep does not hold. It
+// lists through Reader (the label-filtered cache) and returns how many it deleted. Kinds
+// whose CRD is not installed are skipped: nothing of that kind can exist.
+func (a *Applier) Prune(ctx context.Context, ref owner.Ref, kinds []schema.GroupVersionKind, keep map[ID]bool) (int, error) {
+	deleted := 0
+	for _, gvk := range kinds {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := a.Reader.List(ctx, list, client.MatchingLabelsSelector{Selector: ref.Selector()}); err != nil {
+			if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
+				continue
+			}
+			return deleted, fmt.Errorf("listing %s owned by %s: %w", gvk.Kind, ref, err)
+		}
+		for i := range list.Items {
+			item := &list.Items[i]
+			item.SetGroupVersionKind(gvk)
+			if keep[IDOf(item)] || item.GetDeletionTimestamp() != nil {
+				continue
+			}
+			// Preconditions make sure we delete the object we listed, not one that was
+			// replaced by someone else in the meantime.
+			uid := item.GetUID()
+			err := a.Client.Delete(ctx, item, client.Preconditions{UID: &uid}, client.PropagationPolicy("Background"))
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				return deleted, fmt.Errorf("deleting %s %s: %w", gvk.Kind, key(item), err)
+			}
+			if err == nil {
+				deleted++
+			}
+		}
+	}
+	return deleted, nil
+}
+
+// Hash is the digest of an object's desired content, recorded in HashAnnotation.
+func Hash(u *unstructured.Unstructured) string {
+	c := u.DeepCopy()
+	ann := c.GetAnnotations()
+	delete(ann, HashAnnotation)
+	if len(ann) == 0 {
+		ann = nil
+	}
+	c.SetAnnotations(ann)
+	b, err := json.Marshal(c.Object)
+	if err != nil {
+		panic(fmt.Sprintf("apply: hashing %s: %v", u.GetName(), err))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// Contains reports whether every field of want is in got with the same value. Fields the
+// server added (defaults, metadata, status) are ignored; a field it pruned or changed is
+// not.
+func Contains(got, want interface{}) bool {
+	return len(Missing(got, want, "")) == 0
+}
+
+// Missing lists the paths of want that got lacks or holds with another value.
+func Missing(got, want interface{}, path string) []string {
+	switch w := want.(type) {
+	case map[string]interface{}:
+		g, ok := got.(map[string]interface{})
+		if !ok {
+			return []string{path}
+		}
+		var out []string
+		for k, wv := range w {
+			gv, ok := g[k]
+			if !ok {
+				out = append(out, path+"."+k)
+				continue
+			}
+			out = append(out, Missing(gv, wv, path+"."+k)...)
+		}
+		return out
+	case []interface{}:
+		g, ok := got.([]interface{})
+		if !ok || len(g) != len(w) {
+			return []string{path}
+		}
+		var out []string
+		for i := range w {
+			out = append(out, Missing(g[i], w[i], fmt.Sprintf("%s[%d]", path, i))...)
+		}
+		return out
+	default:
+		if !scalarEqual(got, want) {
+			return []string{path}
+		}
+		return nil
+	}
+}
+
+// scalarEqual compares JSON scalars, treating the integer types unstructured objects use
+// (int64 from the API server, int or float64 from other decoders) as numbers.
+func scalarEqual(a, b interface{}) bool {
+	if fa, ok := number(a); ok {
+		fb, ok := number(b)
+		return ok && fa == fb
+	}
+	return a == b
+}
+
+func number(v interface{}) (float64, bool) {
+	switch n := v.(type) {
+	case int:
+		return float64(n), true
+	case int32:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case float64:
+		return n, true
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil
+	}
+	return 0, false
+}
+
+func key(u *unstructured.Unstructured) string {
+	if u.GetNamespace() == "" {
+		return u.GetName()
+	}
+	return u.GetNamespace() + "/" + u.GetName()
+}

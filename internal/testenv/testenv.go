@@ -1,0 +1,183 @@
+// Package testenv starts real kube-apiservers (envtest: kube-apiserver and etcd processes)
+// with every CRD the operator touches installed from its upstream source: this project's,
+// MetalLB's (config/crd/bases of the pinned module), Gateway API's standard channel
+// (config/crd/standard of the pinned module) and Skupper's (the directory in SKUPPER_CRDS).
+// It is for tests only.
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/anycast-operator/anycast-operator/internal/scheme"
+)
+
+// Env is one running API server.
+type Env struct {
+	// Name says which cluster this plays (west, east, ...), for messages.
+	Name   string
+	Config *rest.Config
+	Client client.Client
+	Scheme *runtime.Scheme
+	env    *envtest.Environment
+}
+
+// Start starts an API server named name with every CRD installed.
+func Start(name string) (*Env, error) {
+	assets, err := AssetsDir()
+	if err != nil {
+		return nil, err
+	}
+	crds, err := CRDPaths()
+	if err != nil {
+		return nil, err
+	}
+	s := scheme.New()
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     crds,
+		ErrorIfCRDPathMissing: true,
+		Scheme:                s,
+		// A shared 2-core CI machine can be slow to bring up etcd and the API server.
+		ControlPlaneStartTimeout: 2 * time.Minute,
+		ControlPlaneStopTimeout:  time.Minute,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting envtest %s (assets %s): %w", name, assets, err)
+	}
+	cfg.QPS, cfg.Burst = 1000, 2000
+	c, err := client.New(cfg, client.Options{Scheme: s})
+	if err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	return &Env{Name: name, Config: cfg, Client: c, Scheme: s, env: env}, nil
+}
+
+// Stop stops the API server and etcd.
+func (e *Env) Stop() error { return e.env.Stop() }
+
+// Environment exposes the underlying envtest environment (to stop and restart the API
+// server in resilience tests).
+func (e *Env) Environment() *envtest.Environment { return e.env }
+
+// RepoRoot is the directory holding this module's go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.Contains(b, []byte("module github.com/anycast-operator/anycast-operator\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("go.mod of github.com/anycast-operator/anycast-operator not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// AssetsDir finds kube-apiserver and etcd: KUBEBUILDER_ASSETS, or the build of
+// hack/envtest-assets.sh in bin/k8s.
+func AssetsDir() (string, error) {
+	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
+		return d, nil
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	matches, _ := filepath.Glob(filepath.Join(root, "bin", "k8s", "*", "kube-apiserver"))
+	for _, m := range matches {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(m), "etcd")); err == nil {
+			return filepath.Dir(m), nil
+		}
+	}
+	return "", fmt.Errorf("no kube-apiserver/etcd for envtest: set KUBEBUILDER_ASSETS or run `make envtest-assets` (builds them into bin/k8s)")
+}
+
+// CRDPaths lists the CRD directories: this project's, MetalLB's, Gateway API's standard
+// channel and Skupper's.
+func CRDPaths() ([]string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	metallb, err := moduleDir(root, "go.universe.tf/metallb")
+	if err != nil {
+		return nil, err
+	}
+	gateway, err := moduleDir(root, "sigs.k8s.io/gateway-api")
+	if err != nil {
+		return nil, err
+	}
+	skupper, err := SkupperCRDDir()
+	if err != nil {
+		return nil, err
+	}
+	return []string{
+		filepath.Join(root, "config", "crd", "bases"),
+		filepath.Join(metallb, "config", "crd", "bases"),
+		filepath.Join(gateway, "config", "crd", "standard"),
+		skupper,
+	}, nil
+}
+
+// SkupperCRDDir is SKUPPER_CRDS, or ../shared/crds/skupper, or bin/skupper-crds (written by
+// `make skupper-crds`).
+func SkupperCRDDir() (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	candidates := []string{
+		os.Getenv("SKUPPER_CRDS"),
+		filepath.Join(root, "..", "shared", "crds", "skupper"),
+		filepath.Join(root, "bin", "skupper-crds"),
+	}
+	for _, d := range candidates {
+		if d == "" {
+			continue
+		}
+		if m, _ := filepath.Glob(filepath.Join(d, "*.yaml")); len(m) > 0 {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("no Skupper CRDs: set SKUPPER_CRDS to a directory of skupper.io CRD files or run `make skupper-crds`")
+}
+
+// moduleDir is the directory of a required module in the module cache, downloading it if
+// needed (the module proxy is the only network a build needs).
+func moduleDir(root, module string) (string, error) {
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
+	out, err := cmd.Output()
+	dir := strings.TrimSpace(string(out))
+	if err == nil && dir != "" {
+		return dir, nil
+	}
+	dl := exec.Command("go", "mod", "download", module)
+	dl.Dir = root
+	if b, err := dl.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("locating module %s: %v: %s", module, err, b)
+	}
+	out, err = cmd.Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" {
+		return "", fmt.Errorf("locating module %s: %v", module, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
