@@ -1,0 +1,83 @@
+// Package clusters gives the controllers a connection to each member cluster of a class:
+// a client for writes, a cache of the objects the operator manages there, and a live
+// reader. The cluster the operator runs in is a member like the others.
+package clusters
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/apply"
+	"github.com/anycast-operator/anycast-operator/internal/owner"
+)
+
+// Member is a connection to one member cluster.
+type Member struct {
+	// Name is the member's name in the class.
+	Name string
+	// Client writes to the member.
+	Client client.Client
+	// Reader reads the member's managed objects from a cache.
+	Reader client.Reader
+	// LiveReader reads straight from the member's API server.
+	LiveReader client.Reader
+}
+
+// Applier returns an applier writing to the member.
+func (m *Member) Applier() *apply.Applier {
+	return &apply.Applier{Client: m.Client, Reader: m.Reader, LiveReader: m.LiveReader}
+}
+
+// Reasons a member cannot be used, as condition reasons.
+const (
+	ReasonRemoteNotSupported = "RemoteMembersNotEnabled"
+)
+
+// UnavailableError says why a member cannot be used right now.
+type UnavailableError struct {
+	Member string
+	// Reason is a CamelCase word for the condition.
+	Reason string
+	// Message says what to fix.
+	Message string
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("cluster %s: %s", e.Member, e.Message)
+}
+
+// Registry hands out members.
+type Registry interface {
+	// Get returns the member of class named name, or an *UnavailableError.
+	Get(ctx context.Context, class *v1alpha1.AnycastClass, name string) (*Member, error)
+}
+
+// LocalOnly is a Registry that serves the cluster the operator runs in, the class member
+// without kubeconfigSecretRef. Members reached through a kubeconfig need the multi-cluster
+// registry.
+type LocalOnly struct {
+	Local *Member
+}
+
+// Get implements Registry.
+func (r *LocalOnly) Get(_ context.Context, class *v1alpha1.AnycastClass, name string) (*Member, error) {
+	m := class.Member(name)
+	if m == nil {
+		return nil, &UnavailableError{Member: name, Reason: "UnknownCluster", Message: "not a member of class " + class.Name}
+	}
+	if m.KubeconfigSecretRef != nil {
+		return nil, &UnavailableError{Member: name, Reason: ReasonRemoteNotSupported,
+			Message: "members reached through a kubeconfig Secret are not served by this operator build; only the local cluster is"}
+	}
+	local := *r.Local
+	local.Name = name
+	return &local, nil
+}
+
+// ManagedSelector selects the objects the operator writes on a member; member caches hold
+// only these.
+func ManagedSelector() labels.Selector { return owner.Managed() }

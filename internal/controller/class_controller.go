@@ -1,0 +1,225 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/clusters"
+	"github.com/anycast-operator/anycast-operator/internal/owner"
+	"github.com/anycast-operator/anycast-operator/internal/render"
+)
+
+// ClassReconciler reconciles AnycastClass objects: the objects every ingress of the class
+// shares on each member (BGP peers, BFD profiles, password Secrets, the GatewayClass), and
+// the class's view of its members.
+type ClassReconciler struct {
+	// Client reads and writes the hub (a cache-backed client).
+	Client client.Client
+	// Members connects to member clusters.
+	Members clusters.Registry
+	// Namespace is the operator's namespace, where password and kubeconfig Secrets live.
+	Namespace string
+	// Recorder emits events on the transitions users care about.
+	Recorder events.EventRecorder
+}
+
+// +kubebuilder:rbac:groups=anycast.dev,resources=anycastclasses,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=anycast.dev,resources=anycastclasses/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=anycast.dev,resources=anycastclasses/finalizers,verbs=update
+// +kubebuilder:rbac:groups=metallb.io,resources=bgppeers;bfdprofiles,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gatewayclasses,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+
+// Reconcile brings the class's shared objects on every member in line with its spec.
+func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	class := &v1alpha1.AnycastClass{}
+	if err := r.Client.Get(ctx, req.NamespacedName, class); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	ingresses := &v1alpha1.AnycastIngressList{}
+	if err := r.Client.List(ctx, ingresses, client.MatchingFields{classNameIndex: class.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	before := class.Status.DeepCopy()
+	conds := conditionSet{conds: &class.Status.Conditions, generation: class.Generation}
+	writeStatus := func() error {
+		class.Status.ObservedGeneration = class.Generation
+		class.Status.Ingresses = int32(len(ingresses.Items))
+		if equality.Semantic.DeepEqual(before, &class.Status) {
+			return nil
+		}
+		if err := r.Client.Status().Update(ctx, class); err != nil {
+			return fmt.Errorf("writing status: %w", err)
+		}
+		emitTransitions(r.Recorder, class, before.Conditions, class.Status.Conditions)
+		return nil
+	}
+
+	if !class.DeletionTimestamp.IsZero() {
+		if !controllerutil.ContainsFinalizer(class, Finalizer) {
+			return ctrl.Result{}, nil
+		}
+		if n := len(ingresses.Items); n > 0 {
+			// Like a GatewayClass with Gateways: the shared peers stay until the last
+			// ingress is gone, or those ingresses would stop being advertised.
+			conds.set(v1alpha1.ConditionReady, false, ReasonInUse, fmt.Sprintf("deletion waits for the %d AnycastIngresses that use this class (%s)", n, ingressNames(ingresses.Items)))
+			return ctrl.Result{}, writeStatus()
+		}
+		return ctrl.Result{}, r.finalize(ctx, class)
+	}
+	if controllerutil.AddFinalizer(class, Finalizer) {
+		if err := r.Client.Update(ctx, class); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	defer func() { retErr = errors.Join(retErr, writeStatus()) }()
+
+	secrets, err := r.readSecrets(ctx, class)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	out := render.RenderClass(class, &render.Observed{Secrets: secrets})
+	if len(out.Problems) > 0 {
+		conds.set(v1alpha1.ConditionAccepted, false, out.Problems[0].Reason, render.Summary(out.Problems))
+		conds.ready(v1alpha1.ConditionAccepted)
+		return ctrl.Result{}, nil
+	}
+	if refusals := out.AllProblems(); len(refusals) > 0 {
+		conds.set(v1alpha1.ConditionAccepted, false, refusals[0].Reason, render.Summary(refusals)+"; nothing is applied to those members")
+	} else {
+		conds.set(v1alpha1.ConditionAccepted, true, ReasonAccepted, "")
+	}
+
+	ref := owner.Class(class.Name)
+	var transient []error
+	var unreachable, conflicts []string
+	statuses := make([]v1alpha1.ClusterStatus, 0, len(out.Clusters))
+	for _, co := range out.Clusters {
+		st := v1alpha1.ClusterStatus{Name: co.Name, Reachable: true, Reason: ReasonAllReachable}
+		member, err := r.Members.Get(ctx, class, co.Name)
+		if err != nil {
+			st.Reachable, st.Message, st.Reason = false, err.Error(), ReasonUnreachable
+			var unavailable *clusters.UnavailableError
+			if errors.As(err, &unavailable) {
+				st.Reason = unavailable.Reason
+			} else {
+				transient = append(transient, err)
+			}
+			unreachable = append(unreachable, co.Name+": "+st.Message)
+		} else if len(co.Refusals) == 0 {
+			c, err := applyAll(ctx, member.Applier(), ref, co.Objects, classKinds)
+			if err != nil {
+				transient = append(transient, fmt.Errorf("cluster %s: %w", co.Name, err))
+			}
+			conflicts = append(conflicts, c...)
+		}
+		statuses = append(statuses, keepTransitionTime(before.Clusters, st))
+	}
+	class.Status.Clusters = statuses
+
+	switch {
+	case len(unreachable) > 0:
+		conds.set(v1alpha1.ConditionClustersReachable, false, ReasonUnreachable, joinNames(unreachable))
+	default:
+		conds.set(v1alpha1.ConditionClustersReachable, true, ReasonAllReachable, fmt.Sprintf("%d of %d members reachable", len(statuses), len(statuses)))
+	}
+	if len(conflicts) > 0 {
+		conds.set(v1alpha1.ConditionAccepted, false, ReasonNameConflict, joinNames(conflicts))
+	}
+	conds.ready(v1alpha1.ConditionAccepted, v1alpha1.ConditionClustersReachable)
+	return ctrl.Result{}, errors.Join(transient...)
+}
+
+// readSecrets reads the password Secrets the class's peers name, from the operator's
+// namespace. A missing Secret is not an error here: render refuses the peer's member and
+// says which Secret to create; the Secret watch brings the class back when it appears.
+func (r *ClassReconciler) readSecrets(ctx context.Context, class *v1alpha1.AnycastClass) (map[string]string, error) {
+	out := map[string]string{}
+	for _, m := range class.Spec.Clusters {
+		for _, p := range m.Peers {
+			if p.PasswordSecretRef == nil {
+				continue
+			}
+			s := &corev1.Secret{}
+			err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: p.PasswordSecretRef.Name}, s)
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			key := keyOr(p.PasswordSecretRef.Key, "password")
+			if v, ok := s.Data[key]; ok {
+				out[render.SecretKey(p.PasswordSecretRef, "password")] = string(v)
+			}
+		}
+	}
+	return out, nil
+}
+
+// finalize removes the class's shared objects from every reachable member.
+func (r *ClassReconciler) finalize(ctx context.Context, class *v1alpha1.AnycastClass) error {
+	log := logf.FromContext(ctx)
+	ref := owner.Class(class.Name)
+	for _, m := range class.Spec.Clusters {
+		member, err := r.Members.Get(ctx, class, m.Name)
+		if err != nil {
+			log.Info("member unavailable during cleanup; the sweep will remove its objects later", "cluster", m.Name, "reason", err.Error())
+			continue
+		}
+		if _, err := member.Applier().Prune(ctx, ref, classKinds, nil); err != nil {
+			return fmt.Errorf("cluster %s: %w", m.Name, err)
+		}
+	}
+	controllerutil.RemoveFinalizer(class, Finalizer)
+	return r.Client.Update(ctx, class)
+}
+
+
+// keepTransitionTime carries a member's lastTransitionTime over while reachable does not
+// change.
+func keepTransitionTime(prev []v1alpha1.ClusterStatus, st v1alpha1.ClusterStatus) v1alpha1.ClusterStatus {
+	for _, p := range prev {
+		if p.Name == st.Name && p.Reachable == st.Reachable && p.LastTransitionTime != nil {
+			st.LastTransitionTime = p.LastTransitionTime
+			return st
+		}
+	}
+	now := metav1.Now()
+	st.LastTransitionTime = &now
+	return st
+}
+
+func ingressNames(items []v1alpha1.AnycastIngress) string {
+	names := make([]string, 0, len(items))
+	for _, i := range items {
+		names = append(names, i.Namespace+"/"+i.Name)
+	}
+	sort.Strings(names)
+	if len(names) > 10 {
+		names = append(names[:10], fmt.Sprintf("and %d more", len(names)-10))
+	}
+	return joinNames(names)
+}
+
+func keyOr(k, def string) string {
+	if k == "" {
+		return def
+	}
+	return k
+}

@@ -1,0 +1,118 @@
+package controller
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+)
+
+// Condition reasons shared by both reconcilers.
+const (
+	ReasonAccepted            = "Accepted"
+	ReasonProgrammed          = "Programmed"
+	ReasonReady               = "Ready"
+	ReasonClassNotFound       = "ClassNotFound"
+	ReasonClassDeleting       = "ClassDeleting"
+	ReasonNotAccepted         = "NotAccepted"
+	ReasonPartiallyProgrammed = "PartiallyProgrammed"
+	ReasonNameConflict        = "NameConflict"
+	ReasonMemberUnavailable   = "MemberUnavailable"
+	ReasonApplyFailed         = "ApplyFailed"
+	ReasonAllReachable        = "AllReachable"
+	ReasonUnreachable         = "Unreachable"
+	ReasonInUse               = "InUse"
+	ReasonNoWatcher           = "NoWatcher"
+)
+
+// conditionSet builds the conditions of one reconcile on top of the previous ones, so
+// lastTransitionTime only moves when a status really changes.
+type conditionSet struct {
+	conds      *[]metav1.Condition
+	generation int64
+}
+
+func (c conditionSet) set(typ string, status bool, reason, message string) {
+	s := metav1.ConditionFalse
+	if status {
+		s = metav1.ConditionTrue
+	}
+	c.setStatus(typ, s, reason, message)
+}
+
+func (c conditionSet) setStatus(typ string, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(c.conds, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: truncate(message), ObservedGeneration: c.generation,
+	})
+}
+
+func (c conditionSet) isTrue(typ string) bool { return meta.IsStatusConditionTrue(*c.conds, typ) }
+
+func (c conditionSet) get(typ string) *metav1.Condition { return meta.FindStatusCondition(*c.conds, typ) }
+
+// ready sets Ready from the given conditions: True when all are True, otherwise False with
+// the reason and message of the first that is not.
+func (c conditionSet) ready(types ...string) {
+	for _, t := range types {
+		cond := c.get(t)
+		if cond == nil || cond.Status != metav1.ConditionTrue {
+			reason, msg := "Pending", t+" is not reported yet"
+			if cond != nil {
+				reason, msg = cond.Reason, t+": "+cond.Message
+			}
+			c.set("Ready", false, reason, msg)
+			return
+		}
+	}
+	c.set("Ready", true, ReasonReady, "")
+}
+
+// truncate keeps messages under the API limit of 32768 bytes with room to spare.
+func truncate(s string) string {
+	const limit = 4096
+	if len(s) <= limit {
+		return s
+	}
+	return s[:limit-3] + "..."
+}
+
+func joinNames(names []string) string { return strings.Join(names, ", ") }
+
+func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
+	return meta.FindStatusCondition(conds, typ)
+}
+
+// truncateEvent keeps event notes under the events API limit of 1024 bytes.
+func truncateEvent(s string) string {
+	const limit = 1000
+	if len(s) <= limit {
+		return s
+	}
+	return s[:limit-3] + "..."
+}
+
+// emitTransitions records an event for each condition whose status or reason changed: the
+// transitions users care about (accepted, programmed, ready and their failures).
+func emitTransitions(rec events.EventRecorder, obj runtime.Object, before, after []metav1.Condition) {
+	if rec == nil {
+		return
+	}
+	for _, c := range after {
+		prev := findCondition(before, c.Type)
+		if prev != nil && prev.Status == c.Status && prev.Reason == c.Reason {
+			continue
+		}
+		eventType := corev1.EventTypeNormal
+		if c.Status != metav1.ConditionTrue {
+			eventType = corev1.EventTypeWarning
+		}
+		note := c.Type + " is " + string(c.Status)
+		if c.Message != "" {
+			note += ": " + c.Message
+		}
+		rec.Eventf(obj, nil, eventType, c.Reason, c.Type, "%s", truncateEvent(note))
+	}
+}

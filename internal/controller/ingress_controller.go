@@ -1,0 +1,363 @@
+// Package controller holds the AnycastClass and AnycastIngress reconcilers: thin read ->
+// render -> apply -> status loops around the pure internal/render package.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/apply"
+	"github.com/anycast-operator/anycast-operator/internal/clusters"
+	"github.com/anycast-operator/anycast-operator/internal/owner"
+	"github.com/anycast-operator/anycast-operator/internal/render"
+)
+
+// Finalizer removes an object's children from every member before the object goes.
+const Finalizer = "anycast.dev/cleanup"
+
+// ingressKinds are the kinds an ingress owns on a member; skupperNetworkKinds those of a
+// namespace's Skupper network; classKinds those of a class.
+var (
+	ingressKinds        = []schema.GroupVersionKind{render.GVKIPAddressPool, render.GVKBGPAdvertisement, render.GVKGateway, render.GVKHTTPRoute, render.GVKConnector, render.GVKListener}
+	skupperNetworkKinds = []schema.GroupVersionKind{render.GVKSite, render.GVKAccessGrant, render.GVKAccessToken}
+	classKinds          = []schema.GroupVersionKind{render.GVKSecret, render.GVKBFDProfile, render.GVKBGPPeer, render.GVKGatewayClass}
+)
+
+// IngressReconciler reconciles AnycastIngress objects on the hub into objects on every
+// member of their class.
+type IngressReconciler struct {
+	// Client reads and writes the hub (a cache-backed client).
+	Client client.Client
+	// Members connects to member clusters.
+	Members clusters.Registry
+	// Allocator hands out VIPs.
+	Allocator *Allocator
+	// Recorder emits events on the transitions users care about.
+	Recorder events.EventRecorder
+}
+
+// +kubebuilder:rbac:groups=anycast.dev,resources=anycastingresses,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=anycast.dev,resources=anycastingresses/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=anycast.dev,resources=anycastingresses/finalizers,verbs=update
+// +kubebuilder:rbac:groups=anycast.dev,resources=anycastclasses,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=metallb.io,resources=ipaddresspools;bgpadvertisements,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gateways;httproutes,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=skupper.io,resources=sites;listeners;connectors;accessgrants;accesstokens,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=skupper.io,resources=links,verbs=get;list;watch
+
+// Reconcile brings one ingress's children on every member in line with its spec and
+// reports what happened in its status, written once at the end.
+func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	log := logf.FromContext(ctx)
+	ing := &v1alpha1.AnycastIngress{}
+	if err := r.Client.Get(ctx, req.NamespacedName, ing); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Allocator.Release(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+
+	class := &v1alpha1.AnycastClass{}
+	classErr := r.Client.Get(ctx, types.NamespacedName{Name: ing.Spec.ClassName}, class)
+	if classErr != nil && !apierrors.IsNotFound(classErr) {
+		return ctrl.Result{}, classErr
+	}
+	classFound := classErr == nil
+
+	if !ing.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, ing, class, classFound)
+	}
+	if controllerutil.AddFinalizer(ing, Finalizer) {
+		if err := r.Client.Update(ctx, ing); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	before := ing.Status.DeepCopy()
+	defer func() {
+		ing.Status.ObservedGeneration = ing.Generation
+		if equality.Semantic.DeepEqual(before, &ing.Status) {
+			return
+		}
+		if err := r.Client.Status().Update(ctx, ing); err != nil {
+			retErr = errors.Join(retErr, fmt.Errorf("writing status: %w", err))
+			return
+		}
+		emitTransitions(r.Recorder, ing, before.Conditions, ing.Status.Conditions)
+	}()
+
+	conds := conditionSet{conds: &ing.Status.Conditions, generation: ing.Generation}
+	notAccepted := func(reason, msg string) {
+		conds.set(v1alpha1.ConditionAccepted, false, reason, msg)
+		if !conds.isTrue(v1alpha1.ConditionProgrammed) || conds.get(v1alpha1.ConditionProgrammed).ObservedGeneration != ing.Generation {
+			conds.set(v1alpha1.ConditionProgrammed, false, ReasonNotAccepted, "nothing of this generation is applied until the ingress is accepted; members keep what was applied before")
+		}
+		conds.ready(v1alpha1.ConditionAccepted, v1alpha1.ConditionProgrammed)
+	}
+
+	if !classFound {
+		notAccepted(ReasonClassNotFound, fmt.Sprintf("AnycastClass %q does not exist; create it or fix spec.className", ing.Spec.ClassName))
+		return ctrl.Result{}, nil
+	}
+	if !class.DeletionTimestamp.IsZero() {
+		notAccepted(ReasonClassDeleting, fmt.Sprintf("AnycastClass %q is being deleted", class.Name))
+		return ctrl.Result{}, nil
+	}
+
+	ns := &corev1.Namespace{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: ing.Namespace}, ns); err != nil {
+		return ctrl.Result{}, err
+	}
+	siblings, err := r.ingressesOfClass(ctx, class.Name)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	addr, problem := r.Allocator.Resolve(class, ing, siblings)
+	if problem != nil {
+		ing.Status.Address = ""
+		notAccepted(problem.Reason, problem.Message)
+		return ctrl.Result{}, nil
+	}
+
+	obs := render.Observed{Address: addr.String(), NamespaceLabels: ns.Labels}
+	out := render.RenderIngress(class, ing, &obs)
+	if len(out.Problems) > 0 {
+		ing.Status.Address = ""
+		notAccepted(out.Problems[0].Reason, render.Summary(out.Problems))
+		return ctrl.Result{}, nil
+	}
+	ing.Status.Address = addr.String()
+	if refusals := out.AllProblems(); len(refusals) > 0 {
+		conds.set(v1alpha1.ConditionAccepted, false, refusals[0].Reason, render.Summary(refusals)+"; the other members are programmed")
+	} else {
+		conds.set(v1alpha1.ConditionAccepted, true, ReasonAccepted, "")
+	}
+
+	// Program every selected member; remove the ingress from members it no longer selects.
+	ref := owner.Ingress(class.Name, ing.Namespace, ing.Name)
+	var transient []error
+	statuses := make([]v1alpha1.IngressClusterStatus, 0, len(out.Clusters))
+	outcomes := make([]outcome, 0, len(out.Clusters))
+	for _, co := range out.Clusters {
+		st, oc, err := r.programMember(ctx, class, ref, co)
+		statuses = append(statuses, st)
+		outcomes = append(outcomes, oc)
+		if err != nil {
+			transient = append(transient, err)
+		}
+	}
+	selected := map[string]bool{}
+	for _, co := range out.Clusters {
+		selected[co.Name] = true
+	}
+	for _, m := range class.Spec.Clusters {
+		if selected[m.Name] {
+			continue
+		}
+		if member, err := r.Members.Get(ctx, class, m.Name); err == nil {
+			if _, err := member.Applier().Prune(ctx, ref, ingressKinds, nil); err != nil {
+				transient = append(transient, fmt.Errorf("cluster %s: %w", m.Name, err))
+			}
+		}
+	}
+	if err := r.reconcileSkupperNetwork(ctx, class, ing.Namespace); err != nil {
+		transient = append(transient, err)
+	}
+
+	ing.Status.Clusters = statuses
+	setProgrammed(conds, statuses, outcomes)
+	conds.ready(v1alpha1.ConditionAccepted, v1alpha1.ConditionProgrammed)
+	if len(transient) > 0 {
+		log.V(1).Info("transient errors, retrying with backoff", "errors", errors.Join(transient...).Error())
+		return ctrl.Result{}, errors.Join(transient...)
+	}
+	return ctrl.Result{}, nil
+}
+
+// outcome is how programming one member went.
+type outcome int
+
+const (
+	outcomeProgrammed outcome = iota
+	outcomeRefused
+	outcomeUnavailable
+	outcomeConflict
+	outcomeFailed
+)
+
+// programMember applies one member's objects and prunes what it no longer needs. A refused
+// member gets nothing applied and nothing pruned. The returned error is transient (the
+// member or its API failed); conflicts and refusals are reported in the status only.
+func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.AnycastClass, ref owner.Ref, co render.ClusterOutput) (v1alpha1.IngressClusterStatus, outcome, error) {
+	st := v1alpha1.IngressClusterStatus{Name: co.Name, Drained: co.Drained}
+	if len(co.Refusals) > 0 {
+		st.Message = render.Summary(co.Refusals)
+		return st, outcomeRefused, nil
+	}
+	member, err := r.Members.Get(ctx, class, co.Name)
+	if err != nil {
+		st.Message = err.Error()
+		var unavailable *clusters.UnavailableError
+		if errors.As(err, &unavailable) {
+			return st, outcomeUnavailable, nil
+		}
+		return st, outcomeFailed, err
+	}
+	conflicts, err := applyAll(ctx, member.Applier(), ref, co.Objects, ingressKinds)
+	switch {
+	case err != nil:
+		st.Message = err.Error()
+		return st, outcomeFailed, fmt.Errorf("cluster %s: %w", co.Name, err)
+	case len(conflicts) > 0:
+		st.Message = joinNames(conflicts)
+		return st, outcomeConflict, nil
+	}
+	st.Programmed = true
+	return st, outcomeProgrammed, nil
+}
+
+// applyAll applies objects in order, then prunes what ref owns of kinds but objects does
+// not hold. Conflicting objects are skipped and listed; the first other error stops.
+func applyAll(ctx context.Context, a *apply.Applier, ref owner.Ref, objects []*unstructured.Unstructured, kinds []schema.GroupVersionKind) ([]string, error) {
+	keep := map[apply.ID]bool{}
+	var conflicts []string
+	for _, obj := range objects {
+		keep[apply.IDOf(obj)] = true
+		if _, err := a.Apply(ctx, obj); err != nil {
+			if apply.IsConflict(err) {
+				conflicts = append(conflicts, err.Error())
+				continue
+			}
+			return conflicts, err
+		}
+	}
+	if _, err := a.Prune(ctx, ref, kinds, keep); err != nil {
+		return conflicts, err
+	}
+	return conflicts, nil
+}
+
+// setProgrammed summarises the members: Programmed only when every selected member holds
+// every object. The reason names the worst thing that happened.
+func setProgrammed(conds conditionSet, statuses []v1alpha1.IngressClusterStatus, outcomes []outcome) {
+	var pending []string
+	worst := outcomeProgrammed
+	for i, s := range statuses {
+		if outcomes[i] == outcomeProgrammed {
+			continue
+		}
+		pending = append(pending, s.Name+" ("+s.Message+")")
+		if outcomes[i] > worst {
+			worst = outcomes[i]
+		}
+	}
+	summary := fmt.Sprintf("%d of %d members programmed", len(statuses)-len(pending), len(statuses))
+	if len(pending) > 0 {
+		summary += "; not programmed: " + joinNames(pending)
+	}
+	reason := map[outcome]string{
+		outcomeProgrammed:  ReasonProgrammed,
+		outcomeRefused:     ReasonPartiallyProgrammed,
+		outcomeUnavailable: ReasonMemberUnavailable,
+		outcomeConflict:    ReasonNameConflict,
+		outcomeFailed:      ReasonApplyFailed,
+	}[worst]
+	conds.set(v1alpha1.ConditionProgrammed, len(pending) == 0, reason, summary)
+}
+
+// finalize removes the ingress's children from every member it can reach, then lets the
+// ingress go. A member that cannot be reached now is cleaned by the orphan sweep later.
+func (r *IngressReconciler) finalize(ctx context.Context, ing *v1alpha1.AnycastIngress, class *v1alpha1.AnycastClass, classFound bool) error {
+	if !controllerutil.ContainsFinalizer(ing, Finalizer) {
+		return nil
+	}
+	log := logf.FromContext(ctx)
+	ref := owner.Ingress(ing.Spec.ClassName, ing.Namespace, ing.Name)
+	if classFound {
+		for _, m := range class.Spec.Clusters {
+			member, err := r.Members.Get(ctx, class, m.Name)
+			if err != nil {
+				log.Info("member unavailable during cleanup; the sweep will remove its objects later", "cluster", m.Name, "reason", err.Error())
+				continue
+			}
+			if _, err := member.Applier().Prune(ctx, ref, ingressKinds, nil); err != nil {
+				return fmt.Errorf("cluster %s: %w", m.Name, err)
+			}
+		}
+		if err := r.reconcileSkupperNetwork(ctx, class, ing.Namespace); err != nil {
+			return err
+		}
+	}
+	r.Allocator.Release(types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name})
+	controllerutil.RemoveFinalizer(ing, Finalizer)
+	return r.Client.Update(ctx, ing)
+}
+
+// reconcileSkupperNetwork keeps the Skupper network of (class, namespace) while one of the
+// class's ingresses there uses cross-cluster services, and removes it when none does.
+func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *v1alpha1.AnycastClass, namespace string) error {
+	list := &v1alpha1.AnycastIngressList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{classNameIndex: class.Name}); err != nil {
+		return err
+	}
+	needed := false
+	for i := range list.Items {
+		if list.Items[i].DeletionTimestamp.IsZero() && render.NeedsSkupper(&list.Items[i]) {
+			needed = true
+		}
+	}
+	ref := owner.SkupperNetwork(class.Name, namespace)
+	var out *render.Output
+	if needed {
+		out = render.RenderSkupperNetwork(class, namespace, &render.Observed{})
+	}
+	var errs []error
+	for _, m := range class.Spec.Clusters {
+		member, err := r.Members.Get(ctx, class, m.Name)
+		if err != nil {
+			continue
+		}
+		var objects []*unstructured.Unstructured
+		if out != nil {
+			co := out.Cluster(m.Name)
+			if co == nil || len(co.Refusals) > 0 {
+				continue
+			}
+			objects = co.Objects
+		}
+		if _, err := applyAll(ctx, member.Applier(), ref, objects, skupperNetworkKinds); err != nil {
+			errs = append(errs, fmt.Errorf("cluster %s: skupper network: %w", m.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ingressesOfClass lists every ingress of a class, in every namespace.
+func (r *IngressReconciler) ingressesOfClass(ctx context.Context, class string) ([]v1alpha1.AnycastIngress, error) {
+	list := &v1alpha1.AnycastIngressList{}
+	if err := r.Client.List(ctx, list, client.MatchingFields{classNameIndex: class}); err != nil {
+		return nil, err
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return older(&list.Items[i], &list.Items[j]) })
+	return list.Items, nil
+}
+

@@ -1,0 +1,188 @@
+package controller
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/owner"
+	"github.com/anycast-operator/anycast-operator/internal/render"
+)
+
+// classNameIndex indexes AnycastIngresses by spec.className.
+const classNameIndex = "spec.className"
+
+// SetupIndexes registers the field indexes the reconcilers list by.
+func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
+	return mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.AnycastIngress{}, classNameIndex, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.AnycastIngress).Spec.ClassName}
+	})
+}
+
+// SetupWithManager registers the ingress controller. Owned kinds whose CRDs the local
+// cluster lacks are not watched (nothing of them can drift there).
+func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named("anycastingress").
+		// Status writes (ours included) do not change the generation: reacting to them
+		// would only burn a reconcile per write.
+		For(&v1alpha1.AnycastIngress{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.AnycastClass{}, handler.EnqueueRequestsFromMapFunc(r.ingressesOfClassRequests),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.AnycastIngress{}, handler.EnqueueRequestsFromMapFunc(r.addressWaiters)).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.ingressesInNamespace),
+			builder.WithPredicates(predicate.LabelChangedPredicate{}))
+	for _, gvk := range append(append([]schema.GroupVersionKind{}, ingressKinds...), skupperNetworkKinds...) {
+		if !kindServed(mgr, gvk) {
+			logf.Log.WithName("setup").Info("not watching a kind the cluster does not serve", "kind", gvk.String())
+			continue
+		}
+		b = b.Watches(newUnstructured(gvk), handler.EnqueueRequestsFromMapFunc(r.ownerRequests))
+	}
+	return b.Complete(r)
+}
+
+// ingressesOfClassRequests enqueues every ingress of a changed class.
+func (r *IngressReconciler) ingressesOfClassRequests(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &v1alpha1.AnycastIngressList{}
+	if err := r.Client.List(ctx, list, client.MatchingFields{classNameIndex: o.GetName()}); err != nil {
+		return nil
+	}
+	return requestsFor(list.Items)
+}
+
+// addressWaiters enqueues the ingresses of the same class that wait for an address, when
+// another ingress changes or goes: it may have freed theirs.
+func (r *IngressReconciler) addressWaiters(ctx context.Context, o client.Object) []reconcile.Request {
+	ing := o.(*v1alpha1.AnycastIngress)
+	list := &v1alpha1.AnycastIngressList{}
+	if err := r.Client.List(ctx, list, client.MatchingFields{classNameIndex: ing.Spec.ClassName}); err != nil {
+		return nil
+	}
+	var waiting []v1alpha1.AnycastIngress
+	for _, other := range list.Items {
+		if other.Name == ing.Name && other.Namespace == ing.Namespace {
+			continue
+		}
+		if c := meta.FindStatusCondition(other.Status.Conditions, v1alpha1.ConditionAccepted); c != nil && (c.Reason == ReasonAddressInUse || c.Reason == ReasonPoolExhausted) {
+			waiting = append(waiting, other)
+		}
+	}
+	return requestsFor(waiting)
+}
+
+// ingressesInNamespace enqueues the ingresses of a namespace whose labels changed (a class
+// may admit or refuse it now).
+func (r *IngressReconciler) ingressesInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &v1alpha1.AnycastIngressList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+		return nil
+	}
+	return requestsFor(list.Items)
+}
+
+// ownerRequests maps a rendered object back to the ingresses that own it, so a change or
+// deletion by someone else is repaired.
+func (r *IngressReconciler) ownerRequests(ctx context.Context, o client.Object) []reconcile.Request {
+	ref, ok := owner.FromLabels(o.GetLabels())
+	if !ok {
+		return nil
+	}
+	switch ref.Kind {
+	case owner.KindIngress:
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}}}
+	case owner.KindSkupperNetwork:
+		list := &v1alpha1.AnycastIngressList{}
+		if err := r.Client.List(ctx, list, client.InNamespace(ref.Namespace), client.MatchingFields{classNameIndex: ref.Class}); err != nil {
+			return nil
+		}
+		return requestsFor(list.Items)
+	}
+	return nil
+}
+
+// SetupWithManager registers the class controller.
+func (r *ClassReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named("anycastclass").
+		For(&v1alpha1.AnycastClass{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Ingresses coming and going change the class's count and unblock its deletion.
+		Watches(&v1alpha1.AnycastIngress{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.(*v1alpha1.AnycastIngress).Spec.ClassName}}}
+		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.classesOfSecret))
+	for _, gvk := range classKinds {
+		if gvk == render.GVKSecret || !kindServed(mgr, gvk) {
+			continue
+		}
+		b = b.Watches(newUnstructured(gvk), handler.EnqueueRequestsFromMapFunc(classOwnerRequests))
+	}
+	return b.Complete(r)
+}
+
+// classesOfSecret enqueues the classes whose peers use a Secret of the operator's
+// namespace, and the class owning a rendered password Secret.
+func (r *ClassReconciler) classesOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	if reqs := classOwnerRequests(ctx, o); reqs != nil {
+		return reqs
+	}
+	if o.GetNamespace() != r.Namespace {
+		return nil
+	}
+	list := &v1alpha1.AnycastClassList{}
+	if err := r.Client.List(ctx, list); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, c := range list.Items {
+		for _, m := range c.Spec.Clusters {
+			for _, p := range m.Peers {
+				if p.PasswordSecretRef != nil && p.PasswordSecretRef.Name == o.GetName() {
+					out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Name}})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func classOwnerRequests(_ context.Context, o client.Object) []reconcile.Request {
+	ref, ok := owner.FromLabels(o.GetLabels())
+	if !ok || ref.Kind != owner.KindClass {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: ref.Name}}}
+}
+
+func requestsFor(items []v1alpha1.AnycastIngress) []reconcile.Request {
+	out := make([]reconcile.Request, 0, len(items))
+	for _, i := range items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: i.Namespace, Name: i.Name}})
+	}
+	return out
+}
+
+// kindServed reports whether the cluster serves a kind (its CRD is installed).
+func kindServed(mgr ctrl.Manager, gvk schema.GroupVersionKind) bool {
+	_, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	return err == nil
+}
+
+func newUnstructured(gvk schema.GroupVersionKind) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	return u
+}

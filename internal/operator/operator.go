@@ -1,0 +1,120 @@
+// Package operator wires the manager: caches, controllers, health checks and metrics. The
+// command and the integration tests build the operator through it, so tests run exactly
+// what ships.
+package operator
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/clusters"
+	"github.com/anycast-operator/anycast-operator/internal/controller"
+	"github.com/anycast-operator/anycast-operator/internal/owner"
+	"github.com/anycast-operator/anycast-operator/internal/scheme"
+)
+
+// Options configure the operator.
+type Options struct {
+	// Namespace is where the operator runs; password and kubeconfig Secrets are read there.
+	Namespace string
+	// MetricsAddr serves Prometheus metrics ("0" disables).
+	MetricsAddr string
+	// ProbeAddr serves /healthz and /readyz ("0" disables).
+	ProbeAddr string
+	// LeaderElection makes only one replica reconcile at a time.
+	LeaderElection bool
+	// LeaderElectionID names the lease.
+	LeaderElectionID string
+	// SyncPeriod is how often every object is reconciled even without a change; it repairs
+	// what watches cannot see (a member that was down, for instance).
+	SyncPeriod time.Duration
+}
+
+// DefaultLeaderElectionID is the lease name replicas compete for.
+const DefaultLeaderElectionID = "anycast-operator.anycast.dev"
+
+// New builds a manager running both reconcilers against the cluster of cfg.
+func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
+	if opts.Namespace == "" {
+		return nil, fmt.Errorf("the operator namespace is required")
+	}
+	if opts.LeaderElectionID == "" {
+		opts.LeaderElectionID = DefaultLeaderElectionID
+	}
+	if opts.SyncPeriod == 0 {
+		opts.SyncPeriod = 10 * time.Hour
+	}
+	everything := labels.Everything()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme.New(),
+		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress:  opts.ProbeAddr,
+		LeaderElection:          opts.LeaderElection,
+		LeaderElectionID:        opts.LeaderElectionID,
+		LeaderElectionNamespace: opts.Namespace,
+		// Release the lease on a clean shutdown so a standby takes over at once.
+		LeaderElectionReleaseOnCancel: true,
+		Cache: cache.Options{
+			SyncPeriod: &opts.SyncPeriod,
+			// The operator only needs to see what it wrote on a cluster: caching every
+			// Gateway or Secret of a large cluster would cost memory for nothing.
+			DefaultLabelSelector: owner.Managed(),
+			ByObject: map[client.Object]cache.ByObject{
+				&v1alpha1.AnycastClass{}:   {Label: everything},
+				&v1alpha1.AnycastIngress{}: {Label: everything},
+				&corev1.Namespace{}:        {Label: everything},
+				&corev1.Secret{}: {Namespaces: map[string]cache.Config{
+					opts.Namespace:      {LabelSelector: everything},
+					cache.AllNamespaces: {LabelSelector: owner.Managed()},
+				}},
+			},
+		},
+		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	if err := controller.SetupIndexes(ctx, mgr); err != nil {
+		return nil, err
+	}
+	local := &clusters.Member{Client: mgr.GetClient(), Reader: mgr.GetCache(), LiveReader: mgr.GetAPIReader()}
+	registry := &clusters.LocalOnly{Local: local}
+	recorder := mgr.GetEventRecorder("anycast-operator")
+	if err := (&controller.ClassReconciler{
+		Client: mgr.GetClient(), Members: registry, Namespace: opts.Namespace, Recorder: recorder,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the class controller: %w", err)
+	}
+	if err := (&controller.IngressReconciler{
+		Client: mgr.GetClient(), Members: registry, Allocator: controller.NewAllocator(), Recorder: recorder,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the ingress controller: %w", err)
+	}
+	if opts.ProbeAddr != "0" && opts.ProbeAddr != "" {
+		if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+			return nil, err
+		}
+		if err := mgr.AddReadyzCheck("readyz", func(req *http.Request) error {
+			if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+				return fmt.Errorf("caches not synced")
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return mgr, nil
+}
