@@ -156,13 +156,21 @@ func IDOf(u *unstructured.Unstructured) ID {
 
 // Prune deletes every object of the given kinds owned by ref that keep does not hold. It
 // lists through Reader (the label-filtered cache) and returns how many it deleted. Kinds
-// whose CRD is not installed are skipped: nothing of that kind can exist.
-func (a *Applier) Prune(ctx context.Context, ref owner.Ref, kinds []schema.GroupVersionKind, keep map[ID]bool) (int, error) {
+// whose CRD is not installed are skipped: nothing of that kind can exist. Secrets are
+// only looked for in secretNamespace: the operator may not list Secrets anywhere else.
+func (a *Applier) Prune(ctx context.Context, ref owner.Ref, kinds []schema.GroupVersionKind, keep map[ID]bool, secretNamespace string) (int, error) {
 	deleted := 0
 	for _, gvk := range kinds {
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		if err := a.Reader.List(ctx, list, client.MatchingLabelsSelector{Selector: ref.Selector()}); err != nil {
+		opts := []client.ListOption{client.MatchingLabelsSelector{Selector: ref.Selector()}}
+		if gvk.Group == "" && gvk.Kind == "Secret" {
+			if secretNamespace == "" {
+				continue
+			}
+			opts = append(opts, client.InNamespace(secretNamespace))
+		}
+		if err := a.Reader.List(ctx, list, opts...); err != nil {
 			if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
 				continue
 			}

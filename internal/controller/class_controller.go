@@ -42,7 +42,10 @@ type ClassReconciler struct {
 // +kubebuilder:rbac:groups=anycast.dev,resources=anycastclasses/finalizers,verbs=update
 // +kubebuilder:rbac:groups=metallb.io,resources=bgppeers;bfdprofiles,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gatewayclasses,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// Secrets: read the password Secrets in the operator's namespace; write MetalLB's copies in
+// its namespace. Nothing else: the Helm chart templates both namespaces.
+// +kubebuilder:rbac:groups="",namespace=anycast-system,resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",namespace=metallb-system,resources=secrets,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile brings the class's shared objects on every member in line with its spec.
 func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
@@ -55,7 +58,8 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 		return ctrl.Result{}, err
 	}
 
-	before := class.Status.DeepCopy()
+	orig := class.DeepCopy()
+	before := &orig.Status
 	conds := conditionSet{conds: &class.Status.Conditions, generation: class.Generation}
 	writeStatus := func() error {
 		class.Status.ObservedGeneration = class.Generation
@@ -63,7 +67,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 		if equality.Semantic.DeepEqual(before, &class.Status) {
 			return nil
 		}
-		if err := r.Client.Status().Update(ctx, class); err != nil {
+		if err := r.Client.Status().Patch(ctx, class, client.MergeFrom(orig)); err != nil {
 			return fmt.Errorf("writing status: %w", err)
 		}
 		emitTransitions(r.Recorder, class, before.Conditions, class.Status.Conditions)
@@ -82,11 +86,10 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 		}
 		return ctrl.Result{}, r.finalize(ctx, class)
 	}
-	if controllerutil.AddFinalizer(class, Finalizer) {
-		if err := r.Client.Update(ctx, class); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := addFinalizer(ctx, r.Client, class); err != nil {
+		return ctrl.Result{}, err
 	}
+	orig.ObjectMeta = *class.ObjectMeta.DeepCopy()
 	defer func() { retErr = errors.Join(retErr, writeStatus()) }()
 
 	secrets, err := r.readSecrets(ctx, class)
@@ -122,7 +125,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 			}
 			unreachable = append(unreachable, co.Name+": "+st.Message)
 		} else if len(co.Refusals) == 0 {
-			c, err := applyAll(ctx, member.Applier(), ref, co.Objects, classKinds)
+			c, err := applyAll(ctx, member.Applier(), ref, co.Objects, classKinds, render.MetalLBNamespace(class))
 			if err != nil {
 				transient = append(transient, fmt.Errorf("cluster %s: %w", co.Name, err))
 			}
@@ -182,12 +185,11 @@ func (r *ClassReconciler) finalize(ctx context.Context, class *v1alpha1.AnycastC
 			log.Info("member unavailable during cleanup; the sweep will remove its objects later", "cluster", m.Name, "reason", err.Error())
 			continue
 		}
-		if _, err := member.Applier().Prune(ctx, ref, classKinds, nil); err != nil {
+		if _, err := member.Applier().Prune(ctx, ref, classKinds, nil, render.MetalLBNamespace(class)); err != nil {
 			return fmt.Errorf("cluster %s: %w", m.Name, err)
 		}
 	}
-	controllerutil.RemoveFinalizer(class, Finalizer)
-	return r.Client.Update(ctx, class)
+	return removeFinalizer(ctx, r.Client, class)
 }
 
 

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -8,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 )
 
 // Condition reasons shared by both reconcilers.
@@ -115,4 +118,23 @@ func emitTransitions(rec events.EventRecorder, obj runtime.Object, before, after
 		}
 		rec.Eventf(obj, nil, eventType, c.Reason, c.Type, "%s", truncateEvent(note))
 	}
+}
+
+// addFinalizer adds the cleanup finalizer with an optimistic-lock patch: a merge patch
+// replaces the whole finalizer list, so it must not be computed from a stale copy.
+func addFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
+	orig := obj.DeepCopyObject().(client.Object)
+	if !controllerutil.AddFinalizer(obj, Finalizer) {
+		return nil
+	}
+	return c.Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+}
+
+// removeFinalizer removes the cleanup finalizer, with the same care.
+func removeFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
+	orig := obj.DeepCopyObject().(client.Object)
+	if !controllerutil.RemoveFinalizer(obj, Finalizer) {
+		return nil
+	}
+	return client.IgnoreNotFound(c.Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})))
 }

@@ -86,19 +86,20 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if !ing.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, ing, class, classFound)
 	}
-	if controllerutil.AddFinalizer(ing, Finalizer) {
-		if err := r.Client.Update(ctx, ing); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := addFinalizer(ctx, r.Client, ing); err != nil {
+		return ctrl.Result{}, err
 	}
 
-	before := ing.Status.DeepCopy()
+	orig := ing.DeepCopy()
+	before := &orig.Status
 	defer func() {
 		ing.Status.ObservedGeneration = ing.Generation
 		if equality.Semantic.DeepEqual(before, &ing.Status) {
 			return
 		}
-		if err := r.Client.Status().Update(ctx, ing); err != nil {
+		// The status is ours alone: a merge patch needs no resourceVersion, so a cache
+		// that has not caught up with our own finalizer write cannot make it fail.
+		if err := r.Client.Status().Patch(ctx, ing, client.MergeFrom(orig)); err != nil {
 			retErr = errors.Join(retErr, fmt.Errorf("writing status: %w", err))
 			return
 		}
@@ -174,7 +175,7 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 			continue
 		}
 		if member, err := r.Members.Get(ctx, class, m.Name); err == nil {
-			if _, err := member.Applier().Prune(ctx, ref, ingressKinds, nil); err != nil {
+			if _, err := member.Applier().Prune(ctx, ref, ingressKinds, nil, ""); err != nil {
 				transient = append(transient, fmt.Errorf("cluster %s: %w", m.Name, err))
 			}
 		}
@@ -222,7 +223,7 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 		}
 		return st, outcomeFailed, err
 	}
-	conflicts, err := applyAll(ctx, member.Applier(), ref, co.Objects, ingressKinds)
+	conflicts, err := applyAll(ctx, member.Applier(), ref, co.Objects, ingressKinds, "")
 	switch {
 	case err != nil:
 		st.Message = err.Error()
@@ -237,7 +238,7 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 
 // applyAll applies objects in order, then prunes what ref owns of kinds but objects does
 // not hold. Conflicting objects are skipped and listed; the first other error stops.
-func applyAll(ctx context.Context, a *apply.Applier, ref owner.Ref, objects []*unstructured.Unstructured, kinds []schema.GroupVersionKind) ([]string, error) {
+func applyAll(ctx context.Context, a *apply.Applier, ref owner.Ref, objects []*unstructured.Unstructured, kinds []schema.GroupVersionKind, secretNamespace string) ([]string, error) {
 	keep := map[apply.ID]bool{}
 	var conflicts []string
 	for _, obj := range objects {
@@ -250,7 +251,7 @@ func applyAll(ctx context.Context, a *apply.Applier, ref owner.Ref, objects []*u
 			return conflicts, err
 		}
 	}
-	if _, err := a.Prune(ctx, ref, kinds, keep); err != nil {
+	if _, err := a.Prune(ctx, ref, kinds, keep, secretNamespace); err != nil {
 		return conflicts, err
 	}
 	return conflicts, nil
@@ -299,7 +300,7 @@ func (r *IngressReconciler) finalize(ctx context.Context, ing *v1alpha1.AnycastI
 				log.Info("member unavailable during cleanup; the sweep will remove its objects later", "cluster", m.Name, "reason", err.Error())
 				continue
 			}
-			if _, err := member.Applier().Prune(ctx, ref, ingressKinds, nil); err != nil {
+			if _, err := member.Applier().Prune(ctx, ref, ingressKinds, nil, ""); err != nil {
 				return fmt.Errorf("cluster %s: %w", m.Name, err)
 			}
 		}
@@ -308,8 +309,7 @@ func (r *IngressReconciler) finalize(ctx context.Context, ing *v1alpha1.AnycastI
 		}
 	}
 	r.Allocator.Release(types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name})
-	controllerutil.RemoveFinalizer(ing, Finalizer)
-	return r.Client.Update(ctx, ing)
+	return removeFinalizer(ctx, r.Client, ing)
 }
 
 // reconcileSkupperNetwork keeps the Skupper network of (class, namespace) while one of the
@@ -344,7 +344,7 @@ func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *
 			}
 			objects = co.Objects
 		}
-		if _, err := applyAll(ctx, member.Applier(), ref, objects, skupperNetworkKinds); err != nil {
+		if _, err := applyAll(ctx, member.Applier(), ref, objects, skupperNetworkKinds, ""); err != nil {
 			errs = append(errs, fmt.Errorf("cluster %s: skupper network: %w", m.Name, err))
 		}
 	}

@@ -42,6 +42,9 @@ type Options struct {
 	SyncPeriod time.Duration
 }
 
+// Leader election and events.
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=anycast-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
 // DefaultLeaderElectionID is the lease name replicas compete for.
 const DefaultLeaderElectionID = "anycast-operator.anycast.dev"
 
@@ -75,13 +78,12 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 				&v1alpha1.AnycastClass{}:   {Label: everything},
 				&v1alpha1.AnycastIngress{}: {Label: everything},
 				&corev1.Namespace{}:        {Label: everything},
-				&corev1.Secret{}: {Namespaces: map[string]cache.Config{
-					opts.Namespace:      {LabelSelector: everything},
-					cache.AllNamespaces: {LabelSelector: owner.Managed()},
-				}},
+				// Only the operator's namespace: its RBAC allows no Secret list or watch
+				// elsewhere. MetalLB's password copies are read live (see Client below).
+				&corev1.Secret{}: {Namespaces: map[string]cache.Config{opts.Namespace: {LabelSelector: everything}}},
 			},
 		},
-		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
+		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true, DisableFor: []client.Object{&corev1.Secret{}}}},
 	})
 	if err != nil {
 		return nil, err
@@ -90,7 +92,8 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	if err := controller.SetupIndexes(ctx, mgr); err != nil {
 		return nil, err
 	}
-	local := &clusters.Member{Client: mgr.GetClient(), Reader: mgr.GetCache(), LiveReader: mgr.GetAPIReader()}
+	// The manager's client reads from the cache, except Secrets (live, see above).
+	local := &clusters.Member{Client: mgr.GetClient(), Reader: mgr.GetClient(), LiveReader: mgr.GetAPIReader()}
 	registry := &clusters.LocalOnly{Local: local}
 	recorder := mgr.GetEventRecorder("anycast-operator")
 	if err := (&controller.ClassReconciler{

@@ -19,7 +19,8 @@ import (
 // DefaultMetalLBNamespace is where MetalLB runs unless the class says otherwise.
 const DefaultMetalLBNamespace = "metallb-system"
 
-func metallbNamespace(c *v1alpha1.AnycastClass) string {
+// MetalLBNamespace is the namespace MetalLB runs in on the class's members.
+func MetalLBNamespace(c *v1alpha1.AnycastClass) string {
 	if c.Spec.MetalLBNamespace != "" {
 		return c.Spec.MetalLBNamespace
 	}
@@ -40,7 +41,7 @@ func bfdProfileName(class string, s *v1alpha1.BFDSettings) string {
 
 // classMetalLB renders a member's BGP peers, their BFD profiles and password Secrets.
 func classMetalLB(c *v1alpha1.AnycastClass, m *v1alpha1.ClusterMember, secrets map[string]string) []*unstructured.Unstructured {
-	ns := metallbNamespace(c)
+	ns := MetalLBNamespace(c)
 	labels := owner.Class(c.Name).Labels()
 	meta := func(name string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}
@@ -111,7 +112,7 @@ func PoolName(namespace, ingress string) string { return ingressObjectName(names
 // ingressMetalLB renders the VIP's pool and, unless the member is drained, its
 // advertisement to the member's peers.
 func ingressMetalLB(c *v1alpha1.AnycastClass, m *v1alpha1.ClusterMember, ing *v1alpha1.AnycastIngress, vip netip.Addr, drained bool) []*unstructured.Unstructured {
-	ns := metallbNamespace(c)
+	ns := MetalLBNamespace(c)
 	name := PoolName(ing.Namespace, ing.Name)
 	meta := metav1.ObjectMeta{Name: name, Namespace: ns, Labels: owner.Ingress(c.Name, ing.Namespace, ing.Name).Labels()}
 	out := []*unstructured.Unstructured{toUnstructured(&mlbv1beta1.IPAddressPool{

@@ -1,0 +1,80 @@
+// Command anycast-operator runs the operator, or with a subcommand, a tool around it:
+//
+//	anycast-operator [flags]                 run the operator
+//	anycast-operator render -f FILE...       print what would be applied to each member
+//	anycast-operator version                 print the version
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/anycast-operator/anycast-operator/internal/operator"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "render":
+			return renderCmd(args[1:], stdout, stderr)
+		case "version":
+			fmt.Fprintln(stdout, version)
+			return 0
+		}
+	}
+	return operatorCmd(args, stderr)
+}
+
+func operatorCmd(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("anycast-operator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var opts operator.Options
+	fs.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
+	fs.StringVar(&opts.ProbeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
+	fs.BoolVar(&opts.LeaderElection, "leader-elect", true, "elect a leader so that only one replica reconciles")
+	fs.StringVar(&opts.Namespace, "namespace", envOr("POD_NAMESPACE", "anycast-system"), "namespace the operator runs in; password and kubeconfig Secrets are read there")
+	fs.DurationVar(&opts.SyncPeriod, "sync-period", 0, "how often every object is reconciled without a change (default 10h)")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		log.Error(err, "no Kubernetes configuration: set KUBECONFIG or run in a cluster")
+		return 1
+	}
+	mgr, err := operator.New(cfg, opts)
+	if err != nil {
+		log.Error(err, "building the operator")
+		return 1
+	}
+	log.Info("starting", "version", version, "namespace", opts.Namespace, "leaderElection", opts.LeaderElection)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "operator stopped")
+		return 1
+	}
+	return 0
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
