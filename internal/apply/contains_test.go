@@ -58,4 +58,6 @@ func TestHashIgnoresItsOwnAnnotation(t *testing.T) {
 	}
 }
 
-func toU(m map[string]interface{}) *unstructured.Unstructured { return &unstructured.Unstructured{Object: m} }
+func toU(m map[string]interface{}) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: m}
+}

@@ -192,7 +192,6 @@ func (r *ClassReconciler) finalize(ctx context.Context, class *v1alpha1.AnycastC
 	return removeFinalizer(ctx, r.Client, class)
 }
 
-
 // keepTransitionTime carries a member's lastTransitionTime over while reachable does not
 // change.
 func keepTransitionTime(prev []v1alpha1.ClusterStatus, st v1alpha1.ClusterStatus) v1alpha1.ClusterStatus {

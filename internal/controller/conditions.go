@@ -54,7 +54,9 @@ func (c conditionSet) setStatus(typ string, status metav1.ConditionStatus, reaso
 
 func (c conditionSet) isTrue(typ string) bool { return meta.IsStatusConditionTrue(*c.conds, typ) }
 
-func (c conditionSet) get(typ string) *metav1.Condition { return meta.FindStatusCondition(*c.conds, typ) }
+func (c conditionSet) get(typ string) *metav1.Condition {
+	return meta.FindStatusCondition(*c.conds, typ)
+}
 
 // ready sets Ready from the given conditions: True when all are True, otherwise False with
 // the reason and message of the first that is not.

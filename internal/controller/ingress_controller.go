@@ -360,4 +360,3 @@ func (r *IngressReconciler) ingressesOfClass(ctx context.Context, class string) 
 	sort.Slice(list.Items, func(i, j int) bool { return older(&list.Items[i], &list.Items[j]) })
 	return list.Items, nil
 }
-

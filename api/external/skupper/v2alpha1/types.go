@@ -104,7 +104,7 @@ type ConnectorSpec struct {
 
 // ConnectorStatus is the subset of a Connector's status the operator reads.
 type ConnectorStatus struct {
-	Status            `json:",inline"`
+	Status              `json:",inline"`
 	HasMatchingListener bool `json:"hasMatchingListener,omitempty"`
 }
 
