@@ -465,6 +465,14 @@ type ClusterStatus struct {
 	// lastTransitionTime is when reachable last changed.
 	// +optional
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
+	// kubeconfigSecretRef is how the member was reached, remembered so that a member
+	// removed from spec.clusters can still be cleaned up.
+	// +optional
+	KubeconfigSecretRef *SecretKeyReference `json:"kubeconfigSecretRef,omitempty"`
+	// removed is true for a member no longer in spec.clusters whose objects are still
+	// being removed (it was unreachable when it left the class).
+	// +optional
+	Removed bool `json:"removed,omitempty"`
 }
 
 // SessionStatus is the state of one watcher session.

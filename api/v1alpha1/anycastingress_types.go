@@ -178,7 +178,7 @@ type CrossClusterService struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.drain) || !has(self.clusters) || self.clusters.exists(c, !(c in self.drain))",message="drain cannot name every selected cluster: drain the ingress by deleting it"
 // +kubebuilder:validation:XValidation:rule="!has(self.routes) || self.routes.all(r, !has(r.listener) || (has(self.listeners) && self.listeners.exists(l, l.name == r.listener)))",message="a route's listener must name one of spec.listeners"
 // +kubebuilder:validation:XValidation:rule="!has(self.services) || !has(self.clusters) || self.services.all(s, s.runsOn.all(c, c in self.clusters))",message="services[].runsOn may only name clusters listed in clusters"
-// +kubebuilder:validation:XValidation:rule="!has(self.listeners) || self.listeners.all(a, self.listeners.filter(b, b.port == a.port && (has(b.hostname) ? b.hostname : ”) == (has(a.hostname) ? a.hostname : ”)).size() == 1)",message="two listeners cannot share a port and hostname"
+// +kubebuilder:validation:XValidation:rule="!has(self.listeners) || self.listeners.all(a, self.listeners.filter(b, b.port == a.port && (has(b.hostname) ? b.hostname : '-') == (has(a.hostname) ? a.hostname : '-')).size() == 1)",message="two listeners cannot share a port and hostname"
 type AnycastIngressSpec struct {
 	// className names the AnycastClass this ingress uses. Immutable: create a new ingress to
 	// move to another class.

@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -159,11 +160,17 @@ func IDOf(u *unstructured.Unstructured) ID {
 // whose CRD is not installed are skipped: nothing of that kind can exist. Secrets are
 // only looked for in secretNamespace: the operator may not list Secrets anywhere else.
 func (a *Applier) Prune(ctx context.Context, ref owner.Ref, kinds []schema.GroupVersionKind, keep map[ID]bool, secretNamespace string) (int, error) {
+	return a.PruneSelected(ctx, ref.Selector(), kinds, keep, secretNamespace)
+}
+
+// PruneSelected is Prune for every object the selector matches, whatever its owner: it
+// removes all of a class from a member that left the class.
+func (a *Applier) PruneSelected(ctx context.Context, sel labels.Selector, kinds []schema.GroupVersionKind, keep map[ID]bool, secretNamespace string) (int, error) {
 	deleted := 0
 	for _, gvk := range kinds {
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		opts := []client.ListOption{client.MatchingLabelsSelector{Selector: ref.Selector()}}
+		opts := []client.ListOption{client.MatchingLabelsSelector{Selector: sel}}
 		if gvk.Group == "" && gvk.Kind == "Secret" {
 			if secretNamespace == "" {
 				continue
@@ -174,7 +181,7 @@ func (a *Applier) Prune(ctx context.Context, ref owner.Ref, kinds []schema.Group
 			if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
 				continue
 			}
-			return deleted, fmt.Errorf("listing %s owned by %s: %w", gvk.Kind, ref, err)
+			return deleted, fmt.Errorf("listing %s matching %s: %w", gvk.Kind, sel, err)
 		}
 		for i := range list.Items {
 			item := &list.Items[i]

@@ -32,11 +32,6 @@ func (m *Member) Applier() *apply.Applier {
 	return &apply.Applier{Client: m.Client, Reader: m.Reader, LiveReader: m.LiveReader}
 }
 
-// Reasons a member cannot be used, as condition reasons.
-const (
-	ReasonRemoteNotSupported = "RemoteMembersNotEnabled"
-)
-
 // UnavailableError says why a member cannot be used right now.
 type UnavailableError struct {
 	Member string
@@ -54,28 +49,11 @@ func (e *UnavailableError) Error() string {
 type Registry interface {
 	// Get returns the member of class named name, or an *UnavailableError.
 	Get(ctx context.Context, class *v1alpha1.AnycastClass, name string) (*Member, error)
-}
-
-// LocalOnly is a Registry that serves the cluster the operator runs in, the class member
-// without kubeconfigSecretRef. Members reached through a kubeconfig need the multi-cluster
-// registry.
-type LocalOnly struct {
-	Local *Member
-}
-
-// Get implements Registry.
-func (r *LocalOnly) Get(_ context.Context, class *v1alpha1.AnycastClass, name string) (*Member, error) {
-	m := class.Member(name)
-	if m == nil {
-		return nil, &UnavailableError{Member: name, Reason: "UnknownCluster", Message: "not a member of class " + class.Name}
-	}
-	if m.KubeconfigSecretRef != nil {
-		return nil, &UnavailableError{Member: name, Reason: ReasonRemoteNotSupported,
-			Message: "members reached through a kubeconfig Secret are not served by this operator build; only the local cluster is"}
-	}
-	local := *r.Local
-	local.Name = name
-	return &local, nil
+	// GetByRef returns a member from the kubeconfig reference the class status remembers
+	// (nil: the local cluster); removed members are cleaned up through it.
+	GetByRef(ctx context.Context, class, name string, ref *v1alpha1.SecretKeyReference) (*Member, error)
+	// Retain releases the class's members not in keep.
+	Retain(class string, keep []string)
 }
 
 // ManagedSelector selects the objects the operator writes on a member; member caches hold

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -19,6 +21,7 @@ import (
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
+	"github.com/anycast-operator/anycast-operator/internal/notify"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 )
@@ -35,6 +38,8 @@ type ClassReconciler struct {
 	Namespace string
 	// Recorder emits events on the transitions users care about.
 	Recorder events.EventRecorder
+	// Notifier delivers requests from member clusters (health changes, drift); optional.
+	Notifier *notify.Notifier
 }
 
 // +kubebuilder:rbac:groups=anycast.dev,resources=anycastclasses,verbs=get;list;watch;update;patch
@@ -113,7 +118,8 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	var unreachable, conflicts []string
 	statuses := make([]v1alpha1.ClusterStatus, 0, len(out.Clusters))
 	for _, co := range out.Clusters {
-		st := v1alpha1.ClusterStatus{Name: co.Name, Reachable: true, Reason: ReasonAllReachable}
+		spec := class.Member(co.Name)
+		st := v1alpha1.ClusterStatus{Name: co.Name, Reachable: true, Reason: ReasonAllReachable, KubeconfigSecretRef: spec.KubeconfigSecretRef}
 		member, err := r.Members.Get(ctx, class, co.Name)
 		if err != nil {
 			st.Reachable, st.Message, st.Reason = false, err.Error(), ReasonUnreachable
@@ -125,7 +131,9 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 			}
 			unreachable = append(unreachable, co.Name+": "+st.Message)
 		} else if len(co.Refusals) == 0 {
-			c, err := applyAll(ctx, member.Applier(), ref, co.Objects, classKinds, render.MetalLBNamespace(class))
+			mctx, cancel := context.WithTimeout(ctx, memberTimeout)
+			c, err := applyAll(mctx, member.Applier(), ref, co.Objects, classKinds, render.MetalLBNamespace(class))
+			cancel()
 			if err != nil {
 				transient = append(transient, fmt.Errorf("cluster %s: %w", co.Name, err))
 			}
@@ -133,6 +141,23 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 		}
 		statuses = append(statuses, keepTransitionTime(before.Clusters, st))
 	}
+	// Members that left the class: remove everything of the class there, or remember
+	// them until they can be reached.
+	keep := clusterNames(class)
+	for _, prev := range before.Clusters {
+		if class.Member(prev.Name) != nil {
+			continue
+		}
+		if err := r.cleanRemovedMember(ctx, class, prev); err != nil {
+			st := prev
+			st.Reachable, st.Removed, st.Reason = false, true, ReasonUnreachable
+			st.Message = "removed from the class; its objects are removed once it is reachable: " + err.Error()
+			statuses = append(statuses, keepTransitionTime(before.Clusters, st))
+			keep = append(keep, prev.Name)
+			res.RequeueAfter = time.Minute
+		}
+	}
+	r.Members.Retain(class.Name, keep)
 	class.Status.Clusters = statuses
 
 	switch {
@@ -175,7 +200,8 @@ func (r *ClassReconciler) readSecrets(ctx context.Context, class *v1alpha1.Anyca
 	return out, nil
 }
 
-// finalize removes the class's shared objects from every reachable member.
+// finalize removes the class's shared objects from every reachable member. A member that
+// is down now keeps them until the orphan sweep finds them.
 func (r *ClassReconciler) finalize(ctx context.Context, class *v1alpha1.AnycastClass) error {
 	log := logf.FromContext(ctx)
 	ref := owner.Class(class.Name)
@@ -185,11 +211,44 @@ func (r *ClassReconciler) finalize(ctx context.Context, class *v1alpha1.AnycastC
 			log.Info("member unavailable during cleanup; the sweep will remove its objects later", "cluster", m.Name, "reason", err.Error())
 			continue
 		}
-		if _, err := member.Applier().Prune(ctx, ref, classKinds, nil, render.MetalLBNamespace(class)); err != nil {
-			return fmt.Errorf("cluster %s: %w", m.Name, err)
+		mctx, cancel := context.WithTimeout(ctx, memberTimeout)
+		_, err = member.Applier().Prune(mctx, ref, classKinds, nil, render.MetalLBNamespace(class))
+		cancel()
+		if err != nil {
+			log.Info("cleanup failed on a member; the sweep will remove its objects later", "cluster", m.Name, "error", err.Error())
 		}
 	}
-	return removeFinalizer(ctx, r.Client, class)
+	if err := removeFinalizer(ctx, r.Client, class); err != nil {
+		return err
+	}
+	r.Members.Retain(class.Name, nil)
+	return nil
+}
+
+// cleanRemovedMember removes every object of the class (its own and its ingresses') from
+// a member that is no longer in the class.
+func (r *ClassReconciler) cleanRemovedMember(ctx context.Context, class *v1alpha1.AnycastClass, prev v1alpha1.ClusterStatus) error {
+	member, err := r.Members.GetByRef(ctx, class.Name, prev.Name, prev.KubeconfigSecretRef)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, memberTimeout)
+	defer cancel()
+	sel := labels.SelectorFromSet(labels.Set{owner.ManagedByLabel: owner.ManagedByValue, owner.ClassLabel: class.Name})
+	n, err := member.Applier().PruneSelected(ctx, sel, render.AllKinds, nil, render.MetalLBNamespace(class))
+	if err != nil {
+		return err
+	}
+	logf.FromContext(ctx).Info("removed the class's objects from a member that left it", "cluster", prev.Name, "deleted", n)
+	return nil
+}
+
+func clusterNames(class *v1alpha1.AnycastClass) []string {
+	out := make([]string, 0, len(class.Spec.Clusters))
+	for _, m := range class.Spec.Clusters {
+		out = append(out, m.Name)
+	}
+	return out
 }
 
 // keepTransitionTime carries a member's lastTransitionTime over while reachable does not

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -23,12 +24,17 @@ import (
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/apply"
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
+	"github.com/anycast-operator/anycast-operator/internal/notify"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 )
 
 // Finalizer removes an object's children from every member before the object goes.
 const Finalizer = "anycast.dev/cleanup"
+
+// memberTimeout bounds the work on one member in one reconcile, so that a member that
+// stops answering cannot hold a worker.
+const memberTimeout = 20 * time.Second
 
 // ingressKinds are the kinds an ingress owns on a member; skupperNetworkKinds those of a
 // namespace's Skupper network; classKinds those of a class.
@@ -49,6 +55,10 @@ type IngressReconciler struct {
 	Allocator *Allocator
 	// Recorder emits events on the transitions users care about.
 	Recorder events.EventRecorder
+	// Notifier delivers requests from member clusters (health changes, drift); optional.
+	Notifier *notify.Notifier
+
+	backoff redeemBackoff
 }
 
 // +kubebuilder:rbac:groups=anycast.dev,resources=anycastingresses,verbs=get;list;watch;update;patch
@@ -175,23 +185,36 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 			continue
 		}
 		if member, err := r.Members.Get(ctx, class, m.Name); err == nil {
-			if _, err := member.Applier().Prune(ctx, ref, ingressKinds, nil, ""); err != nil {
+			mctx, cancel := context.WithTimeout(ctx, memberTimeout)
+			_, err := member.Applier().Prune(mctx, ref, ingressKinds, nil, "")
+			cancel()
+			if err != nil {
 				transient = append(transient, fmt.Errorf("cluster %s: %w", m.Name, err))
 			}
 		}
 	}
-	if err := r.reconcileSkupperNetwork(ctx, class, ing.Namespace); err != nil {
+	report, err := r.reconcileSkupperNetwork(ctx, class, ing.Namespace)
+	if err != nil {
 		transient = append(transient, err)
 	}
 
 	ing.Status.Clusters = statuses
 	setProgrammed(conds, statuses, outcomes)
-	conds.ready(v1alpha1.ConditionAccepted, v1alpha1.ConditionProgrammed)
+	setLinked(conds, ing, class, report)
+	conds.ready(v1alpha1.ConditionAccepted, v1alpha1.ConditionProgrammed, v1alpha1.ConditionLinked)
 	if len(transient) > 0 {
 		log.V(1).Info("transient errors, retrying with backoff", "errors", errors.Join(transient...).Error())
 		return ctrl.Result{}, errors.Join(transient...)
 	}
-	return ctrl.Result{}, nil
+	// Members that are down come back through the registry's notifications; the requeue
+	// is for what nobody notifies: a link on its way up, a backoff running out.
+	requeue := report.RequeueAfter
+	for _, o := range outcomes {
+		if o == outcomeUnavailable && (requeue == 0 || requeue > time.Minute) {
+			requeue = time.Minute
+		}
+	}
+	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
 // outcome is how programming one member went.
@@ -223,7 +246,9 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 		}
 		return st, outcomeFailed, err
 	}
-	conflicts, err := applyAll(ctx, member.Applier(), ref, co.Objects, ingressKinds, "")
+	mctx, cancel := context.WithTimeout(ctx, memberTimeout)
+	defer cancel()
+	conflicts, err := applyAll(mctx, member.Applier(), ref, co.Objects, ingressKinds, "")
 	switch {
 	case err != nil:
 		st.Message = err.Error()
@@ -300,55 +325,19 @@ func (r *IngressReconciler) finalize(ctx context.Context, ing *v1alpha1.AnycastI
 				log.Info("member unavailable during cleanup; the sweep will remove its objects later", "cluster", m.Name, "reason", err.Error())
 				continue
 			}
-			if _, err := member.Applier().Prune(ctx, ref, ingressKinds, nil, ""); err != nil {
-				return fmt.Errorf("cluster %s: %w", m.Name, err)
+			mctx, cancel := context.WithTimeout(ctx, memberTimeout)
+			_, err = member.Applier().Prune(mctx, ref, ingressKinds, nil, "")
+			cancel()
+			if err != nil {
+				log.Info("cleanup failed on a member; the sweep will remove its objects later", "cluster", m.Name, "error", err.Error())
 			}
 		}
-		if err := r.reconcileSkupperNetwork(ctx, class, ing.Namespace); err != nil {
-			return err
+		if _, err := r.reconcileSkupperNetwork(ctx, class, ing.Namespace); err != nil {
+			log.Info("cleaning the Skupper network failed; the sweep will finish it", "error", err.Error())
 		}
 	}
 	r.Allocator.Release(types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name})
 	return removeFinalizer(ctx, r.Client, ing)
-}
-
-// reconcileSkupperNetwork keeps the Skupper network of (class, namespace) while one of the
-// class's ingresses there uses cross-cluster services, and removes it when none does.
-func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *v1alpha1.AnycastClass, namespace string) error {
-	list := &v1alpha1.AnycastIngressList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{classNameIndex: class.Name}); err != nil {
-		return err
-	}
-	needed := false
-	for i := range list.Items {
-		if list.Items[i].DeletionTimestamp.IsZero() && render.NeedsSkupper(&list.Items[i]) {
-			needed = true
-		}
-	}
-	ref := owner.SkupperNetwork(class.Name, namespace)
-	var out *render.Output
-	if needed {
-		out = render.RenderSkupperNetwork(class, namespace, &render.Observed{})
-	}
-	var errs []error
-	for _, m := range class.Spec.Clusters {
-		member, err := r.Members.Get(ctx, class, m.Name)
-		if err != nil {
-			continue
-		}
-		var objects []*unstructured.Unstructured
-		if out != nil {
-			co := out.Cluster(m.Name)
-			if co == nil || len(co.Refusals) > 0 {
-				continue
-			}
-			objects = co.Objects
-		}
-		if _, err := applyAll(ctx, member.Applier(), ref, objects, skupperNetworkKinds, ""); err != nil {
-			errs = append(errs, fmt.Errorf("cluster %s: skupper network: %w", m.Name, err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // ingressesOfClass lists every ingress of a class, in every namespace.

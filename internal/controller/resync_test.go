@@ -101,7 +101,7 @@ func TestNoOpResyncWritesNothing(t *testing.T) {
 	}
 
 	counting := &countingClient{Client: mgr.GetClient()}
-	members := &clusters.LocalOnly{Local: &clusters.Member{Client: counting, Reader: counting, LiveReader: mgr.GetAPIReader()}}
+	members := &clusters.Remote{Hub: counting, Namespace: operatorNamespace, Local: &clusters.Member{Client: counting, Reader: counting, LiveReader: mgr.GetAPIReader()}}
 	ir := &controller.IngressReconciler{Client: counting, Members: members, Allocator: controller.NewAllocator()}
 	cr := &controller.ClassReconciler{Client: counting, Members: members, Namespace: operatorNamespace}
 	for i := 0; i < 3; i++ {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -44,7 +45,25 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&v1alpha1.AnycastIngress{}, handler.EnqueueRequestsFromMapFunc(r.addressWaiters)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.ingressesInNamespace),
-			builder.WithPredicates(predicate.LabelChangedPredicate{}))
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		// A new or changed kubeconfig Secret can bring a member back.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			var out []reconcile.Request
+			for _, c := range classesUsingSecret(ctx, r.Client, o.GetName(), false) {
+				out = append(out, r.ingressesOfClassRequests(ctx, &v1alpha1.AnycastClass{ObjectMeta: metav1.ObjectMeta{Name: c}})...)
+			}
+			return out
+		}))
+	if r.Notifier != nil {
+		// From member clusters: an ingress request, or a class request (no namespace)
+		// standing for every ingress of the class.
+		b = b.WatchesRawSource(r.Notifier.Source(func(ctx context.Context, req reconcile.Request) []reconcile.Request {
+			if req.Namespace != "" {
+				return []reconcile.Request{req}
+			}
+			return r.ingressesOfClassRequests(ctx, &v1alpha1.AnycastClass{ObjectMeta: metav1.ObjectMeta{Name: req.Name}})
+		}))
+	}
 	for _, gvk := range append(append([]schema.GroupVersionKind{}, ingressKinds...), skupperNetworkKinds...) {
 		if !kindServed(mgr, gvk) {
 			logf.Log.WithName("setup").Info("not watching a kind the cluster does not serve", "kind", gvk.String())
@@ -124,6 +143,9 @@ func (r *ClassReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.(*v1alpha1.AnycastIngress).Spec.ClassName}}}
 		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.classesOfSecret))
+	if r.Notifier != nil {
+		b = b.WatchesRawSource(r.Notifier.Source(nil))
+	}
 	for _, gvk := range classKinds {
 		if gvk == render.GVKSecret || !kindServed(mgr, gvk) {
 			continue
@@ -133,8 +155,9 @@ func (r *ClassReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return b.Complete(r)
 }
 
-// classesOfSecret enqueues the classes whose peers use a Secret of the operator's
-// namespace, and the class owning a rendered password Secret.
+// classesOfSecret enqueues the classes whose peers or members use a Secret of the
+// operator's namespace (a password or a kubeconfig), and the class owning a rendered
+// password Secret.
 func (r *ClassReconciler) classesOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
 	if reqs := classOwnerRequests(ctx, o); reqs != nil {
 		return reqs
@@ -142,18 +165,31 @@ func (r *ClassReconciler) classesOfSecret(ctx context.Context, o client.Object) 
 	if o.GetNamespace() != r.Namespace {
 		return nil
 	}
+	var out []reconcile.Request
+	for _, c := range classesUsingSecret(ctx, r.Client, o.GetName(), true) {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: c}})
+	}
+	return out
+}
+
+// classesUsingSecret lists the classes that read a Secret of the operator's namespace:
+// as a member kubeconfig, and with passwords, as a peer password.
+func classesUsingSecret(ctx context.Context, c client.Reader, secret string, passwords bool) []string {
 	list := &v1alpha1.AnycastClassList{}
-	if err := r.Client.List(ctx, list); err != nil {
+	if err := c.List(ctx, list); err != nil {
 		return nil
 	}
-	var out []reconcile.Request
-	for _, c := range list.Items {
-		for _, m := range c.Spec.Clusters {
+	var out []string
+	for _, cls := range list.Items {
+		uses := false
+		for _, m := range cls.Spec.Clusters {
+			uses = uses || (m.KubeconfigSecretRef != nil && m.KubeconfigSecretRef.Name == secret)
 			for _, p := range m.Peers {
-				if p.PasswordSecretRef != nil && p.PasswordSecretRef.Name == o.GetName() {
-					out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Name}})
-				}
+				uses = uses || (passwords && p.PasswordSecretRef != nil && p.PasswordSecretRef.Name == secret)
 			}
+		}
+		if uses {
+			out = append(out, cls.Name)
 		}
 	}
 	return out

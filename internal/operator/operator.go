@@ -16,11 +16,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
 	"github.com/anycast-operator/anycast-operator/internal/controller"
+	"github.com/anycast-operator/anycast-operator/internal/notify"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/scheme"
 )
@@ -40,6 +42,12 @@ type Options struct {
 	// SyncPeriod is how often every object is reconciled even without a change; it repairs
 	// what watches cannot see (a member that was down, for instance).
 	SyncPeriod time.Duration
+	// MemberProbeInterval and MemberProbeTimeout pace the health probes of member API
+	// servers (defaults 10s and 5s).
+	MemberProbeInterval, MemberProbeTimeout time.Duration
+	// SweepInterval paces the orphan sweep of members (default 5m; a member that
+	// recovers is swept at once).
+	SweepInterval time.Duration
 }
 
 // Leader election and events.
@@ -58,6 +66,9 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	}
 	if opts.SyncPeriod == 0 {
 		opts.SyncPeriod = 10 * time.Hour
+	}
+	if opts.SweepInterval == 0 {
+		opts.SweepInterval = 5 * time.Minute
 	}
 	everything := labels.Everything()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -94,15 +105,33 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	}
 	// The manager's client reads from the cache, except Secrets (live, see above).
 	local := &clusters.Member{Client: mgr.GetClient(), Reader: mgr.GetClient(), LiveReader: mgr.GetAPIReader()}
-	registry := &clusters.LocalOnly{Local: local}
+	classEvents, ingressEvents := notify.New(), notify.New()
+	registry := &clusters.Remote{
+		Hub: mgr.GetClient(), Namespace: opts.Namespace, Local: local, Scheme: mgr.GetScheme(),
+		Log:           ctrl.Log.WithName("members"),
+		ProbeInterval: opts.MemberProbeInterval, ProbeTimeout: opts.MemberProbeTimeout,
+		Classes: classEvents, Ingresses: ingressEvents,
+	}
+	sweeper := controller.NewSweeper(mgr.GetClient(), mgr.GetAPIReader(), registry.SweepTargets, opts.SweepInterval, ctrl.Log.WithName("sweep"))
+	registry.OnRecovered = func(string) { sweeper.Trigger() }
+	if err := mgr.Add(sweeper); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		registry.Close()
+		return nil
+	})); err != nil {
+		return nil, err
+	}
 	recorder := mgr.GetEventRecorder("anycast-operator")
 	if err := (&controller.ClassReconciler{
-		Client: mgr.GetClient(), Members: registry, Namespace: opts.Namespace, Recorder: recorder,
+		Client: mgr.GetClient(), Members: registry, Namespace: opts.Namespace, Recorder: recorder, Notifier: classEvents,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the class controller: %w", err)
 	}
 	if err := (&controller.IngressReconciler{
-		Client: mgr.GetClient(), Members: registry, Allocator: controller.NewAllocator(), Recorder: recorder,
+		Client: mgr.GetClient(), Members: registry, Allocator: controller.NewAllocator(), Recorder: recorder, Notifier: ingressEvents,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ingress controller: %w", err)
 	}

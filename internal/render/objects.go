@@ -52,6 +52,8 @@ var (
 	GVKAccessToken      = schema.GroupVersionKind{Group: "skupper.io", Version: "v2alpha1", Kind: "AccessToken"}
 	GVKConnector        = schema.GroupVersionKind{Group: "skupper.io", Version: "v2alpha1", Kind: "Connector"}
 	GVKListener         = schema.GroupVersionKind{Group: "skupper.io", Version: "v2alpha1", Kind: "Listener"}
+	// GVKLink is read, never rendered: Skupper writes Links when it redeems a token.
+	GVKLink = schema.GroupVersionKind{Group: "skupper.io", Version: "v2alpha1", Kind: "Link"}
 )
 
 // AllKinds lists every kind render emits, in apply order.

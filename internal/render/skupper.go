@@ -2,6 +2,8 @@ package render
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,21 +23,39 @@ const (
 // NeedsSkupper reports whether an ingress uses the Skupper network of its namespace.
 func NeedsSkupper(ing *v1alpha1.AnycastIngress) bool { return len(ing.Spec.Services) > 0 }
 
-// GrantName names the hub's AccessGrant for a spoke; attempt counts spent grants.
+// GrantName names the hub's AccessGrant for a spoke. attempt counts spent grants: a
+// redemption that failed spends its grant, so the next attempt is a new grant with a new
+// name (and code). The dot cannot occur in a cluster name, so names never collide.
 func GrantName(class, spoke string, attempt int) string {
 	if attempt == 0 {
 		return class + "-" + spoke
 	}
-	return fmt.Sprintf("%s-%s-%d", class, spoke, attempt)
+	return fmt.Sprintf("%s-%s.%d", class, spoke, attempt)
 }
 
-// TokenName names a spoke's AccessToken; it follows its grant's attempt so that a fresh
-// grant always gets a fresh token (a spent token is never retried).
-func TokenName(class, hub string, attempt int) string {
-	if attempt == 0 {
-		return class + "-" + hub
+// ParseGrantAttempt returns the attempt of a grant name for a spoke, or ok=false when the
+// name is not one of that spoke's grants.
+func ParseGrantAttempt(class, spoke, name string) (attempt int, ok bool) {
+	base := class + "-" + spoke
+	if name == base {
+		return 0, true
 	}
-	return fmt.Sprintf("%s-%s-%d", class, hub, attempt)
+	rest, found := strings.CutPrefix(name, base+".")
+	if !found {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// TokenName names a spoke's AccessToken after the credential it carries: a grant with a
+// new URL, code or CA (a fresh attempt, or a grant the hub re-issued) gets a new token
+// that replaces the old one, and a spent token is never retried as is.
+func TokenName(class, hub string, g GrantObserved) string {
+	return class + "-" + hub + "-" + shortHash([]string{g.URL, g.Code, g.CA})
 }
 
 // ListenerHost is the name of the Service a Skupper listener creates for a service: the
@@ -83,7 +103,7 @@ func namespaceSkupper(c *v1alpha1.AnycastClass, namespace string, m *v1alpha1.Cl
 	g, ok := sk.Grants[m.Name]
 	if ok && sk.HubSiteEndpoints && g.URL != "" && g.Code != "" && g.CA != "" {
 		out = append(out, toUnstructured(&skupperv2.AccessToken{
-			ObjectMeta: meta(TokenName(c.Name, hub.Name, g.Attempt)),
+			ObjectMeta: meta(TokenName(c.Name, hub.Name, g)),
 			Spec:       skupperv2.AccessTokenSpec{URL: g.URL, Code: g.Code, CA: g.CA},
 		}, GVKAccessToken))
 	}

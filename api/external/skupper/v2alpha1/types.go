@@ -4,8 +4,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Status is the status block every Skupper resource shares.
-type Status struct {
+// CommonStatus is the status block every Skupper resource shares.
+type CommonStatus struct {
 	// Status is Pending, Error or Ready.
 	Status string `json:"status,omitempty"`
 	// Message is a human-readable status message.
@@ -32,7 +32,7 @@ type SiteSpec struct {
 
 // SiteStatus is the subset of a Site's status the operator reads.
 type SiteStatus struct {
-	Status `json:",inline"`
+	CommonStatus `json:",inline"`
 	// Endpoints are the site's link endpoints; empty until the router is reachable.
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
 	// SitesInNetwork is how many sites the router sees.
@@ -69,7 +69,7 @@ type ListenerSpec struct {
 
 // ListenerStatus is the subset of a Listener's status the operator reads.
 type ListenerStatus struct {
-	Status               `json:",inline"`
+	CommonStatus         `json:",inline"`
 	HasMatchingConnector bool `json:"hasMatchingConnector,omitempty"`
 }
 
@@ -104,7 +104,7 @@ type ConnectorSpec struct {
 
 // ConnectorStatus is the subset of a Connector's status the operator reads.
 type ConnectorStatus struct {
-	Status              `json:",inline"`
+	CommonStatus        `json:",inline"`
 	HasMatchingListener bool `json:"hasMatchingListener,omitempty"`
 }
 
@@ -135,7 +135,7 @@ type AccessGrantSpec struct {
 
 // AccessGrantStatus carries the credential a token needs: url, code and ca.
 type AccessGrantStatus struct {
-	Status         `json:",inline"`
+	CommonStatus   `json:",inline"`
 	URL            string       `json:"url,omitempty"`
 	Code           string       `json:"code,omitempty"`
 	CA             string       `json:"ca,omitempty"`
@@ -172,8 +172,8 @@ type AccessTokenSpec struct {
 
 // AccessTokenStatus says whether the token was redeemed.
 type AccessTokenStatus struct {
-	Status   `json:",inline"`
-	Redeemed bool `json:"redeemed,omitempty"`
+	CommonStatus `json:",inline"`
+	Redeemed     bool `json:"redeemed,omitempty"`
 }
 
 // AccessToken is redeemed for a Link to a remote site.
@@ -204,7 +204,7 @@ type LinkSpec struct {
 
 // LinkStatus is the subset of a Link's status the operator reads.
 type LinkStatus struct {
-	Status         `json:",inline"`
+	CommonStatus   `json:",inline"`
 	RemoteSiteID   string `json:"remoteSiteId,omitempty"`
 	RemoteSiteName string `json:"remoteSiteName,omitempty"`
 }
