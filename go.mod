@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/osrg/gobgp/v3 v3.37.0
+	github.com/yuin/gopher-lua v1.1.2
 	go.uber.org/zap v1.28.0
 	go.universe.tf/metallb v0.16.2
 	google.golang.org/protobuf v1.36.12

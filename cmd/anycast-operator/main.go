@@ -2,6 +2,7 @@
 //
 //	anycast-operator [flags]                 run the operator
 //	anycast-operator render -f FILE...       print what would be applied to each member
+//	anycast-operator kubeconfig --context C  print the hub's kubeconfig Secret for spoke C
 //	anycast-operator version                 print the version
 package main
 
@@ -29,6 +30,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		switch args[0] {
 		case "render":
 			return renderCmd(args[1:], stdout, stderr)
+		case "kubeconfig":
+			return kubeconfigCmd(args[1:], stdout, stderr)
 		case "version":
 			fmt.Fprintln(stdout, version)
 			return 0
