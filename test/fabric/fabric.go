@@ -68,6 +68,9 @@ type Fabric struct {
 
 	CoreLink, TORWestLink, TOREastLink Link
 	RogueLink                          *Link
+	// TORWestUplink and TOREastUplink are the TORs' addresses on their
+	// links to the core: the core's next hops towards each cluster.
+	TORWestUplink, TOREastUplink netip.Addr
 
 	WatcherASN      uint32
 	WatcherPassword string
@@ -136,6 +139,7 @@ func start(tb testing.TB, opts Options) (*Fabric, error) {
 		}
 	}
 	f.CoreLink = newLink("core", CoreASN, core)
+	f.TORWestUplink, f.TOREastUplink = coreTORWest.b4.Addr(), coreTOREast.b4.Addr()
 	f.TORWestLink = newLink("tor-west", TORWestASN, torw)
 	f.TOREastLink = newLink("tor-east", TOREastASN, tore)
 

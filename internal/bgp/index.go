@@ -1,0 +1,162 @@
+package bgp
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"sync"
+)
+
+// pathKey identifies one path of a prefix: the session it came from and its
+// ADD-PATH identifier (0 without ADD-PATH, so a session has one path then).
+type pathKey struct {
+	session string
+	id      uint32
+}
+
+// index is one class's route index: every path currently held per prefix,
+// across sessions. Only prefixes inside the pools are ever stored.
+type index struct {
+	mu       sync.RWMutex
+	byPrefix map[netip.Prefix]map[pathKey]Path
+	accepted map[string]int // paths held per session
+}
+
+func newIndex() *index {
+	return &index{byPrefix: map[netip.Prefix]map[pathKey]Path{}, accepted: map[string]int{}}
+}
+
+// set stores p, replacing the path with the same session and path id. It
+// reports whether anything a reader can see changed (a re-sent identical
+// path does not count, and keeps its original Since).
+func (ix *index) set(p Path) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	paths := ix.byPrefix[p.Prefix]
+	if paths == nil {
+		paths = map[pathKey]Path{}
+		ix.byPrefix[p.Prefix] = paths
+	}
+	k := pathKey{p.Session, p.PathID}
+	if old, ok := paths[k]; ok {
+		if samePath(old, p) {
+			return false
+		}
+	} else {
+		ix.accepted[p.Session]++
+	}
+	paths[k] = p
+	return true
+}
+
+// remove deletes one path and reports whether it was there.
+func (ix *index) remove(session string, prefix netip.Prefix, id uint32) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.removeLocked(pathKey{session, id}, prefix)
+}
+
+func (ix *index) removeLocked(k pathKey, prefix netip.Prefix) bool {
+	paths := ix.byPrefix[prefix]
+	if _, ok := paths[k]; !ok {
+		return false
+	}
+	delete(paths, k)
+	if len(paths) == 0 {
+		delete(ix.byPrefix, prefix)
+	}
+	ix.accepted[k.session]--
+	if ix.accepted[k.session] == 0 {
+		delete(ix.accepted, k.session)
+	}
+	return true
+}
+
+// dropSession removes every path of a session (it went down or was
+// removed) and returns the prefixes that lost a path.
+func (ix *index) dropSession(session string) []netip.Prefix {
+	return ix.dropWhere(func(k pathKey, _ netip.Prefix) bool { return k.session == session })
+}
+
+// dropOutside removes paths whose prefix is no longer inside the pools.
+func (ix *index) dropOutside(ps pools) []netip.Prefix {
+	return ix.dropWhere(func(_ pathKey, p netip.Prefix) bool { return !ps.contains(p) })
+}
+
+func (ix *index) dropWhere(match func(pathKey, netip.Prefix) bool) []netip.Prefix {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	var changed []netip.Prefix
+	for prefix, paths := range ix.byPrefix {
+		hit := false
+		for k := range paths {
+			if match(k, prefix) {
+				ix.removeLocked(k, prefix)
+				hit = true
+			}
+		}
+		if hit {
+			changed = append(changed, prefix)
+		}
+	}
+	return changed
+}
+
+// paths returns copies of every path held for prefix, sorted by session,
+// path id, next hop and AS path, so callers get a stable order.
+func (ix *index) paths(prefix netip.Prefix) []Path {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	held := ix.byPrefix[prefix]
+	out := make([]Path, 0, len(held))
+	for _, p := range held {
+		p.ASPath = slices.Clone(p.ASPath)
+		p.Communities = slices.Clone(p.Communities)
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b Path) int {
+		return cmp.Or(
+			cmp.Compare(a.Session, b.Session),
+			cmp.Compare(a.PathID, b.PathID),
+			a.NextHop.Compare(b.NextHop),
+			slices.Compare(a.ASPath, b.ASPath),
+		)
+	})
+	return out
+}
+
+// prefixes lists every prefix with at least one path.
+func (ix *index) prefixes() []netip.Prefix {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	out := make([]netip.Prefix, 0, len(ix.byPrefix))
+	for p := range ix.byPrefix {
+		out = append(out, p)
+	}
+	return out
+}
+
+// origins counts the distinct origin ASes of a prefix (0 excluded).
+func (ix *index) origins(prefix netip.Prefix) int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	seen := map[uint32]bool{}
+	for _, p := range ix.byPrefix[prefix] {
+		if p.OriginAS != 0 {
+			seen[p.OriginAS] = true
+		}
+	}
+	return len(seen)
+}
+
+// acceptedBy is the number of paths held from a session.
+func (ix *index) acceptedBy(session string) int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.accepted[session]
+}
+
+func samePath(a, b Path) bool {
+	return a.NextHop == b.NextHop && a.OriginAS == b.OriginAS &&
+		slices.Equal(a.ASPath, b.ASPath) && slices.Equal(a.Communities, b.Communities)
+}

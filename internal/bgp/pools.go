@@ -1,0 +1,41 @@
+package bgp
+
+import (
+	"net/netip"
+	"slices"
+)
+
+// pools is the import filter: a route is kept when its prefix lies inside one
+// of them. GoBGP's import policy enforces the same rule on its RIB (see
+// policy.go); the watcher applies it again to the pre-policy event stream
+// (see watch.go for why that stream) so both always agree.
+type pools []netip.Prefix
+
+func newPools(ps []netip.Prefix) pools {
+	out := make(pools, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked())
+	}
+	slices.SortFunc(out, comparePrefix)
+	return slices.Compact(out)
+}
+
+// contains reports whether p (a route) lies inside a pool: same family,
+// at least as long, and its network address inside the pool.
+func (ps pools) contains(p netip.Prefix) bool {
+	for _, pool := range ps {
+		if p.Bits() >= pool.Bits() && pool.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+func (ps pools) equal(other pools) bool { return slices.Equal(ps, other) }
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}

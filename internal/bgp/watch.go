@@ -1,0 +1,140 @@
+package bgp
+
+import (
+	"net/netip"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+)
+
+// watchRequest subscribes to peer state changes and to the pre-policy
+// Adj-RIB-In update stream, both on one watcher so GoBGP delivers them in
+// the order it processed them (a session's last updates before its "down").
+//
+// Why pre-policy: GoBGP 3.37 builds the post-policy event one path at a time,
+// copying the neighbor's whole configuration for each, which made ingesting a
+// full table about 2.5 times slower here (27 s against 11 s for a million
+// routes, measured with the ingest benchmark). The pre-policy event comes
+// once per UPDATE message. The index applies the pools itself (pools.go),
+// the same rule as the GoBGP import policy, and reads only prefixes before
+// deciding to decode attributes.
+func watchRequest() *api.WatchEventRequest {
+	return &api.WatchEventRequest{
+		Peer: &api.WatchEventRequest_Peer{},
+		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{
+			{Type: api.WatchEventRequest_Table_Filter_ADJIN},
+		}},
+	}
+}
+
+func (w *classWatcher) onEvent(r *api.WatchEventResponse) {
+	switch ev := r.GetEvent().(type) {
+	case *api.WatchEventResponse_Peer:
+		w.onPeer(ev.Peer)
+	case *api.WatchEventResponse_Table:
+		w.onPaths(ev.Table.GetPaths())
+	}
+}
+
+// onPaths applies one UPDATE's worth of announcements and withdrawals.
+func (w *classWatcher) onPaths(paths []*api.Path) {
+	var (
+		nlri     api.IPAddressPrefix
+		changed  []netip.Prefix
+		earliest time.Time
+	)
+	w.mu.Lock()
+	for _, p := range paths {
+		f := p.GetFamily()
+		if f.GetSafi() != api.Family_SAFI_UNICAST || (f.GetAfi() != api.Family_AFI_IP && f.GetAfi() != api.Family_AFI_IP6) || p.GetNlri() == nil {
+			continue // End-of-RIB markers, other families
+		}
+		prefix, err := pathPrefix(p, &nlri)
+		if err != nil {
+			w.log.V(1).Info("ignoring undecodable path", "error", err.Error())
+			continue
+		}
+		if !w.pools.contains(prefix) {
+			continue
+		}
+		from, err := netip.ParseAddr(p.GetNeighborIp())
+		if err != nil {
+			continue
+		}
+		s := w.byAddr[from.Unmap()]
+		if s == nil {
+			continue // session removed while this update was queued
+		}
+		var hit bool
+		if p.GetIsWithdraw() {
+			hit = w.ix.remove(s.cfg.Name, prefix, p.GetIdentifier())
+		} else {
+			path := Path{Session: s.cfg.Name, Prefix: prefix}
+			if err := decodePath(p, &path); err != nil {
+				w.log.Error(err, "decoding path attributes", "session", s.cfg.Name, "prefix", prefix)
+				continue
+			}
+			hit = w.ix.set(path)
+		}
+		if !hit {
+			continue
+		}
+		changed = append(changed, prefix)
+		// Age is when GoBGP read the UPDATE off the socket.
+		if at := p.GetAge().AsTime(); p.GetAge() != nil && (earliest.IsZero() || at.Before(earliest)) {
+			earliest = at
+		}
+	}
+	w.mu.Unlock()
+	if len(changed) == 0 {
+		return
+	}
+	if earliest.IsZero() {
+		earliest = time.Now()
+	}
+	w.refreshOrigins(changed)
+	w.queue.push(w.class, changed, false, earliest)
+}
+
+// onPeer tracks session state. Leaving Established drops the session's
+// paths: GoBGP clears its Adj-RIB-In without per-path withdrawal events.
+func (w *classWatcher) onPeer(ev *api.WatchEventResponse_PeerEvent) {
+	if ev.GetType() != api.WatchEventResponse_PeerEvent_STATE {
+		return
+	}
+	now := time.Now()
+	addr, err := netip.ParseAddr(ev.GetPeer().GetState().GetNeighborAddress())
+	if err != nil {
+		return
+	}
+	addr = addr.Unmap()
+	state := stateName(ev.GetPeer().GetState().GetSessionState())
+	w.mu.Lock()
+	s := w.byAddr[addr]
+	if s == nil || s.state == state {
+		w.mu.Unlock()
+		return
+	}
+	wasUp := s.state == StateEstablished
+	s.state, s.since = state, now
+	var dropped []netip.Prefix
+	if wasUp {
+		dropped = w.ix.dropSession(s.cfg.Name)
+	}
+	name := s.cfg.Name
+	w.updateDebug()
+	w.mu.Unlock()
+
+	up := state == StateEstablished
+	if up {
+		// Only failures to open are stale now; a max-prefix note may be
+		// newer than this event (GoBGP logs synchronously, events queue).
+		w.glog.clearOpenErrors(addr)
+	}
+	if up || wasUp {
+		w.log.Info("session state changed", "session", name, "address", addr, "state", state)
+	}
+	setEstablished(w.class, name, up)
+	w.refreshOrigins(dropped)
+	w.queue.push(w.class, dropped, true, now)
+}

@@ -1,0 +1,184 @@
+package fabric
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Table is the ingest fixture: a Feeder in its own namespace serving one full
+// table on two links, one to the watcher (the test process) and one to an
+// FRR bgpd, so both ingest the same bytes from the same kind of peer.
+//
+//	watcher (root namespace) --- feeder --- FRR bgpd -Z (AS FRRASN)
+type Table struct {
+	Block int
+	// Watcher is the watcher's link; dial Watcher.RouterAddr (AS FeederASN).
+	Watcher Link
+	Feeder  *Feeder
+	// FRR is a bgpd without zebra (no FIB: the watcher has none either)
+	// whose session to FRRFeeder starts administratively down; StartFRR
+	// opens it.
+	FRR       *Router
+	FRRFeeder *Feeder
+
+	frrNeighbor netip.Addr
+	namespaces  []string
+	tb          testing.TB
+}
+
+// TableOptions shape a Table.
+type TableOptions struct {
+	Prefixes  []netip.Prefix // IPv4 only
+	FeederASN uint32         // default 65100
+	FRRASN    uint32         // default 64998
+}
+
+// StartTable builds the ingest fixture. Encoding a million prefixes takes a
+// couple of seconds; that happens here, before any measurement.
+func StartTable(tb testing.TB, opts TableOptions) *Table {
+	tb.Helper()
+	Require(tb)
+	t, err := startTable(tb, opts)
+	if err != nil {
+		tb.Fatalf("building the table fixture: %v", err)
+	}
+	return t
+}
+
+func startTable(tb testing.TB, opts TableOptions) (*Table, error) {
+	if opts.FeederASN == 0 {
+		opts.FeederASN = 65100
+	}
+	if opts.FRRASN == 0 {
+		opts.FRRASN = 64998
+	}
+	block, err := acquireBlock()
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{Block: block, tb: tb}
+	tb.Cleanup(t.teardown)
+	feedNS, frrNS := blockNS(block, "feed"), blockNS(block, "bfrr")
+	for _, ns := range []string{feedNS, frrNS} {
+		if err := createNS(ns); err != nil {
+			return nil, err
+		}
+		t.namespaces = append(t.namespaces, ns)
+	}
+	w := rootLink(block, linkFeed)
+	if err := link(endpoint{"", rootIf(block, "feed"), w.a4, w.a6}, endpoint{feedNS, "to-watcher", w.b4, w.b6}); err != nil {
+		return nil, err
+	}
+	if err := link(endpoint{feedNS, "to-frr", feedRouter.a4, feedRouter.a6}, endpoint{frrNS, "to-feeder", feedRouter.b4, feedRouter.b6}); err != nil {
+		return nil, err
+	}
+	t.Watcher = newLink("feeder", opts.FeederASN, w)
+	if t.Feeder, err = startFeeder(tb, feedNS, w.b4.Addr(), opts.FeederASN, opts.Prefixes); err != nil {
+		return nil, err
+	}
+	if t.FRRFeeder, err = startFeeder(tb, feedNS, feedRouter.a4.Addr(), opts.FeederASN, opts.Prefixes); err != nil {
+		return nil, err
+	}
+	t.frrNeighbor = feedRouter.a4.Addr()
+	conf := frrConfig("bench", opts.FRRASN, feedRouter.b4.Addr(), filepath.Join(frrRunDir, frrNS, "bgpd.log"), false,
+		[]frrNeighbor{{addr: t.frrNeighbor, asn: opts.FeederASN, v4: true}})
+	// Start with the session shut so FRR ingests only when asked, never
+	// competing with the watcher for the CPU.
+	conf = strings.Replace(conf, fmt.Sprintf(" neighbor %s timers connect 2\n", t.frrNeighbor),
+		fmt.Sprintf(" neighbor %s timers connect 2\n neighbor %s shutdown\n", t.frrNeighbor, t.frrNeighbor), 1)
+	if t.FRR, err = startRouter("bench", frrNS, opts.FRRASN, conf, false); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// StartFRR opens FRR's session to its feeder; the transfer starts at once.
+func (t *Table) StartFRR() error {
+	_, err := run("vtysh", "-N", t.FRR.NS, "-c", "configure terminal", "-c",
+		fmt.Sprintf("router bgp %d", t.FRR.ASN), "-c", fmt.Sprintf("no neighbor %s shutdown", t.frrNeighbor))
+	return err
+}
+
+// StopFRR shuts FRR's session again, so FRR drops the table.
+func (t *Table) StopFRR() error {
+	_, err := run("vtysh", "-N", t.FRR.NS, "-c", "configure terminal", "-c",
+		fmt.Sprintf("router bgp %d", t.FRR.ASN), "-c", fmt.Sprintf("neighbor %s shutdown", t.frrNeighbor))
+	return err
+}
+
+// FRRReceived is how many prefixes FRR holds from its feeder.
+func (t *Table) FRRReceived() (int, error) {
+	return t.FRR.ReceivedFrom(t.frrNeighbor)
+}
+
+// FRRPeakRSS is bgpd's peak resident set (VmHWM) in bytes.
+func (t *Table) FRRPeakRSS() (uint64, error) {
+	pid, err := t.FRR.BGPDPid()
+	if err != nil {
+		return 0, err
+	}
+	return ProcStatusBytes(pid, "VmHWM")
+}
+
+// ProcStatusBytes reads a kB field (VmRSS, VmHWM) of /proc/<pid>/status in
+// bytes; pid 0 means this process.
+func ProcStatusBytes(pid int, field string) (uint64, error) {
+	p := "/proc/self/status"
+	if pid != 0 {
+		p = filepath.Join("/proc", strconv.Itoa(pid), "status")
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("%s has no %s", p, field)
+}
+
+// ResetPeakRSS resets this process's VmHWM to its current RSS (Linux
+// clear_refs value 5), so a later VmHWM read covers only what follows.
+func ResetPeakRSS() error {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0o200)
+}
+
+func (t *Table) teardown() {
+	if t.tb.Failed() && t.FRR != nil {
+		out, _ := t.FRR.Vtysh("show bgp summary")
+		t.tb.Logf("bench FRR at teardown:\n%s%s", out, t.FRR.logTail())
+	}
+	for _, ns := range t.namespaces {
+		if err := deleteNS(ns); err != nil {
+			t.tb.Logf("table cleanup: %v", err)
+		}
+		_ = os.RemoveAll(filepath.Join(frrRunDir, ns))
+	}
+	releaseBlock(t.Block)
+}
+
+// waitReceived polls FRR until it holds n prefixes from its feeder.
+func (t *Table) WaitFRRReceived(n int, deadline time.Duration) (time.Time, error) {
+	var done time.Time
+	err := waitFor(deadline, func() error {
+		got, err := t.FRRReceived()
+		if err != nil {
+			return err
+		}
+		if got < n {
+			return fmt.Errorf("FRR holds %d of %d prefixes", got, n)
+		}
+		done = time.Now()
+		return nil
+	})
+	return done, err
+}
