@@ -23,7 +23,8 @@ func pathPrefix(p *api.Path, nlri *api.IPAddressPrefix) (netip.Prefix, error) {
 }
 
 // decodePath fills the attributes the status needs: next hop, AS path,
-// origin AS and communities.
+// origin AS and communities, and Since from GoBGP's receive time (whole
+// seconds; the event handler overrides it with its own, finer clock).
 func decodePath(p *api.Path, out *Path) error {
 	out.PathID = p.GetIdentifier()
 	if age := p.GetAge(); age != nil {

@@ -86,7 +86,8 @@ type SessionState struct {
 // Change tells reconcilers that something changed for a class: which
 // prefixes' paths changed, and whether session states changed. ReceivedAt is
 // when the earliest BGP update, withdrawal or state change it covers reached
-// the watcher.
+// the watcher (GoBGP's event arriving at the watcher's handler), the start
+// of the update-to-status delay (see ObserveStatusDelay).
 type Change struct {
 	Class      string
 	Prefixes   []netip.Prefix

@@ -37,11 +37,15 @@ func (w *classWatcher) onEvent(r *api.WatchEventResponse) {
 }
 
 // onPaths applies one UPDATE's worth of announcements and withdrawals.
+//
+// The time it reached the watcher is taken here, as the callback starts:
+// GoBGP stamps paths when it reads them off the socket, but keeps only whole
+// seconds, too coarse for the update-to-status latency this feeds.
 func (w *classWatcher) onPaths(paths []*api.Path) {
+	now := time.Now()
 	var (
-		nlri     api.IPAddressPrefix
-		changed  []netip.Prefix
-		earliest time.Time
+		nlri    api.IPAddressPrefix
+		changed []netip.Prefix
 	)
 	w.mu.Lock()
 	for _, p := range paths {
@@ -74,26 +78,20 @@ func (w *classWatcher) onPaths(paths []*api.Path) {
 				w.log.Error(err, "decoding path attributes", "session", s.cfg.Name, "prefix", prefix)
 				continue
 			}
+			path.Since = now
 			hit = w.ix.set(path)
 		}
 		if !hit {
 			continue
 		}
 		changed = append(changed, prefix)
-		// Age is when GoBGP read the UPDATE off the socket.
-		if at := p.GetAge().AsTime(); p.GetAge() != nil && (earliest.IsZero() || at.Before(earliest)) {
-			earliest = at
-		}
 	}
 	w.mu.Unlock()
 	if len(changed) == 0 {
 		return
 	}
-	if earliest.IsZero() {
-		earliest = time.Now()
-	}
 	w.refreshOrigins(changed)
-	w.queue.push(w.class, changed, false, earliest)
+	w.queue.push(w.class, changed, false, now)
 }
 
 // onPeer tracks session state. Leaving Established drops the session's
