@@ -108,4 +108,3 @@ func sessionNames(m *bgp.Manager) []string {
 	}
 	return out
 }
-
