@@ -98,6 +98,62 @@ uninstall: ## Remove the CRDs from the cluster of $KUBECONFIG.
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build -t $(IMG) .
 
+##@ Packaging
+
+CHART ?= charts/anycast-operator
+HELM_VERSION ?= v3.22.0
+HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+
+.PHONY: packaging-generate
+packaging-generate: ## Regenerate the chart CRDs and hub RBAC, docs/api.md and the ArgoCD config.
+	$(GO) run ./hack/gen
+
+.PHONY: chart-generate
+chart-generate: ## Copy the CRDs into the chart; template its hub RBAC from config/rbac/role.yaml.
+	$(GO) run ./hack/gen chart
+
+.PHONY: api-docs
+api-docs: ## Generate docs/api.md from the CRD schemas (the Go types and their comments).
+	$(GO) run ./hack/gen api-docs
+
+.PHONY: argocd-generate
+argocd-generate: ## Generate config/argocd/argocd-cm.yaml and argo-cd-values.yaml from the Lua.
+	$(GO) run ./hack/gen argocd
+
+.PHONY: packaging-verify
+packaging-verify: ## Fail when a generated packaging file is stale.
+	$(GO) run ./hack/gen -check
+
+.PHONY: build-installer
+build-installer: ## Write dist/install.yaml (kustomize build of config/default, image $(IMG)).
+	$(GO) run ./hack/build-installer -image $(IMG) -o dist/install.yaml
+
+.PHONY: test-packaging
+test-packaging: envtest-assets skupper-crds ## Run the chart, installer, kubeconfig, RBAC and ArgoCD tests.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test $(GO_TEST_FLAGS) ./test/packaging/ ./config/argocd/
+	$(GO) test $(GO_TEST_FLAGS) -run 'Kubeconfig|DNSName' ./cmd/anycast-operator/
+	$(GO) test $(GO_TEST_FLAGS) -run 'Tracking' ./internal/render/
+
+.PHONY: chart-golden
+chart-golden: envtest-assets skupper-crds ## Regenerate the chart golden files in test/packaging/testdata (review the diff!).
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test ./test/packaging/ -run TestChartGolden -update
+
+.PHONY: helm
+helm: $(HELM) ## Build helm $(HELM_VERSION) from the Go module proxy into bin/.
+$(HELM):
+	@mkdir -p $(LOCALBIN)/helm-build
+	GOBIN=$(LOCALBIN)/helm-build $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(LOCALBIN)/helm-build/helm $(HELM) && rmdir $(LOCALBIN)/helm-build
+
+.PHONY: helm-lint
+helm-lint: helm ## helm lint --strict the chart for both roles with the pinned helm binary.
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict $(CHART) --set role=spoke
+
+.PHONY: chart-package
+chart-package: helm ## Package the chart into dist/.
+	$(HELM) package $(CHART) -d dist
+
 ##@ Tools
 
 .PHONY: controller-gen
