@@ -114,10 +114,46 @@ func (a *Applier) Apply(ctx context.Context, desired *unstructured.Unstructured)
 		}
 		result = Updated
 	}
-	if err := a.Client.Patch(ctx, obj, client.Apply, client.FieldOwner(owner.ManagedByValue), client.ForceOwnership); err != nil {
+	err = a.patch(ctx, obj)
+	if isNamespaceMissing(err) {
+		// Namespace sameness: the ingress namespace means the same on every member, and a
+		// spoke may not have it yet. It is created, never deleted: it may hold others'
+		// objects.
+		if err = a.createNamespace(ctx, obj.GetNamespace()); err == nil {
+			err = a.patch(ctx, obj)
+		}
+	}
+	if err != nil {
 		return Unchanged, fmt.Errorf("applying %s %s: %w", desired.GetKind(), key(desired), err)
 	}
 	return result, nil
+}
+
+func (a *Applier) patch(ctx context.Context, obj *unstructured.Unstructured) error {
+	return a.Client.Patch(ctx, obj, client.Apply, client.FieldOwner(owner.ManagedByValue), client.ForceOwnership)
+}
+
+func (a *Applier) createNamespace(ctx context.Context, name string) error {
+	ns := &unstructured.Unstructured{}
+	ns.SetAPIVersion("v1")
+	ns.SetKind("Namespace")
+	ns.SetName(name)
+	ns.SetLabels(map[string]string{owner.ManagedByLabel: owner.ManagedByValue})
+	if err := a.Client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+// isNamespaceMissing recognises the NotFound an API server answers for an object whose
+// namespace does not exist.
+func isNamespaceMissing(err error) bool {
+	var status apierrors.APIStatus
+	if !apierrors.IsNotFound(err) || !errors.As(err, &status) {
+		return false
+	}
+	d := status.Status().Details
+	return d != nil && d.Kind == "namespaces"
 }
 
 // get returns the live object, nil when absent. The cache answers first; a miss is

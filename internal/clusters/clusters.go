@@ -32,6 +32,13 @@ func (m *Member) Applier() *apply.Applier {
 	return &apply.Applier{Client: m.Client, Reader: m.Reader, LiveReader: m.LiveReader}
 }
 
+// LiveApplier reads everything from the API server, not the cache: deletion must not miss
+// an object a cache has not seen yet (a member just back from an outage, say), since
+// after it no owner is left to remove it.
+func (m *Member) LiveApplier() *apply.Applier {
+	return &apply.Applier{Client: m.Client, Reader: m.LiveReader, LiveReader: m.LiveReader}
+}
+
 // UnavailableError says why a member cannot be used right now.
 type UnavailableError struct {
 	Member string

@@ -212,7 +212,7 @@ func (r *ClassReconciler) finalize(ctx context.Context, class *v1alpha1.AnycastC
 			continue
 		}
 		mctx, cancel := context.WithTimeout(ctx, memberTimeout)
-		_, err = member.Applier().Prune(mctx, ref, classKinds, nil, render.MetalLBNamespace(class))
+		_, err = member.LiveApplier().Prune(mctx, ref, classKinds, nil, render.MetalLBNamespace(class))
 		cancel()
 		if err != nil {
 			log.Info("cleanup failed on a member; the sweep will remove its objects later", "cluster", m.Name, "error", err.Error())
@@ -235,7 +235,7 @@ func (r *ClassReconciler) cleanRemovedMember(ctx context.Context, class *v1alpha
 	ctx, cancel := context.WithTimeout(ctx, memberTimeout)
 	defer cancel()
 	sel := labels.SelectorFromSet(labels.Set{owner.ManagedByLabel: owner.ManagedByValue, owner.ClassLabel: class.Name})
-	n, err := member.Applier().PruneSelected(ctx, sel, render.AllKinds, nil, render.MetalLBNamespace(class))
+	n, err := member.LiveApplier().PruneSelected(ctx, sel, render.AllKinds, nil, render.MetalLBNamespace(class))
 	if err != nil {
 		return err
 	}

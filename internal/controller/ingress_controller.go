@@ -326,7 +326,7 @@ func (r *IngressReconciler) finalize(ctx context.Context, ing *v1alpha1.AnycastI
 				continue
 			}
 			mctx, cancel := context.WithTimeout(ctx, memberTimeout)
-			_, err = member.Applier().Prune(mctx, ref, ingressKinds, nil, "")
+			_, err = member.LiveApplier().Prune(mctx, ref, ingressKinds, nil, "")
 			cancel()
 			if err != nil {
 				log.Info("cleanup failed on a member; the sweep will remove its objects later", "cluster", m.Name, "error", err.Error())

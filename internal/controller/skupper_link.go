@@ -109,7 +109,7 @@ func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *
 	ref := owner.SkupperNetwork(class.Name, namespace)
 	if !report.Needed {
 		return report, r.forEachMember(ctx, class, func(ctx context.Context, m *clusters.Member) error {
-			_, err := m.Applier().Prune(ctx, ref, skupperNetworkKinds, nil, "")
+			_, err := m.LiveApplier().Prune(ctx, ref, skupperNetworkKinds, nil, "")
 			return err
 		})
 	}

@@ -8,6 +8,7 @@ package testenv
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,11 +26,12 @@ import (
 // Env is one running API server.
 type Env struct {
 	// Name says which cluster this plays (west, east, ...), for messages.
-	Name   string
-	Config *rest.Config
-	Client client.Client
-	Scheme *runtime.Scheme
-	env    *envtest.Environment
+	Name    string
+	Config  *rest.Config
+	Client  client.Client
+	Scheme  *runtime.Scheme
+	env     *envtest.Environment
+	certDir string
 }
 
 // Start starts an API server named name with every CRD installed.
@@ -43,17 +45,27 @@ func Start(name string) (*Env, error) {
 		return nil, err
 	}
 	s := scheme.New()
+	// A fixed certificate directory lets a test stop and start the API server again with
+	// the same serving certificate and client CA, so kubeconfigs handed out stay valid.
+	certDir, err := os.MkdirTemp("", "envtest-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
 	env := &envtest.Environment{
+		ControlPlane:          envtest.ControlPlane{APIServer: &envtest.APIServer{CertDir: certDir}},
 		BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths:     crds,
 		ErrorIfCRDPathMissing: true,
 		Scheme:                s,
 		// A shared 2-core CI machine can be slow to bring up etcd and the API server.
 		ControlPlaneStartTimeout: 2 * time.Minute,
-		ControlPlaneStopTimeout:  time.Minute,
+		// A graceful kube-apiserver shutdown waits for open watches and can take over a
+		// minute; tests lose nothing by killing it after a few seconds.
+		ControlPlaneStopTimeout: 3 * time.Second,
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		_ = os.RemoveAll(certDir)
 		return nil, fmt.Errorf("starting envtest %s (assets %s): %w", name, assets, err)
 	}
 	cfg.QPS, cfg.Burst = 1000, 2000
@@ -62,11 +74,42 @@ func Start(name string) (*Env, error) {
 		_ = env.Stop()
 		return nil, err
 	}
-	return &Env{Name: name, Config: cfg, Client: c, Scheme: s, env: env}, nil
+	return &Env{Name: name, Config: cfg, Client: c, Scheme: s, env: env, certDir: certDir}, nil
 }
 
 // Stop stops the API server and etcd.
-func (e *Env) Stop() error { return e.env.Stop() }
+func (e *Env) Stop() error {
+	err := e.env.Stop()
+	_ = os.RemoveAll(e.certDir)
+	return err
+}
+
+// StopAPIServer kills only the API server (etcd keeps the data), as a crash or an outage
+// of the member would: a graceful stop can take tens of seconds while watches drain.
+func (e *Env) StopAPIServer() error {
+	api := e.env.ControlPlane.APIServer
+	if err := api.Stop(); err != nil && !strings.Contains(err.Error(), "timeout waiting for process") {
+		return err
+	}
+	addr := net.JoinHostPort(api.SecureServing.Address, api.SecureServing.Port)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return nil
+		}
+		_ = c.Close()
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("the API server of %s still answers on %s after being stopped", e.Name, addr)
+}
+
+// StartAPIServer starts the API server again on the same address with the same
+// certificates.
+func (e *Env) StartAPIServer() error { return e.env.ControlPlane.APIServer.Start() }
+
+// Kubeconfig is an admin kubeconfig for this API server.
+func (e *Env) Kubeconfig() []byte { return e.env.KubeConfig }
 
 // Environment exposes the underlying envtest environment (to stop and restart the API
 // server in resilience tests).

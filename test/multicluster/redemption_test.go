@@ -1,0 +1,104 @@
+package multicluster_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/render"
+	"github.com/anycast-operator/anycast-operator/internal/testenv"
+)
+
+// TestFailedRedemptionRecovers: the hub's router loses its endpoints just as east redeems
+// its token. As with the real Skupper controller the redemption fails and spends the
+// grant; the operator does not retry the spent token but issues a fresh grant and token
+// once the endpoints are back, and ends Linked=True.
+func TestFailedRedemptionRecovers(t *testing.T) {
+	ns := namespace(t, "redeem")
+	skupper.DropEndpointsAtNextRedemption("east")
+	t.Cleanup(func() { skupper.SetHubEndpoints(true) })
+	attempts0, failures0 := skupper.Stats("east")
+
+	create(t, west.Client, class("redeem", member("west", 65001, v1alpha1.InterconnectHub), member("east", 65002, v1alpha1.InterconnectSpoke)))
+	create(t, west.Client, ingress(ns, "hello", "redeem", "192.168.155.157", withBackendOn("east")))
+
+	// The first redemption fails and spends the grant.
+	ing := waitIngress(t, ns, "hello", "link error reported", func(i *v1alpha1.AnycastIngress) error {
+		if err := testenv.ConditionIs(i.Status.Conditions, i.Generation, v1alpha1.ConditionLinked, metav1.ConditionFalse, ""); err != nil {
+			return err
+		}
+		if cs := clusterStatus(i, "east"); cs == nil || (cs.Link != "Error" && cs.Link != "Pending") {
+			return fmt.Errorf("east link %+v", cs)
+		}
+		_, failures := skupper.Stats("east")
+		if failures == failures0 {
+			return fmt.Errorf("no failed redemption yet")
+		}
+		return nil
+	})
+	t.Logf("while the hub has no endpoints: %s", conditionMessage(ing.Status.Conditions, v1alpha1.ConditionLinked))
+	// No token is retried while the hub cannot answer.
+	testenv.Eventually(t, "a fresh grant replaces the spent one", converge, func() error {
+		if testenv.Get(t, west.Client, render.GVKAccessGrant, ns, render.GrantName("redeem", "east", 1)) == nil {
+			return fmt.Errorf("no grant attempt 1 yet")
+		}
+		if testenv.Get(t, west.Client, render.GVKAccessGrant, ns, render.GrantName("redeem", "east", 0)) != nil {
+			return fmt.Errorf("the spent grant is still there")
+		}
+		return nil
+	})
+	if attempts, _ := skupper.Stats("east"); attempts != attempts0+1 {
+		t.Fatalf("%d redemptions while the hub had no endpoints, want exactly 1: a spent token must not be retried", attempts-attempts0)
+	}
+
+	skupper.SetHubEndpoints(true)
+	waitIngress(t, ns, "hello", "Linked after recovery", condition(v1alpha1.ConditionLinked, metav1.ConditionTrue, ""))
+	attempts, failures := skupper.Stats("east")
+	if attempts-attempts0 != 2 || failures-failures0 != 1 {
+		t.Errorf("redemptions %d (failed %d), want 2 (1 failed)", attempts-attempts0, failures-failures0)
+	}
+}
+
+// TestChangedGrantReplacesToken: when the hub re-issues a grant (new code or CA), the
+// spoke's token is replaced by one carrying the new credential, never edited in place.
+func TestChangedGrantReplacesToken(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t, "regrant")
+	create(t, west.Client, class("regrant", member("west", 65001, v1alpha1.InterconnectHub), member("east", 65002, v1alpha1.InterconnectSpoke)))
+	create(t, west.Client, ingress(ns, "hello", "regrant", "192.168.155.158", withBackendOn("east")))
+	waitIngress(t, ns, "hello", "Linked", condition(v1alpha1.ConditionLinked, metav1.ConditionTrue, ""))
+
+	grant := testenv.Get(t, west.Client, render.GVKAccessGrant, ns, render.GrantName("regrant", "east", 0))
+	old := render.GrantObserved{URL: str(grant, "status", "url"), Code: str(grant, "status", "code"), CA: str(grant, "status", "ca")}
+	oldToken := render.TokenName("regrant", "west", old)
+	if testenv.Get(t, east.Client, render.GVKAccessToken, ns, oldToken) == nil {
+		t.Fatal("no token before the change")
+	}
+	// The hub re-issues the grant: a new code, and a fresh redemption.
+	renewed := old
+	renewed.Code = old.Code + "-renewed"
+	_ = unstructured.SetNestedField(grant.Object, renewed.Code, "status", "code")
+	_ = unstructured.SetNestedField(grant.Object, int64(0), "status", "redemptions")
+	if err := west.Client.Status().Update(ctx, grant); err != nil {
+		t.Fatal(err)
+	}
+	newToken := render.TokenName("regrant", "west", renewed)
+	testenv.Eventually(t, "the token is replaced", converge, func() error {
+		tok := testenv.Get(t, east.Client, render.GVKAccessToken, ns, newToken)
+		if tok == nil {
+			return fmt.Errorf("no token for the new code yet")
+		}
+		if str(tok, "spec", "code") != renewed.Code {
+			return fmt.Errorf("new token carries another code")
+		}
+		if testenv.Get(t, east.Client, render.GVKAccessToken, ns, oldToken) != nil {
+			return fmt.Errorf("the old token is still there")
+		}
+		return nil
+	})
+	waitIngress(t, ns, "hello", "Linked again", condition(v1alpha1.ConditionLinked, metav1.ConditionTrue, ""))
+}
