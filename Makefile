@@ -103,6 +103,10 @@ docker-build: ## Build the container image (needs a Docker engine).
 CHART ?= charts/anycast-operator
 HELM_VERSION ?= v3.22.0
 HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+# As helm's own Makefile: its version, and the Kubernetes version `helm template` and
+# `helm lint` assume (k8s.io modules v0.37 -> 1.37; without it, 1.20).
+HELM_LDFLAGS = -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	$(foreach p,pkg/chartutil pkg/lint/rules,-X helm.sh/helm/v3/$(p).k8sVersionMajor=1 -X helm.sh/helm/v3/$(p).k8sVersionMinor=37)
 
 .PHONY: packaging-generate
 packaging-generate: ## Regenerate the chart CRDs and hub RBAC, docs/api.md and the ArgoCD config.
@@ -142,7 +146,7 @@ chart-golden: envtest-assets skupper-crds ## Regenerate the chart golden files i
 helm: $(HELM) ## Build helm $(HELM_VERSION) from the Go module proxy into bin/.
 $(HELM):
 	@mkdir -p $(LOCALBIN)/helm-build
-	GOBIN=$(LOCALBIN)/helm-build $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	GOBIN=$(LOCALBIN)/helm-build $(GO) install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	mv $(LOCALBIN)/helm-build/helm $(HELM) && rmdir $(LOCALBIN)/helm-build
 
 .PHONY: helm-lint
