@@ -122,49 +122,50 @@ func writeVersion(b *bytes.Buffer, crd *apiextensionsv1.CustomResourceDefinition
 	}
 	root := v.Schema.OpenAPIV3Schema
 	writeRuleList(b, root)
-	// One section per object, breadth first, so spec and status come before their parts.
-	type item struct {
-		path   string
-		schema apiextensionsv1.JSONSchemaProps
-	}
-	var queue []item
+	// One section per object, depth first in field order: spec and its parts, then status.
 	for _, top := range []string{"spec", "status"} {
-		if s, ok := root.Properties[top]; ok {
-			queue = append(queue, item{path: "." + top, schema: s})
+		if sch, ok := root.Properties[top]; ok {
+			writeObject(b, n.Kind, v.Name, "."+top, &sch)
 		}
 	}
-	for len(queue) > 0 {
-		it := queue[0]
-		queue = queue[1:]
-		s := it.schema
-		fmt.Fprintf(b, "<a id=\"%s\"></a>\n\n### %s `%s`\n\n", anchor(n.Kind, v.Name, it.path), n.Kind, it.path)
-		if s.Description != "" {
-			b.WriteString(paragraphs(s.Description) + "\n\n")
+}
+
+// writeObject documents one object of the schema and, after it, the objects of its fields.
+func writeObject(b *bytes.Buffer, kind, version, path string, s *apiextensionsv1.JSONSchemaProps) {
+	fmt.Fprintf(b, "<a id=\"%s\"></a>\n\n### %s `%s`\n\n", anchor(kind, version, path), kind, path)
+	if s.Description != "" {
+		b.WriteString(paragraphs(s.Description) + "\n\n")
+	}
+	writeRuleList(b, s)
+	if len(s.Properties) == 0 {
+		b.WriteString("Free-form object.\n\n")
+		return
+	}
+	required := map[string]bool{}
+	for _, r := range s.Required {
+		required[r] = true
+	}
+	type child struct {
+		path   string
+		schema *apiextensionsv1.JSONSchemaProps
+	}
+	var children []child
+	b.WriteString("| Field | Type | Required | Description |\n|---|---|---|---|\n")
+	for _, name := range sortedKeys(s.Properties) {
+		f := s.Properties[name]
+		typ, sub, subPath := typeOf(kind, version, path+"."+name, &f)
+		if sub != nil {
+			children = append(children, child{subPath, sub})
 		}
-		writeRuleList(b, &s)
-		if len(s.Properties) == 0 {
-			b.WriteString("Free-form object.\n\n")
-			continue
+		req := ""
+		if required[name] {
+			req = "yes"
 		}
-		required := map[string]bool{}
-		for _, r := range s.Required {
-			required[r] = true
-		}
-		b.WriteString("| Field | Type | Required | Description |\n|---|---|---|---|\n")
-		for _, name := range sortedKeys(s.Properties) {
-			f := s.Properties[name]
-			path := it.path + "." + name
-			typ, child, childPath := typeOf(n.Kind, v.Name, path, &f)
-			if child != nil {
-				queue = append(queue, item{path: childPath, schema: *child})
-			}
-			req := ""
-			if required[name] {
-				req = "yes"
-			}
-			fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", name, typ, req, fieldDoc(&f))
-		}
-		b.WriteString("\n")
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", name, typ, req, fieldDoc(&f))
+	}
+	b.WriteString("\n")
+	for _, c := range children {
+		writeObject(b, kind, version, c.path, c.schema)
 	}
 }
 
@@ -243,7 +244,7 @@ func fieldDoc(s *apiextensionsv1.JSONSchemaProps) string {
 		facts = append(facts, lt)
 	}
 	for _, r := range s.XValidations {
-		facts = append(facts, ruleText(r))
+		facts = append(facts, ruleText(r, cell))
 	}
 	if len(facts) > 0 {
 		parts = append(parts, "<br>"+strings.Join(facts, "; ")+".")
@@ -259,18 +260,19 @@ func writeRuleList(b *bytes.Buffer, s *apiextensionsv1.JSONSchemaProps) {
 	}
 	b.WriteString("Validation rules:\n\n")
 	for _, r := range s.XValidations {
-		fmt.Fprintf(b, "- %s\n", ruleText(r))
+		fmt.Fprintf(b, "- %s\n", ruleText(r, paragraphs))
 	}
 	b.WriteString("\n")
 }
 
-func ruleText(r apiextensionsv1.ValidationRule) string {
-	t := "rule `" + cell(r.Rule) + "`"
+// ruleText renders a CEL rule; esc is cell inside a table, paragraphs elsewhere.
+func ruleText(r apiextensionsv1.ValidationRule, esc func(string) string) string {
+	t := "rule `" + esc(r.Rule) + "`"
 	switch {
 	case r.Message != "":
-		t += ": " + cell(r.Message)
+		t += ": " + esc(r.Message)
 	case r.MessageExpression != "":
-		t += ": `" + cell(r.MessageExpression) + "`"
+		t += ": `" + esc(r.MessageExpression) + "`"
 	}
 	return t
 }
