@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/anycast-operator/anycast-operator/internal/logging"
 	"github.com/anycast-operator/anycast-operator/internal/operator"
 )
 
@@ -54,8 +55,12 @@ func operatorCmd(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	logger, note := logging.New(zapOpts, stderr)
+	ctrl.SetLogger(logger)
 	log := ctrl.Log.WithName("setup")
+	if note != "" {
+		log.Info(note)
+	}
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {

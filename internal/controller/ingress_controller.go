@@ -72,6 +72,7 @@ type IngressReconciler struct {
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gateways;httproutes,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=skupper.io,resources=sites;listeners;connectors;accessgrants;accesstokens,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=skupper.io,resources=links,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;patch
 
 // Reconcile brings one ingress's children on every member in line with its spec and
 // reports what happened in its status, written once at the end.

@@ -133,6 +133,14 @@ func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *
 		if err := r.observeHub(ctx, class, namespace, hubMember, &obs.Skupper); err != nil {
 			return report, fmt.Errorf("cluster %s: reading the Skupper network: %w", hub.Name, err)
 		}
+		if ra := hub.RouterAccess; ra != nil && ra.Type == v1alpha1.RouterAccessLoadBalancer && ra.Pool != "" {
+			mctx, cancel := context.WithTimeout(ctx, memberTimeout)
+			_, err := annotateRouterService(mctx, hubMember, namespace, ra.Pool)
+			cancel()
+			if err != nil {
+				return report, fmt.Errorf("cluster %s: setting the MetalLB pool of the skupper-router Service: %w", hub.Name, err)
+			}
+		}
 		for _, m := range class.Spec.Clusters {
 			if m.Name == hub.Name {
 				continue
@@ -342,4 +350,40 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// routerAccessManager is the field manager of the one field the operator sets on an
+// object it did not create: the MetalLB pool annotation of the hub's skupper-router
+// Service, which Skupper creates for the Site the operator wrote. Server-side apply with a
+// manager of its own claims that annotation and nothing else, so neither Skupper's fields
+// nor anyone else's are touched.
+const routerAccessManager = "anycast-operator-router-access"
+
+// SkupperRouterService is the LoadBalancer Service Skupper creates for a Site's link
+// access on plain Kubernetes.
+const SkupperRouterService = "skupper-router"
+
+// annotateRouterService asks MetalLB to address the hub's skupper-router Service from
+// the pool the class names for router access (never an anycast pool), once Skupper has
+// created the Service. It reports whether the annotation is in place.
+func annotateRouterService(ctx context.Context, hub *clusters.Member, namespace, pool string) (bool, error) {
+	svc := &unstructured.Unstructured{}
+	svc.SetAPIVersion("v1")
+	svc.SetKind("Service")
+	if err := hub.LiveReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: SkupperRouterService}, svc); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	if svc.GetAnnotations()[render.MetalLBAddressPoolAnnotation] == pool {
+		return true, nil
+	}
+	patch := &unstructured.Unstructured{}
+	patch.SetAPIVersion("v1")
+	patch.SetKind("Service")
+	patch.SetNamespace(namespace)
+	patch.SetName(SkupperRouterService)
+	patch.SetAnnotations(map[string]string{render.MetalLBAddressPoolAnnotation: pool})
+	if err := hub.Client.Patch(ctx, patch, client.Apply, client.FieldOwner(routerAccessManager)); err != nil {
+		return false, err
+	}
+	return true, nil
 }

@@ -38,9 +38,12 @@ func class(name string, members ...v1alpha1.ClusterMember) *v1alpha1.AnycastClas
 	}
 }
 
-// threeClusters is the class of the acceptance tests: west the hub, east and north spokes.
+// threeClusters is the class of the acceptance tests: west the hub (its Skupper router
+// reached through a LoadBalancer from the skupper-links pool), east and north spokes.
 func threeClusters(name string) *v1alpha1.AnycastClass {
-	return class(name, member("west", 65001, v1alpha1.InterconnectHub), member("east", 65002, v1alpha1.InterconnectSpoke), member("north", 65003, v1alpha1.InterconnectSpoke))
+	hub := member("west", 65001, v1alpha1.InterconnectHub)
+	hub.RouterAccess = &v1alpha1.RouterAccess{Type: v1alpha1.RouterAccessLoadBalancer, Pool: "skupper-links"}
+	return class(name, hub, member("east", 65002, v1alpha1.InterconnectSpoke), member("north", 65003, v1alpha1.InterconnectSpoke))
 }
 
 func ingress(ns, name, cls, address string, mutate ...func(*v1alpha1.AnycastIngress)) *v1alpha1.AnycastIngress {

@@ -6,9 +6,12 @@
 package multicluster_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/anycast-operator/anycast-operator/internal/logging"
 	"github.com/anycast-operator/anycast-operator/internal/operator"
 	"github.com/anycast-operator/anycast-operator/internal/testenv"
 	skupperfixture "github.com/anycast-operator/anycast-operator/test/fixtures/skupper"
@@ -34,12 +38,36 @@ var (
 	skupper           *skupperfixture.Fixture
 )
 
+// operatorLogs holds everything the operator logs, at every level, so tests can check
+// that no secret reaches a log line.
+var operatorLogs syncBuffer
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 func TestMain(m *testing.M) {
-	level := zapcore.Level(2)
+	var out io.Writer = &operatorLogs
 	if os.Getenv("TEST_VERBOSE_OPERATOR") != "" {
-		level = -2
+		out = io.MultiWriter(&operatorLogs, os.Stderr)
 	}
-	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr), zap.Level(level)))
+	// The most verbose the operator can be made to log (internal/logging clamps the
+	// level): whatever it prints there is checked for secrets.
+	logger, _ := logging.New(zap.Options{Development: true, Level: zapcore.Level(-10)}, out)
+	ctrl.SetLogger(logger)
 	os.Exit(run(m))
 }
 

@@ -3,6 +3,7 @@ package multicluster_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +80,21 @@ func TestFanOutAndLinking(t *testing.T) {
 		}
 		if redeemed, _, _ := unstructured.NestedBool(token.Object, "status", "redeemed"); !redeemed {
 			t.Errorf("%s token not redeemed", spoke)
+		}
+	}
+	// The hub's router Service, created by Skupper, gets the MetalLB pool for router
+	// access; nothing else of it is claimed.
+	svc := testenv.Get(t, west.Client, corev1.SchemeGroupVersion.WithKind("Service"), ns, "skupper-router")
+	if svc == nil || svc.GetAnnotations()["metallb.io/address-pool"] != "skupper-links" {
+		t.Errorf("the skupper-router Service lacks the router-access pool annotation: %v", svc)
+	} else {
+		for _, mf := range svc.GetManagedFields() {
+			if mf.Manager == "anycast-operator-router-access" && !strings.Contains(string(mf.FieldsV1.Raw), "metallb.io/address-pool") {
+				t.Errorf("the operator claims more than the pool annotation: %s", mf.FieldsV1.Raw)
+			}
+			if mf.Manager == "anycast-operator-router-access" && strings.Contains(string(mf.FieldsV1.Raw), "spec") {
+				t.Errorf("the operator claims spec fields of Skupper's Service: %s", mf.FieldsV1.Raw)
+			}
 		}
 	}
 	cls := waitClass(t, "fan", "ClustersReachable", converge, func(c *v1alpha1.AnycastClass) error {
