@@ -272,29 +272,37 @@ func TestChartHubRBACEqualsGenerated(t *testing.T) {
 		want[ns] = r.Rules
 	}
 	rel := mustRender(t, "edge", "ops-anycast", map[string]any{"metallb": map[string]any{"namespace": "metallb"}})
+	objs := rel.Objects(t)
+	// The operator's roles are those bound to its ServiceAccount (the others are for people).
 	got := map[string][]rbacv1.PolicyRule{}
 	bound := map[string]bool{}
-	for _, o := range rel.Objects(t) {
-		switch o.GetKind() {
-		case "ClusterRole", "Role":
-			var role rbacv1.ClusterRole // same rules field for both kinds
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &role); err != nil {
-				t.Fatal(err)
-			}
-			if _, dup := got[o.GetNamespace()]; dup {
-				t.Errorf("two roles in %q", o.GetNamespace())
-			}
-			got[o.GetNamespace()] = role.Rules
-		case "ClusterRoleBinding", "RoleBinding":
-			var rb rbacv1.RoleBinding
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &rb); err != nil {
-				t.Fatal(err)
-			}
-			if len(rb.Subjects) != 1 || rb.Subjects[0].Kind != "ServiceAccount" || rb.Subjects[0].Name != "edge-anycast-operator" || rb.Subjects[0].Namespace != "ops-anycast" {
-				t.Errorf("%s %s binds %+v, want only the operator's ServiceAccount", o.GetKind(), o.GetName(), rb.Subjects)
-			}
-			bound[o.GetNamespace()] = true
+	operatorRoles := map[string]bool{}
+	for _, o := range objs {
+		if o.GetKind() != "ClusterRoleBinding" && o.GetKind() != "RoleBinding" {
+			continue
 		}
+		var rb rbacv1.RoleBinding
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &rb); err != nil {
+			t.Fatal(err)
+		}
+		if len(rb.Subjects) != 1 || rb.Subjects[0].Kind != "ServiceAccount" || rb.Subjects[0].Name != "edge-anycast-operator" || rb.Subjects[0].Namespace != "ops-anycast" {
+			t.Errorf("%s %s binds %+v, want only the operator's ServiceAccount", o.GetKind(), o.GetName(), rb.Subjects)
+		}
+		operatorRoles[rb.RoleRef.Kind+"/"+o.GetNamespace()+"/"+rb.RoleRef.Name] = true
+		bound[o.GetNamespace()] = true
+	}
+	for _, o := range objs {
+		if (o.GetKind() != "ClusterRole" && o.GetKind() != "Role") || !operatorRoles[o.GetKind()+"/"+o.GetNamespace()+"/"+o.GetName()] {
+			continue
+		}
+		var role rbacv1.ClusterRole // same rules field for both kinds
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &role); err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := got[o.GetNamespace()]; dup {
+			t.Errorf("two operator roles in %q", o.GetNamespace())
+		}
+		got[o.GetNamespace()] = role.Rules
 	}
 	for ns := range want {
 		if !reflect.DeepEqual(normalizeRules(got[ns]), normalizeRules(want[ns])) {
@@ -496,6 +504,64 @@ func TestSpokeChartAppliesToEnvtest(t *testing.T) {
 		live.SetGroupVersionKind(o.GroupVersionKind())
 		if err := cl.Get(ctx, client.ObjectKeyFromObject(o), live); err != nil {
 			t.Errorf("%s %s/%s: %v", o.GetKind(), o.GetNamespace(), o.GetName(), err)
+		}
+	}
+}
+
+// TestUserRoles: the roles for people do what they say, through a real authorizer. The
+// aggregation into admin, edit and view is done by kube-controller-manager, which envtest
+// does not run, so the labels are checked and the roles are bound directly.
+func TestUserRoles(t *testing.T) {
+	r := installHub(t)
+	objs := r.Objects(t)
+	editor := find(t, objs, "ClusterRole", "hub-anycast-operator-ingress-editor")
+	viewer := find(t, objs, "ClusterRole", "hub-anycast-operator-viewer")
+	find(t, objs, "ClusterRole", "hub-anycast-operator-class-editor")
+	for _, l := range []string{"rbac.authorization.k8s.io/aggregate-to-admin", "rbac.authorization.k8s.io/aggregate-to-edit"} {
+		if editor.GetLabels()[l] != "true" {
+			t.Errorf("the ingress editor role lacks %s", l)
+		}
+	}
+	if viewer.GetLabels()["rbac.authorization.k8s.io/aggregate-to-view"] != "true" {
+		t.Errorf("the viewer role does not aggregate to view")
+	}
+	ctx := context.Background()
+	bind := func(kind, ns, role, user string) {
+		var obj client.Object
+		ref := rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role}
+		subj := []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: user}}
+		if kind == "RoleBinding" {
+			ensureNamespace(t, ns, nil)
+			obj = &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role + "-" + user, Namespace: ns}, RoleRef: ref, Subjects: subj}
+		} else {
+			obj = &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role + "-" + user}, RoleRef: ref, Subjects: subj}
+		}
+		if err := cl.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bind("RoleBinding", "team-a", "hub-anycast-operator-ingress-editor", "alice")
+	bind("RoleBinding", "team-a", "hub-anycast-operator-viewer", "victor")
+	bind("ClusterRoleBinding", "", "hub-anycast-operator-class-editor", "nora")
+	alice, victor, nora := subject{User: "alice"}, subject{User: "victor"}, subject{User: "nora"}
+	for _, c := range []struct {
+		who  subject
+		a    access
+		want bool
+	}{
+		{alice, access{Verb: "create", Group: "anycast.dev", Resource: "anycastingresses", Namespace: "team-a"}, true},
+		{alice, access{Verb: "delete", Group: "anycast.dev", Resource: "anycastingresses", Namespace: "team-a"}, true},
+		{alice, access{Verb: "create", Group: "anycast.dev", Resource: "anycastingresses", Namespace: "team-b"}, false},
+		{alice, access{Verb: "update", Group: "anycast.dev", Resource: "anycastingresses", Subresource: "status", Namespace: "team-a"}, false},
+		{alice, access{Verb: "create", Group: "anycast.dev", Resource: "anycastclasses"}, false},
+		{victor, access{Verb: "list", Group: "anycast.dev", Resource: "anycastingresses", Namespace: "team-a"}, true},
+		{victor, access{Verb: "create", Group: "anycast.dev", Resource: "anycastingresses", Namespace: "team-a"}, false},
+		{nora, access{Verb: "create", Group: "anycast.dev", Resource: "anycastclasses"}, true},
+		{nora, access{Verb: "update", Group: "anycast.dev", Resource: "anycastclasses", Subresource: "status"}, false},
+		{nora, access{Verb: "create", Group: "anycast.dev", Resource: "anycastingresses", Namespace: "team-a"}, false},
+	} {
+		if got := allowed(t, c.who, c.a); got != c.want {
+			t.Errorf("%s: %s allowed=%v, want %v", c.who.User, c.a, got, c.want)
 		}
 	}
 }

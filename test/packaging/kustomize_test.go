@@ -4,10 +4,12 @@ import (
 	"context"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -99,6 +101,35 @@ func TestInstallerRBACIsTheGeneratedRBAC(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got.Object["rules"], r.Object["rules"]) || !reflect.DeepEqual(got.Object["subjects"], r.Object["subjects"]) {
 			t.Errorf("%s %s/%s differs between config/rbac and the installer", r.GetKind(), r.GetNamespace(), r.GetName())
+		}
+	}
+}
+
+// TestUserRolesKustomizeEqualsChart: config/rbac/user_roles.yaml and the chart's user
+// roles grant the same, with the same aggregation labels.
+func TestUserRolesKustomizeEqualsChart(t *testing.T) {
+	b, err := generate.Kustomize(filepath.Join(root, "config", "rbac"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kobjs := parseObjects(t, "config/rbac", b)
+	chart := mustRender(t, "anycast-operator", "anycast-system", map[string]any{}).Objects(t)
+	for _, name := range []string{"anycast-operator-ingress-editor", "anycast-operator-viewer", "anycast-operator-class-editor"} {
+		k, c := find(t, kobjs, "ClusterRole", name), find(t, chart, "ClusterRole", name)
+		var kr, cr rbacv1.ClusterRole
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(k.Object, &kr); err != nil {
+			t.Fatal(err)
+		}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(c.Object, &cr); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(normalizeRules(kr.Rules), normalizeRules(cr.Rules)) {
+			t.Errorf("%s: config/rbac grants %v, the chart %v", name, normalizeRules(kr.Rules), normalizeRules(cr.Rules))
+		}
+		for key, v := range cr.Labels {
+			if strings.HasPrefix(key, "rbac.authorization.k8s.io/") && kr.Labels[key] != v {
+				t.Errorf("%s: config/rbac lacks the label %s=%s", name, key, v)
+			}
 		}
 	}
 }
