@@ -125,7 +125,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 			st.Reachable, st.Message, st.Reason = false, err.Error(), ReasonUnreachable
 			var unavailable *clusters.UnavailableError
 			if errors.As(err, &unavailable) {
-				st.Reason = unavailable.Reason
+				st.Reason, st.Message = unavailable.Reason, unavailable.Message
 			} else {
 				transient = append(transient, err)
 			}

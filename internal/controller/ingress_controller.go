@@ -243,6 +243,7 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 		st.Message = err.Error()
 		var unavailable *clusters.UnavailableError
 		if errors.As(err, &unavailable) {
+			st.Message = unavailable.Reason + ": " + unavailable.Message
 			return st, outcomeUnavailable, nil
 		}
 		return st, outcomeFailed, err

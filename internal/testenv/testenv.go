@@ -36,11 +36,25 @@ type Env struct {
 
 // Start starts an API server named name with every CRD installed.
 func Start(name string) (*Env, error) {
-	assets, err := AssetsDir()
+	crds, err := CRDPaths()
 	if err != nil {
 		return nil, err
 	}
-	crds, err := CRDPaths()
+	return start(name, crds)
+}
+
+// StartBare starts an API server with only this project's CRDs: a member where MetalLB,
+// Gateway API and Skupper are not installed.
+func StartBare(name string) (*Env, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	return start(name, []string{filepath.Join(root, "config", "crd", "bases")})
+}
+
+func start(name string, crds []string) (*Env, error) {
+	assets, err := AssetsDir()
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package multicluster_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/testenv"
@@ -45,12 +47,14 @@ func TestBadKubeconfigs(t *testing.T) {
 		remote("garbage", "bad-garbage", 65012),
 		remote("wrongca", "bad-wrong-ca", 65013),
 		remote("nosecret", "does-not-exist", 65014),
+		remote("bare", "bare-kubeconfig", 65015),
 	))
 	want := map[string]string{
 		"nokey":    "KubeconfigKeyMissing",
 		"garbage":  "BadKubeconfig",
 		"wrongca":  "BadCertificate",
 		"nosecret": "KubeconfigSecretNotFound",
+		"bare":     "MissingCRDs",
 	}
 	cls := waitClass(t, "badcfg", "precise reasons per member", converge, func(c *v1alpha1.AnycastClass) error {
 		if err := testenv.ConditionIs(c.Status.Conditions, c.Generation, v1alpha1.ConditionClustersReachable, metav1.ConditionFalse, ""); err != nil {
@@ -75,6 +79,9 @@ func TestBadKubeconfigs(t *testing.T) {
 	if m := classMember(cls, "garbage").Message; mentions(m, "bad-garbage") != nil {
 		t.Errorf("the message should name the Secret: %s", m)
 	}
+	if m := classMember(cls, "bare").Message; mentions(m, "MetalLB", "Gateway API", "Skupper") != nil {
+		t.Errorf("the message should name every missing product: %s", m)
+	}
 
 	ns := namespace(t, "badcfg")
 	create(t, west.Client, ingress(ns, "hello", "badcfg", "192.168.155.156"))
@@ -92,6 +99,28 @@ func TestBadKubeconfigs(t *testing.T) {
 	if cs := clusterStatus(ing, "wrongca"); cs == nil || mentions(cs.Message, "certificate") != nil {
 		t.Errorf("wrongca status should explain the certificate problem: %+v", cs)
 	}
+
+	// Fixing a Secret brings its member in, without a restart.
+	fixed := &corev1.Secret{}
+	if err := west.Client.Get(context.Background(), client.ObjectKey{Namespace: operatorNamespace, Name: "bad-no-key"}, fixed); err != nil {
+		t.Fatal(err)
+	}
+	fixed.Data["kubeconfig"] = north.Kubeconfig()
+	if err := west.Client.Update(context.Background(), fixed); err != nil {
+		t.Fatal(err)
+	}
+	waitClass(t, "badcfg", "nokey reachable once its Secret is fixed", converge, func(c *v1alpha1.AnycastClass) error {
+		if m := classMember(c, "nokey"); m == nil || !m.Reachable {
+			return fmt.Errorf("nokey: %+v", m)
+		}
+		return nil
+	})
+	waitIngress(t, ns, "hello", "programmed on nokey", func(i *v1alpha1.AnycastIngress) error {
+		if cs := clusterStatus(i, "nokey"); cs == nil || !cs.Programmed {
+			return fmt.Errorf("nokey: %+v", cs)
+		}
+		return nil
+	})
 }
 
 // wrongCAKubeconfig returns kubeconfig with its cluster CA replaced by an unrelated one.

@@ -35,7 +35,9 @@ const (
 
 var (
 	west, east, north *testenv.Env
-	skupper           *skupperfixture.Fixture
+	// bare is a cluster without the MetalLB, Gateway API and Skupper CRDs.
+	bare    *testenv.Env
+	skupper *skupperfixture.Fixture
 )
 
 // operatorLogs holds everything the operator logs, at every level, so tests can check
@@ -84,6 +86,11 @@ func run(m *testing.M) int {
 		}
 		defer func(env *testenv.Env) { _ = env.Stop() }(*e.env)
 	}
+	if bare, err = testenv.StartBare("bare"); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: envtest:", err)
+		return 1
+	}
+	defer func() { _ = bare.Stop() }()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for _, e := range []*testenv.Env{west, east, north} {
@@ -95,7 +102,7 @@ func run(m *testing.M) int {
 		}
 	}
 	// The hub reaches east and north through kubeconfig Secrets, as in production.
-	for name, e := range map[string]*testenv.Env{"east": east, "north": north} {
+	for name, e := range map[string]*testenv.Env{"east": east, "north": north, "bare": bare} {
 		if err := west.Client.Create(ctx, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: name + "-kubeconfig", Namespace: operatorNamespace},
 			Data:       map[string][]byte{"kubeconfig": e.Kubeconfig()},
