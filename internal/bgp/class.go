@@ -32,6 +32,7 @@ type classWatcher struct {
 	// calling into GoBGP (GoBGP never waits for our callbacks: its watch
 	// channels are unbounded), but the GoBGP logger must never take it.
 	mu       sync.Mutex
+	stopped  bool // events still in flight after stop are ignored
 	pools    pools
 	sessions map[string]*session
 	byAddr   map[netip.Addr]*session
@@ -41,6 +42,9 @@ type classWatcher struct {
 // watcher only dials out), installs the policies and subscribes to events.
 func startClass(ctx context.Context, class string, cfg Config, queue *changeQueue, log logr.Logger) (*classWatcher, error) {
 	glog := newGobgpLogger(log.WithName("gobgp"))
+	// A new diagnosis (connect error, NOTIFICATION, max-prefix) changes a
+	// session's Message without necessarily changing its state.
+	glog.onNote = func() { queue.push(class, nil, true, time.Now()) }
 	srv := server.NewBgpServer(server.LoggerOption(glog))
 	go srv.Serve()
 	w := &classWatcher{
@@ -69,6 +73,9 @@ func startClass(ctx context.Context, class string, cfg Config, queue *changeQueu
 // stop closes every session and stops the server. GoBGP's Serve loop has no
 // exit, so one idle goroutine per stopped class remains (see doc.go).
 func (w *classWatcher) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
 	if w.stopWatch != nil {
 		w.stopWatch()
 	}
@@ -81,6 +88,9 @@ func (w *classWatcher) stop() {
 func (w *classWatcher) apply(ctx context.Context, cfg Config) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.stopped {
+		return fmt.Errorf("class %s was restarted or removed during Apply; apply again", w.class)
+	}
 	now := time.Now()
 	passwords := make([]string, 0, len(cfg.Sessions))
 	want := map[string]SessionConfig{}
@@ -141,6 +151,7 @@ func (w *classWatcher) addSession(ctx context.Context, c SessionConfig, now time
 	w.sessions[c.Name] = s
 	w.byAddr[addr] = s
 	setEstablished(w.class, c.Name, false)
+	w.refreshAccepted(map[string]bool{c.Name: true})
 	if err := w.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConfig(c)}); err != nil {
 		delete(w.sessions, c.Name)
 		delete(w.byAddr, addr)
@@ -178,6 +189,11 @@ func (w *classWatcher) setPools(ctx context.Context, ps pools) ([]netip.Prefix, 
 		return nil, err
 	}
 	changed := w.ix.dropOutside(ps)
+	all := map[string]bool{}
+	for name := range w.sessions {
+		all[name] = true
+	}
+	w.refreshAccepted(all)
 	var added pools
 	for _, p := range ps {
 		if !old.contains(p) {
@@ -241,6 +257,7 @@ func (w *classWatcher) rescan(ctx context.Context, s *session, added pools) ([]n
 			}
 		}
 	}
+	w.refreshAccepted(map[string]bool{s.cfg.Name: true})
 	return changed, nil
 }
 
@@ -252,6 +269,13 @@ func (w *classWatcher) updateDebug() {
 		down = down || s.state != StateEstablished
 	}
 	w.glog.debug.Store(down)
+}
+
+// refreshAccepted updates the accepted-paths gauge of the named sessions.
+func (w *classWatcher) refreshAccepted(sessions map[string]bool) {
+	for name := range sessions {
+		sessionPrefixes.WithLabelValues(w.class, name, "accepted").Set(float64(w.ix.acceptedBy(name)))
+	}
 }
 
 // refreshOrigins updates the per-prefix origin gauge.
@@ -301,7 +325,6 @@ func (w *classWatcher) states(ctx context.Context) []SessionState {
 			Message: describe(s, w.glog.note(addr), pi.prefixLimited),
 		}
 		sessionPrefixes.WithLabelValues(w.class, s.cfg.Name, "received").Set(float64(st.Received))
-		sessionPrefixes.WithLabelValues(w.class, s.cfg.Name, "accepted").Set(float64(st.Accepted))
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b SessionState) int { return cmp.Compare(a.Name, b.Name) })

@@ -28,6 +28,8 @@ type gobgpLogger struct {
 	// of the class is down: at Debug GoBGP also logs per received UPDATE.
 	debug   atomic.Bool
 	secrets atomic.Pointer[[]string]
+	// onNote is called (without locks held) when a note changes.
+	onNote func()
 
 	mu    sync.Mutex
 	notes map[netip.Addr]*peerNote
@@ -86,13 +88,18 @@ func (g *gobgpLogger) record(fields log.Fields, update func(*peerNote)) {
 	}
 	addr = addr.Unmap()
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	n := g.notes[addr]
 	if n == nil {
 		n = &peerNote{}
 		g.notes[addr] = n
 	}
+	before := *n
 	update(n)
+	changed := *n != before
+	g.mu.Unlock()
+	if changed && g.onNote != nil {
+		g.onNote()
+	}
 }
 
 // observe extracts session diagnostics from the messages that carry them.

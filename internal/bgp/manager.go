@@ -17,7 +17,7 @@ type Manager struct {
 	log   logr.Logger
 	queue *changeQueue
 
-	mu      sync.Mutex // guards classes and closed; held across Apply/Remove of any class
+	mu      sync.Mutex // guards classes and closed
 	classes map[string]*classWatcher
 	closed  bool
 }
@@ -31,15 +31,26 @@ func NewManager(log logr.Logger) *Manager {
 // adds, removes and re-creates sessions whose configuration changed (others
 // keep running), and re-filters the index when pools change. A different
 // ASN or router ID restarts the class, since every session's OPEN changes.
-// Apply is idempotent.
+// Apply is idempotent. Applies of one class are serialised; other classes
+// stay readable meanwhile.
 func (m *Manager) Apply(ctx context.Context, class string, cfg Config) error {
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("watcher config of class %s: %w", class, err)
 	}
+	w, err := m.classFor(ctx, class, cfg)
+	if err != nil {
+		return err
+	}
+	return w.apply(ctx, cfg)
+}
+
+// classFor returns the class's running watcher, starting it, or restarting
+// it when its local ASN or router ID changed.
+func (m *Manager) classFor(ctx context.Context, class string, cfg Config) (*classWatcher, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return errors.New("bgp manager is closed")
+		return nil, errors.New("bgp manager is closed")
 	}
 	w := m.classes[class]
 	if w != nil && (w.asn != cfg.ASN || w.routerID != cfg.RouterID) {
@@ -50,13 +61,12 @@ func (m *Manager) Apply(ctx context.Context, class string, cfg Config) error {
 	}
 	if w == nil {
 		var err error
-		w, err = startClass(ctx, class, cfg, m.queue, m.log.WithValues("class", class))
-		if err != nil {
-			return err
+		if w, err = startClass(ctx, class, cfg, m.queue, m.log.WithValues("class", class)); err != nil {
+			return nil, err
 		}
 		m.classes[class] = w
 	}
-	return w.apply(ctx, cfg)
+	return w, nil
 }
 
 // Remove stops the class's watcher, closing its sessions.

@@ -112,8 +112,8 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("router ID %q must be an IPv4 address", c.RouterID))
 	}
 	for _, p := range c.Pools {
-		if !p.IsValid() || p.Masked() != p {
-			errs = append(errs, fmt.Errorf("pool %q must be a valid prefix with no host bits set", p))
+		if !p.IsValid() || p.Masked() != p || p.Addr().Is4In6() {
+			errs = append(errs, fmt.Errorf("pool %q must be a valid prefix with no host bits set (IPv4 pools in IPv4 form)", p))
 		}
 	}
 	names, addrs := map[string]bool{}, map[netip.Addr]bool{}

@@ -46,8 +46,13 @@ func (w *classWatcher) onPaths(paths []*api.Path) {
 	var (
 		nlri    api.IPAddressPrefix
 		changed []netip.Prefix
+		touched = map[string]bool{}
 	)
 	w.mu.Lock()
+	if w.stopped {
+		w.mu.Unlock()
+		return
+	}
 	for _, p := range paths {
 		f := p.GetFamily()
 		if f.GetSafi() != api.Family_SAFI_UNICAST || (f.GetAfi() != api.Family_AFI_IP && f.GetAfi() != api.Family_AFI_IP6) || p.GetNlri() == nil {
@@ -85,11 +90,13 @@ func (w *classWatcher) onPaths(paths []*api.Path) {
 			continue
 		}
 		changed = append(changed, prefix)
+		touched[s.cfg.Name] = true
 	}
 	w.mu.Unlock()
 	if len(changed) == 0 {
 		return
 	}
+	w.refreshAccepted(touched)
 	w.refreshOrigins(changed)
 	w.queue.push(w.class, changed, false, now)
 }
@@ -109,7 +116,7 @@ func (w *classWatcher) onPeer(ev *api.WatchEventResponse_PeerEvent) {
 	state := stateName(ev.GetPeer().GetState().GetSessionState())
 	w.mu.Lock()
 	s := w.byAddr[addr]
-	if s == nil || s.state == state {
+	if w.stopped || s == nil || s.state == state {
 		w.mu.Unlock()
 		return
 	}
@@ -133,6 +140,9 @@ func (w *classWatcher) onPeer(ev *api.WatchEventResponse_PeerEvent) {
 		w.log.Info("session state changed", "session", name, "address", addr, "state", state)
 	}
 	setEstablished(w.class, name, up)
+	if wasUp {
+		w.refreshAccepted(map[string]bool{name: true})
+	}
 	w.refreshOrigins(dropped)
 	w.queue.push(w.class, dropped, true, now)
 }
