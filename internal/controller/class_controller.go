@@ -38,8 +38,11 @@ type ClassReconciler struct {
 	Namespace string
 	// Recorder emits events on the transitions users care about.
 	Recorder events.EventRecorder
-	// Notifier delivers requests from member clusters (health changes, drift); optional.
+	// Notifier delivers requests from member clusters (health changes, drift) and the BGP
+	// watcher (session changes); optional.
 	Notifier *notify.Notifier
+	// Watcher is the embedded BGP watcher; nil leaves spec.watcher unused.
+	Watcher Watcher
 }
 
 // +kubebuilder:rbac:groups=anycast.dev,resources=anycastclasses,verbs=get;list;watch;update;patch
@@ -159,6 +162,9 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	}
 	r.Members.Retain(class.Name, keep)
 	class.Status.Clusters = statuses
+	if requeue := r.reconcileWatcher(ctx, class, secrets, conds); requeue > 0 && (res.RequeueAfter == 0 || requeue < res.RequeueAfter) {
+		res.RequeueAfter = requeue
+	}
 
 	switch {
 	case len(unreachable) > 0:
@@ -169,35 +175,92 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	if len(conflicts) > 0 {
 		conds.set(v1alpha1.ConditionAccepted, false, ReasonNameConflict, joinNames(conflicts))
 	}
-	conds.ready(v1alpha1.ConditionAccepted, v1alpha1.ConditionClustersReachable)
-	return ctrl.Result{}, errors.Join(transient...)
+	conds.readyWith([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionClustersReachable}, []string{v1alpha1.ConditionSessionsEstablished})
+	return res, errors.Join(transient...)
 }
 
-// readSecrets reads the password Secrets the class's peers name, from the operator's
-// namespace. A missing Secret is not an error here: render refuses the peer's member and
-// says which Secret to create; the Secret watch brings the class back when it appears.
+// readSecrets reads the password Secrets the class's peers and watcher sessions name,
+// from the operator's namespace. A missing Secret is not an error here: the peer's member
+// or the watcher is refused, saying which Secret to create, and the Secret watch brings
+// the class back when it appears.
 func (r *ClassReconciler) readSecrets(ctx context.Context, class *v1alpha1.AnycastClass) (map[string]string, error) {
-	out := map[string]string{}
+	var refs []*v1alpha1.SecretKeyReference
 	for _, m := range class.Spec.Clusters {
 		for _, p := range m.Peers {
-			if p.PasswordSecretRef == nil {
-				continue
-			}
-			s := &corev1.Secret{}
-			err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: p.PasswordSecretRef.Name}, s)
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			key := keyOr(p.PasswordSecretRef.Key, "password")
-			if v, ok := s.Data[key]; ok {
-				out[render.SecretKey(p.PasswordSecretRef, "password")] = string(v)
-			}
+			refs = append(refs, p.PasswordSecretRef)
+		}
+	}
+	if w := class.Spec.Watcher; w != nil {
+		for _, s := range w.Sessions {
+			refs = append(refs, s.PasswordSecretRef)
+		}
+	}
+	out := map[string]string{}
+	for _, ref := range refs {
+		if ref == nil {
+			continue
+		}
+		s := &corev1.Secret{}
+		err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: ref.Name}, s)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if v, ok := s.Data[keyOr(ref.Key, "password")]; ok {
+			out[render.SecretKey(ref, "password")] = string(v)
 		}
 	}
 	return out, nil
+}
+
+// reconcileWatcher starts, reconfigures or stops the class's BGP watcher and reports its
+// sessions. It returns when to look again: prefix counts move without a session change.
+func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.AnycastClass, secrets map[string]string, conds conditionSet) time.Duration {
+	if r.Watcher == nil {
+		return 0
+	}
+	if class.Spec.Watcher == nil {
+		if err := r.Watcher.Remove(ctx, class.Name); err != nil {
+			logf.FromContext(ctx).Error(err, "stopping the watcher")
+		}
+		conds.remove(v1alpha1.ConditionSessionsEstablished)
+		class.Status.Sessions = nil
+		return 0
+	}
+	cfg, missing, err := watcherConfig(class, secrets)
+	switch {
+	case err != nil:
+		conds.set(v1alpha1.ConditionSessionsEstablished, false, "InvalidWatcher", err.Error())
+		return 0
+	case len(missing) > 0:
+		conds.set(v1alpha1.ConditionSessionsEstablished, false, render.ReasonPasswordSecretNotFound,
+			"the watcher is not started without its session passwords; create in the operator's namespace: "+joinNames(missing))
+		return 0
+	}
+	if err := r.Watcher.Apply(ctx, class.Name, cfg); err != nil {
+		conds.set(v1alpha1.ConditionSessionsEstablished, false, "WatcherFailed", "the watcher could not apply this configuration: "+err.Error())
+		return time.Minute
+	}
+	class.Status.Sessions = sessionStatuses(class, r.Watcher.Sessions(class.Name))
+	var down []string
+	for _, s := range class.Status.Sessions {
+		if s.State != "Established" {
+			msg := s.Name + " is " + s.State
+			if s.Message != "" {
+				msg += ": " + s.Message
+			}
+			down = append(down, msg)
+		}
+	}
+	n := len(class.Status.Sessions)
+	if len(down) == 0 {
+		conds.set(v1alpha1.ConditionSessionsEstablished, true, "Established", fmt.Sprintf("%d of %d watcher sessions established", n, n))
+	} else {
+		conds.set(v1alpha1.ConditionSessionsEstablished, false, "SessionsDown", fmt.Sprintf("%d of %d watcher sessions established; %s", n-len(down), n, joinNames(down)))
+	}
+	return 30 * time.Second
 }
 
 // finalize removes the class's shared objects from every reachable member. A member that
@@ -216,6 +279,11 @@ func (r *ClassReconciler) finalize(ctx context.Context, class *v1alpha1.AnycastC
 		cancel()
 		if err != nil {
 			log.Info("cleanup failed on a member; the sweep will remove its objects later", "cluster", m.Name, "error", err.Error())
+		}
+	}
+	if r.Watcher != nil {
+		if err := r.Watcher.Remove(ctx, class.Name); err != nil {
+			return err
 		}
 	}
 	if err := removeFinalizer(ctx, r.Client, class); err != nil {

@@ -52,6 +52,8 @@ func (c conditionSet) setStatus(typ string, status metav1.ConditionStatus, reaso
 	})
 }
 
+func (c conditionSet) remove(typ string) { meta.RemoveStatusCondition(c.conds, typ) }
+
 func (c conditionSet) isTrue(typ string) bool { return meta.IsStatusConditionTrue(*c.conds, typ) }
 
 func (c conditionSet) get(typ string) *metav1.Condition {
@@ -59,8 +61,18 @@ func (c conditionSet) get(typ string) *metav1.Condition {
 }
 
 // ready sets Ready from the given conditions: True when all are True, otherwise False with
-// the reason and message of the first that is not.
+// the reason and message of the first that is not. optional conditions count only while
+// present (Advertised without a watcher, Drained while nothing is drained).
 func (c conditionSet) ready(types ...string) {
+	c.readyWith(types, nil)
+}
+
+func (c conditionSet) readyWith(types, optional []string) {
+	for _, t := range optional {
+		if c.get(t) != nil {
+			types = append(types, t)
+		}
+	}
 	for _, t := range types {
 		cond := c.get(t)
 		if cond == nil || cond.Status != metav1.ConditionTrue {

@@ -55,8 +55,13 @@ type IngressReconciler struct {
 	Allocator *Allocator
 	// Recorder emits events on the transitions users care about.
 	Recorder events.EventRecorder
-	// Notifier delivers requests from member clusters (health changes, drift); optional.
+	// Notifier delivers requests from member clusters (health changes, drift) and the BGP
+	// watcher; optional.
 	Notifier *notify.Notifier
+	// Watcher is the embedded BGP watcher; nil disables verification.
+	Watcher Watcher
+	// Delays measures BGP change to status write; optional.
+	Delays *DelayTracker
 
 	backoff redeemBackoff
 }
@@ -103,6 +108,7 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 
 	orig := ing.DeepCopy()
 	before := &orig.Status
+	bgpChangeAt, _ := r.Delays.Take(req.NamespacedName)
 	defer func() {
 		ing.Status.ObservedGeneration = ing.Generation
 		if equality.Semantic.DeepEqual(before, &ing.Status) {
@@ -114,6 +120,7 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 			retErr = errors.Join(retErr, fmt.Errorf("writing status: %w", err))
 			return
 		}
+		r.Delays.Written(bgpChangeAt, time.Now())
 		emitTransitions(r.Recorder, ing, before.Conditions, ing.Status.Conditions)
 	}()
 
@@ -202,7 +209,10 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	ing.Status.Clusters = statuses
 	setProgrammed(conds, statuses, outcomes)
 	setLinked(conds, ing, class, report)
-	conds.ready(v1alpha1.ConditionAccepted, v1alpha1.ConditionProgrammed, v1alpha1.ConditionLinked)
+	setAdvertised(conds, ing, class, r.Watcher, addr)
+	// Ready follows what the routers carry when a watcher can tell.
+	conds.readyWith([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionProgrammed, v1alpha1.ConditionLinked},
+		[]string{v1alpha1.ConditionAdvertised, v1alpha1.ConditionDrained})
 	if len(transient) > 0 {
 		log.V(1).Info("transient errors, retrying with backoff", "errors", errors.Join(transient...).Error())
 		return ctrl.Result{}, errors.Join(transient...)

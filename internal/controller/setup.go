@@ -28,9 +28,12 @@ const classNameIndex = "spec.className"
 
 // SetupIndexes registers the field indexes the reconcilers list by.
 func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
-	return mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.AnycastIngress{}, classNameIndex, func(o client.Object) []string {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.AnycastIngress{}, classNameIndex, func(o client.Object) []string {
 		return []string{o.(*v1alpha1.AnycastIngress).Spec.ClassName}
-	})
+	}); err != nil {
+		return err
+	}
+	return mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.AnycastIngress{}, addressIndex, ingressAddress)
 }
 
 // SetupWithManager registers the ingress controller. Owned kinds whose CRDs the local

@@ -20,6 +20,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/bgp"
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
 	"github.com/anycast-operator/anycast-operator/internal/controller"
 	"github.com/anycast-operator/anycast-operator/internal/notify"
@@ -124,14 +125,31 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	})); err != nil {
 		return nil, err
 	}
+	// The BGP watcher runs where the reconcilers run: on the leader. Its changes reach the
+	// reconcilers through the same notifiers as the members'.
+	watcher := bgp.NewManager(ctrl.Log.WithName("bgp"))
+	delays := &controller.DelayTracker{Observe: bgp.ObserveStatusDelay}
+	if err := mgr.Add(&controller.BGPBridge{
+		Changes: watcher.Changes(), Hub: mgr.GetClient(), Classes: classEvents, Ingresses: ingressEvents, Delays: delays,
+	}); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		watcher.Close()
+		return nil
+	})); err != nil {
+		return nil, err
+	}
 	recorder := mgr.GetEventRecorder("anycast-operator")
 	if err := (&controller.ClassReconciler{
-		Client: mgr.GetClient(), Members: registry, Namespace: opts.Namespace, Recorder: recorder, Notifier: classEvents,
+		Client: mgr.GetClient(), Members: registry, Namespace: opts.Namespace, Recorder: recorder, Notifier: classEvents, Watcher: watcher,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the class controller: %w", err)
 	}
 	if err := (&controller.IngressReconciler{
 		Client: mgr.GetClient(), Members: registry, Allocator: controller.NewAllocator(), Recorder: recorder, Notifier: ingressEvents,
+		Watcher: watcher, Delays: delays,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ingress controller: %w", err)
 	}

@@ -1,0 +1,329 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/bgp"
+	"github.com/anycast-operator/anycast-operator/internal/ipam"
+	"github.com/anycast-operator/anycast-operator/internal/notify"
+	"github.com/anycast-operator/anycast-operator/internal/render"
+)
+
+// Watcher is what the reconcilers use of the embedded BGP watcher (internal/bgp.Manager).
+type Watcher interface {
+	Apply(ctx context.Context, class string, cfg bgp.Config) error
+	Remove(ctx context.Context, class string) error
+	Paths(class string, prefix netip.Prefix) []bgp.Path
+	Sessions(class string) []bgp.SessionState
+}
+
+// addressIndex indexes AnycastIngresses by the VIP they use, so a BGP change for a
+// prefix reaches exactly the ingresses of that VIP.
+const addressIndex = "status.address"
+
+func ingressAddress(o client.Object) []string {
+	ing := o.(*v1alpha1.AnycastIngress)
+	if ing.Status.Address != "" {
+		return []string{ing.Status.Address}
+	}
+	if ing.Spec.Address != "" {
+		return []string{ing.Spec.Address}
+	}
+	return nil
+}
+
+// watcherConfig turns a class's watcher spec into the watcher's configuration, with the
+// session passwords read from the operator's namespace. A missing password is reported
+// rather than started without authentication.
+func watcherConfig(class *v1alpha1.AnycastClass, secrets map[string]string) (bgp.Config, []string, error) {
+	w := class.Spec.Watcher
+	pools, err := ipam.ParsePools(class.Spec.Pools)
+	if err != nil {
+		return bgp.Config{}, nil, err
+	}
+	rid, err := netip.ParseAddr(w.RouterID)
+	if err != nil {
+		return bgp.Config{}, nil, fmt.Errorf("spec.watcher.routerID: %w", err)
+	}
+	cfg := bgp.Config{ASN: uint32(w.ASN), RouterID: rid, Pools: pools}
+	var missing []string
+	for _, s := range w.Sessions {
+		addr, err := netip.ParseAddr(s.Address)
+		if err != nil {
+			return bgp.Config{}, nil, fmt.Errorf("spec.watcher.sessions[%s].address: %w", s.Name, err)
+		}
+		sc := bgp.SessionConfig{
+			Name: s.Name, Address: addr, ASN: uint32(s.ASN),
+			HoldTime: dur(s.HoldTime), KeepaliveTime: dur(s.KeepaliveTime), ConnectRetry: dur(s.ConnectRetry),
+			AddPathReceive: s.AddPathReceive == nil || *s.AddPathReceive,
+		}
+		if s.Port != nil {
+			sc.Port = uint16(*s.Port)
+		}
+		if s.Multihop != nil {
+			sc.Multihop = uint8(*s.Multihop)
+		}
+		if s.MaxPrefixes != nil {
+			sc.MaxPrefixes = uint32(*s.MaxPrefixes)
+		}
+		if s.LocalAddress != "" {
+			if sc.LocalAddress, err = netip.ParseAddr(s.LocalAddress); err != nil {
+				return bgp.Config{}, nil, fmt.Errorf("spec.watcher.sessions[%s].localAddress: %w", s.Name, err)
+			}
+		}
+		if s.PasswordSecretRef != nil {
+			pw, ok := secrets[render.SecretKey(s.PasswordSecretRef, "password")]
+			if !ok {
+				missing = append(missing, fmt.Sprintf("session %s: Secret %s key %q", s.Name, s.PasswordSecretRef.Name, keyOr(s.PasswordSecretRef.Key, "password")))
+				continue
+			}
+			sc.Password = pw
+		}
+		cfg.Sessions = append(cfg.Sessions, sc)
+	}
+	return cfg, missing, nil
+}
+
+func dur(d *metav1.Duration) time.Duration {
+	if d == nil {
+		return 0
+	}
+	return d.Duration
+}
+
+// sessionStatuses converts the watcher's session states for the class status, keeping
+// the order of the spec.
+func sessionStatuses(class *v1alpha1.AnycastClass, states []bgp.SessionState) []v1alpha1.SessionStatus {
+	byName := map[string]bgp.SessionState{}
+	for _, s := range states {
+		byName[s.Name] = s
+	}
+	out := make([]v1alpha1.SessionStatus, 0, len(class.Spec.Watcher.Sessions))
+	for _, s := range class.Spec.Watcher.Sessions {
+		st, ok := byName[s.Name]
+		if !ok {
+			out = append(out, v1alpha1.SessionStatus{Name: s.Name, State: "Idle", Message: "not started"})
+			continue
+		}
+		ss := v1alpha1.SessionStatus{Name: s.Name, State: st.State, ReceivedPrefixes: int64(st.Received), AcceptedPrefixes: int64(st.Accepted), Message: st.Message}
+		if !st.Since.IsZero() {
+			t := metav1.NewTime(st.Since.Truncate(time.Second))
+			ss.Since = &t
+		}
+		out = append(out, ss)
+	}
+	return out
+}
+
+// setAdvertised reports what the routers carry for the ingress's VIP: the paths, the
+// members seen as origins, Advertised and, while something is drained, Drained. Without a
+// watcher the conditions are absent: nothing can be verified.
+func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1alpha1.AnycastClass, w Watcher, vip netip.Addr) {
+	if class.Spec.Watcher == nil || w == nil || !vip.IsValid() {
+		conds.remove(v1alpha1.ConditionAdvertised)
+		conds.remove(v1alpha1.ConditionDrained)
+		ing.Status.Paths = nil
+		for i := range ing.Status.Clusters {
+			ing.Status.Clusters[i].Advertised = nil
+		}
+		return
+	}
+	byASN := map[uint32]string{}
+	for _, m := range class.Spec.Clusters {
+		byASN[uint32(m.ASN)] = m.Name
+	}
+	paths := w.Paths(class.Name, netip.PrefixFrom(vip, vip.BitLen()))
+	seen := map[string][]string{} // member -> sessions it is seen on
+	ing.Status.Paths = make([]v1alpha1.PathStatus, 0, len(paths))
+	for _, p := range paths {
+		ps := v1alpha1.PathStatus{
+			Session: p.Session, NextHop: p.NextHop.String(), ASPath: asPathString(p.ASPath),
+			OriginAS: int64(p.OriginAS), Cluster: byASN[p.OriginAS], Communities: p.Communities,
+		}
+		if !p.Since.IsZero() {
+			t := metav1.NewTime(p.Since.Truncate(time.Second))
+			ps.Since = &t
+		}
+		ing.Status.Paths = append(ing.Status.Paths, ps)
+		if ps.Cluster != "" {
+			seen[ps.Cluster] = append(seen[ps.Cluster], p.Session)
+		}
+	}
+	established := 0
+	var down []string
+	for _, s := range w.Sessions(class.Name) {
+		if s.State == "Established" {
+			established++
+		} else {
+			down = append(down, s.Name)
+		}
+	}
+
+	var missing, drainedSeen, drained []string
+	for i := range ing.Status.Clusters {
+		cs := &ing.Status.Clusters[i]
+		adv := len(seen[cs.Name]) > 0
+		cs.Advertised = &adv
+		switch {
+		case cs.Drained:
+			drained = append(drained, cs.Name)
+			if adv {
+				drainedSeen = append(drainedSeen, fmt.Sprintf("%s (still seen on %s)", cs.Name, strings.Join(uniq(seen[cs.Name]), ", ")))
+			}
+		case !adv:
+			missing = append(missing, cs.Name)
+		}
+	}
+	serving := len(ing.Status.Clusters) - len(drained)
+	switch {
+	case established == 0:
+		conds.setStatus(v1alpha1.ConditionAdvertised, metav1.ConditionUnknown, "WatcherNotEstablished",
+			"no watcher session is established ("+strings.Join(down, ", ")+"); the routers' view is unknown: see the class's sessions")
+	case len(missing) == 0:
+		conds.set(v1alpha1.ConditionAdvertised, true, "Advertised", fmt.Sprintf("the routers see all %d serving members as origins", serving))
+	case len(missing) == serving:
+		conds.set(v1alpha1.ConditionAdvertised, false, "NotAdvertised", "no serving member is seen as an origin of the VIP: "+strings.Join(missing, ", "))
+	default:
+		conds.set(v1alpha1.ConditionAdvertised, false, "Degraded", fmt.Sprintf("%d of %d serving members are seen as origins; missing: %s", serving-len(missing), serving, strings.Join(missing, ", ")))
+	}
+	switch {
+	case len(drained) == 0:
+		conds.remove(v1alpha1.ConditionDrained)
+	case established == 0:
+		conds.setStatus(v1alpha1.ConditionDrained, metav1.ConditionUnknown, "WatcherNotEstablished", "whether "+strings.Join(drained, ", ")+" is withdrawn cannot be verified: no watcher session is established")
+	case len(drainedSeen) > 0:
+		conds.set(v1alpha1.ConditionDrained, false, "StillAdvertised", "drained in the spec but the routers still carry its path: "+strings.Join(drainedSeen, "; "))
+	default:
+		conds.set(v1alpha1.ConditionDrained, true, "Withdrawn", "the routers no longer see "+strings.Join(drained, ", ")+" as an origin")
+	}
+}
+
+func asPathString(as []uint32) string {
+	parts := make([]string, len(as))
+	for i, a := range as {
+		parts[i] = strconv.FormatUint(uint64(a), 10)
+	}
+	return strings.Join(parts, " ")
+}
+
+func uniq(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// BGPBridge carries the watcher's changes to the reconcilers, as notifications: session
+// changes to the class (and its ingresses, whose verification depends on them), path
+// changes to the ingresses of the VIPs concerned. It also remembers when each change
+// reached the watcher, so the status write can report the delay.
+type BGPBridge struct {
+	Changes   <-chan bgp.Change
+	Hub       client.Reader
+	Classes   *notify.Notifier
+	Ingresses *notify.Notifier
+	Delays    *DelayTracker
+}
+
+// NeedLeaderElection: only the leader runs the watcher, so only it bridges.
+func (b *BGPBridge) NeedLeaderElection() bool { return true }
+
+// Start forwards changes until ctx ends.
+func (b *BGPBridge) Start(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case c, ok := <-b.Changes:
+			if !ok {
+				return nil
+			}
+			b.forward(ctx, c)
+		}
+	}
+}
+
+func (b *BGPBridge) forward(ctx context.Context, c bgp.Change) {
+	classReq := reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Class}}
+	if c.Sessions {
+		b.Classes.Notify(classReq)
+		b.Ingresses.Notify(classReq) // every ingress of the class
+	}
+	for _, p := range c.Prefixes {
+		list := &v1alpha1.AnycastIngressList{}
+		if err := b.Hub.List(ctx, list, client.MatchingFields{addressIndex: p.Addr().String()}); err != nil {
+			b.Ingresses.Notify(classReq)
+			continue
+		}
+		for _, ing := range list.Items {
+			if ing.Spec.ClassName != c.Class {
+				continue
+			}
+			req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}}
+			b.Delays.Mark(req.NamespacedName, c.ReceivedAt)
+			b.Ingresses.Notify(req)
+		}
+	}
+}
+
+// DelayTracker remembers, per ingress, when the earliest BGP change not yet reflected in
+// its status reached the watcher.
+type DelayTracker struct {
+	mu      sync.Mutex
+	pending map[types.NamespacedName]time.Time
+	// Observe receives the delay when the status that reflects the change is written.
+	Observe func(time.Duration)
+}
+
+// Mark records a change for an ingress; the earliest pending one is kept.
+func (d *DelayTracker) Mark(key types.NamespacedName, at time.Time) {
+	if d == nil || at.IsZero() {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pending == nil {
+		d.pending = map[types.NamespacedName]time.Time{}
+	}
+	if prev, ok := d.pending[key]; !ok || at.Before(prev) {
+		d.pending[key] = at
+	}
+}
+
+// Take returns and forgets the earliest pending change of an ingress, at the start of a
+// reconcile that reads the paths; changes marked later wait for the next reconcile.
+func (d *DelayTracker) Take(key types.NamespacedName) (time.Time, bool) {
+	if d == nil {
+		return time.Time{}, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	at, ok := d.pending[key]
+	delete(d.pending, key)
+	return at, ok
+}
+
+// Written observes the delay from a change reaching the watcher to the status write that
+// reflects it.
+func (d *DelayTracker) Written(at time.Time, now time.Time) {
+	if d != nil && d.Observe != nil && !at.IsZero() {
+		d.Observe(now.Sub(at))
+	}
+}
