@@ -71,8 +71,11 @@ func (w *classWatcher) onPaths(paths []*api.Path) {
 			continue
 		}
 		s := w.byAddr[from.Unmap()]
-		if s == nil {
-			continue // session removed while this update was queued
+		if s == nil || s.state != StateEstablished {
+			// Removed, or re-created by Apply, while this update was
+			// queued. GoBGP emits a session's Established event before its
+			// updates, in order, so live updates always pass this check.
+			continue
 		}
 		var hit bool
 		if p.GetIsWithdraw() {
