@@ -11,7 +11,8 @@
 --                still being applied, an address not allocated yet) or an unknown reason
 --   Degraded     Accepted=False: the spec is refused and a person must change it (address in
 --                use, class not found, namespace not allowed, a field the member's MetalLB
---                mode rejects, ...); Ready not True with a reason that needs a person
+--                mode rejects, ...); Ready not True with a reason that needs a person,
+--                including the routers not carrying the VIP from the serving members
 --   Healthy      Ready=True for the current generation
 --
 -- The reasons are those of the operator's conditions; docs/troubleshooting.md explains each
@@ -32,6 +33,8 @@ local inProgress = {
   LinkPending = true,           -- Skupper links are being established
   RedemptionFailed = true,      -- a Skupper token was refused; a new grant is issued
   NoWatcher = true,             -- no BGP watcher session configured or up yet
+  SessionsDown = true,          -- watcher sessions to the routers are not (yet) established
+  WatcherNotEstablished = true, -- no watcher session is up: the routers' view is unknown
 }
 
 local needsPerson = {
@@ -56,6 +59,11 @@ local needsPerson = {
   Unauthorized = true,
   Forbidden = true,
   MissingCRDs = true,
+  InvalidWatcher = true,        -- spec.watcher cannot be configured
+  WatcherFailed = true,         -- the watcher refused its configuration
+  NotAdvertised = true,         -- the routers see the VIP from no serving member: an outage
+  Degraded = true,              -- the routers miss some serving members
+  StillAdvertised = true,       -- drained members are still seen as origins
 }
 
 local function describe(c)
