@@ -141,7 +141,9 @@ func advertised(i *v1alpha1.AnycastIngress, cluster string) (bool, bool) {
 	return false, false
 }
 
-func message(i *v1alpha1.AnycastIngress, typ string) string { return message2(i.Status.Conditions, typ) }
+func message(i *v1alpha1.AnycastIngress, typ string) string {
+	return message2(i.Status.Conditions, typ)
+}
 
 // TestRoutersView walks the watcher acceptance of issue 4 on one fabric: ECMP at the core
 // and both origins in status; east withdrawn and back; east drained while still
