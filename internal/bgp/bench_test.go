@@ -95,7 +95,7 @@ func BenchmarkIngest1M(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := tf.StopFRR(); err != nil {
+	if err := tf.KillFRR(); err != nil {
 		b.Fatal(err)
 	}
 

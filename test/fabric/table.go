@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -99,17 +100,30 @@ func startTable(tb testing.TB, opts TableOptions) (*Table, error) {
 }
 
 // StartFRR opens FRR's session to its feeder; the transfer starts at once.
+// It can be used once: KillFRR ends that bgpd.
 func (t *Table) StartFRR() error {
 	_, err := run("vtysh", "-N", t.FRR.NS, "-c", "configure terminal", "-c",
 		fmt.Sprintf("router bgp %d", t.FRR.ASN), "-c", fmt.Sprintf("no neighbor %s shutdown", t.frrNeighbor))
 	return err
 }
 
-// StopFRR shuts FRR's session again, so FRR drops the table.
-func (t *Table) StopFRR() error {
-	_, err := run("vtysh", "-N", t.FRR.NS, "-c", "configure terminal", "-c",
-		fmt.Sprintf("router bgp %d", t.FRR.ASN), "-c", fmt.Sprintf("neighbor %s shutdown", t.frrNeighbor))
-	return err
+// KillFRR ends FRR's bgpd (SIGKILL) and waits for it to exit. A bgpd told
+// to drop a million routes keeps a core busy for seconds, which would
+// distort whatever is measured next.
+func (t *Table) KillFRR() error {
+	pid, err := t.FRR.BGPDPid()
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return err
+	}
+	return waitFor(30*time.Second, func() error {
+		if processAlive(pid) {
+			return fmt.Errorf("bgpd %d still running", pid)
+		}
+		return nil
+	})
 }
 
 // FRRReceived is how many prefixes FRR holds from its feeder.
@@ -166,7 +180,7 @@ func (t *Table) teardown() {
 	releaseBlock(t.Block)
 }
 
-// waitReceived polls FRR until it holds n prefixes from its feeder.
+// WaitFRRReceived polls FRR until it holds n prefixes from its feeder.
 func (t *Table) WaitFRRReceived(n int, deadline time.Duration) (time.Time, error) {
 	var done time.Time
 	err := waitFor(deadline, func() error {
