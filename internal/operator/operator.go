@@ -49,6 +49,10 @@ type Options struct {
 	// SweepInterval paces the orphan sweep of members (default 5m; a member that
 	// recovers is swept at once).
 	SweepInterval time.Duration
+	// StatusDelayObserver, if set, also receives every delay from a BGP change reaching
+	// the watcher to the status write reflecting it (the benchmarks read them raw; the
+	// histogram anycast_watcher_update_to_status_seconds always does).
+	StatusDelayObserver func(time.Duration)
 }
 
 // Leader election and events.
@@ -128,7 +132,12 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	// The BGP watcher runs where the reconcilers run: on the leader. Its changes reach the
 	// reconcilers through the same notifiers as the members'.
 	watcher := bgp.NewManager(ctrl.Log.WithName("bgp"))
-	delays := &controller.DelayTracker{Observe: bgp.ObserveStatusDelay}
+	delays := &controller.DelayTracker{Observe: func(d time.Duration) {
+		bgp.ObserveStatusDelay(d)
+		if opts.StatusDelayObserver != nil {
+			opts.StatusDelayObserver(d)
+		}
+	}}
 	if err := mgr.Add(&controller.BGPBridge{
 		Changes: watcher.Changes(), Hub: mgr.GetClient(), Classes: classEvents, Ingresses: ingressEvents, Delays: delays,
 	}); err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,29 @@ const (
 )
 
 var west, east *testenv.Env
+
+// delays collects the operator's BGP-change-to-status-write delays, for the benchmark.
+var delays delaySamples
+
+type delaySamples struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (s *delaySamples) add(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.d = append(s.d, d)
+}
+
+// take returns and clears the samples.
+func (s *delaySamples) take() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.d
+	s.d = nil
+	return out
+}
 
 func TestMain(m *testing.M) {
 	level := zapcore.Level(2)
@@ -72,7 +96,10 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		return 1
 	}
-	mgr, err := operator.New(west.Config, operator.Options{Namespace: operatorNamespace, MetricsAddr: "0", ProbeAddr: "0", MemberProbeInterval: time.Second})
+	mgr, err := operator.New(west.Config, operator.Options{
+		Namespace: operatorNamespace, MetricsAddr: "0", ProbeAddr: "0", MemberProbeInterval: time.Second,
+		StatusDelayObserver: delays.add,
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: operator:", err)
 		return 1
@@ -113,7 +140,7 @@ func class(name string, f *fabric.Fabric, password *v1alpha1.SecretKeyReference)
 	}
 }
 
-func getIngress(t *testing.T, name string) *v1alpha1.AnycastIngress {
+func getIngress(t testing.TB, name string) *v1alpha1.AnycastIngress {
 	t.Helper()
 	ing := &v1alpha1.AnycastIngress{}
 	if err := west.Client.Get(context.Background(), client.ObjectKey{Namespace: "hello-world", Name: name}, ing); err != nil {
@@ -313,7 +340,7 @@ func message2(conds []metav1.Condition, typ string) string {
 	return ""
 }
 
-func create(t *testing.T, obj client.Object) {
+func create(t testing.TB, obj client.Object) {
 	t.Helper()
 	if err := west.Client.Create(context.Background(), obj); err != nil {
 		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
