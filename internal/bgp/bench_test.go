@@ -66,7 +66,9 @@ func BenchmarkWithdrawalToChange(b *testing.B) {
 // Reported: frr-s and watcher-s, from the session being established to
 // FRR counting every prefix (polled every 100 ms) / to the watcher
 // delivering the Change for the table's last route (GoBGP handles one
-// peer's messages in order, so everything before it was processed); the
+// peer's messages in order, so everything before it was processed);
+// frr-cpu-s and watcher-cpu-s, the CPU time bgpd and this process used
+// meanwhile (steadier than wall time when other work shares the cores); the
 // peak RSS of bgpd (VmHWM) and of this process while the watcher ingests
 // (VmHWM reset just before) and its growth over the RSS before; and the
 // live heap once ingested. Run with -benchtime=1x.
@@ -79,6 +81,10 @@ func BenchmarkIngest1M(b *testing.B) {
 	table = nil
 
 	// FRR first.
+	frrCPU0, err := tf.FRRCPUTime()
+	if err != nil {
+		b.Fatal(err)
+	}
 	if err := tf.StartFRR(); err != nil {
 		b.Fatal(err)
 	}
@@ -95,6 +101,11 @@ func BenchmarkIngest1M(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	frrCPU, err := tf.FRRCPUTime()
+	if err != nil {
+		b.Fatal(err)
+	}
+	frrCPU -= frrCPU0
 	if err := tf.KillFRR(); err != nil {
 		b.Fatal(err)
 	}
@@ -106,6 +117,7 @@ func BenchmarkIngest1M(b *testing.B) {
 	if err := fabric.ResetPeakRSS(); err != nil {
 		b.Fatal(err)
 	}
+	cpu0, _ := fabric.ProcCPUTime(0)
 	m := bgp.NewManager(discardLog())
 	b.Cleanup(m.Close)
 	s := bgp.SessionConfig{Name: "full-table", Address: tf.Watcher.RouterAddr, ASN: tf.Watcher.RouterASN,
@@ -120,6 +132,7 @@ func BenchmarkIngest1M(b *testing.B) {
 	}
 	_, done := nextChangeUntil(b, m, func() bool { return len(m.Paths(class, last)) == 1 })
 	b.StopTimer()
+	cpu, _ := fabric.ProcCPUTime(0)
 	watcherTime := done.Sub(st.Established)
 	peak, _ := fabric.ProcStatusBytes(0, "VmHWM")
 	var ms runtime.MemStats
@@ -133,6 +146,8 @@ func BenchmarkIngest1M(b *testing.B) {
 	const mib = 1 << 20
 	b.ReportMetric(watcherTime.Seconds(), "watcher-s")
 	b.ReportMetric(frrTime.Seconds(), "frr-s")
+	b.ReportMetric((cpu - cpu0).Seconds(), "watcher-cpu-s")
+	b.ReportMetric(frrCPU.Seconds(), "frr-cpu-s")
 	b.ReportMetric(float64(peak)/mib, "watcher-peak-rss-MiB")
 	b.ReportMetric(float64(peak-min(base, peak))/mib, "watcher-rss-growth-MiB")
 	b.ReportMetric(float64(ms.HeapAlloc)/mib, "watcher-live-heap-MiB")

@@ -160,6 +160,43 @@ func ProcStatusBytes(pid int, field string) (uint64, error) {
 	return 0, fmt.Errorf("%s has no %s", p, field)
 }
 
+// ProcCPUTime is the user+system CPU time a process has used (all its
+// threads), from /proc/<pid>/stat; pid 0 means this process. Unlike wall
+// time it does not grow when other work competes for the cores.
+func ProcCPUTime(pid int) (time.Duration, error) {
+	p := "/proc/self/stat"
+	if pid != 0 {
+		p = filepath.Join("/proc", strconv.Itoa(pid), "stat")
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may contain spaces) start at
+	// field 3; utime and stime are fields 14 and 15, in clock ticks.
+	rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("%s: short stat line", p)
+	}
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("%s: bad utime/stime", p)
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// FRRCPUTime is the CPU time bgpd has used so far.
+func (t *Table) FRRCPUTime() (time.Duration, error) {
+	pid, err := t.FRR.BGPDPid()
+	if err != nil {
+		return 0, err
+	}
+	return ProcCPUTime(pid)
+}
+
 // ResetPeakRSS resets this process's VmHWM to its current RSS (Linux
 // clear_refs value 5), so a later VmHWM read covers only what follows.
 func ResetPeakRSS() error {
