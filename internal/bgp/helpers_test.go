@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -50,7 +51,7 @@ func (l *logBuffer) String() string {
 }
 
 // newManager starts a Manager whose logs (all verbosity levels) go to a
-// buffer that is printed if the test fails.
+// buffer that is printed if the test fails, or always with BGP_TEST_LOG=1.
 func newManager(t *testing.T) (*bgp.Manager, *logBuffer) {
 	t.Helper()
 	lb := &logBuffer{}
@@ -62,7 +63,7 @@ func newManager(t *testing.T) (*bgp.Manager, *logBuffer) {
 	m := bgp.NewManager(log)
 	t.Cleanup(func() {
 		m.Close()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("BGP_TEST_LOG") == "1" {
 			t.Logf("watcher log:\n%s", lb.String())
 		}
 	})

@@ -140,22 +140,15 @@ func blockOf(name string) (int, bool) {
 	return n, err == nil
 }
 
-// createNS makes a namespace with loopback up and forwarding on, as on a router.
+// createNS makes a namespace with its loopback up. Forwarding stays off:
+// the tests exercise the control plane (BGP and zebra's FIB), and no
+// traffic crosses the fabric.
 func createNS(name string) error {
 	if _, err := run("ip", "netns", "add", name); err != nil {
 		return err
 	}
-	cmds := [][]string{
-		{"ip", "-n", name, "link", "set", "lo", "up"},
-		{"ip", "netns", "exec", name, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"},
-		{"ip", "netns", "exec", name, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"},
-	}
-	for _, c := range cmds {
-		if _, err := run(c[0], c[1:]...); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err := run("ip", "-n", name, "link", "set", "lo", "up")
+	return err
 }
 
 // deleteNS kills every process left in the namespace (only processes this

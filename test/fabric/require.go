@@ -23,11 +23,11 @@ func Require(tb testing.TB) {
 	}
 	bins := []string{
 		filepath.Join(frrBin, "zebra"), filepath.Join(frrBin, "bgpd"),
-		"vtysh", "gobgpd", "gobgp", "ip", "sysctl",
+		"vtysh", "gobgpd", "gobgp", "ip",
 	}
 	for _, b := range bins {
 		if _, err := exec.LookPath(b); err != nil {
-			unavailable(tb, "the BGP fabric needs %s (apt-get install -y frr gobgpd iproute2 procps): %v", b, err)
+			unavailable(tb, "the BGP fabric needs %s (apt-get install -y frr gobgpd iproute2): %v", b, err)
 		}
 	}
 }
