@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/anycast-operator/anycast-operator/internal/bgp"
 	"github.com/anycast-operator/anycast-operator/test/fabric"
@@ -65,5 +66,25 @@ func TestBothClustersSeenThroughCore(t *testing.T) {
 	}
 	if rib := bgp.GlobalRIB(m, class); !slices.Equal(rib, []netip.Prefix{vip}) {
 		t.Errorf("GoBGP global RIB %v, want only %s: the import policy must reject everything outside the pools", rib, vip)
+	}
+
+	bgp.ObserveStatusDelay(3 * time.Millisecond)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"anycast_watcher_session_established", map[string]string{"class": class, "session": "core"}, 1},
+		{"anycast_watcher_prefixes", map[string]string{"class": class, "session": "core", "kind": "received"}, 3},
+		{"anycast_watcher_prefixes", map[string]string{"class": class, "session": "core", "kind": "accepted"}, 2},
+		{"anycast_watcher_origins", map[string]string{"class": class, "prefix": vip.String()}, 2},
+	} {
+		got, err := metric(t, c.name, c.labels)
+		if err != nil || got != c.want {
+			t.Errorf("%s%v = %v (%v), want %v", c.name, c.labels, got, err, c.want)
+		}
+	}
+	if n, err := metric(t, "anycast_watcher_update_to_status_seconds", nil); err != nil || n < 1 {
+		t.Errorf("status delay histogram: %v samples (%v)", n, err)
 	}
 }
