@@ -77,7 +77,8 @@ type SessionState struct {
 	// Since is when the session entered State.
 	Since time.Time
 	// Received counts paths the router sent (all families, before import
-	// filtering); Accepted counts those kept (inside the pools).
+	// filtering); Accepted counts those kept (inside the pools). Both count
+	// paths, not prefixes: with ADD-PATH one prefix can count several times.
 	Received, Accepted uint64
 	// Message says why the session is not Established (empty when it is).
 	Message string
