@@ -7,6 +7,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/render"
@@ -43,24 +44,37 @@ func TestFailedRedemptionRecovers(t *testing.T) {
 	t.Logf("while the hub has no endpoints: %s", conditionMessage(ing.Status.Conditions, v1alpha1.ConditionLinked))
 	// No token is retried while the hub cannot answer.
 	testenv.Eventually(t, "a fresh grant replaces the spent one", converge, func() error {
-		if testenv.Get(t, west.Client, render.GVKAccessGrant, ns, render.GrantName("redeem", "east", 1)) == nil {
-			return fmt.Errorf("no grant attempt 1 yet")
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(render.GVKAccessGrant.GroupVersion().WithKind("AccessGrantList"))
+		if err := west.Client.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+			return err
 		}
-		if testenv.Get(t, west.Client, render.GVKAccessGrant, ns, render.GrantName("redeem", "east", 0)) != nil {
-			return fmt.Errorf("the spent grant is still there")
+		var attempts []int
+		for _, g := range list.Items {
+			if a, ok := render.ParseGrantAttempt("redeem", "east", g.GetName()); ok && g.GetDeletionTimestamp() == nil {
+				attempts = append(attempts, a)
+			}
+		}
+		if len(attempts) != 1 || attempts[0] < 1 {
+			return fmt.Errorf("east's grants are at attempts %v, want one fresh grant", attempts)
 		}
 		return nil
 	})
-	if attempts, _ := skupper.Stats("east"); attempts != attempts0+1 {
-		t.Fatalf("%d redemptions while the hub had no endpoints, want exactly 1: a spent token must not be retried", attempts-attempts0)
-	}
-
 	skupper.SetHubEndpoints(true)
 	waitIngress(t, ns, "hello", "Linked after recovery", condition(v1alpha1.ConditionLinked, metav1.ConditionTrue, ""))
+	// A token the hub had already told the operator about may still have been issued in
+	// the moment before its Site reported the endpoints gone, and fail too, as with the
+	// real controller. What must hold: every failure was answered by a fresh grant and
+	// token (one more redemption than failures, the last one successful), and no token was
+	// ever presented twice.
 	attempts, failures := skupper.Stats("east")
-	if attempts-attempts0 != 2 || failures-failures0 != 1 {
-		t.Errorf("redemptions %d (failed %d), want 2 (1 failed)", attempts-attempts0, failures-failures0)
+	if failures-failures0 < 1 || attempts-attempts0 != failures-failures0+1 {
+		t.Errorf("redemptions %d (failed %d): want exactly one more redemption than failures", attempts-attempts0, failures-failures0)
 	}
+	if retried := skupper.RetriedTokens(); len(retried) > 0 {
+		t.Errorf("spent tokens were presented again: %v", retried)
+	}
+	t.Logf("%d redemptions, %d failed, before Linked", attempts-attempts0, failures-failures0)
 }
 
 // TestChangedGrantReplacesToken: when the hub re-issues a grant (new code or CA), the
