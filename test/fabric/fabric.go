@@ -1,297 +1,216 @@
+// Package fabric is the testing face of internal/lab/fabric, the reference BGP
+// topology of DESIGN.md in Linux network namespaces (real FRR core and TORs, a
+// gobgpd per cluster standing in for its MetalLB speaker, veth links from the
+// root namespace for the watcher). The topology itself, its address plan and
+// its leftover cleanup live in internal/lab/fabric, which `make lab` uses too;
+// this package ties a fabric's lifetime to a test and turns errors into test
+// failures:
+//
+//	func TestSomething(t *testing.T) {
+//		f := fabric.Start(t, fabric.Options{WatcherPassword: "s3cret"})
+//		vip := netip.MustParsePrefix("192.168.155.151/32")
+//		f.West.Announce(vip, "65535:100")
+//		f.East.Announce(vip)
+//		fabric.Eventually(t, time.Minute, func() error {
+//			nhs, err := f.Core.FIBNextHops(vip) // zebra's view: ECMP?
+//			...
+//		})
+//		// Peer a watcher from f.CoreLink.WatcherAddr (the root namespace)
+//		// to f.CoreLink.RouterAddr, AS fabric.CoreASN, expected local AS
+//		// f.WatcherASN, password f.WatcherPassword.
+//		f.East.Withdraw(vip) // or f.East.Stop() / f.East.Start()
+//	}
+//
+// Start needs root, FRR (zebra, bgpd, vtysh), gobgpd/gobgp and iproute2. When
+// they are missing the test is skipped, unless CI is set ("true"), in which
+// case it fails: CI must never silently skip the BGP tests. A fabric that
+// cannot be built (FRR not starting, sessions not establishing within a
+// minute) always fails the test, with FRR's own neighbor states and log.
+// Everything is removed by t.Cleanup (the routers' state is logged first when
+// the test failed).
+//
+// StartTable builds the ingest benchmark's fixture instead: a Feeder that
+// streams one pre-encoded full table to the watcher and to an FRR bgpd.
 package fabric
 
 import (
-	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
+
+	labfabric "github.com/anycast-operator/anycast-operator/internal/lab/fabric"
 )
 
 // Reference topology ASNs (DESIGN.md, "How it is proven").
 const (
-	CoreASN    = 64666
-	TORWestASN = 64001
-	TOREastASN = 64002
-	WestASN    = 65001
-	EastASN    = 65002
-	// DefaultWatcherASN is what the routers expect from the watcher unless
-	// Options.WatcherASN says otherwise.
-	DefaultWatcherASN = 64999
-	// DefaultRogueASN is the rogue peer's AS unless RogueOptions.ASN is set.
-	DefaultRogueASN = 65099
+	CoreASN           = labfabric.CoreASN
+	TORWestASN        = labfabric.TORWestASN
+	TOREastASN        = labfabric.TOREastASN
+	WestASN           = labfabric.WestASN
+	EastASN           = labfabric.EastASN
+	DefaultWatcherASN = labfabric.DefaultWatcherASN
+	DefaultRogueASN   = labfabric.DefaultRogueASN
 )
 
-// Options shape a fabric. The zero value builds the reference topology.
-type Options struct {
-	// WatcherASN is the AS the routers expect on their watcher sessions.
-	WatcherASN uint32
-	// WatcherPassword, if set, is the TCP MD5 password of every router's
-	// watcher neighbor (core and both TORs).
-	WatcherPassword string
-	// Rogue adds a gobgpd that peers directly with the watcher (on its own
-	// link from the root namespace) and announces Prefixes: a peer that
-	// sends too much, for the max-prefix guard.
-	Rogue *RogueOptions
-}
+// Types shared with internal/lab/fabric.
+type (
+	// Options shape a fabric. The zero value builds the reference topology.
+	Options = labfabric.Options
+	// RogueOptions configure the rogue peer.
+	RogueOptions = labfabric.RogueOptions
+	// Link is a point-to-point link between the watcher and one router.
+	Link = labfabric.Link
+	// Router is one FRR instance.
+	Router = labfabric.Router
+	// NeighborState is FRR's view of one BGP neighbor.
+	NeighborState = labfabric.NeighborState
+	// RouteEntry is zebra's view of one route.
+	RouteEntry = labfabric.RouteEntry
+	// BGPPath is one path in a router's BGP table.
+	BGPPath = labfabric.BGPPath
+	// Attributes are what a speaker attaches to a route it originates.
+	Attributes = labfabric.Attributes
+	// Table is the ingest fixture.
+	Table = labfabric.Table
+	// TableOptions shape a Table.
+	TableOptions = labfabric.TableOptions
+	// Feeder streams one fixed table to every peer.
+	Feeder = labfabric.Feeder
+	// Stream describes one completed table transfer.
+	Stream = labfabric.Stream
+)
 
-// RogueOptions configure the rogue peer.
-type RogueOptions struct {
-	ASN      uint32
-	Prefixes []netip.Prefix
-}
-
-// Link is a point-to-point link between the watcher (the test process, in
-// the root namespace) and one router. Peer the watcher from WatcherAddr (or
-// WatcherAddr6) to RouterAddr (or RouterAddr6), directly connected.
-type Link struct {
-	Router                    string
-	RouterASN                 uint32
-	WatcherAddr, RouterAddr   netip.Addr
-	WatcherAddr6, RouterAddr6 netip.Addr
-}
-
-// Fabric is the running reference topology:
-//
-//	speaker west (65001) -- TOR west (64001) --\
-//	                                            core (64666) -- watcher (root namespace)
-//	speaker east (65002) -- TOR east (64002) --/
-//
-// Both TORs also have a direct link to the watcher, for per-TOR sessions.
+// Fabric is the running reference topology (see internal/lab/fabric.Fabric);
+// its speakers fail the test on errors.
 type Fabric struct {
-	Block                  int
-	Core, TORWest, TOREast *Router
-	West, East             *Speaker
-	Rogue                  *Speaker // nil unless Options.Rogue
-
-	CoreLink, TORWestLink, TOREastLink Link
-	RogueLink                          *Link
-	// TORWestUplink and TOREastUplink are the TORs' addresses on their
-	// links to the core: the core's next hops towards each cluster.
-	TORWestUplink, TOREastUplink netip.Addr
-
-	WatcherASN      uint32
-	WatcherPassword string
-
-	tb         testing.TB
-	namespaces []string
+	*labfabric.Fabric
+	West, East *Speaker
+	Rogue      *Speaker // nil unless Options.Rogue
 }
 
-// Start builds the fabric in fresh network namespaces and waits until every
-// router-to-router and speaker-to-router session is Established. Everything
-// is torn down by tb.Cleanup; leftovers of crashed earlier runs are removed
-// first. Speakers start without announcements.
+// Speaker is a gobgpd standing in for one cluster's MetalLB speaker; its
+// methods fail the test on errors.
+type Speaker struct {
+	*labfabric.Speaker
+	tb testing.TB
+}
+
+// Start builds the fabric and waits until every router-to-router and
+// speaker-to-router session is Established. Everything is torn down by
+// tb.Cleanup; leftovers of crashed earlier runs are removed first.
 func Start(tb testing.TB, opts Options) *Fabric {
 	tb.Helper()
 	Require(tb)
-	f, err := start(tb, opts)
+	f, err := labfabric.New(opts)
 	if err != nil {
 		tb.Fatalf("building the BGP fabric: %v", err)
 	}
-	return f
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("routers at teardown:\n%s", f.Diagnostics())
+		}
+		f.Close()
+	})
+	out := &Fabric{Fabric: f, West: &Speaker{f.West, tb}, East: &Speaker{f.East, tb}}
+	if f.Rogue != nil {
+		out.Rogue = &Speaker{f.Rogue, tb}
+	}
+	return out
 }
 
-func start(tb testing.TB, opts Options) (*Fabric, error) {
-	if opts.WatcherASN == 0 {
-		opts.WatcherASN = DefaultWatcherASN
+// Start runs gobgpd and re-announces everything announced before a Stop.
+func (s *Speaker) Start() {
+	s.tb.Helper()
+	if err := s.Speaker.Start(); err != nil {
+		s.tb.Fatal(err)
 	}
-	block, err := acquireBlock()
+}
+
+// Stop terminates gobgpd; its router withdraws everything the speaker announced.
+func (s *Speaker) Stop() { s.Speaker.Stop() }
+
+// Announce originates p with optional communities ("65535:100" or "large:1:2:3").
+func (s *Speaker) Announce(p netip.Prefix, communities ...string) {
+	s.tb.Helper()
+	if err := s.Speaker.Announce(p, communities...); err != nil {
+		s.tb.Fatal(err)
+	}
+}
+
+// AnnounceWith originates p with attrs (communities, local preference, prepends).
+func (s *Speaker) AnnounceWith(p netip.Prefix, attrs Attributes) {
+	s.tb.Helper()
+	if err := s.Speaker.AnnounceWith(p, attrs); err != nil {
+		s.tb.Fatal(err)
+	}
+}
+
+// AnnounceMany originates many prefixes without communities.
+func (s *Speaker) AnnounceMany(ps []netip.Prefix) {
+	s.tb.Helper()
+	if err := s.Speaker.AnnounceMany(ps); err != nil {
+		s.tb.Fatal(err)
+	}
+}
+
+// Withdraw stops originating p.
+func (s *Speaker) Withdraw(p netip.Prefix) {
+	s.tb.Helper()
+	if err := s.Speaker.Withdraw(p); err != nil {
+		s.tb.Fatal(err)
+	}
+}
+
+// StartTable builds the ingest fixture, removed by tb.Cleanup.
+func StartTable(tb testing.TB, opts TableOptions) *Table {
+	tb.Helper()
+	Require(tb)
+	t, err := labfabric.NewTable(opts)
 	if err != nil {
-		return nil, err
+		tb.Fatalf("building the table fixture: %v", err)
 	}
-	f := &Fabric{Block: block, WatcherASN: opts.WatcherASN, WatcherPassword: opts.WatcherPassword, tb: tb}
-	tb.Cleanup(f.teardown)
-
-	roles := []string{"core", "torw", "tore", "spw", "spe"}
-	if opts.Rogue != nil {
-		roles = append(roles, "rogue")
-	}
-	ns := map[string]string{}
-	for _, r := range roles {
-		ns[r] = blockNS(block, r)
-		if err := createNS(ns[r]); err != nil {
-			return nil, err
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("at teardown:\n%s", t.Diagnostics())
 		}
-		f.namespaces = append(f.namespaces, ns[r])
-	}
-
-	core, torw, tore := rootLink(block, linkCore), rootLink(block, linkTORWest), rootLink(block, linkTOREast)
-	links := []struct{ a, b endpoint }{
-		{endpoint{ns["core"], "to-torw", coreTORWest.a4, coreTORWest.a6}, endpoint{ns["torw"], "to-core", coreTORWest.b4, coreTORWest.b6}},
-		{endpoint{ns["core"], "to-tore", coreTOREast.a4, coreTOREast.a6}, endpoint{ns["tore"], "to-core", coreTOREast.b4, coreTOREast.b6}},
-		{endpoint{ns["torw"], "to-speaker", torWestSpeaker.a4, torWestSpeaker.a6}, endpoint{ns["spw"], "to-tor", torWestSpeaker.b4, torWestSpeaker.b6}},
-		{endpoint{ns["tore"], "to-speaker", torEastSpeaker.a4, torEastSpeaker.a6}, endpoint{ns["spe"], "to-tor", torEastSpeaker.b4, torEastSpeaker.b6}},
-		{endpoint{"", rootIf(block, "core"), core.a4, core.a6}, endpoint{ns["core"], "to-watcher", core.b4, core.b6}},
-		{endpoint{"", rootIf(block, "torw"), torw.a4, torw.a6}, endpoint{ns["torw"], "to-watcher", torw.b4, torw.b6}},
-		{endpoint{"", rootIf(block, "tore"), tore.a4, tore.a6}, endpoint{ns["tore"], "to-watcher", tore.b4, tore.b6}},
-	}
-	var rogue p2p
-	if opts.Rogue != nil {
-		rogue = rootLink(block, linkRogue)
-		links = append(links, struct{ a, b endpoint }{
-			endpoint{"", rootIf(block, "rogue"), rogue.a4, rogue.a6}, endpoint{ns["rogue"], "to-watcher", rogue.b4, rogue.b6}})
-	}
-	for _, l := range links {
-		if err := link(l.a, l.b); err != nil {
-			return nil, err
-		}
-	}
-	f.CoreLink = newLink("core", CoreASN, core)
-	f.TORWestUplink, f.TOREastUplink = coreTORWest.b4.Addr(), coreTOREast.b4.Addr()
-	f.TORWestLink = newLink("tor-west", TORWestASN, torw)
-	f.TOREastLink = newLink("tor-east", TOREastASN, tore)
-
-	watcherNeighbors := func(l p2p) []frrNeighbor {
-		var out []frrNeighbor
-		for _, a := range []netip.Addr{l.a4.Addr(), l.a6.Addr()} {
-			out = append(out, frrNeighbor{addr: a, asn: opts.WatcherASN, password: opts.WatcherPassword,
-				passive: true, addpath: true, v4: true, v6: true})
-		}
-		return out
-	}
-	coreNeighbors := append([]frrNeighbor{
-		{addr: coreTORWest.b4.Addr(), asn: TORWestASN, v4: true, v6: true},
-		{addr: coreTOREast.b4.Addr(), asn: TOREastASN, v4: true, v6: true},
-	}, watcherNeighbors(core)...)
-	torNeighbors := func(up, down, watcher p2p, speakerASN uint32) []frrNeighbor {
-		ns := []frrNeighbor{
-			{addr: up.a4.Addr(), asn: CoreASN, v4: true, v6: true},
-			{addr: down.b4.Addr(), asn: speakerASN, v4: true},
-			{addr: down.b6.Addr(), asn: speakerASN, v6: true},
-		}
-		// A TOR has a single best path per prefix: it sends no ADD-PATH, so
-		// per-TOR sessions are what a watcher needs when the core cannot.
-		for _, n := range watcherNeighbors(watcher) {
-			n.addpath = false
-			ns = append(ns, n)
-		}
-		return ns
-	}
-	routers := []struct {
-		dst       **Router
-		name, ns  string
-		asn       uint32
-		id        string
-		multipath bool
-		neighbors []frrNeighbor
-	}{
-		{&f.Core, "core", ns["core"], CoreASN, "198.18.255.1", true, coreNeighbors},
-		{&f.TORWest, "tor-west", ns["torw"], TORWestASN, "198.18.255.2", false, torNeighbors(coreTORWest, torWestSpeaker, torw, WestASN)},
-		{&f.TOREast, "tor-east", ns["tore"], TOREastASN, "198.18.255.3", false, torNeighbors(coreTOREast, torEastSpeaker, tore, EastASN)},
-	}
-	for _, r := range routers {
-		conf := frrConfig(r.name, r.asn, netip.MustParseAddr(r.id), filepath.Join(frrRunDir, r.ns, "bgpd.log"), r.multipath, r.neighbors)
-		rt, err := startRouter(r.name, r.ns, r.asn, conf, true)
-		if err != nil {
-			return nil, err
-		}
-		*r.dst = rt
-	}
-
-	f.West, err = f.newSpeaker("west", ns["spw"], WestASN, torWestSpeaker, TORWestASN)
-	if err != nil {
-		return nil, err
-	}
-	f.East, err = f.newSpeaker("east", ns["spe"], EastASN, torEastSpeaker, TOREastASN)
-	if err != nil {
-		return nil, err
-	}
-	if opts.Rogue != nil {
-		asn := opts.Rogue.ASN
-		if asn == 0 {
-			asn = DefaultRogueASN
-		}
-		l := newLink("rogue", asn, rogue)
-		f.RogueLink = &l
-		f.Rogue = &Speaker{Name: "rogue", NS: ns["rogue"], ASN: asn, Addr: rogue.b4.Addr(), Addr6: rogue.b6.Addr(),
-			tb: tb, dir: f.runDir("rogue"), announced: map[netip.Prefix][]string{},
-			neighbors: []speakerNeighbor{{addr: rogue.a4.Addr(), asn: opts.WatcherASN, family: "ipv4-unicast", passive: true}}}
-		if err := f.Rogue.start(); err != nil {
-			return nil, err
-		}
-		for _, p := range opts.Rogue.Prefixes {
-			f.Rogue.Announce(p)
-		}
-	}
-
-	waits := []struct {
-		r     *Router
-		peers []netip.Addr
-	}{
-		{f.Core, []netip.Addr{coreTORWest.b4.Addr(), coreTOREast.b4.Addr()}},
-		{f.TORWest, []netip.Addr{coreTORWest.a4.Addr(), torWestSpeaker.b4.Addr(), torWestSpeaker.b6.Addr()}},
-		{f.TOREast, []netip.Addr{coreTOREast.a4.Addr(), torEastSpeaker.b4.Addr(), torEastSpeaker.b6.Addr()}},
-	}
-	for _, w := range waits {
-		if err := w.r.WaitEstablished(60*time.Second, w.peers...); err != nil {
-			return nil, err
-		}
-	}
-	return f, nil
+		t.Close()
+	})
+	return t
 }
 
-func newLink(name string, asn uint32, l p2p) Link {
-	return Link{Router: name, RouterASN: asn, WatcherAddr: l.a4.Addr(), RouterAddr: l.b4.Addr(),
-		WatcherAddr6: l.a6.Addr(), RouterAddr6: l.b6.Addr()}
-}
+// InCI reports whether the CI environment variable asks for strict mode.
+func InCI() bool { return labfabric.InCI() }
 
-// runDir is a scratch directory for fixture files (gobgpd configs and logs).
-func (f *Fabric) runDir(name string) string {
-	d := filepath.Join(stateDir, fmt.Sprintf("%d-%s", f.Block, name))
-	_ = os.MkdirAll(d, 0o755)
-	return d
-}
-
-func (f *Fabric) newSpeaker(name, ns string, asn uint32, l p2p, torASN uint32) (*Speaker, error) {
-	s := &Speaker{Name: name, NS: ns, ASN: asn, Addr: l.b4.Addr(), Addr6: l.b6.Addr(), tb: f.tb,
-		dir: f.runDir(name), announced: map[netip.Prefix][]string{},
-		neighbors: []speakerNeighbor{
-			{addr: l.a4.Addr(), asn: torASN, family: "ipv4-unicast"},
-			{addr: l.a6.Addr(), asn: torASN, family: "ipv6-unicast"},
-		}}
-	return s, s.start()
-}
-
-// Routers lists the fabric's FRR instances.
-func (f *Fabric) Routers() []*Router {
-	return []*Router{f.Core, f.TORWest, f.TOREast}
-}
-
-// teardown stops the speakers, logs router state if the test failed, and
-// removes the namespaces (killing FRR inside them) and scratch files.
-func (f *Fabric) teardown() {
-	for _, s := range []*Speaker{f.West, f.East, f.Rogue} {
-		if s != nil {
-			s.mu.Lock()
-			s.stopLocked()
-			s.mu.Unlock()
+// Require skips (outside CI) or fails (in CI) tb when this machine cannot
+// build a fabric: not root, or FRR / gobgpd / iproute2 missing.
+func Require(tb testing.TB) {
+	tb.Helper()
+	if err := labfabric.Available(); err != nil {
+		if InCI() {
+			tb.Fatalf("CI is set, so this is a failure, not a skip: %v", err)
 		}
+		tb.Skip(err)
 	}
-	if f.tb.Failed() {
-		for _, r := range f.Routers() {
-			if r == nil {
-				continue
-			}
-			out, _ := r.Vtysh("show bgp summary")
-			f.tb.Logf("%s (%s) at teardown:\n%s%s", r.Name, r.NS, out, r.logTail())
-		}
-	}
-	for _, ns := range f.namespaces {
-		if err := deleteNS(ns); err != nil {
-			f.tb.Logf("fabric cleanup: %v", err)
-		}
-		_ = os.RemoveAll(filepath.Join(frrRunDir, ns))
-	}
-	dirs, _ := filepath.Glob(filepath.Join(stateDir, fmt.Sprintf("%d-*", f.Block)))
-	for _, d := range dirs {
-		_ = os.RemoveAll(d)
-	}
-	releaseBlock(f.Block)
 }
 
-// String names the fabric for log messages.
-func (f *Fabric) String() string {
-	return fmt.Sprintf("fabric block %d (%s)", f.Block, strings.Join(f.namespaces, ", "))
+// Eventually polls cond every 100 ms until it returns nil, failing tb with
+// cond's last error after the deadline.
+func Eventually(tb testing.TB, deadline time.Duration, cond func() error) {
+	tb.Helper()
+	if err := labfabric.WaitFor(deadline, cond); err != nil {
+		tb.Fatalf("%v", err)
+	}
 }
+
+// ProcStatusBytes reads a kB field (VmRSS, VmHWM) of /proc/<pid>/status in
+// bytes; pid 0 means this process.
+func ProcStatusBytes(pid int, field string) (uint64, error) {
+	return labfabric.ProcStatusBytes(pid, field)
+}
+
+// ProcCPUTime is the user+system CPU time a process has used; pid 0 means
+// this process.
+func ProcCPUTime(pid int) (time.Duration, error) { return labfabric.ProcCPUTime(pid) }
+
+// ResetPeakRSS resets this process's VmHWM to its current RSS.
+func ResetPeakRSS() error { return labfabric.ResetPeakRSS() }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
@@ -52,7 +51,7 @@ type Stream struct {
 const feederHoldTime = 90
 
 // startFeeder encodes prefixes and listens on addr:179 inside ns.
-func startFeeder(tb testing.TB, ns string, addr netip.Addr, asn uint32, prefixes []netip.Prefix) (*Feeder, error) {
+func startFeeder(ns string, addr netip.Addr, asn uint32, prefixes []netip.Prefix) (*Feeder, error) {
 	table, err := encodeTable(addr, asn, prefixes)
 	if err != nil {
 		return nil, err
@@ -65,7 +64,6 @@ func startFeeder(tb testing.TB, ns string, addr netip.Addr, asn uint32, prefixes
 		streams: make(chan Stream, 16), conns: map[net.Conn]struct{}{}}
 	f.wg.Add(1)
 	go f.accept()
-	tb.Cleanup(f.close)
 	return f, nil
 }
 

@@ -216,3 +216,47 @@ func link(a, b endpoint) error {
 	}
 	return nil
 }
+
+// Sweep removes what fabrics of processes that are no longer alive left
+// behind: their namespaces (and the FRR and gobgpd processes in them), FRR
+// run directories, scratch files and blocks. Live fabrics are untouched.
+func Sweep() error {
+	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		return err
+	}
+	lock, err := os.OpenFile(filepath.Join(stateDir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing the file releases it anyway
+	owned := map[int]bool{}
+	for n := 0; n < maxBlocks; n++ {
+		if pid, ok := blockOwner(n); ok && processAlive(pid) {
+			owned[n] = true
+		}
+	}
+	return sweepLeftovers(owned)
+}
+
+// BlockNamespaces lists the namespaces that exist for block n.
+func BlockNamespaces(n int) []string {
+	out, err := run("ip", "netns", "list")
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, line := range strings.Split(out, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if b, ok := blockOf(fields[0]); ok && b == n {
+			names = append(names, fields[0])
+		}
+	}
+	return names
+}

@@ -120,7 +120,7 @@ func startRouter(name, ns string, asn uint32, config string, zebra bool) (*Route
 			_, err := os.Stat(filepath.Join(r.dir, "zserv.api"))
 			return err
 		}); err != nil {
-			return nil, fmt.Errorf("zebra in %s did not open its zserv socket: %w%s", ns, err, r.logTail())
+			return nil, fmt.Errorf("zebra in %s did not open its zserv socket: %w%s", ns, err, r.LogTail())
 		}
 	}
 	args := []string{"-N", ns, "-d", "-P", "0", "-f", filepath.Join(r.dir, "bgpd.conf")}
@@ -128,21 +128,29 @@ func startRouter(name, ns string, asn uint32, config string, zebra bool) (*Route
 		args = append(args, "-Z")
 	}
 	if _, err := inNS(ns, filepath.Join(frrBin, "bgpd"), args...); err != nil {
-		return nil, fmt.Errorf("starting bgpd in %s: %w%s", ns, err, r.logTail())
+		return nil, fmt.Errorf("starting bgpd in %s: %w%s", ns, err, r.LogTail())
 	}
 	if err := waitFor(20*time.Second, func() error {
 		_, err := r.Vtysh("show bgp summary json")
 		return err
 	}); err != nil {
-		return nil, fmt.Errorf("bgpd in %s does not answer vtysh: %w%s", ns, err, r.logTail())
+		return nil, fmt.Errorf("bgpd in %s does not answer vtysh: %w%s", ns, err, r.LogTail())
 	}
 	return r, nil
 }
 
-func frrIDs() (int, int, error) {
+func frrUser() (*user.User, error) {
 	u, err := user.Lookup("frr")
 	if err != nil {
-		return 0, 0, fmt.Errorf("user frr (is the frr package installed?): %w", err)
+		return nil, fmt.Errorf("user frr (is the frr package installed?): %w", err)
+	}
+	return u, nil
+}
+
+func frrIDs() (int, int, error) {
+	u, err := frrUser()
+	if err != nil {
+		return 0, 0, err
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
@@ -163,8 +171,8 @@ func (r *Router) BGPDPid() (int, error) {
 	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
-// logTail returns the end of bgpd's log for error messages.
-func (r *Router) logTail() string {
+// LogTail returns the end of bgpd's log for error messages.
+func (r *Router) LogTail() string {
 	b, err := os.ReadFile(filepath.Join(r.dir, "bgpd.log"))
 	if err != nil || len(b) == 0 {
 		return ""

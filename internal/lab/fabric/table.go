@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -30,7 +29,6 @@ type Table struct {
 
 	frrNeighbor netip.Addr
 	namespaces  []string
-	tb          testing.TB
 }
 
 // TableOptions shape a Table.
@@ -40,19 +38,24 @@ type TableOptions struct {
 	FRRASN    uint32         // default 64998
 }
 
-// StartTable builds the ingest fixture. Encoding a million prefixes takes a
-// couple of seconds; that happens here, before any measurement.
-func StartTable(tb testing.TB, opts TableOptions) *Table {
-	tb.Helper()
-	Require(tb)
-	t, err := startTable(tb, opts)
-	if err != nil {
-		tb.Fatalf("building the table fixture: %v", err)
+// NewTable builds the ingest fixture. Encoding a million prefixes takes a
+// couple of seconds; that happens here, before any measurement. The caller
+// must Close it; on error, whatever was built is already removed.
+func NewTable(opts TableOptions) (*Table, error) {
+	if err := Available(); err != nil {
+		return nil, err
 	}
-	return t
+	t, err := buildTable(opts)
+	if err != nil {
+		if t != nil {
+			t.Close()
+		}
+		return nil, err
+	}
+	return t, nil
 }
 
-func startTable(tb testing.TB, opts TableOptions) (*Table, error) {
+func buildTable(opts TableOptions) (*Table, error) {
 	if opts.FeederASN == 0 {
 		opts.FeederASN = 65100
 	}
@@ -63,28 +66,27 @@ func startTable(tb testing.TB, opts TableOptions) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Table{Block: block, tb: tb}
-	tb.Cleanup(t.teardown)
+	t := &Table{Block: block}
 	feedNS, frrNS := blockNS(block, "feed"), blockNS(block, "bfrr")
 	for _, ns := range []string{feedNS, frrNS} {
 		if err := createNS(ns); err != nil {
-			return nil, err
+			return t, err
 		}
 		t.namespaces = append(t.namespaces, ns)
 	}
 	w := rootLink(block, linkFeed)
 	if err := link(endpoint{"", rootIf(block, "feed"), w.a4, w.a6}, endpoint{feedNS, "to-watcher", w.b4, w.b6}); err != nil {
-		return nil, err
+		return t, err
 	}
 	if err := link(endpoint{feedNS, "to-frr", feedRouter.a4, feedRouter.a6}, endpoint{frrNS, "to-feeder", feedRouter.b4, feedRouter.b6}); err != nil {
-		return nil, err
+		return t, err
 	}
 	t.Watcher = newLink("feeder", opts.FeederASN, w)
-	if t.Feeder, err = startFeeder(tb, feedNS, w.b4.Addr(), opts.FeederASN, opts.Prefixes); err != nil {
-		return nil, err
+	if t.Feeder, err = startFeeder(feedNS, w.b4.Addr(), opts.FeederASN, opts.Prefixes); err != nil {
+		return t, err
 	}
-	if t.FRRFeeder, err = startFeeder(tb, feedNS, feedRouter.a4.Addr(), opts.FeederASN, opts.Prefixes); err != nil {
-		return nil, err
+	if t.FRRFeeder, err = startFeeder(feedNS, feedRouter.a4.Addr(), opts.FeederASN, opts.Prefixes); err != nil {
+		return t, err
 	}
 	t.frrNeighbor = feedRouter.a4.Addr()
 	conf := frrConfig("bench", opts.FRRASN, feedRouter.b4.Addr(), filepath.Join(frrRunDir, frrNS, "bgpd.log"), false,
@@ -94,7 +96,7 @@ func startTable(tb testing.TB, opts TableOptions) (*Table, error) {
 	conf = strings.Replace(conf, fmt.Sprintf(" neighbor %s timers connect 2\n", t.frrNeighbor),
 		fmt.Sprintf(" neighbor %s timers connect 2\n neighbor %s shutdown\n", t.frrNeighbor, t.frrNeighbor), 1)
 	if t.FRR, err = startRouter("bench", frrNS, opts.FRRASN, conf, false); err != nil {
-		return nil, err
+		return t, err
 	}
 	return t, nil
 }
@@ -203,18 +205,27 @@ func ResetPeakRSS() error {
 	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0o200)
 }
 
-func (t *Table) teardown() {
-	if t.tb.Failed() && t.FRR != nil {
-		out, _ := t.FRR.Vtysh("show bgp summary")
-		t.tb.Logf("bench FRR at teardown:\n%s%s", out, t.FRR.logTail())
+// Close removes the fixture: feeders, namespaces, FRR and the block.
+func (t *Table) Close() {
+	for _, f := range []*Feeder{t.Feeder, t.FRRFeeder} {
+		if f != nil {
+			f.close()
+		}
 	}
 	for _, ns := range t.namespaces {
-		if err := deleteNS(ns); err != nil {
-			t.tb.Logf("table cleanup: %v", err)
-		}
+		_ = deleteNS(ns)
 		_ = os.RemoveAll(filepath.Join(frrRunDir, ns))
 	}
 	releaseBlock(t.Block)
+}
+
+// Diagnostics is the FRR side's `show bgp summary` and log tail.
+func (t *Table) Diagnostics() string {
+	if t.FRR == nil {
+		return ""
+	}
+	out, _ := t.FRR.Vtysh("show bgp summary")
+	return "bench FRR:\n" + out + t.FRR.LogTail()
 }
 
 // WaitFRRReceived polls FRR until it holds n prefixes from its feeder.

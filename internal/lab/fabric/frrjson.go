@@ -119,7 +119,7 @@ func (r *Router) WaitEstablished(deadline time.Duration, peers ...netip.Addr) er
 	})
 	if err != nil {
 		sum, _ := r.Vtysh("show bgp summary")
-		return fmt.Errorf("%w\n%s `show bgp summary`:\n%s%s", err, r.Name, sum, r.logTail())
+		return fmt.Errorf("%w\n%s `show bgp summary`:\n%s%s", err, r.Name, sum, r.LogTail())
 	}
 	return nil
 }

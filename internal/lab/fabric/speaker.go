@@ -10,14 +10,13 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
 
 // Speaker is a Debian gobgpd in its own namespace, standing in for one
-// cluster's MetalLB speaker (or, with Options.Rogue, for a misbehaving peer).
-// It is a test fixture driven through the gobgp CLI inside its namespace; the
-// watcher under test is never a child process.
+// cluster's MetalLB speaker (or, with Options.Rogue, for a misbehaving peer),
+// driven through the gobgp CLI inside its namespace. The watcher under test
+// is never a child process.
 type Speaker struct {
 	Name string
 	NS   string
@@ -25,15 +24,25 @@ type Speaker struct {
 	// Addr and Addr6 are the speaker's addresses on its link to its router.
 	Addr, Addr6 netip.Addr
 
-	tb        testing.TB
 	dir       string
 	neighbors []speakerNeighbor
 
 	mu        sync.Mutex
 	cmd       *exec.Cmd
 	exited    chan struct{}
-	announced map[netip.Prefix][]string // re-announced by Start after Stop
+	announced map[netip.Prefix]Attributes // re-announced by Start after Stop
 	order     []netip.Prefix
+}
+
+// Attributes are what a speaker attaches to a route it originates.
+type Attributes struct {
+	// Communities are standard ("65535:100") or large ("large:1:2:3").
+	Communities []string
+	// LocalPref is sent on iBGP sessions only (as BGP itself does); 0 means unset.
+	LocalPref uint32
+	// Prepend is how many times the speaker's own ASN is prepended to the AS
+	// path, on top of the one every eBGP speaker adds.
+	Prepend int
 }
 
 type speakerNeighbor struct {
@@ -70,11 +79,19 @@ func (s *Speaker) config() string {
 }
 
 // Start runs gobgpd and re-announces everything announced before a Stop.
-func (s *Speaker) Start() {
-	s.tb.Helper()
+// Starting a running speaker does nothing.
+func (s *Speaker) Start() error {
 	if err := s.start(); err != nil {
-		s.tb.Fatalf("speaker %s: %v", s.Name, err)
+		return fmt.Errorf("speaker %s: %w", s.Name, err)
 	}
+	return nil
+}
+
+// Running says whether gobgpd runs (between Start and Stop).
+func (s *Speaker) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
 }
 
 func (s *Speaker) start() error {
@@ -126,7 +143,6 @@ func (s *Speaker) start() error {
 // Stop terminates gobgpd; its router sees the session close and withdraws
 // everything the speaker announced, as when a cluster's speaker dies.
 func (s *Speaker) Stop() {
-	s.tb.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stopLocked()
@@ -148,48 +164,79 @@ func (s *Speaker) stopLocked() {
 
 // Announce originates p with optional communities ("65535:100" or
 // "large:1:2:3"). IPv6 prefixes go out on the speaker's IPv6 session.
-func (s *Speaker) Announce(p netip.Prefix, communities ...string) {
-	s.tb.Helper()
+func (s *Speaker) Announce(p netip.Prefix, communities ...string) error {
+	return s.AnnounceWith(p, Attributes{Communities: communities})
+}
+
+// AnnounceWith originates p with attrs, replacing what p was announced with
+// before. A stopped speaker remembers it and announces it when started.
+func (s *Speaker) AnnounceWith(p netip.Prefix, attrs Attributes) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.add(p, communities); err != nil {
-		s.tb.Fatalf("speaker %s: announce %s: %v", s.Name, p, err)
+	if err := s.add(p, attrs); err != nil {
+		return fmt.Errorf("speaker %s: announce %s: %w", s.Name, p, err)
 	}
 	if _, ok := s.announced[p]; !ok {
 		s.order = append(s.order, p)
 	}
-	s.announced[p] = slices.Clone(communities)
+	attrs.Communities = slices.Clone(attrs.Communities)
+	s.announced[p] = attrs
+	return nil
 }
 
 // AnnounceMany originates many prefixes without communities.
-func (s *Speaker) AnnounceMany(ps []netip.Prefix) {
-	s.tb.Helper()
+func (s *Speaker) AnnounceMany(ps []netip.Prefix) error {
 	for _, p := range ps {
-		s.Announce(p)
+		if err := s.Announce(p); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // Withdraw stops originating p.
-func (s *Speaker) Withdraw(p netip.Prefix) {
-	s.tb.Helper()
+func (s *Speaker) Withdraw(p netip.Prefix) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd != nil {
 		if _, err := s.gobgp("global", "rib", "-a", family(p), "del", p.String()); err != nil {
-			s.tb.Fatalf("speaker %s: withdraw %s: %v", s.Name, p, err)
+			return fmt.Errorf("speaker %s: withdraw %s: %w", s.Name, p, err)
 		}
 	}
 	delete(s.announced, p)
 	s.order = slices.DeleteFunc(s.order, func(q netip.Prefix) bool { return q == p })
+	return nil
 }
 
-func (s *Speaker) add(p netip.Prefix, communities []string) error {
+// Announced returns what the speaker originates (or will, once started),
+// in announcement order.
+func (s *Speaker) Announced() map[netip.Prefix]Attributes {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[netip.Prefix]Attributes, len(s.announced))
+	for p, a := range s.announced {
+		out[p] = a
+	}
+	return out
+}
+
+func (s *Speaker) add(p netip.Prefix, attrs Attributes) error {
 	if s.cmd == nil {
 		return nil // remembered; Start announces it
 	}
 	args := []string{"global", "rib", "-a", family(p), "add", p.String()}
+	if attrs.Prepend > 0 {
+		asns := make([]string, attrs.Prepend)
+		for i := range asns {
+			asns[i] = fmt.Sprint(s.ASN)
+		}
+		args = append(args, "aspath", strings.Join(asns, ","))
+	}
+	if attrs.LocalPref > 0 {
+		args = append(args, "local-pref", fmt.Sprint(attrs.LocalPref))
+	}
 	var std, large []string
-	for _, c := range communities {
+	for _, c := range attrs.Communities {
 		if l, ok := strings.CutPrefix(c, "large:"); ok {
 			large = append(large, l)
 		} else {

@@ -1,0 +1,309 @@
+package fabric
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Reference topology ASNs (DESIGN.md, "How it is proven").
+const (
+	CoreASN    = 64666
+	TORWestASN = 64001
+	TOREastASN = 64002
+	WestASN    = 65001
+	EastASN    = 65002
+	// DefaultWatcherASN is what the routers expect from the watcher unless
+	// Options.WatcherASN says otherwise.
+	DefaultWatcherASN = 64999
+	// DefaultRogueASN is the rogue peer's AS unless RogueOptions.ASN is set.
+	DefaultRogueASN = 65099
+)
+
+// Options shape a fabric. The zero value builds the reference topology.
+type Options struct {
+	// WatcherASN is the AS the routers expect on their watcher sessions.
+	WatcherASN uint32
+	// WatcherPassword, if set, is the TCP MD5 password of every router's
+	// watcher neighbor (core and both TORs).
+	WatcherPassword string
+	// Rogue adds a gobgpd that peers directly with the watcher (on its own
+	// link from the root namespace) and announces Prefixes: a peer that
+	// sends too much, for the max-prefix guard.
+	Rogue *RogueOptions
+}
+
+// RogueOptions configure the rogue peer.
+type RogueOptions struct {
+	ASN      uint32
+	Prefixes []netip.Prefix
+}
+
+// Link is a point-to-point link between the watcher (the test process, in
+// the root namespace) and one router. Peer the watcher from WatcherAddr (or
+// WatcherAddr6) to RouterAddr (or RouterAddr6), directly connected.
+type Link struct {
+	Router                    string
+	RouterASN                 uint32
+	WatcherAddr, RouterAddr   netip.Addr
+	WatcherAddr6, RouterAddr6 netip.Addr
+}
+
+// Fabric is the running reference topology:
+//
+//	speaker west (65001) -- TOR west (64001) --\
+//	                                            core (64666) -- watcher (root namespace)
+//	speaker east (65002) -- TOR east (64002) --/
+//
+// Both TORs also have a direct link to the watcher, for per-TOR sessions.
+type Fabric struct {
+	Block                  int
+	Core, TORWest, TOREast *Router
+	West, East             *Speaker
+	Rogue                  *Speaker // nil unless Options.Rogue
+
+	CoreLink, TORWestLink, TOREastLink Link
+	RogueLink                          *Link
+	// TORWestUplink and TOREastUplink are the TORs' addresses on their
+	// links to the core: the core's next hops towards each cluster.
+	TORWestUplink, TOREastUplink netip.Addr
+
+	WatcherASN      uint32
+	WatcherPassword string
+
+	namespaces []string
+	closeOnce  sync.Once
+}
+
+// New builds the fabric in fresh network namespaces and waits until every
+// router-to-router and speaker-to-router session is Established. Leftovers
+// of crashed earlier runs are removed first. Speakers start without
+// announcements. The caller owns the fabric and must Close it; on error,
+// whatever was built is already removed. Available says whether this
+// machine can build one.
+func New(opts Options) (*Fabric, error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	f, err := build(opts)
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+func build(opts Options) (*Fabric, error) {
+	if opts.WatcherASN == 0 {
+		opts.WatcherASN = DefaultWatcherASN
+	}
+	block, err := acquireBlock()
+	if err != nil {
+		return nil, err
+	}
+	f := &Fabric{Block: block, WatcherASN: opts.WatcherASN, WatcherPassword: opts.WatcherPassword}
+
+	roles := []string{"core", "torw", "tore", "spw", "spe"}
+	if opts.Rogue != nil {
+		roles = append(roles, "rogue")
+	}
+	ns := map[string]string{}
+	for _, r := range roles {
+		ns[r] = blockNS(block, r)
+		if err := createNS(ns[r]); err != nil {
+			return f, err
+		}
+		f.namespaces = append(f.namespaces, ns[r])
+	}
+
+	core, torw, tore := rootLink(block, linkCore), rootLink(block, linkTORWest), rootLink(block, linkTOREast)
+	links := []struct{ a, b endpoint }{
+		{endpoint{ns["core"], "to-torw", coreTORWest.a4, coreTORWest.a6}, endpoint{ns["torw"], "to-core", coreTORWest.b4, coreTORWest.b6}},
+		{endpoint{ns["core"], "to-tore", coreTOREast.a4, coreTOREast.a6}, endpoint{ns["tore"], "to-core", coreTOREast.b4, coreTOREast.b6}},
+		{endpoint{ns["torw"], "to-speaker", torWestSpeaker.a4, torWestSpeaker.a6}, endpoint{ns["spw"], "to-tor", torWestSpeaker.b4, torWestSpeaker.b6}},
+		{endpoint{ns["tore"], "to-speaker", torEastSpeaker.a4, torEastSpeaker.a6}, endpoint{ns["spe"], "to-tor", torEastSpeaker.b4, torEastSpeaker.b6}},
+		{endpoint{"", rootIf(block, "core"), core.a4, core.a6}, endpoint{ns["core"], "to-watcher", core.b4, core.b6}},
+		{endpoint{"", rootIf(block, "torw"), torw.a4, torw.a6}, endpoint{ns["torw"], "to-watcher", torw.b4, torw.b6}},
+		{endpoint{"", rootIf(block, "tore"), tore.a4, tore.a6}, endpoint{ns["tore"], "to-watcher", tore.b4, tore.b6}},
+	}
+	var rogue p2p
+	if opts.Rogue != nil {
+		rogue = rootLink(block, linkRogue)
+		links = append(links, struct{ a, b endpoint }{
+			endpoint{"", rootIf(block, "rogue"), rogue.a4, rogue.a6}, endpoint{ns["rogue"], "to-watcher", rogue.b4, rogue.b6}})
+	}
+	for _, l := range links {
+		if err := link(l.a, l.b); err != nil {
+			return f, err
+		}
+	}
+	f.CoreLink = newLink("core", CoreASN, core)
+	f.TORWestUplink, f.TOREastUplink = coreTORWest.b4.Addr(), coreTOREast.b4.Addr()
+	f.TORWestLink = newLink("tor-west", TORWestASN, torw)
+	f.TOREastLink = newLink("tor-east", TOREastASN, tore)
+
+	watcherNeighbors := func(l p2p) []frrNeighbor {
+		var out []frrNeighbor
+		for _, a := range []netip.Addr{l.a4.Addr(), l.a6.Addr()} {
+			out = append(out, frrNeighbor{addr: a, asn: opts.WatcherASN, password: opts.WatcherPassword,
+				passive: true, addpath: true, v4: true, v6: true})
+		}
+		return out
+	}
+	coreNeighbors := append([]frrNeighbor{
+		{addr: coreTORWest.b4.Addr(), asn: TORWestASN, v4: true, v6: true},
+		{addr: coreTOREast.b4.Addr(), asn: TOREastASN, v4: true, v6: true},
+	}, watcherNeighbors(core)...)
+	torNeighbors := func(up, down, watcher p2p, speakerASN uint32) []frrNeighbor {
+		ns := []frrNeighbor{
+			{addr: up.a4.Addr(), asn: CoreASN, v4: true, v6: true},
+			{addr: down.b4.Addr(), asn: speakerASN, v4: true},
+			{addr: down.b6.Addr(), asn: speakerASN, v6: true},
+		}
+		// A TOR has a single best path per prefix: it sends no ADD-PATH, so
+		// per-TOR sessions are what a watcher needs when the core cannot.
+		for _, n := range watcherNeighbors(watcher) {
+			n.addpath = false
+			ns = append(ns, n)
+		}
+		return ns
+	}
+	routers := []struct {
+		dst       **Router
+		name, ns  string
+		asn       uint32
+		id        string
+		multipath bool
+		neighbors []frrNeighbor
+	}{
+		{&f.Core, "core", ns["core"], CoreASN, "198.18.255.1", true, coreNeighbors},
+		{&f.TORWest, "tor-west", ns["torw"], TORWestASN, "198.18.255.2", false, torNeighbors(coreTORWest, torWestSpeaker, torw, WestASN)},
+		{&f.TOREast, "tor-east", ns["tore"], TOREastASN, "198.18.255.3", false, torNeighbors(coreTOREast, torEastSpeaker, tore, EastASN)},
+	}
+	for _, r := range routers {
+		conf := frrConfig(r.name, r.asn, netip.MustParseAddr(r.id), filepath.Join(frrRunDir, r.ns, "bgpd.log"), r.multipath, r.neighbors)
+		rt, err := startRouter(r.name, r.ns, r.asn, conf, true)
+		if err != nil {
+				return f, err
+		}
+		*r.dst = rt
+	}
+
+	f.West, err = f.newSpeaker("west", ns["spw"], WestASN, torWestSpeaker, TORWestASN)
+	if err != nil {
+		return f, err
+	}
+	f.East, err = f.newSpeaker("east", ns["spe"], EastASN, torEastSpeaker, TOREastASN)
+	if err != nil {
+		return f, err
+	}
+	if opts.Rogue != nil {
+		asn := opts.Rogue.ASN
+		if asn == 0 {
+			asn = DefaultRogueASN
+		}
+		l := newLink("rogue", asn, rogue)
+		f.RogueLink = &l
+		f.Rogue = &Speaker{Name: "rogue", NS: ns["rogue"], ASN: asn, Addr: rogue.b4.Addr(), Addr6: rogue.b6.Addr(),
+			dir: f.runDir("rogue"), announced: map[netip.Prefix]Attributes{},
+			neighbors: []speakerNeighbor{{addr: rogue.a4.Addr(), asn: opts.WatcherASN, family: "ipv4-unicast", passive: true}}}
+		if err := f.Rogue.start(); err != nil {
+			return f, err
+		}
+		for _, p := range opts.Rogue.Prefixes {
+			if err := f.Rogue.Announce(p); err != nil {
+				return f, err
+			}
+		}
+	}
+
+	waits := []struct {
+		r     *Router
+		peers []netip.Addr
+	}{
+		{f.Core, []netip.Addr{coreTORWest.b4.Addr(), coreTOREast.b4.Addr()}},
+		{f.TORWest, []netip.Addr{coreTORWest.a4.Addr(), torWestSpeaker.b4.Addr(), torWestSpeaker.b6.Addr()}},
+		{f.TOREast, []netip.Addr{coreTOREast.a4.Addr(), torEastSpeaker.b4.Addr(), torEastSpeaker.b6.Addr()}},
+	}
+	for _, w := range waits {
+		if err := w.r.WaitEstablished(60*time.Second, w.peers...); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+func newLink(name string, asn uint32, l p2p) Link {
+	return Link{Router: name, RouterASN: asn, WatcherAddr: l.a4.Addr(), RouterAddr: l.b4.Addr(),
+		WatcherAddr6: l.a6.Addr(), RouterAddr6: l.b6.Addr()}
+}
+
+// runDir is a scratch directory for fixture files (gobgpd configs and logs).
+func (f *Fabric) runDir(name string) string {
+	d := filepath.Join(stateDir, fmt.Sprintf("%d-%s", f.Block, name))
+	_ = os.MkdirAll(d, 0o755)
+	return d
+}
+
+func (f *Fabric) newSpeaker(name, ns string, asn uint32, l p2p, torASN uint32) (*Speaker, error) {
+	s := &Speaker{Name: name, NS: ns, ASN: asn, Addr: l.b4.Addr(), Addr6: l.b6.Addr(),
+		dir: f.runDir(name), announced: map[netip.Prefix]Attributes{},
+		neighbors: []speakerNeighbor{
+			{addr: l.a4.Addr(), asn: torASN, family: "ipv4-unicast"},
+			{addr: l.a6.Addr(), asn: torASN, family: "ipv6-unicast"},
+		}}
+	return s, s.start()
+}
+
+// Routers lists the fabric's FRR instances.
+func (f *Fabric) Routers() []*Router {
+	return []*Router{f.Core, f.TORWest, f.TOREast}
+}
+
+// Close stops the speakers and removes the namespaces (killing FRR inside
+// them), scratch files and the block. It is safe to call more than once.
+func (f *Fabric) Close() {
+	f.closeOnce.Do(f.close)
+}
+
+func (f *Fabric) close() {
+	for _, s := range []*Speaker{f.West, f.East, f.Rogue} {
+		if s != nil {
+			s.Stop()
+		}
+	}
+	for _, ns := range f.namespaces {
+		_ = deleteNS(ns) // a namespace that survives is removed by the next acquireBlock
+		_ = os.RemoveAll(filepath.Join(frrRunDir, ns))
+	}
+	dirs, _ := filepath.Glob(filepath.Join(stateDir, fmt.Sprintf("%d-*", f.Block)))
+	for _, d := range dirs {
+		_ = os.RemoveAll(d)
+	}
+	releaseBlock(f.Block)
+}
+
+// Diagnostics is every router's `show bgp summary` and the tail of its log,
+// for a failed test's output.
+func (f *Fabric) Diagnostics() string {
+	var b strings.Builder
+	for _, r := range f.Routers() {
+		if r == nil {
+			continue
+		}
+		out, _ := r.Vtysh("show bgp summary")
+		fmt.Fprintf(&b, "%s (%s):\n%s%s\n", r.Name, r.NS, out, r.LogTail())
+	}
+	return b.String()
+}
+
+// String names the fabric for log messages.
+func (f *Fabric) String() string {
+	return fmt.Sprintf("fabric block %d (%s)", f.Block, strings.Join(f.namespaces, ", "))
+}
