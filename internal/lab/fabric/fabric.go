@@ -190,7 +190,7 @@ func build(opts Options) (*Fabric, error) {
 		conf := frrConfig(r.name, r.asn, netip.MustParseAddr(r.id), filepath.Join(frrRunDir, r.ns, "bgpd.log"), r.multipath, r.neighbors)
 		rt, err := startRouter(r.name, r.ns, r.asn, conf, true)
 		if err != nil {
-				return f, err
+			return f, err
 		}
 		*r.dst = rt
 	}
