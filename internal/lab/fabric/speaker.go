@@ -1,6 +1,7 @@
 package fabric
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/anycast-operator/anycast-operator/internal/lab/speaker"
 )
 
 // Speaker is a Debian gobgpd in its own namespace, standing in for one
@@ -262,4 +265,42 @@ func family(p netip.Prefix) string {
 		return "ipv4"
 	}
 	return "ipv6"
+}
+
+// Sessions lists the speaker's BGP sessions: its router's addresses (IPv4 and
+// IPv6) on port 179, with the speaker's AS.
+func (s *Speaker) Sessions() []speaker.Session {
+	out := make([]speaker.Session, 0, len(s.neighbors))
+	for _, n := range s.neighbors {
+		out = append(out, speaker.Session{LocalASN: s.ASN, PeerAddress: n.addr, PeerASN: n.asn, PeerPort: 179})
+	}
+	return out
+}
+
+// Advertise makes the speaker originate exactly routes: what it announced before and is
+// not listed is withdrawn, what changed is announced again. It implements
+// speaker.Announcer, so the MetalLB stand-in (internal/lab/speaker) drives it.
+func (s *Speaker) Advertise(_ context.Context, routes []speaker.Route) error {
+	want := make(map[netip.Prefix]Attributes, len(routes))
+	for _, r := range routes {
+		want[r.Prefix] = Attributes{Communities: r.Communities, LocalPref: r.LocalPref, Prepend: r.Prepend}
+	}
+	have := s.Announced()
+	for p := range have {
+		if _, ok := want[p]; !ok {
+			if err := s.Withdraw(p); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range routes {
+		a := want[r.Prefix]
+		if h, ok := have[r.Prefix]; ok && h.LocalPref == a.LocalPref && h.Prepend == a.Prepend && slices.Equal(h.Communities, a.Communities) {
+			continue
+		}
+		if err := s.AnnounceWith(r.Prefix, a); err != nil {
+			return err
+		}
+	}
+	return nil
 }
