@@ -1,0 +1,160 @@
+// Command anycast-lab runs the reference topology on this machine (`make lab`):
+//
+//	anycast-lab [up] [flags]   bring the lab up, print the table, walk through a drain,
+//	                           an undrain and a speaker failure with timings, tear down
+//	anycast-lab down [flags]   remove everything a lab left (`make lab-down`)
+//
+// Environment: LAB_KEEP=1 keeps the lab up after the walk-through, refreshing the table,
+// until interrupted (or `make lab-down`); LAB_FABRIC=frr|gobgp|auto picks the BGP fabric;
+// LAB_WALK=0 skips the walk-through. See docs/lab.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/anycast-operator/anycast-operator/internal/lab"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func envBool(key string) bool {
+	v := strings.ToLower(os.Getenv(key))
+	return v != "" && v != "0" && v != "false" && v != "no"
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "up"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("anycast-lab "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", envOr("LAB_DIR", "lab"), "directory for everything the lab writes (kubeconfigs, pid files, etcd data, logs)")
+	fabric := fs.String("fabric", envOr("LAB_FABRIC", lab.FabricAuto), "BGP fabric: auto (FRR when root with FRR installed, else GoBGP), frr or gobgp")
+	operator := fs.String("operator", "bin/anycast-operator", "the operator binary to run (make build)")
+	keep := fs.Bool("keep", envBool("LAB_KEEP"), "stay up after the walk-through until interrupted (LAB_KEEP=1)")
+	walk := fs.Bool("walk", envOr("LAB_WALK", "1") != "0", "walk through drain, undrain, speaker stop and restart (LAB_WALK=0 skips)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	// controller-runtime's clients would log here; the lab prints what matters itself.
+	log.SetLogger(logr.Discard())
+	switch cmd {
+	case "down":
+		rec := lab.ReadRecord(*dir)
+		if err := lab.Down(*dir); err != nil {
+			fmt.Fprintln(stderr, "anycast-lab down:", err)
+			return 1
+		}
+		if left := rec.Leftovers(); len(left) > 0 {
+			fmt.Fprintf(stderr, "anycast-lab down: still there: %s\n", strings.Join(left, ", "))
+			return 1
+		}
+		fmt.Fprintf(stdout, "lab in %s removed (processes, network namespaces, files)\n", rec.Dir)
+		return 0
+	case "up":
+	default:
+		fmt.Fprintf(stderr, "anycast-lab: unknown command %q (up or down)\n", cmd)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	fmt.Fprintf(stdout, "anycast lab: the reference topology on this machine (directory %s)\n", *dir)
+	l, err := lab.Up(ctx, lab.Options{Dir: *dir, Fabric: *fabric, OperatorBinary: *operator, Out: stdout})
+	if err != nil {
+		fmt.Fprintf(stderr, "\nanycast-lab: %v\n", err)
+		return 1
+	}
+	defer func() {
+		fmt.Fprintln(stdout, "\ntearing down...")
+		t := time.Now()
+		l.Close()
+		fmt.Fprintf(stdout, "lab removed in %s: no process, namespace or file left\n", fmtDur(time.Since(t)))
+	}()
+	fmt.Fprintf(stdout, "  %-58s %s\n", "READY (total)", fmtDur(time.Since(start)))
+	fmt.Fprintf(stdout, "\nBGP fabric: %s (%s)\n", strings.ToUpper(l.FabricMode), l.FabricReason)
+	fmt.Fprintf(stdout, "kubectl --kubeconfig %s get anycastclasses,anycastingresses -A   (east: %s)\n\n", l.Kubeconfig("west"), l.Kubeconfig("east"))
+	fmt.Fprint(stdout, l.Snapshot(ctx).Render())
+
+	if *walk {
+		fmt.Fprintln(stdout, "\nwalk-through (each time measured from the action until the check held):")
+		steps, err := l.WalkThrough(ctx, stdout, true)
+		if err != nil {
+			fmt.Fprintf(stderr, "\nanycast-lab: walk-through failed: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "\nsummary")
+		for _, s := range steps {
+			for _, c := range s.Checks {
+				fmt.Fprintf(stdout, "  %-22s %-70s %s\n", s.Name, c.What, fmtDur(c.Took))
+			}
+		}
+	}
+	if !*keep {
+		return 0
+	}
+	fmt.Fprintf(stdout, "\nLAB_KEEP: the lab stays up; Ctrl-C or `make lab-down` removes it.\n")
+	live := false
+	if f, ok := stdout.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			live = true
+		}
+	}
+	last := ""
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-tick.C:
+		}
+		s := l.Snapshot(ctx)
+		if !l.OperatorRunning() {
+			fmt.Fprint(stdout, s.Render())
+			fmt.Fprintln(stderr, "anycast-lab: the operator exited; see", l.Dir+"/operator.log")
+			return 1
+		}
+		table := s.Render()
+		if live {
+			// Redraw in place: home, clear screen.
+			fmt.Fprint(stdout, "\033[H\033[2J"+table+"\nLAB_KEEP: Ctrl-C or `make lab-down` removes the lab.\n")
+			continue
+		}
+		// Not a terminal: print when something other than the clock changed.
+		body := table[strings.IndexByte(table, '\n')+1:]
+		if body != last {
+			fmt.Fprint(stdout, "\n"+table)
+			last = body
+		}
+	}
+}
+
+func fmtDur(d time.Duration) string {
+	if d < 10*time.Second {
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}

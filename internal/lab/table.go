@@ -1,0 +1,491 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/lab/speaker"
+)
+
+// Snapshot is everything the table shows, read at one moment.
+type Snapshot struct {
+	At     time.Time
+	Fabric string
+	// Class and Ingress are the hub's objects (nil while absent); IngressRaw keeps status
+	// fields this build's types may not know.
+	Class      *v1alpha1.AnycastClass
+	Ingress    *v1alpha1.AnycastIngress
+	IngressRaw *unstructured.Unstructured
+	Core       CoreView
+	CoreErr    error
+	Speakers   map[string]SpeakerView
+	Clusters   []ClusterView
+	Operator   string
+	Err        error
+}
+
+// SpeakerView is one cluster's MetalLB speaker stand-in and its BGP speaker.
+type SpeakerView struct {
+	Running  bool
+	Sessions []speaker.Session
+	State    speaker.State
+}
+
+// ClusterView is one control plane.
+type ClusterView struct {
+	Name, Role, API string
+	ASN             int64
+}
+
+var ingressGVK = schema.GroupVersionKind{Group: "anycast.dev", Version: "v1alpha1", Kind: "AnycastIngress"}
+
+// Snapshot reads the hub's class and ingress, the core router and the speakers.
+func (l *Lab) Snapshot(ctx context.Context) *Snapshot {
+	s := &Snapshot{At: time.Now(), Fabric: l.fabric.Describe(), Speakers: map[string]SpeakerView{}}
+	cls := &v1alpha1.AnycastClass{}
+	if err := l.west.Client.Get(ctx, client.ObjectKey{Name: ClassName}, cls); err == nil {
+		s.Class = cls
+	} else if client.IgnoreNotFound(err) != nil {
+		s.Err = err
+	}
+	raw := &unstructured.Unstructured{}
+	raw.SetGroupVersionKind(ingressGVK)
+	if err := l.west.Client.Get(ctx, client.ObjectKey{Namespace: IngressNamespace, Name: IngressName}, raw); err == nil {
+		ing := &v1alpha1.AnycastIngress{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw.Object, ing); err == nil {
+			s.Ingress, s.IngressRaw = ing, raw
+		} else {
+			s.Err = err
+		}
+	} else if client.IgnoreNotFound(err) != nil {
+		s.Err = err
+	}
+	s.Core, s.CoreErr = l.fabric.Core(ctx, vipPrefix())
+	for _, c := range []*cluster{l.west, l.east} {
+		s.Speakers[c.Name] = SpeakerView{
+			Running: l.fabric.SpeakerRunning(c.Name), Sessions: l.fabric.Announcer(c.Name).Sessions(),
+			State: l.stands[c.Name].State(),
+		}
+	}
+	s.Clusters = []ClusterView{{Name: "west", Role: "hub", API: l.west.APIServerURL()}, {Name: "east", Role: "spoke", API: l.east.APIServerURL()}}
+	if s.Class != nil {
+		for i := range s.Clusters {
+			if m := s.Class.Member(s.Clusters[i].Name); m != nil {
+				s.Clusters[i].ASN = m.ASN
+			}
+		}
+	}
+	s.Operator = fmt.Sprintf("pid %d", l.OperatorPid())
+	if !l.OperatorRunning() {
+		s.Operator = "NOT RUNNING (see operator.log)"
+	}
+	return s
+}
+
+// asnOf is the ASN of a cluster as the class says (the reference one otherwise).
+func (s *Snapshot) asnOf(cluster string) string {
+	if s.Class != nil {
+		if m := s.Class.Member(cluster); m != nil {
+			return fmt.Sprint(m.ASN)
+		}
+	}
+	return map[string]string{"west": "65001", "east": "65002"}[cluster]
+}
+
+// coreServes checks that the core forwards the VIP to exactly the given clusters: their
+// paths present and used for ECMP (multipath), no other origin used, and on FRR the
+// kernel route with one next hop per cluster.
+func (s *Snapshot) coreServes(clusters ...string) error {
+	if s.CoreErr != nil {
+		return fmt.Errorf("reading the core: %w", s.CoreErr)
+	}
+	var want []string
+	for _, c := range clusters {
+		want = append(want, s.asnOf(c))
+	}
+	sort.Strings(want)
+	var used []string
+	for _, p := range s.Core.Paths {
+		if p.Multipath {
+			used = append(used, p.Origin())
+		}
+	}
+	sort.Strings(used)
+	if !slices.Equal(used, want) {
+		return fmt.Errorf("the core uses paths from origin AS %v, want %v", used, want)
+	}
+	if s.Core.HasFIB && len(s.Core.FIB) != len(clusters) {
+		return fmt.Errorf("the core's kernel route has next hops %v, want %d", s.Core.FIB, len(clusters))
+	}
+	return nil
+}
+
+// coreLacks checks that the core holds no path from cluster at all.
+func (s *Snapshot) coreLacks(cluster string) error {
+	if s.CoreErr != nil {
+		return fmt.Errorf("reading the core: %w", s.CoreErr)
+	}
+	for _, p := range s.Core.Paths {
+		if p.Origin() == s.asnOf(cluster) {
+			return fmt.Errorf("the core still holds %s's path %s", cluster, p.ASPath)
+		}
+	}
+	return nil
+}
+
+// condition checks an ingress condition at the ingress's generation.
+func (s *Snapshot) condition(typ string, status metav1.ConditionStatus) error {
+	if s.Ingress == nil {
+		return fmt.Errorf("no ingress yet")
+	}
+	c := meta.FindStatusCondition(s.Ingress.Status.Conditions, typ)
+	if c == nil {
+		return fmt.Errorf("no %s condition yet", typ)
+	}
+	if c.ObservedGeneration != s.Ingress.Generation {
+		return fmt.Errorf("%s describes generation %d, the ingress is at %d", typ, c.ObservedGeneration, s.Ingress.Generation)
+	}
+	if c.Status != status {
+		return fmt.Errorf("%s is %s (%s: %s), want %s", typ, c.Status, c.Reason, c.Message, status)
+	}
+	return nil
+}
+
+// statusOrigins checks that the ingress's paths (the watcher's view) come from exactly
+// the given clusters.
+func (s *Snapshot) statusOrigins(clusters ...string) error {
+	if s.Ingress == nil {
+		return fmt.Errorf("no ingress yet")
+	}
+	var got []string
+	for _, p := range s.Ingress.Status.Paths {
+		if !slices.Contains(got, p.Cluster) {
+			got = append(got, p.Cluster)
+		}
+	}
+	sort.Strings(got)
+	want := slices.Clone(clusters)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		return fmt.Errorf("status paths come from %v, want %v", got, want)
+	}
+	return nil
+}
+
+// clusterAdvertised checks a member's advertised flag in the ingress status.
+func (s *Snapshot) clusterAdvertised(cluster string, want bool) error {
+	if s.Ingress == nil {
+		return fmt.Errorf("no ingress yet")
+	}
+	for _, c := range s.Ingress.Status.Clusters {
+		if c.Name == cluster {
+			if c.Advertised == nil || *c.Advertised != want {
+				return fmt.Errorf("%s: advertised %v, want %v", cluster, ptrStr(c.Advertised), want)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is not in the ingress status", cluster)
+}
+
+func ptrStr(b *bool) string {
+	if b == nil {
+		return "unknown"
+	}
+	return fmt.Sprint(*b)
+}
+
+// serving is the steady state with the given clusters advertising: ECMP across them at
+// the core, the watcher's paths from them, Advertised and Ready.
+func (s *Snapshot) serving(clusters ...string) error {
+	return errs1(s.coreServes(clusters...), s.statusOrigins(clusters...),
+		s.condition(v1alpha1.ConditionAdvertised, metav1.ConditionTrue), s.condition(v1alpha1.ConditionReady, metav1.ConditionTrue))
+}
+
+// errs1 returns the first error.
+func errs1(list ...error) error {
+	for _, e := range list {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// Render draws the table.
+func (s *Snapshot) Render() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "anycast lab  %s  operator %s\n", s.At.Format("15:04:05"), s.Operator)
+	fmt.Fprintf(&b, "fabric: %s\n\n", s.Fabric)
+
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tROLE\tAS\tAPI SERVER\tREACHABLE\tSPEAKER (MetalLB stand-in)\tANNOUNCES")
+	for _, c := range s.Clusters {
+		reach := "?"
+		if s.Class != nil {
+			for _, cs := range s.Class.Status.Clusters {
+				if cs.Name == c.Name {
+					reach = yesNo(cs.Reachable)
+					if !cs.Reachable && cs.Reason != "" {
+						reach += " (" + cs.Reason + ")"
+					}
+				}
+			}
+		}
+		sp := s.Speakers[c.Name]
+		state := "DOWN"
+		if sp.Running {
+			state = "up"
+		}
+		if len(sp.Sessions) > 0 {
+			t := sp.Sessions[0]
+			state += fmt.Sprintf(" -> TOR %s AS%d", t.PeerAddress, t.PeerASN)
+		}
+		var ann []string
+		for _, r := range sp.State.Routes {
+			ann = append(ann, r.String())
+		}
+		if len(ann) == 0 {
+			ann = []string{"-"}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", c.Name, c.Role, c.ASN, c.API, reach, state, strings.Join(ann, "; "))
+	}
+	_ = tw.Flush()
+	for _, c := range s.Clusters {
+		for _, p := range s.Speakers[c.Name].State.Problems {
+			fmt.Fprintf(&b, "  ! %s speaker: %s\n", c.Name, p)
+		}
+	}
+	b.WriteString("\n")
+
+	if s.Ingress == nil {
+		fmt.Fprintf(&b, "INGRESS %s/%s: not created yet\n", IngressNamespace, IngressName)
+	} else {
+		ing := s.Ingress
+		fmt.Fprintf(&b, "INGRESS %s/%s  VIP %s  class %s  drain %v  generation %d\n", ing.Namespace, ing.Name,
+			orDash(ing.Status.Address), ing.Spec.ClassName, ing.Spec.Drain, ing.Generation)
+		var conds []string
+		for _, c := range ing.Status.Conditions {
+			mark := string(c.Status)
+			if c.ObservedGeneration != ing.Generation {
+				mark += "(stale)"
+			}
+			conds = append(conds, fmt.Sprintf("%s=%s", c.Type, mark))
+		}
+		fmt.Fprintf(&b, "  conditions: %s\n", strings.Join(conds, "  "))
+		for _, c := range ing.Status.Conditions {
+			if c.Status != metav1.ConditionTrue && c.Message != "" {
+				fmt.Fprintf(&b, "    %s: %s: %s\n", c.Type, c.Reason, oneLine(c.Message, 110))
+			}
+		}
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		extra := extraClusterFields(s.IngressRaw)
+		head := "  CLUSTER\tPROGRAMMED\tADVERTISED\tDRAINED\tLINK"
+		for _, f := range extra {
+			head += "\t" + strings.ToUpper(f)
+		}
+		fmt.Fprintln(tw, head+"\tMESSAGE")
+		raws, _, _ := unstructured.NestedSlice(s.IngressRaw.Object, "status", "clusters")
+		for i, c := range ing.Status.Clusters {
+			row := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s", c.Name, yesNo(c.Programmed), advStr(c.Advertised), yesNo(c.Drained), orDash(c.Link))
+			for _, f := range extra {
+				v := ""
+				if i < len(raws) {
+					if m, ok := raws[i].(map[string]interface{}); ok {
+						v = fmt.Sprint(m[f])
+						if m[f] == nil {
+							v = ""
+						}
+					}
+				}
+				row += "\t" + orDash(v)
+			}
+			fmt.Fprintln(tw, row+"\t"+oneLine(c.Message, 60))
+		}
+		_ = tw.Flush()
+		if len(ing.Status.Paths) > 0 {
+			b.WriteString("  watcher paths (status.paths):")
+			for _, p := range ing.Status.Paths {
+				fmt.Fprintf(&b, "  [%s] %s via %s -> %s", p.Session, p.ASPath, p.NextHop, orDash(p.Cluster))
+			}
+			b.WriteString("\n")
+		}
+	}
+	if s.Class != nil {
+		var sess []string
+		for _, ss := range s.Class.Status.Sessions {
+			since := ""
+			if ss.Since != nil {
+				since = " since " + ss.Since.Local().Format("15:04:05")
+			}
+			sess = append(sess, fmt.Sprintf("%s %s%s", ss.Name, ss.State, since))
+		}
+		if len(sess) == 0 {
+			sess = []string{"none reported yet"}
+		}
+		fmt.Fprintf(&b, "  watcher sessions: %s\n", strings.Join(sess, ", "))
+	}
+	b.WriteString("\n")
+
+	fmt.Fprintf(&b, "CORE (AS64666) %s", vipPrefix())
+	switch {
+	case s.CoreErr != nil:
+		fmt.Fprintf(&b, ": %v\n", s.CoreErr)
+	case len(s.Core.Paths) == 0:
+		b.WriteString(": no path\n")
+	default:
+		if s.Core.HasFIB {
+			fmt.Fprintf(&b, "  kernel route: %s", fibStr(s.Core.FIB))
+		}
+		b.WriteString("\n")
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  AS PATH\tNEXT HOP\tORIGIN\tBEST\tECMP")
+		for _, p := range s.Core.Paths {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", p.ASPath, p.NextHop, s.clusterOfASN(p.Origin()), star(p.Best), star(p.Multipath))
+		}
+		_ = tw.Flush()
+	}
+	return b.String()
+}
+
+func (s *Snapshot) clusterOfASN(asn string) string {
+	for _, c := range []string{"west", "east"} {
+		if s.asnOf(c) == asn {
+			return c + " (" + asn + ")"
+		}
+	}
+	return asn
+}
+
+func fibStr(nh []netip.Addr) string {
+	switch len(nh) {
+	case 0:
+		return "none"
+	case 1:
+		return "via " + nh[0].String()
+	}
+	var parts []string
+	for _, a := range nh {
+		parts = append(parts, a.String())
+	}
+	return fmt.Sprintf("ECMP via %s", strings.Join(parts, ", "))
+}
+
+// extraClusterFields are per-cluster status fields beyond the ones the table always
+// shows, when the operator reports them (health, advertisement, routerState...).
+func extraClusterFields(raw *unstructured.Unstructured) []string {
+	if raw == nil {
+		return nil
+	}
+	known := map[string]bool{"name": true, "programmed": true, "advertised": true, "drained": true, "link": true, "message": true}
+	interesting := []string{"health", "advertisement", "routerState"}
+	seen := map[string]bool{}
+	clusters, _, _ := unstructured.NestedSlice(raw.Object, "status", "clusters")
+	for _, c := range clusters {
+		if m, ok := c.(map[string]interface{}); ok {
+			for k := range m {
+				if !known[k] {
+					seen[k] = true
+				}
+			}
+		}
+	}
+	var out []string
+	for _, f := range interesting {
+		if seen[f] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func advStr(b *bool) string {
+	if b == nil {
+		return "-"
+	}
+	return yesNo(*b)
+}
+
+func star(b bool) string {
+	if b {
+		return "*"
+	}
+	return ""
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n-3] + "..."
+	}
+	return s
+}
+
+func fmtDur(d time.Duration) string {
+	if d < 10*time.Second {
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+// waitFor polls a snapshot every 100 ms until check passes, failing after timeout with
+// check's last error, or at once if the operator exits.
+func (l *Lab) waitFor(ctx context.Context, what string, timeout time.Duration, check func(*Snapshot) error) error {
+	_, err := l.measure(ctx, what, timeout, check)
+	return err
+}
+
+// measure is waitFor returning how long it took.
+func (l *Lab) measure(ctx context.Context, what string, timeout time.Duration, check func(*Snapshot) error) (time.Duration, error) {
+	start := time.Now()
+	deadline := start.Add(timeout)
+	for {
+		s := l.Snapshot(ctx)
+		err := s.Err
+		if err == nil {
+			err = check(s)
+		}
+		if err == nil {
+			return time.Since(start), nil
+		}
+		if !l.OperatorRunning() {
+			return 0, fmt.Errorf("%s: the operator exited (%v)%s", what, l.opErr, l.operatorLogTail())
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("%s: not true after %s: %w\n\n%s", what, timeout, err, s.Render())
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
