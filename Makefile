@@ -76,6 +76,39 @@ golden: ## Regenerate the renderer's golden files (review the diff!).
 bench: envtest-assets skupper-crds ## Run the benchmarks and print their figures.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
+##@ Lab
+
+LAB_DIR ?= $(CURDIR)/lab
+
+.PHONY: lab
+lab: build envtest-assets skupper-crds lab-deps ## The reference topology on this machine, walked through, then removed (LAB_KEEP=1 stays up, LAB_FABRIC=gobgp forces the fallback).
+	$(GO) build -o $(LOCALBIN)/anycast-lab ./cmd/anycast-lab
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(LOCALBIN)/anycast-lab up -dir $(LAB_DIR) -operator $(LOCALBIN)/anycast-operator
+
+.PHONY: lab-down
+lab-down: ## Remove everything make lab started or wrote: processes, network namespaces, lab/.
+	$(GO) build -o $(LOCALBIN)/anycast-lab ./cmd/anycast-lab
+	$(LOCALBIN)/anycast-lab down -dir $(LAB_DIR)
+
+.PHONY: test-lab
+test-lab: envtest-assets skupper-crds lab-deps ## Run only the lab's end-to-end test (test/lab; also part of make test).
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test $(GO_TEST_FLAGS) -v -timeout 15m ./test/lab/
+
+# FRR, gobgpd and iproute2 for the FRR fabric, installed with apt when root and missing.
+# Never fails: without them the lab runs the GoBGP fabric (and says so).
+.PHONY: lab-deps
+lab-deps:
+	@if [ "$${LAB_FABRIC:-auto}" = gobgp ]; then exit 0; fi; \
+	 missing=; for b in vtysh gobgpd gobgp ip; do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	 [ -x /usr/lib/frr/bgpd ] || missing="$$missing bgpd"; \
+	 if [ -z "$$missing" ]; then exit 0; fi; \
+	 if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	   echo "lab: missing$$missing and apt-get not usable (not root?): the lab will run the GoBGP fabric"; exit 0; fi; \
+	 echo "lab: missing$$missing: installing frr gobgpd iproute2 with apt-get"; \
+	 (export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && \
+	  apt-get install -y -qq --no-install-recommends frr gobgpd iproute2 >/dev/null) || \
+	   echo "lab: apt-get failed: the lab will run the GoBGP fabric"
+
 ##@ Build
 
 .PHONY: build
