@@ -152,6 +152,9 @@ var cases = []testCase{
 	{name: "bgppeer-asn-string", base: bgpPeerYAML, change: `spec: {peerASN: "64001"}`, paths: []string{"spec.peerASN", "<nil>"}},
 	{name: "bgppeer-port-too-big", base: bgpPeerYAML, change: `spec: {peerPort: 70000}`, paths: []string{"spec.peerPort"}},
 	{name: "pool-addresses-not-list", base: poolYAML, change: `spec: {addresses: 192.168.155.151/32}`, paths: []string{"spec.addresses"}},
+	{name: "bgppeer-port-over-16384", base: bgpPeerYAML, change: `spec: {peerPort: 20000}`, paths: []string{"spec.peerPort"}},
+	{name: "bgppeer-connect-time-fraction", base: bgpPeerYAML, change: `spec: {connectTime: 1500ms}`, paths: []string{"spec.connectTime"}},
+	{name: "advertisement-localpref-over-int32", base: advertisementYAML, change: `spec: {localPref: 3000000000}`, paths: []string{"<nil>"}},
 	{name: "advertisement-localpref-type", base: advertisementYAML, change: `spec: {localPref: high}`, paths: []string{"spec.localPref", "<nil>"}},
 
 	// Gateway API: required, enum, pattern, bounds, CEL.
