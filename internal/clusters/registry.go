@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -58,6 +59,10 @@ type Remote struct {
 	// OnRecovered is called when a member becomes reachable again (the orphan sweep
 	// runs then). Optional.
 	OnRecovered func(member string)
+	// WrapTransport, if set, wraps the HTTP transport of each member's clients; ref is
+	// the member's kubeconfig reference ("<secret>/<key>"). Optional (tests count
+	// requests with it).
+	WrapTransport func(ref string, rt http.RoundTripper) http.RoundTripper
 
 	mu    sync.Mutex
 	conns map[string]*conn
@@ -247,6 +252,9 @@ func (r *Remote) start(ref string, cfg *rest.Config) (*conn, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = 100, 200
 	cfg.UserAgent = owner.ManagedByValue
+	if wrap := r.WrapTransport; wrap != nil {
+		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return wrap(ref, rt) })
+	}
 	cl, err := cluster.New(cfg, func(o *cluster.Options) {
 		o.Scheme = r.Scheme
 		o.Logger = r.Log.WithValues("member", ref)

@@ -53,6 +53,16 @@ type Options struct {
 	// the watcher to the status write reflecting it (the benchmarks read them raw; the
 	// histogram anycast_watcher_update_to_status_seconds always does).
 	StatusDelayObserver func(time.Duration)
+	// WrapTransport, if set, wraps the HTTP transport of every client the operator builds:
+	// the hub's (cluster "hub": controllers, caches and leader election) and each
+	// member's (cluster = its kubeconfig reference, "<secret>/<key>"). Tests use it to
+	// count API requests and to cut a replica off its API servers.
+	WrapTransport func(cluster string, rt http.RoundTripper) http.RoundTripper
+	// LeaseDuration, RenewDeadline and RetryPeriod tune leader election; zero keeps
+	// controller-runtime's defaults (15s, 10s and 2s). A standby takes over a released
+	// lease within RetryPeriod, and a lease whose holder died without releasing it
+	// (crash, partition) after LeaseDuration from its last renewal.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 }
 
 // Leader election and events.
@@ -75,6 +85,10 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	if opts.SweepInterval == 0 {
 		opts.SweepInterval = 5 * time.Minute
 	}
+	if wrap := opts.WrapTransport; wrap != nil {
+		cfg = rest.CopyConfig(cfg)
+		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return wrap("hub", rt) })
+	}
 	everything := labels.Everything()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme.New(),
@@ -85,6 +99,9 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		LeaderElectionNamespace: opts.Namespace,
 		// Release the lease on a clean shutdown so a standby takes over at once.
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 nonZero(opts.LeaseDuration),
+		RenewDeadline:                 nonZero(opts.RenewDeadline),
+		RetryPeriod:                   nonZero(opts.RetryPeriod),
 		Cache: cache.Options{
 			SyncPeriod: &opts.SyncPeriod,
 			// The operator only needs to see what it wrote on a cluster: caching every
@@ -116,6 +133,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		Log:           ctrl.Log.WithName("members"),
 		ProbeInterval: opts.MemberProbeInterval, ProbeTimeout: opts.MemberProbeTimeout,
 		Classes: classEvents, Ingresses: ingressEvents,
+		WrapTransport: opts.WrapTransport,
 	}
 	sweeper := controller.NewSweeper(mgr.GetClient(), mgr.GetAPIReader(), registry.SweepTargets, opts.SweepInterval, ctrl.Log.WithName("sweep"))
 	registry.OnRecovered = func(string) { sweeper.Trigger() }
@@ -176,4 +194,12 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		}
 	}
 	return mgr, nil
+}
+
+// nonZero is nil for zero (the library's default), else a pointer to d.
+func nonZero(d time.Duration) *time.Duration {
+	if d == 0 {
+		return nil
+	}
+	return &d
 }
