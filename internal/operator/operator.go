@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -63,6 +64,10 @@ type Options struct {
 	// lease within RetryPeriod, and a lease whose holder died without releasing it
 	// (crash, partition) after LeaseDuration from its last renewal.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// SkipControllerNameValidation lets one process build more than one operator (the
+	// restart and leader-election tests run replicas side by side); controller-runtime
+	// otherwise refuses a second controller of the same name, whose metrics would mix.
+	SkipControllerNameValidation bool
 }
 
 // Leader election and events.
@@ -102,6 +107,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		LeaseDuration:                 nonZero(opts.LeaseDuration),
 		RenewDeadline:                 nonZero(opts.RenewDeadline),
 		RetryPeriod:                   nonZero(opts.RetryPeriod),
+		Controller:                    config.Controller{SkipNameValidation: &opts.SkipControllerNameValidation},
 		Cache: cache.Options{
 			SyncPeriod: &opts.SyncPeriod,
 			// The operator only needs to see what it wrote on a cluster: caching every
