@@ -1,0 +1,102 @@
+package resilience_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/operator"
+	"github.com/anycast-operator/anycast-operator/internal/testenv"
+	"github.com/anycast-operator/anycast-operator/test/scale/membercheck"
+)
+
+// TestRestartMidApply kills the operator twice while it programs 200 ingresses on two
+// members and requires convergence without duplicate, orphaned or stale objects:
+//
+//  1. the operator binary is SIGKILLed once some of the 200 new ingresses are Programmed
+//     and others are not (some members half-written, addresses allocated in its memory
+//     but not all recorded in status);
+//  2. an in-process operator takes over and converges; then every ingress's route is
+//     changed and that operator is cancelled (its manager context) half-way through
+//     re-programming them;
+//  3. a third operator converges again.
+//
+// After each convergence every labelled object on each member is listed and compared with
+// what the 200 ingresses and their class render (membercheck), and no two ingresses hold
+// the same address. The class is then deleted and every member must be left empty.
+func TestRestartMidApply(t *testing.T) {
+	const n = 200
+	const cls = "restart"
+	ctx := context.Background()
+	nss := namespaces(t, "restart", 10)
+	create(t, west.Client, class(cls, "10.101.0.0/22"))
+
+	// 1. SIGKILL the binary mid-apply.
+	bin := startBinary(t)
+	start := time.Now()
+	createIngresses(t, cls, nss, n)
+	killAt := n / 4
+	testenv.Eventually(t, fmt.Sprintf("%d ingresses Programmed by the binary", killAt), 5*time.Minute, func() error {
+		if done, _ := programmed(t, cls); done < killAt {
+			time.Sleep(20 * time.Millisecond)
+			return fmt.Errorf("%d Programmed", done)
+		}
+		return nil
+	})
+	bin.kill(t)
+	done, _ := programmed(t, cls)
+	westObjs, _ := membercheck.Owned(ctx, west.Client, cls)
+	eastObjs, _ := membercheck.Owned(ctx, east.Client, cls)
+	t.Logf("SIGKILL after %s: %d of %d Programmed; west holds %d objects, east %d (complete: %d each)",
+		time.Since(start).Round(time.Millisecond), done, n, len(westObjs), len(eastObjs), 4*n+1)
+	if done == n {
+		t.Fatal("the binary programmed everything before it was killed: nothing was interrupted")
+	}
+	if rep, err := membercheck.Check(ctx, west.Client, cls, map[string]client.Client{"west": west.Client, "east": east.Client}); err == nil && rep.OK() {
+		t.Fatal("the members were complete when the binary was killed: nothing was interrupted")
+	}
+
+	// 2. A new operator converges; then an update of all 200 is interrupted.
+	second := startReplica(t, "second", operator.Options{})
+	start = time.Now()
+	rep := waitConverged(t, cls, n, 5*time.Minute)
+	t.Logf("after the SIGKILL, a new operator converged in %s: west %d objects, east %d", time.Since(start).Round(time.Millisecond), rep.Objects["west"], rep.Objects["east"])
+
+	for _, ing := range ingressesOf(t, cls) {
+		ing := ing
+		testenv.Eventually(t, "update "+ing.Name, time.Minute, func() error {
+			cur := &v1alpha1.AnycastIngress{}
+			if err := west.Client.Get(ctx, client.ObjectKeyFromObject(&ing), cur); err != nil {
+				return err
+			}
+			cur.Spec.Routes = append(cur.Spec.Routes, v1alpha1.Route{Name: "api", PathPrefix: "/api", Backend: v1alpha1.Backend{Service: "api", Port: 9090}})
+			return west.Client.Update(ctx, cur)
+		})
+	}
+	testenv.Eventually(t, "half of the update programmed", 5*time.Minute, func() error {
+		if done, _ := programmed(t, cls); done < n/2 {
+			time.Sleep(20 * time.Millisecond)
+			return fmt.Errorf("%d Programmed", done)
+		}
+		return nil
+	})
+	if err := second.stop(t); err != nil {
+		t.Logf("the cancelled operator returned: %v", err)
+	}
+	done, _ = programmed(t, cls)
+	t.Logf("cancelled the second operator with %d of %d updates Programmed", done, n)
+
+	// 3. A third operator converges.
+	third := startReplica(t, "third", operator.Options{})
+	start = time.Now()
+	rep = waitConverged(t, cls, n, 5*time.Minute)
+	t.Logf("the third operator converged in %s: west %d objects, east %d", time.Since(start).Round(time.Millisecond), rep.Objects["west"], rep.Objects["east"])
+	start = time.Now()
+	deleteClass(t, cls)
+	t.Logf("deleted 200 ingresses and their class; members empty after %s", time.Since(start).Round(time.Millisecond))
+	_ = third
+}

@@ -1,0 +1,389 @@
+package scale_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/operator"
+	"github.com/anycast-operator/anycast-operator/internal/testenv"
+	"github.com/anycast-operator/anycast-operator/test/scale/apicount"
+	"github.com/anycast-operator/anycast-operator/test/scale/membercheck"
+)
+
+const (
+	operatorNamespace = "anycast-system"
+	className         = "scale"
+)
+
+// run builds two API servers, runs the scenario and returns its figures.
+func run(tb testing.TB, p params) *figures {
+	ctx := context.Background()
+	west, east := startEnv(tb, "west"), startEnv(tb, "east")
+	for _, e := range []*testenv.Env{west, east} {
+		for _, ns := range []string{operatorNamespace, "metallb-system"} {
+			mustCreate(tb, e.Client, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+		}
+	}
+	for i := 0; i < p.namespaces; i++ {
+		mustCreate(tb, west.Client, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nsName(i)}})
+	}
+	mustCreate(tb, west.Client, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "east-kubeconfig", Namespace: operatorNamespace},
+		Data:       map[string][]byte{"kubeconfig": east.Kubeconfig()},
+	})
+
+	f := &figures{n: p.ingresses}
+	counter := &apicount.Counter{}
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0o200); err != nil {
+		tb.Logf("cannot reset the peak RSS (%v): VmHWM covers the whole process life", err)
+	}
+	f.baseRSS = procStatus(tb, "VmRSS")
+	heap := sampleHeap()
+	cpu0, api0 := selfCPU(), childrenCPU()
+	stopProfile := startProfile(p.profileDir)
+
+	stop := startOperator(tb, west, counter, p.syncPeriod)
+	mustCreate(tb, west.Client, scaleClass())
+	testenv.Eventually(tb, "class Ready", 2*time.Minute, func() error {
+		c := &v1alpha1.AnycastClass{}
+		if err := west.Client.Get(ctx, client.ObjectKey{Name: className}, c); err != nil {
+			return err
+		}
+		return testenv.ConditionIs(c.Status.Conditions, c.Generation, v1alpha1.ConditionReady, metav1.ConditionTrue, "")
+	})
+	counter.Reset()
+
+	start := time.Now()
+	createIngresses(tb, west.Client, p)
+	f.create = time.Since(start)
+	waitProgrammed(tb, west.Client, p.ingresses, 10*time.Minute)
+	f.programmed = time.Since(start)
+	stopProfile()
+	f.peakRSS = procStatus(tb, "VmHWM")
+	f.peakHeap = heap.Peak()
+	f.operatorCPU, f.apiCPU = selfCPU()-cpu0, childrenCPU()-api0
+	f.requests = int(counter.Total())
+	f.byVerb = counter.Breakdown(func(r apicount.Request) string {
+		res := r.Resource
+		if r.Subresource != "" {
+			res += "/" + r.Subresource
+		}
+		return r.Verb + " " + res
+	})
+	f.byCluster = counter.Breakdown(func(r apicount.Request) string { return r.Cluster })
+
+	members := map[string]client.Client{"west": west.Client, "east": east.Client}
+	var rep *membercheck.Report
+	testenv.Eventually(tb, "members hold exactly what the ingresses render", 2*time.Minute, func() error {
+		var err error
+		if rep, err = membercheck.Check(ctx, west.Client, className, members); err != nil {
+			return err
+		}
+		if !rep.OK() {
+			return rep
+		}
+		return nil
+	})
+	f.objectsWest, f.objectsEast = rep.Objects["west"], rep.Objects["east"]
+
+	// Periodic resync: wait for the next SyncPeriod to reconcile every ingress again.
+	settle(tb, counter)
+	counter.Reset()
+	r0 := reconciles(tb)
+	t0 := time.Now()
+	waitReconciles(tb, r0, p.ingresses, p.syncPeriod+2*time.Minute)
+	settle(tb, counter)
+	f.resyncReconciles, f.resyncWrites, f.resyncTook = int(reconciles(tb)-r0), counter.Writes(), time.Since(t0)
+	if f.resyncWrites > 0 {
+		tb.Logf("writes during the resync: %v", counter.Breakdown(writeKey))
+	}
+
+	// Restart: a new operator reconciles everything from cold caches.
+	stop()
+	counter.Reset()
+	r0 = reconciles(tb)
+	t0 = time.Now()
+	stop = startOperator(tb, west, counter, p.syncPeriod)
+	f.restartTook = waitReconciles(tb, r0, p.ingresses, 5*time.Minute)
+	settle(tb, counter)
+	f.restartReconciles, f.restartWrites, f.restartRequests = int(reconciles(tb)-r0), counter.Writes(), int(counter.Total())
+	if f.restartWrites > 0 {
+		tb.Logf("writes after the restart: %v", counter.Breakdown(writeKey))
+	}
+	_ = t0
+	stop()
+	return f
+}
+
+func writeKey(r apicount.Request) string {
+	if !r.Write() {
+		return "(reads)"
+	}
+	return r.String() + " " + r.Namespace + "/" + r.Name
+}
+
+func nsName(i int) string { return fmt.Sprintf("scale-%02d", i) }
+
+func startEnv(tb testing.TB, name string) *testenv.Env {
+	tb.Helper()
+	e, err := testenv.Start(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = e.Stop() })
+	return e
+}
+
+func mustCreate(tb testing.TB, c client.Client, obj client.Object) {
+	tb.Helper()
+	if err := c.Create(context.Background(), obj); err != nil {
+		tb.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+// startOperator runs an operator against west as the binary would (no client-side rate
+// limit on the hub), counting its requests; stop cancels it and waits for it to return.
+func startOperator(tb testing.TB, west *testenv.Env, counter *apicount.Counter, syncPeriod time.Duration) (stop func()) {
+	tb.Helper()
+	cfg := rest.CopyConfig(west.Config)
+	cfg.QPS, cfg.Burst = -1, 0
+	mgr, err := operator.New(cfg, operator.Options{
+		Namespace: operatorNamespace, MetricsAddr: "0", ProbeAddr: "0",
+		SyncPeriod: syncPeriod, WrapTransport: counter.Wrap, SkipControllerNameValidation: true,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return runManager(tb, mgr)
+}
+
+func runManager(tb testing.TB, mgr manager.Manager) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				tb.Logf("operator stopped: %v", err)
+			}
+		})
+	}
+	tb.Cleanup(stop)
+	return stop
+}
+
+func scaleClass() *v1alpha1.AnycastClass {
+	return &v1alpha1.AnycastClass{
+		ObjectMeta: metav1.ObjectMeta{Name: className},
+		Spec: v1alpha1.AnycastClassSpec{
+			Pools:            []string{"10.100.0.0/20"},
+			GatewayClassName: "envoy",
+			Clusters: []v1alpha1.ClusterMember{
+				{Name: "west", ASN: 65001, Interconnect: v1alpha1.InterconnectHub, Peers: []v1alpha1.Peer{{Name: "tor", Address: "198.18.1.254", ASN: 64001}}},
+				{Name: "east", ASN: 65002, KubeconfigSecretRef: &v1alpha1.SecretKeyReference{Name: "east-kubeconfig"}, Peers: []v1alpha1.Peer{{Name: "tor", Address: "198.18.2.254", ASN: 64002}}},
+			},
+		},
+	}
+}
+
+// createIngresses creates p.ingresses ingresses spread over the namespaces, eight at a
+// time, each with one route and an address allocated from the pool.
+func createIngresses(tb testing.TB, c client.Client, p params) {
+	tb.Helper()
+	work := make(chan int)
+	errs := make(chan error, p.ingresses)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				ing := &v1alpha1.AnycastIngress{
+					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ing-%04d", i), Namespace: nsName(i % p.namespaces)},
+					Spec: v1alpha1.AnycastIngressSpec{
+						ClassName: className,
+						Routes:    []v1alpha1.Route{{Name: "web", PathPrefix: "/", Backend: v1alpha1.Backend{Service: "web", Port: 8080}}},
+					},
+				}
+				if err := c.Create(context.Background(), ing); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for i := 0; i < p.ingresses; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		tb.Fatal(err)
+	}
+}
+
+// waitProgrammed polls the hub until n ingresses of the class report Programmed=True for
+// their generation.
+func waitProgrammed(tb testing.TB, c client.Client, n int, timeout time.Duration) {
+	tb.Helper()
+	last := 0
+	testenv.Eventually(tb, fmt.Sprintf("%d ingresses Programmed", n), timeout, func() error {
+		list := &v1alpha1.AnycastIngressList{}
+		if err := c.List(context.Background(), list); err != nil {
+			return err
+		}
+		done := 0
+		for _, i := range list.Items {
+			if cond := meta.FindStatusCondition(i.Status.Conditions, v1alpha1.ConditionProgrammed); cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == i.Generation {
+				done++
+			}
+		}
+		last = done
+		if done < n {
+			time.Sleep(400 * time.Millisecond)
+			return fmt.Errorf("%d of %d Programmed", done, n)
+		}
+		return nil
+	})
+	_ = last
+}
+
+// settle waits until the operator has made no request for 2 seconds (background probes
+// and lease renewals aside: only writes count).
+func settle(tb testing.TB, counter *apicount.Counter) {
+	tb.Helper()
+	prevW, prevR := counter.Writes(), reconciles(tb)
+	stable := time.Now()
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond)
+		w, r := counter.Writes(), reconciles(tb)
+		if w != prevW || r != prevR {
+			prevW, prevR, stable = w, r, time.Now()
+			continue
+		}
+		if time.Since(stable) >= 2*time.Second {
+			return
+		}
+	}
+	tb.Fatalf("the operator never settled (still writing or reconciling after 3 minutes)")
+}
+
+// reconciles is controller-runtime's count of AnycastIngress reconciles in this process.
+func reconciles(tb testing.TB) float64 {
+	tb.Helper()
+	mfs, err := crmetrics.Registry.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label(m, "controller") == "anycastingress" {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// waitReconciles waits until at least n ingress reconciles happened since r0 and returns
+// how long that took.
+func waitReconciles(tb testing.TB, r0 float64, n int, timeout time.Duration) time.Duration {
+	tb.Helper()
+	start := time.Now()
+	for time.Since(start) < timeout {
+		if reconciles(tb)-r0 >= float64(n) {
+			return time.Since(start)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tb.Fatalf("only %.0f of %d ingress reconciles after %s", reconciles(tb)-r0, n, timeout)
+	return 0
+}
+
+// procStatus reads a "kB" field of /proc/self/status, in bytes.
+func procStatus(tb testing.TB, field string) uint64 {
+	tb.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	tb.Fatalf("no %s in /proc/self/status", field)
+	return 0
+}
+
+// selfCPU is this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// childrenCPU is the CPU time of this process's running children (the kube-apiservers
+// and etcds of envtest), from /proc.
+func childrenCPU() time.Duration {
+	self := strconv.Itoa(os.Getpid())
+	entries, _ := os.ReadDir("/proc")
+	var total time.Duration
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ... utime(14) stime(15)
+		s := string(b)
+		rest := s[strings.LastIndexByte(s, ')')+2:]
+		fields := strings.Fields(rest)
+		if len(fields) < 13 || fields[1] != self {
+			continue
+		}
+		ut, _ := strconv.ParseInt(fields[11], 10, 64)
+		st, _ := strconv.ParseInt(fields[12], 10, 64)
+		total += time.Duration(ut+st) * time.Second / 100 // USER_HZ
+	}
+	return total
+}
