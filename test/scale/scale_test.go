@@ -179,4 +179,3 @@ func startProfile(dir string) func() {
 		}
 	}
 }
-

@@ -31,7 +31,9 @@ func TestParse(t *testing.T) {
 
 type ok struct{}
 
-func (ok) RoundTrip(*http.Request) (*http.Response, error) { return &http.Response{StatusCode: 200}, nil }
+func (ok) RoundTrip(*http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: 200}, nil
+}
 
 func TestCounterAndBlock(t *testing.T) {
 	var c Counter
