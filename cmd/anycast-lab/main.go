@@ -66,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "anycast-lab down:", err)
 			return 1
 		}
-		if left := rec.Leftovers(); len(left) > 0 {
+		if left := append(rec.Leftovers(), lab.Strays(*dir)...); len(left) > 0 {
 			fmt.Fprintf(stderr, "anycast-lab down: still there: %s\n", strings.Join(left, ", "))
 			return 1
 		}

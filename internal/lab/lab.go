@@ -166,7 +166,9 @@ func (l *Lab) up(ctx context.Context) error {
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
-	l.startFixtures(runCtx)
+	if err := l.startFixtures(runCtx); err != nil {
+		return err
+	}
 
 	t = time.Now()
 	class, ingress, err := samples(l.fabric)
@@ -213,11 +215,11 @@ func (l *Lab) startFabric(ctx context.Context, mode string) (bgpFabric, error) {
 
 // prepareClusters creates what an installation would have: the operator namespace and
 // east's kubeconfig Secret on the hub, MetalLB's namespace on both clusters, the
-// ingress namespace on the hub.
+// application's namespace on both (its workloads run there).
 func (l *Lab) prepareClusters(ctx context.Context) error {
 	ns := map[*cluster][]string{
 		l.west: {OperatorNamespace, MetalLBNamespace, IngressNamespace},
-		l.east: {MetalLBNamespace},
+		l.east: {MetalLBNamespace, IngressNamespace},
 	}
 	for c, names := range ns {
 		for _, n := range names {
@@ -342,11 +344,22 @@ func (l *Lab) operatorLogTail() string {
 	return "\n--- operator.log (tail) ---\n" + string(b)
 }
 
+// Set by apps.go when the Gateway implementation stand-in is available: it runs that
+// stand-in and the sample's workloads, and then the speakers announce, as MetalLB's do,
+// only the addresses LoadBalancer Services hold.
+var (
+	startApps        func(ctx context.Context, l *Lab) error
+	announceServices bool
+)
+
 // startFixtures runs what stands in for the controllers the lab has no room for: a
-// MetalLB speaker per cluster and the Skupper controllers' status writes.
-func (l *Lab) startFixtures(ctx context.Context) {
+// MetalLB speaker per cluster, the Skupper controllers' status writes, and (apps.go)
+// each cluster's Gateway implementation with MetalLB's address assignment and the
+// sample's workloads.
+func (l *Lab) startFixtures(ctx context.Context) error {
 	for _, c := range []*cluster{l.west, l.east} {
-		s := &speaker.Speaker{Client: c.Client, Namespace: MetalLBNamespace, Announcer: l.fabric.Announcer(c.Name)}
+		s := &speaker.Speaker{Client: c.Client, Namespace: MetalLBNamespace, Announcer: l.fabric.Announcer(c.Name),
+			AnnounceServices: announceServices}
 		l.stands[c.Name] = s
 		l.wg.Add(1)
 		go func() { defer l.wg.Done(); _ = s.Run(ctx) }()
@@ -356,6 +369,10 @@ func (l *Lab) startFixtures(ctx context.Context) {
 	l.skupper.SetHubEndpoints(true)
 	l.wg.Add(1)
 	go func() { defer l.wg.Done(); l.skupper.Run(ctx) }()
+	if startApps != nil {
+		return startApps(ctx, l)
+	}
+	return nil
 }
 
 // Kubeconfig is the path of a cluster's admin kubeconfig.
@@ -414,23 +431,24 @@ func Down(dir string) error {
 	var list []error
 	procs := recordedProcs(dir)
 	// The lab first: a kept lab tears itself down in order when told to.
+	var rest []procRecord
 	for _, p := range procs {
-		if p.Name == "lab" && p.Pid != os.Getpid() {
+		switch {
+		case p.Name == "lab" && p.Pid != os.Getpid():
 			list = append(list, stopProc(p, 30*time.Second))
-		}
-	}
-	for _, p := range procs {
-		if p.Name != "lab" {
-			list = append(list, stopProc(p, 5*time.Second))
+		case p.Name != "lab":
+			rest = append(rest, p)
 		}
 	}
 	// A control plane process started but not yet recorded when the lab died is found by
 	// its name and the directory on its command line.
 	for _, pid := range strays(dir) {
 		if start, err := procStart(pid); err == nil {
-			list = append(list, stopProc(procRecord{Name: "stray " + strconv.Itoa(pid), Pid: pid, Start: start}, 5*time.Second))
+			rest = append(rest, procRecord{Name: procComm(pid), Pid: pid, Start: start})
 		}
 	}
+	// The API servers and etcds hold nothing worth a graceful stop: their data goes too.
+	list = append(list, stopProcs(rest, 2*time.Second))
 	list = append(list, sweepFabrics())
 	if err := os.RemoveAll(dir); err != nil {
 		list = append(list, err)
@@ -485,17 +503,14 @@ func ReadRecord(dir string) Record {
 	return r
 }
 
-// Leftovers lists what of r still exists: recorded processes alive, stray control
-// plane processes, the FRR block's namespaces, the directory. Empty after Down.
+// Leftovers lists what of r still exists: recorded processes alive, the FRR block's
+// namespaces and run directory, the lab directory. Empty after Down.
 func (r Record) Leftovers() []string {
 	var out []string
 	for _, p := range r.Procs {
 		if p.alive() && p.Pid != os.Getpid() {
 			out = append(out, fmt.Sprintf("process %s (pid %d)", p.Name, p.Pid))
 		}
-	}
-	for _, pid := range strays(r.Dir) {
-		out = append(out, fmt.Sprintf("process %s (pid %d) naming %s", procComm(pid), pid, r.Dir))
 	}
 	if r.Block >= 0 {
 		for _, ns := range labfabric.BlockNamespaces(r.Block) {
@@ -507,6 +522,17 @@ func (r Record) Leftovers() []string {
 	}
 	if _, err := os.Stat(r.Dir); err == nil {
 		out = append(out, "directory "+r.Dir)
+	}
+	return out
+}
+
+// Strays lists kube-apiserver, etcd and operator processes naming dir on their command
+// line, recorded or not: none once a lab in dir is down.
+func Strays(dir string) []string {
+	dir, _ = filepath.Abs(dir)
+	var out []string
+	for _, pid := range strays(dir) {
+		out = append(out, fmt.Sprintf("process %s (pid %d) naming %s", procComm(pid), pid, dir))
 	}
 	return out
 }

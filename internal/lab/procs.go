@@ -112,6 +112,32 @@ func stopProc(p procRecord, grace time.Duration) error {
 	return nil
 }
 
+// stopProcs stops several processes at once: SIGTERM to all, up to grace for them to
+// end, then SIGKILL.
+func stopProcs(list []procRecord, grace time.Duration) error {
+	for _, p := range list {
+		if p.alive() {
+			_ = syscall.Kill(p.Pid, syscall.SIGTERM)
+		}
+	}
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		alive := false
+		for _, p := range list {
+			alive = alive || p.alive()
+		}
+		if !alive {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var errList []error
+	for _, p := range list {
+		errList = append(errList, stopProc(p, 0))
+	}
+	return errors.Join(errList...)
+}
+
 // childrenMatching lists the pids of this process's children whose command line contains
 // every one of the given strings.
 func childrenMatching(parts ...string) []int {

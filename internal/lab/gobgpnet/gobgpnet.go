@@ -102,6 +102,8 @@ type Speaker struct {
 	Addr netip.Addr
 	// TOR is the router the speaker peers with.
 	TOR *Router
+	// torSide is the TOR's neighbor configuration for this speaker.
+	torSide *api.Peer
 
 	log       gobgplog.Logger
 	mu        sync.Mutex
@@ -151,6 +153,8 @@ func New(ctx context.Context, opts Options) (*Network, error) {
 	}
 	n.West = &Speaker{Name: "west", ASN: WestASN, Addr: host(hostWest), TOR: n.TORWest, log: n.log, announced: map[netip.Prefix]speaker.Route{}}
 	n.East = &Speaker{Name: "east", ASN: EastASN, Addr: host(hostEast), TOR: n.TOREast, log: n.log, announced: map[netip.Prefix]speaker.Route{}}
+	n.West.torSide = peer(n.West.Addr, WestASN, 0, n.TORWest.Addr, true, false)
+	n.East.torSide = peer(n.East.Addr, EastASN, 0, n.TOREast.Addr, true, false)
 
 	// The core accepts the TORs and the watcher; the TORs dial the core and accept their
 	// speaker; the speakers dial their TOR.
@@ -164,8 +168,8 @@ func New(ctx context.Context, opts Options) (*Network, error) {
 		{n.Core, peer(n.WatcherAddr, opts.WatcherASN, 0, n.Core.Addr, true, true), nil},
 		{n.TORWest, peer(n.Core.Addr, CoreASN, n.Core.Port, n.TORWest.Addr, false, false), n.Core},
 		{n.TOREast, peer(n.Core.Addr, CoreASN, n.Core.Port, n.TOREast.Addr, false, false), n.Core},
-		{n.TORWest, peer(n.West.Addr, WestASN, 0, n.TORWest.Addr, true, false), nil},
-		{n.TOREast, peer(n.East.Addr, EastASN, 0, n.TOREast.Addr, true, false), nil},
+		{n.TORWest, n.West.torSide, nil},
+		{n.TOREast, n.East.torSide, nil},
 	}
 	for _, p := range peers {
 		if err := p.r.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p.p}); err != nil {
@@ -429,6 +433,11 @@ func (s *Speaker) Start(ctx context.Context) error {
 
 // Stop stops the speaker's BGP server: its session closes and the TOR withdraws what it
 // announced, as when a cluster's speaker dies. The routes are remembered for Start.
+//
+// GoBGP then holds the TOR's neighbor Idle for 5 s (its fixed holdtimeIdle; its
+// IdleHoldTimeAfterReset applies to administrative resets only), refusing the speaker's
+// return meanwhile, where FRR accepts it at once. So the TOR's neighbor is configured
+// afresh, as FRR would behave.
 func (s *Speaker) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -437,6 +446,11 @@ func (s *Speaker) Stop() {
 	}
 	_ = s.srv.StopBgp(context.Background(), &api.StopBgpRequest{})
 	s.srv = nil
+	ctx := context.Background()
+	if s.TOR != nil && s.TOR.srv != nil && s.torSide != nil {
+		_ = s.TOR.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: s.Addr.String()})
+		_ = s.TOR.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.torSide})
+	}
 }
 
 // Advertise makes the speaker originate exactly routes (speaker.Announcer).
