@@ -190,8 +190,10 @@ func TestLabAfterCrash(t *testing.T) {
 	if apiservers != 2 {
 		t.Errorf("a killed lab should leave its two kube-apiservers running (that is what the next lab must clean): %v", left)
 	}
+	// Its FRR namespaces are left too, unless another package's fabric (make test runs
+	// packages in parallel) already swept them: a dead owner's block is anyone's to clean.
 	if crashed.Block >= 0 && !strings.Contains(strings.Join(left, " "), "namespace acf-") {
-		t.Errorf("a killed FRR lab should leave its namespaces: %v", left)
+		t.Logf("the killed lab's namespaces were already swept by another fabric")
 	}
 
 	second := startLab(t, dir, "LAB_KEEP=1", "LAB_FABRIC=gobgp")

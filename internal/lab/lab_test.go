@@ -1,0 +1,185 @@
+package lab
+
+import (
+	"context"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/lab/speaker"
+)
+
+// fakeFabric answers the questions samples and the table ask.
+type fakeFabric struct{ port uint16 }
+
+func (f fakeFabric) Mode() string                                         { return FabricGoBGP }
+func (f fakeFabric) Describe() string                                     { return "fake" }
+func (f fakeFabric) Announcer(string) speaker.Announcer                   { return nil }
+func (f fakeFabric) StopSpeaker(string)                                   {}
+func (f fakeFabric) StartSpeaker(context.Context, string) error           { return nil }
+func (f fakeFabric) SpeakerRunning(string) bool                           { return true }
+func (f fakeFabric) Core(context.Context, netip.Prefix) (CoreView, error) { return CoreView{}, nil }
+func (f fakeFabric) Block() int                                           { return -1 }
+func (f fakeFabric) Close()                                               {}
+func (f fakeFabric) TOR(c string) (netip.Addr, uint32, uint16) {
+	if c == "east" {
+		return netip.MustParseAddr("127.1.1.3"), 64002, f.port
+	}
+	return netip.MustParseAddr("127.1.1.2"), 64001, f.port
+}
+func (f fakeFabric) Watcher() (netip.Addr, netip.Addr, uint32, uint16) {
+	return netip.MustParseAddr("127.1.1.99"), netip.MustParseAddr("127.1.1.1"), 64666, f.port
+}
+
+// TestSamples: the lab applies config/samples with only the fabric's addresses changed,
+// and the result is a valid AnycastClass and AnycastIngress.
+func TestSamples(t *testing.T) {
+	for _, port := range []uint16{179, 1179} {
+		class, ingress, err := samples(fakeFabric{port: port})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c v1alpha1.AnycastClass
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(class.Object, &c, true); err != nil {
+			t.Fatalf("class: %v", err)
+		}
+		var i v1alpha1.AnycastIngress
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(ingress.Object, &i, true); err != nil {
+			t.Fatalf("ingress: %v", err)
+		}
+		if c.Name != ClassName || len(c.Spec.Clusters) != 2 || c.Spec.Watcher == nil || i.Spec.Address != VIP {
+			t.Fatalf("samples changed shape: %+v %+v", c.Spec, i.Spec)
+		}
+		west, east := c.Member("west"), c.Member("east")
+		if west.ASN != 65001 || east.ASN != 65002 || east.KubeconfigSecretRef == nil || east.KubeconfigSecretRef.Name != EastSecret {
+			t.Errorf("members %+v %+v", west, east)
+		}
+		for _, m := range []*v1alpha1.ClusterMember{west, east} {
+			addr, asn, _ := fakeFabric{}.TOR(m.Name)
+			if len(m.Peers) != 1 || m.Peers[0].Address != addr.String() || m.Peers[0].ASN != int64(asn) {
+				t.Errorf("%s peers %+v", m.Name, m.Peers)
+			}
+			if (port == 179) != (m.Peers[0].Port == nil) || (m.Peers[0].Port != nil && *m.Peers[0].Port != int32(port)) {
+				t.Errorf("%s peer port %v, fabric port %d", m.Name, m.Peers[0].Port, port)
+			}
+		}
+		s := c.Spec.Watcher.Sessions[0]
+		if c.Spec.Watcher.ASN != 64999 || s.Address != "127.1.1.1" || s.LocalAddress != "127.1.1.99" || s.ASN != 64666 ||
+			s.AddPathReceive == nil || !*s.AddPathReceive || s.Multihop != nil {
+			t.Errorf("watcher %+v", c.Spec.Watcher)
+		}
+	}
+}
+
+// TestRender: the table shows the clusters, the ingress's conditions and members, and the
+// core's paths with their origin clusters.
+func TestRender(t *testing.T) {
+	yes, no := true, false
+	ing := &v1alpha1.AnycastIngress{
+		ObjectMeta: metav1.ObjectMeta{Name: IngressName, Namespace: IngressNamespace, Generation: 2},
+		Spec:       v1alpha1.AnycastIngressSpec{ClassName: ClassName, Drain: []string{"east"}},
+		Status: v1alpha1.AnycastIngressStatus{
+			Address: VIP,
+			Conditions: []metav1.Condition{
+				{Type: "Ready", Status: metav1.ConditionTrue, ObservedGeneration: 2},
+				{Type: "Drained", Status: metav1.ConditionFalse, ObservedGeneration: 1, Reason: "StillAdvertised", Message: "east still advertises"},
+			},
+			Clusters: []v1alpha1.IngressClusterStatus{{Name: "west", Programmed: true, Advertised: &yes}, {Name: "east", Programmed: true, Advertised: &no, Drained: true}},
+		},
+	}
+	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Snapshot{
+		At: time.Now(), Fabric: "fake fabric", Ingress: ing, IngressRaw: &unstructured.Unstructured{Object: raw},
+		Core: CoreView{HasFIB: true, FIB: []netip.Addr{netip.MustParseAddr("198.18.1.2")}, Paths: []CorePath{
+			{ASPath: "64001 65001", NextHop: netip.MustParseAddr("198.18.1.2"), Best: true, Multipath: true},
+		}},
+		Speakers: map[string]SpeakerView{"west": {Running: true}, "east": {State: speaker.State{Problems: []string{"BGPPeer x: nope"}}}},
+		Clusters: []ClusterView{{Name: "west", Role: "hub", ASN: 65001}, {Name: "east", Role: "spoke", ASN: 65002}},
+		Operator: "pid 1",
+	}
+	out := s.Render()
+	for _, want := range []string{
+		"fake fabric", "west     hub", "DOWN", "! east speaker: BGPPeer x: nope",
+		"drain [east]", "Ready=True", "Drained=False(stale)", "Drained: StillAdvertised: east still advertises",
+		"kernel route: via 198.18.1.2", "64001 65001", "west (65001)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the table lacks %q:\n%s", want, out)
+		}
+	}
+	if err := s.coreServes("west"); err != nil {
+		t.Error(err)
+	}
+	if err := s.coreServes("west", "east"); err == nil {
+		t.Error("one path is not ECMP across both")
+	}
+	if err := s.condition("Drained", metav1.ConditionFalse); err == nil || !strings.Contains(err.Error(), "generation") {
+		t.Errorf("a stale condition must not count: %v", err)
+	}
+}
+
+// TestProcessRecords: a recorded process is found alive and stopped; a record whose
+// start time does not match (the pid reused by another process) is never signalled.
+func TestProcessRecords(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	defer func() { _ = cmd.Process.Kill() }()
+	if err := recordProc(dir, "sleeper", cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	recs := recordedProcs(dir)
+	if len(recs) != 1 || recs[0].Name != "sleeper" || !recs[0].alive() {
+		t.Fatalf("records %+v", recs)
+	}
+	stale := recs[0]
+	stale.Start++
+	if err := stopProcs([]procRecord{stale}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(cmd.Process.Pid, 0); err != nil {
+		t.Fatal("a record with another start time killed the process")
+	}
+	if err := stopProcs(recs, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the recorded process still runs")
+	}
+	if r := ReadRecord(dir); len(r.Running()) != 0 || r.Block != -1 || filepath.Base(r.Dir) != filepath.Base(dir) {
+		t.Errorf("record %+v", r)
+	}
+}
+
+// TestChooseFabric: explicit modes are kept, unknown ones refused.
+func TestChooseFabric(t *testing.T) {
+	for _, m := range []string{FabricFRR, FabricGoBGP} {
+		if got, _, err := chooseFabric(m); err != nil || got != m {
+			t.Errorf("%s: %s %v", m, got, err)
+		}
+	}
+	if got, why, err := chooseFabric(""); err != nil || (got != FabricFRR && got != FabricGoBGP) || why == "" {
+		t.Errorf("auto: %s (%s) %v", got, why, err)
+	}
+	if _, _, err := chooseFabric("quagga"); err == nil {
+		t.Error("unknown fabric accepted")
+	}
+}
