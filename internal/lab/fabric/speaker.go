@@ -227,7 +227,8 @@ func (s *Speaker) add(p netip.Prefix, attrs Attributes) error {
 	if s.cmd == nil {
 		return nil // remembered; Start announces it
 	}
-	args := []string{"global", "rib", "-a", family(p), "add", p.String()}
+	// Origin IGP, as MetalLB's speakers announce (the gobgp CLI defaults to incomplete).
+	args := []string{"global", "rib", "-a", family(p), "add", p.String(), "origin", "igp"}
 	if attrs.Prepend > 0 {
 		asns := make([]string, attrs.Prepend)
 		for i := range asns {
