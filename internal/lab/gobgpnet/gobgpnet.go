@@ -34,9 +34,10 @@ import (
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v3/pkg/server"
-	apb "google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/anycast-operator/anycast-operator/internal/lab/speaker"
 )
@@ -512,26 +513,25 @@ func (s *Speaker) add(ctx context.Context, r speaker.Route) error {
 // prepended r.Prepend times (GoBGP adds the one every eBGP speaker adds), communities and
 // local preference.
 func (s *Speaker) path(r speaker.Route) *api.Path {
-	nlri, _ := apb.New(&api.IPAddressPrefix{Prefix: r.Prefix.Addr().String(), PrefixLen: uint32(r.Prefix.Bits())})
-	attrs := []*apb.Any{}
-	origin, _ := apb.New(&api.OriginAttribute{Origin: 0})
-	nh, _ := apb.New(&api.NextHopAttribute{NextHop: "0.0.0.0"})
-	attrs = append(attrs, origin, nh)
+	attrs := []bgp.PathAttributeInterface{
+		bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP),
+		bgp.NewPathAttributeNextHop("0.0.0.0"),
+	}
 	if r.Prepend > 0 {
 		nums := make([]uint32, r.Prepend)
 		for i := range nums {
 			nums[i] = s.ASN
 		}
-		a, _ := apb.New(&api.AsPathAttribute{Segments: []*api.AsSegment{{Type: api.AsSegment_AS_SEQUENCE, Numbers: nums}}})
-		attrs = append(attrs, a)
+		attrs = append(attrs, bgp.NewPathAttributeAsPath([]bgp.AsPathParamInterface{
+			bgp.NewAs4PathParam(bgp.BGP_ASPATH_ATTR_TYPE_SEQ, nums)}))
 	}
 	var std []uint32
-	var large []*api.LargeCommunity
+	var large []*bgp.LargeCommunity
 	for _, c := range r.Communities {
 		if l, ok := strings.CutPrefix(c, "large:"); ok {
 			var g, d1, d2 uint32
 			if _, err := fmt.Sscanf(l, "%d:%d:%d", &g, &d1, &d2); err == nil {
-				large = append(large, &api.LargeCommunity{GlobalAdmin: g, LocalData1: d1, LocalData2: d2})
+				large = append(large, bgp.NewLargeCommunity(g, d1, d2))
 			}
 			continue
 		}
@@ -541,18 +541,20 @@ func (s *Speaker) path(r speaker.Route) *api.Path {
 		}
 	}
 	if len(std) > 0 {
-		a, _ := apb.New(&api.CommunitiesAttribute{Communities: std})
-		attrs = append(attrs, a)
+		attrs = append(attrs, bgp.NewPathAttributeCommunities(std))
 	}
 	if len(large) > 0 {
-		a, _ := apb.New(&api.LargeCommunitiesAttribute{Communities: large})
-		attrs = append(attrs, a)
+		attrs = append(attrs, bgp.NewPathAttributeLargeCommunities(large))
 	}
 	if r.LocalPref > 0 {
-		a, _ := apb.New(&api.LocalPrefAttribute{LocalPref: r.LocalPref})
-		attrs = append(attrs, a)
+		attrs = append(attrs, bgp.NewPathAttributeLocalPref(r.LocalPref))
 	}
-	return &api.Path{Family: ipv4Unicast, Nlri: nlri, Pattrs: attrs}
+	p, err := apiutil.NewPath(bgp.NewIPAddrPrefix(uint8(r.Prefix.Bits()), r.Prefix.Addr().String()), false, attrs, time.Now())
+	if err != nil {
+		// Only malformed attributes fail, and every one above is well-formed.
+		panic(fmt.Sprintf("building the path of %s: %v", r, err))
+	}
+	return p
 }
 
 // logger writes GoBGP's warnings and errors to w, one line each.
