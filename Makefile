@@ -74,7 +74,24 @@ golden: ## Regenerate the renderer's golden files (review the diff!).
 
 .PHONY: bench
 bench: envtest-assets skupper-crds ## Run the benchmarks and print their figures.
-	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test -run '^$$' -bench . -benchmem -timeout 120m ./...
+
+.PHONY: bench-scale
+bench-scale: envtest-assets skupper-crds ## Only the scale benchmarks: 1,000 ingresses; 1,000 VIPs through BGP bursts (root and FRR).
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 120m -v ./test/scale/
+
+.PHONY: test-resilience
+test-resilience: envtest-assets skupper-crds ## Kill, restart and partition the operator and its API servers (test/resilience; root and FRR).
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test $(GO_TEST_FLAGS) -tags resilience -v -timeout 30m ./test/resilience/
+
+# Each fuzz target runs for FUZZTIME. A failing input is written to testdata/fuzz/<target>
+# beside the target: commit it with the fix, and `go test` replays it from then on.
+FUZZTIME ?= 30s
+
+.PHONY: fuzz
+fuzz: skupper-crds ## Fuzz the renderer (FuzzRender) and the API validation (FuzzValidation), FUZZTIME each (30s).
+	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./internal/render/
+	$(GO) test -run '^$$' -fuzz '^FuzzValidation$$' -fuzztime $(FUZZTIME) ./cmd/anycast-operator/
 
 ##@ Lab
 

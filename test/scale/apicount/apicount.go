@@ -24,7 +24,14 @@ type Request struct {
 	// Group, Resource and Subresource ("status", ...) of the path; Namespace and Name
 	// when the path names them.
 	Group, Resource, Subresource, Namespace, Name string
+	// InitialEvents marks a watch that starts with the current state
+	// (sendInitialEvents=true): how client-go's informers list (WatchListClient).
+	InitialEvents bool
 }
+
+// Lists reports whether the request reads a whole collection: a list, or a watch that
+// starts with every object (an informer's initial list or relist).
+func (r Request) Lists() bool { return r.Verb == "list" || r.Verb == "watch" && r.InitialEvents }
 
 // Write reports whether the request changes anything.
 func (r Request) Write() bool {
@@ -76,6 +83,18 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errBlocked(t.cluster)
 	}
 	return t.next.RoundTrip(req)
+}
+
+// WrappedRoundTripper lets client-go see through the wrapper (k8s.io/apimachinery's
+// net.RoundTripperWrapper).
+func (t *transport) WrappedRoundTripper() http.RoundTripper { return t.next }
+
+// CancelRequest forwards to the wrapped transport when it can cancel (client-go warns
+// otherwise).
+func (t *transport) CancelRequest(req *http.Request) {
+	if c, ok := t.next.(interface{ CancelRequest(*http.Request) }); ok {
+		c.CancelRequest(req)
+	}
 }
 
 func (c *Counter) record(r Request) {
@@ -216,6 +235,7 @@ func Parse(cluster string, req *http.Request) Request {
 		switch {
 		case watch == "true" || watch == "1":
 			r.Verb = "watch"
+			r.InitialEvents = req.URL.Query().Get("sendInitialEvents") == "true"
 		case r.Name == "":
 			r.Verb = "list"
 		default:

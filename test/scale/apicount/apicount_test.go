@@ -16,6 +16,7 @@ func TestParse(t *testing.T) {
 		{"POST", "/api/v1/namespaces", Request{Verb: "create", Resource: "namespaces"}},
 		{"GET", "/api/v1/namespaces/hello", Request{Verb: "get", Resource: "namespaces", Name: "hello"}},
 		{"GET", "/apis/anycast.dev/v1alpha1/anycastingresses?watch=true", Request{Verb: "watch", Group: "anycast.dev", Resource: "anycastingresses"}},
+		{"GET", "/apis/anycast.dev/v1alpha1/anycastingresses?watch=1&sendInitialEvents=true", Request{Verb: "watch", Group: "anycast.dev", Resource: "anycastingresses", InitialEvents: true}},
 		{"PATCH", "/apis/anycast.dev/v1alpha1/namespaces/a/anycastingresses/x/status", Request{Verb: "patch", Group: "anycast.dev", Resource: "anycastingresses", Namespace: "a", Name: "x", Subresource: "status"}},
 		{"PUT", "/apis/coordination.k8s.io/v1/namespaces/anycast-system/leases/l", Request{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: "anycast-system", Name: "l"}},
 		{"DELETE", "/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools/p", Request{Verb: "delete", Group: "metallb.io", Resource: "ipaddresspools", Namespace: "metallb-system", Name: "p"}},
