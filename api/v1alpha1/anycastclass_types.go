@@ -287,6 +287,11 @@ type ClusterMember struct {
 	// +optional
 	RouterAccess *RouterAccess `json:"routerAccess,omitempty"`
 
+	// drain drains the member for every ingress of the class, for the whole cluster's
+	// maintenance, in the given mode. Unset: the member serves.
+	// +optional
+	Drain *DrainPolicy `json:"drain,omitempty"`
+
 	// peers are the member's BGP neighbours; each becomes a MetalLB BGPPeer.
 	// +optional
 	// +listType=map

@@ -14,9 +14,68 @@ const (
 	// ConditionAdvertised is True when the watcher sees every selected, non-drained member as
 	// an origin of the VIP.
 	ConditionAdvertised = "Advertised"
-	// ConditionDrained is True when every drained member's path is gone at the routers.
+	// ConditionDrained is True when every drained member is as its drain mode asks at the
+	// routers: gone (withdraw) or seen with the longer AS path (prepend).
 	ConditionDrained = "Drained"
+	// ConditionHealthy is True when every serving member can serve: its Gateway is
+	// programmed with the VIP, its LoadBalancer Service carries the VIP and every route has
+	// a ready backend. An unhealthy member's advertisement is withdrawn.
+	ConditionHealthy = "Healthy"
 )
+
+// DrainMode says how a drained member stops attracting traffic.
+// +kubebuilder:validation:Enum=withdraw;prepend
+type DrainMode string
+
+const (
+	// DrainWithdraw removes the member's advertisement: the routers forget its path.
+	DrainWithdraw DrainMode = "withdraw"
+	// DrainPrepend keeps the advertisement with a longer AS path: the routers stop using it
+	// for ECMP but keep it as a backup (MetalLB FRR modes only).
+	DrainPrepend DrainMode = "prepend"
+)
+
+// DrainPolicy says how drained members leave.
+type DrainPolicy struct {
+	// mode is withdraw (remove the advertisement, the default) or prepend (advertise with
+	// the member's ASN prepended, so routers prefer the others but keep it as a backup;
+	// needs MetalLB in an FRR mode).
+	// +kubebuilder:default=withdraw
+	// +optional
+	Mode DrainMode `json:"mode,omitempty"`
+
+	// prependCount is how many times the member's ASN is prepended in prepend mode.
+	// +kubebuilder:default=3
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10
+	PrependCount *int32 `json:"prependCount,omitempty"`
+}
+
+// HealthGate withdraws the VIP from a member that cannot serve it.
+type HealthGate struct {
+	// enabled turns the gate on (default). Off, every selected member advertises whatever
+	// its state.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// withdrawAfter is how long a member must stay unhealthy before its advertisement is
+	// withdrawn, so that one bad reading does not move traffic. Default 2s.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('1h')",message="withdrawAfter must be at most 1h"
+	WithdrawAfter *metav1.Duration `json:"withdrawAfter,omitempty"`
+
+	// holdDown is how long a withdrawn member must stay healthy before it advertises again:
+	// the hysteresis that keeps a flapping member out. Default 10s.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('24h')",message="holdDown must be at most 24h"
+	HoldDown *metav1.Duration `json:"holdDown,omitempty"`
+}
 
 // ListenerProtocol is the protocol of a Gateway listener.
 // +kubebuilder:validation:Enum=HTTP;HTTPS;TLS
@@ -212,6 +271,14 @@ type AnycastIngressSpec struct {
 	// +kubebuilder:validation:items:MaxLength=63
 	Drain []string `json:"drain,omitempty"`
 
+	// drainPolicy says how drained members leave: withdraw (default) or prepend.
+	// +optional
+	DrainPolicy *DrainPolicy `json:"drainPolicy,omitempty"`
+
+	// health withdraws the VIP from a member that cannot serve it (on by default).
+	// +optional
+	Health *HealthGate `json:"health,omitempty"`
+
 	// advertisement tunes the BGP announcement of the VIP.
 	// +optional
 	Advertisement *Advertisement `json:"advertisement,omitempty"`
@@ -257,6 +324,31 @@ type IngressClusterStatus struct {
 	// message says what is wrong on this member, if anything.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// health is the member's verdict for this ingress: Healthy or Unhealthy (absent with
+	// the health gate off).
+	// +optional
+	Health string `json:"health,omitempty"`
+	// healthMessage says why the member is unhealthy.
+	// +optional
+	HealthMessage string `json:"healthMessage,omitempty"`
+	// healthSince is when the verdict last changed.
+	// +optional
+	HealthSince *metav1.Time `json:"healthSince,omitempty"`
+	// advertisement is what the operator asks the member's MetalLB to do with the VIP:
+	// Advertise, Prepend or Withdraw.
+	// +optional
+	Advertisement string `json:"advertisement,omitempty"`
+	// withdrawnReason says why the member is withdrawn or prepended: Drained, or the
+	// health verdict that withdrew it.
+	// +optional
+	WithdrawnReason string `json:"withdrawnReason,omitempty"`
+	// routerState is what the routers carry for the member, as the watcher sees it:
+	// Advertised, Prepended (its path carries its ASN more than once) or Withdrawn.
+	// +optional
+	RouterState string `json:"routerState,omitempty"`
+	// routerStateSince is when routerState last changed.
+	// +optional
+	RouterStateSince *metav1.Time `json:"routerStateSince,omitempty"`
 }
 
 // PathStatus is one path to the VIP as a watcher session sees it.

@@ -7,15 +7,19 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
@@ -73,13 +77,32 @@ type Remote struct {
 type conn struct {
 	ref    string
 	digest [32]byte
-	cl     cluster.Cluster
+	cfg    *rest.Config
 	cancel context.CancelFunc
 	dc     discovery.DiscoveryInterface
 
 	mu     sync.Mutex
 	health Health
 	users  map[string]string // "class/member" -> class
+	// cl is the member's client and cache. It exists only while the member answers, and
+	// is rebuilt when the member comes back after an outage: informers that were
+	// backing off for the whole outage would otherwise be late to see what was written
+	// since, and the health gate reads them.
+	cl       cluster.Cluster
+	clCancel context.CancelFunc
+	// identity tells which cluster this is (see clusterIdentity): two Secrets may reach
+	// the same cluster.
+	identity string
+}
+
+func (c *conn) member(name string) *Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cl == nil {
+		return nil
+	}
+	cl := c.cl.GetClient()
+	return &Member{Name: name, Client: cl, Reader: cl, LiveReader: c.cl.GetAPIReader()}
 }
 
 func (c *conn) getHealth() Health {
@@ -123,8 +146,11 @@ func (r *Remote) GetByRef(ctx context.Context, class, name string, ref *v1alpha1
 	if !h.OK {
 		return nil, &UnavailableError{Member: name, Reason: h.Reason, Message: h.Message}
 	}
-	cl := c.cl.GetClient()
-	return &Member{Name: name, Client: cl, Reader: cl, LiveReader: c.cl.GetAPIReader()}, nil
+	m := c.member(name)
+	if m == nil {
+		return nil, &UnavailableError{Member: name, Reason: ReasonConnecting, Message: "connecting to the API server"}
+	}
+	return m, nil
 }
 
 // Retain drops the class's use of every member not in keep, and closes connections no
@@ -153,13 +179,15 @@ func (r *Remote) Retain(class string, keep []string) {
 	}
 }
 
-// SweepTarget is one reachable member cluster to sweep for orphans.
+// SweepTarget is one reachable cluster to sweep for orphans.
 type SweepTarget struct {
-	// Ref is the kubeconfig reference the member is reached through ("" for the local
-	// cluster), as RefString writes it; KubeconfigRef is the same, for matching class
-	// members.
-	Ref, KubeconfigRef string
-	Member             *Member
+	// Ref names the target in logs.
+	Ref string
+	// Refs are every kubeconfig reference that reaches this cluster, as RefString writes
+	// them ("" for the cluster the operator runs in): an object is an orphan only if no
+	// class member reached through any of them wants it.
+	Refs   []string
+	Member *Member
 }
 
 // RefString writes a kubeconfig reference as "name/key"; nil (the local cluster) is "".
@@ -174,25 +202,65 @@ func RefString(ref *v1alpha1.SecretKeyReference) string {
 	return ref.Name + "/" + key
 }
 
-// SweepTargets lists the local cluster and every reachable connected member.
-func (r *Remote) SweepTargets() []SweepTarget {
-	out := []SweepTarget{{Ref: "local", KubeconfigRef: "", Member: r.Local}}
+// SweepTargets lists every reachable cluster once, the local one included, with every
+// reference that reaches it.
+func (r *Remote) SweepTargets(ctx context.Context) []SweepTarget {
+	byID := map[string]*SweepTarget{}
+	var order []string
+	add := func(id, ref string, m *Member) {
+		if t, ok := byID[id]; ok {
+			t.Refs = append(t.Refs, ref)
+			return
+		}
+		name := ref
+		if name == "" {
+			name = "local"
+		}
+		byID[id] = &SweepTarget{Ref: name, Refs: []string{ref}, Member: m}
+		order = append(order, id)
+	}
+	if id, err := clusterIdentity(ctx, r.Local.LiveReader); err == nil {
+		add(id, "", r.Local)
+	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	refs := make([]string, 0, len(r.conns))
 	for ref := range r.conns {
 		refs = append(refs, ref)
 	}
 	sort.Strings(refs)
+	conns := make([]*conn, 0, len(refs))
 	for _, ref := range refs {
-		c := r.conns[ref]
+		conns = append(conns, r.conns[ref])
+	}
+	r.mu.Unlock()
+	for _, c := range conns {
 		if !c.getHealth().OK {
 			continue
 		}
-		cl := c.cl.GetClient()
-		out = append(out, SweepTarget{Ref: ref, KubeconfigRef: ref, Member: &Member{Name: ref, Client: cl, Reader: cl, LiveReader: c.cl.GetAPIReader()}})
+		m := c.member(c.ref)
+		c.mu.Lock()
+		id := c.identity
+		c.mu.Unlock()
+		if m == nil || id == "" {
+			continue
+		}
+		add(id, c.ref, m)
+	}
+	out := make([]SweepTarget, 0, len(order))
+	for _, id := range order {
+		out = append(out, *byID[id])
 	}
 	return out
+}
+
+// clusterIdentity identifies a cluster by the UID of its kube-system namespace, which
+// the API server creates once and never changes.
+func clusterIdentity(ctx context.Context, r client.Reader) (string, error) {
+	ns := &corev1.Namespace{}
+	if err := r.Get(ctx, types.NamespacedName{Name: metav1.NamespaceSystem}, ns); err != nil {
+		return "", err
+	}
+	return string(ns.UID), nil
 }
 
 // connect returns the connection for ref, building it, or rebuilding it when the Secret's
@@ -246,23 +314,14 @@ func (r *Remote) connect(ctx context.Context, ref *v1alpha1.SecretKeyReference) 
 	return c, nil
 }
 
-// start builds the member's client and cache, probes it once, and keeps probing it in
-// the background.
+// start probes the member once, builds its client and cache if it answers, and keeps
+// probing it in the background.
 func (r *Remote) start(ref string, cfg *rest.Config) (*conn, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = 100, 200
 	cfg.UserAgent = owner.ManagedByValue
 	if wrap := r.WrapTransport; wrap != nil {
 		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return wrap(ref, rt) })
-	}
-	cl, err := cluster.New(cfg, func(o *cluster.Options) {
-		o.Scheme = r.Scheme
-		o.Logger = r.Log.WithValues("member", ref)
-		o.Cache = MemberCacheOptions()
-		o.Client = client.Options{Cache: &client.CacheOptions{Unstructured: true, DisableFor: []client.Object{&corev1.Secret{}}}}
-	})
-	if err != nil {
-		return nil, err
 	}
 	probeCfg := rest.CopyConfig(cfg)
 	probeCfg.Timeout = r.probeTimeout()
@@ -271,20 +330,53 @@ func (r *Remote) start(ref string, cfg *rest.Config) (*conn, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &conn{ref: ref, cl: cl, cancel: cancel, dc: dc}
+	c := &conn{ref: ref, cfg: cfg, cancel: cancel, dc: dc}
 	pctx, pcancel := context.WithTimeout(ctx, r.probeTimeout())
 	c.health = probe(pctx, dc)
 	pcancel()
 	c.health.Since = time.Now()
-	r.Log.Info("member connection", "secret", ref, "health", c.health.String())
-	go func() {
-		if err := cl.Start(ctx); err != nil && ctx.Err() == nil {
-			r.Log.Error(err, "member cache stopped", "secret", ref)
+	if c.health.OK {
+		if err := r.buildCluster(ctx, c); err != nil {
+			cancel()
+			return nil, err
 		}
-	}()
-	go r.watchOwned(ctx, c)
+	}
+	r.Log.Info("member connection", "secret", ref, "health", c.health.String())
 	go r.probeLoop(ctx, c)
 	return c, nil
+}
+
+// buildCluster (re)builds the member's client and cache and starts them.
+func (r *Remote) buildCluster(ctx context.Context, c *conn) error {
+	cl, err := cluster.New(c.cfg, func(o *cluster.Options) {
+		o.Scheme = r.Scheme
+		o.Logger = r.Log.WithValues("member", c.ref)
+		o.Cache = MemberCacheOptions()
+		o.Client = client.Options{Cache: &client.CacheOptions{Unstructured: true, DisableFor: []client.Object{&corev1.Secret{}}}}
+	})
+	if err != nil {
+		return err
+	}
+	ictx, icancel := context.WithTimeout(ctx, r.probeTimeout())
+	id, err := clusterIdentity(ictx, cl.GetAPIReader())
+	icancel()
+	if err != nil {
+		return fmt.Errorf("reading the cluster's identity (namespace kube-system): %w", err)
+	}
+	cctx, ccancel := context.WithCancel(ctx)
+	c.mu.Lock()
+	if c.clCancel != nil {
+		c.clCancel()
+	}
+	c.cl, c.clCancel, c.identity = cl, ccancel, id
+	c.mu.Unlock()
+	go func() {
+		if err := cl.Start(cctx); err != nil && cctx.Err() == nil {
+			r.Log.Error(err, "member cache stopped", "secret", c.ref)
+		}
+	}()
+	go r.watchOwned(cctx, c, cl)
+	return nil
 }
 
 func (r *Remote) probeTimeout() time.Duration {
@@ -317,10 +409,6 @@ func (r *Remote) probeLoop(ctx context.Context, c *conn) {
 		c.mu.Lock()
 		prev := c.health
 		changed := prev.OK != h.OK || prev.Reason != h.Reason
-		if changed {
-			h.Since = time.Now()
-			c.health = h
-		}
 		classes := map[string]bool{}
 		for _, cls := range c.users {
 			classes[cls] = true
@@ -329,6 +417,16 @@ func (r *Remote) probeLoop(ctx context.Context, c *conn) {
 		if !changed {
 			continue
 		}
+		if h.OK {
+			// Back: fresh informers see everything written during the outage at once.
+			if err := r.buildCluster(ctx, c); err != nil {
+				h = Health{Reason: ReasonBadKubeconfig, Message: "the kubeconfig cannot be used: " + shortErr(err)}
+			}
+		}
+		c.mu.Lock()
+		h.Since = time.Now()
+		c.health = h
+		c.mu.Unlock()
 		r.Log.Info("member health changed", "secret", c.ref, "health", h.String())
 		r.notifyClasses(classes)
 		if h.OK && r.OnRecovered != nil {
@@ -355,27 +453,34 @@ func (r *Remote) notifyClasses(classes map[string]bool) {
 }
 
 // watchOwned watches the objects the operator wrote on the member, so that a change or
-// deletion by someone else is repaired as it is on the hub's own cluster.
-func (r *Remote) watchOwned(ctx context.Context, c *conn) {
-	// Informers on an API server that is down would only retry in a loop: wait until it
-	// answers, and for the cache to have started.
-	for !c.getHealth().OK || !c.cl.GetCache().WaitForCacheSync(ctx) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
+// deletion by someone else is repaired as it is on the hub's own cluster, and the health
+// gate's inputs there.
+func (r *Remote) watchOwned(ctx context.Context, c *conn, cl cluster.Cluster) {
+	if !cl.GetCache().WaitForCacheSync(ctx) {
+		return
+	}
+	for _, obj := range []client.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}} {
+		inf, err := cl.GetCache().GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+		if err != nil {
+			r.Log.Error(err, "watching member health inputs", "secret", c.ref)
+			continue
 		}
+		_, _ = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o interface{}) { r.notifyHealthInput(o) },
+			UpdateFunc: func(_, o interface{}) { r.notifyHealthInput(o) },
+			DeleteFunc: func(o interface{}) { r.notifyHealthInput(o) },
+		})
 	}
 	for _, gvk := range render.AllKinds {
 		if gvk == render.GVKSecret {
 			continue // read live, never cached
 		}
-		if _, err := c.cl.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+		if _, err := cl.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
 			continue
 		}
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(gvk)
-		inf, err := c.cl.GetCache().GetInformer(ctx, u, cache.BlockUntilSynced(false))
+		inf, err := cl.GetCache().GetInformer(ctx, u, cache.BlockUntilSynced(false))
 		if err != nil {
 			r.Log.Error(err, "watching member objects", "secret", c.ref, "kind", gvk.Kind)
 			continue
@@ -385,6 +490,26 @@ func (r *Remote) watchOwned(ctx context.Context, c *conn) {
 			UpdateFunc: func(_, o interface{}) { r.notifyOwner(o) },
 			DeleteFunc: func(o interface{}) { r.notifyOwner(o) },
 		})
+	}
+}
+
+// notifyHealthInput tells the ingress controller that a health input changed on a member.
+func (r *Remote) notifyHealthInput(o interface{}) {
+	if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+		o = d.Obj
+	}
+	obj, ok := o.(client.Object)
+	if !ok || r.Ingresses == nil {
+		return
+	}
+	if _, isService := obj.(*corev1.Service); isService {
+		if req, ok := GatewayRequest(obj); ok {
+			r.Ingresses.Notify(req)
+		}
+		return
+	}
+	if req, ok := BackendRequest(obj); ok {
+		r.Ingresses.Notify(req)
 	}
 }
 
@@ -416,9 +541,49 @@ func (r *Remote) notifyOwner(o interface{}) {
 	}
 }
 
-// MemberCacheOptions caches only what the operator wrote on a member.
+// MemberCacheOptions caches what the operator wrote on a member, and what its health gate
+// reads there: the Services Gateway implementations create (found by the label the
+// Gateway's infrastructure propagates) and EndpointSlices (route backends).
 func MemberCacheOptions() cache.Options {
-	return cache.Options{DefaultLabelSelector: labels.SelectorFromSet(labels.Set{owner.ManagedByLabel: owner.ManagedByValue})}
+	return cache.Options{
+		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{owner.ManagedByLabel: owner.ManagedByValue}),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Service{}:            {Label: GatewayServiceSelector()},
+			&discoveryv1.EndpointSlice{}: {Label: labels.Everything()},
+		},
+	}
+}
+
+// GatewayServiceSelector selects the Services made for the operator's Gateways.
+func GatewayServiceSelector() labels.Selector {
+	req, err := labels.NewRequirement(owner.GatewayLabel, selection.Exists, nil)
+	if err != nil {
+		panic(err)
+	}
+	return labels.NewSelector().Add(*req)
+}
+
+// GatewayRequest maps a Service made for a Gateway back to its ingress.
+func GatewayRequest(o client.Object) (reconcile.Request, bool) {
+	ns, name, ok := strings.Cut(o.GetLabels()[owner.GatewayLabel], ".")
+	if !ok {
+		return reconcile.Request{}, false
+	}
+	return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}, true
+}
+
+// BackendRequestPrefix marks a request that stands for every ingress routing to a
+// Service: Name is BackendRequestPrefix + the Service's name (an ingress name cannot hold
+// the colon).
+const BackendRequestPrefix = "backend:"
+
+// BackendRequest maps an EndpointSlice to the ingresses routing to its Service.
+func BackendRequest(o client.Object) (reconcile.Request, bool) {
+	svc := o.GetLabels()[discoveryv1.LabelServiceName]
+	if svc == "" {
+		return reconcile.Request{}, false
+	}
+	return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: BackendRequestPrefix + svc}}, true
 }
 
 // Close stops every member connection.

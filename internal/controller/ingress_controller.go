@@ -78,6 +78,7 @@ type IngressReconciler struct {
 // +kubebuilder:rbac:groups=skupper.io,resources=sites;listeners;connectors;accessgrants;accesstokens,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=skupper.io,resources=links,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 
 // Reconcile brings one ingress's children on every member in line with its spec and
 // reports what happened in its status, written once at the end.
@@ -157,7 +158,17 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, nil
 	}
 
-	obs := render.Observed{Address: addr.String(), NamespaceLabels: ns.Labels}
+	// The Skupper network comes first: a backend reached over it is healthy only when its
+	// link is up.
+	var transient []error
+	report, err := r.reconcileSkupperNetwork(ctx, class, ing.Namespace)
+	if err != nil {
+		transient = append(transient, err)
+	}
+	now := time.Now()
+	gate := r.evaluateHealth(ctx, class, ing, addr, report, now)
+
+	obs := render.Observed{Address: addr.String(), NamespaceLabels: ns.Labels, HealthWithdrawn: gate.withdrawn()}
 	out := render.RenderIngress(class, ing, &obs)
 	if len(out.Problems) > 0 {
 		ing.Status.Address = ""
@@ -173,7 +184,6 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 
 	// Program every selected member; remove the ingress from members it no longer selects.
 	ref := owner.Ingress(class.Name, ing.Namespace, ing.Name)
-	var transient []error
 	statuses := make([]v1alpha1.IngressClusterStatus, 0, len(out.Clusters))
 	outcomes := make([]outcome, 0, len(out.Clusters))
 	for _, co := range out.Clusters {
@@ -201,18 +211,19 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 			}
 		}
 	}
-	report, err := r.reconcileSkupperNetwork(ctx, class, ing.Namespace)
-	if err != nil {
-		transient = append(transient, err)
+	prev := map[string]v1alpha1.IngressClusterStatus{}
+	for _, cs := range ing.Status.Clusters {
+		prev[cs.Name] = cs
 	}
-
 	ing.Status.Clusters = statuses
 	setProgrammed(conds, statuses, outcomes)
 	setLinked(conds, ing, class, report)
-	setAdvertised(conds, ing, class, r.Watcher, addr)
-	// Ready follows what the routers carry when a watcher can tell.
+	r.applyGateStatus(ctx, conds, ing, class, gate, out, prev, now)
+	setAdvertised(conds, ing, class, r.Watcher, addr, prev, now)
+	// Ready follows what the routers carry when a watcher can tell, and the health of the
+	// members when the gate is on.
 	conds.readyWith([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionProgrammed, v1alpha1.ConditionLinked},
-		[]string{v1alpha1.ConditionAdvertised, v1alpha1.ConditionDrained})
+		[]string{v1alpha1.ConditionAdvertised, v1alpha1.ConditionDrained, v1alpha1.ConditionHealthy})
 	if len(transient) > 0 {
 		log.V(1).Info("transient errors, retrying with backoff", "errors", errors.Join(transient...).Error())
 		return ctrl.Result{}, errors.Join(transient...)
@@ -220,6 +231,9 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	// Members that are down come back through the registry's notifications; the requeue
 	// is for what nobody notifies: a link on its way up, a backoff running out.
 	requeue := report.RequeueAfter
+	if rc := gate.recheck(); rc > 0 && (requeue == 0 || rc < requeue) {
+		requeue = rc + 100*time.Millisecond
+	}
 	for _, o := range outcomes {
 		if o == outcomeUnavailable && (requeue == 0 || requeue > time.Minute) {
 			requeue = time.Minute

@@ -15,6 +15,7 @@ import (
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
+	gatewayfixture "github.com/anycast-operator/anycast-operator/test/fixtures/gateway"
 )
 
 const mlbNS = "metallb-system"
@@ -86,6 +87,9 @@ func TestIngressLifecycle(t *testing.T) {
 	})
 
 	t.Run("add and remove a route", func(t *testing.T) {
+		if err := gatewayfixture.ReadyBackend(ctx, env.Client, ns, "api", 8080, 1); err != nil {
+			t.Fatal(err)
+		}
 		update(t, ing, func(i *v1alpha1.AnycastIngress) {
 			i.Spec.Routes = []v1alpha1.Route{{Name: "api", PathPrefix: "/api", Backend: v1alpha1.Backend{Service: "api", Port: 8080}}}
 		})

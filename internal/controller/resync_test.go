@@ -14,6 +14,7 @@ import (
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
 	"github.com/anycast-operator/anycast-operator/internal/controller"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
+	gatewayfixture "github.com/anycast-operator/anycast-operator/test/fixtures/gateway"
 )
 
 // countingClient counts every write that goes through it, status writes included.
@@ -62,6 +63,9 @@ func (s *countingStatus) Patch(ctx context.Context, o client.Object, p client.Pa
 func TestNoOpResyncWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t, nil)
+	if err := gatewayfixture.ReadyBackend(ctx, env.Client, ns, "s", 80, 1); err != nil {
+		t.Fatal(err)
+	}
 	create(t, localClass("resync"))
 	create(t, ingress(ns, "hello", "resync", "192.168.155.80", func(i *v1alpha1.AnycastIngress) {
 		i.Spec.Routes = []v1alpha1.Route{{Name: "r", Backend: v1alpha1.Backend{Service: "s", Port: 80}}}

@@ -2,8 +2,10 @@ package controller
 
 import (
 	"context"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/clusters"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 )
@@ -33,7 +36,33 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	}); err != nil {
 		return err
 	}
-	return mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.AnycastIngress{}, addressIndex, ingressAddress)
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.AnycastIngress{}, addressIndex, ingressAddress); err != nil {
+		return err
+	}
+	return mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.AnycastIngress{}, backendIndex, ingressBackends)
+}
+
+// backendIndex indexes AnycastIngresses by the "<namespace>/<service>" of their routes'
+// backends, so an EndpointSlice change reaches the ingresses whose health it decides.
+const backendIndex = "spec.routes.backend"
+
+func ingressBackends(o client.Object) []string {
+	ing := o.(*v1alpha1.AnycastIngress)
+	var out []string
+	for _, r := range ing.Spec.Routes {
+		out = append(out, ing.Namespace+"/"+r.Backend.Service)
+	}
+	return out
+}
+
+// backendRequests maps a backend request (see clusters.BackendRequest) to the ingresses
+// routing to that Service.
+func (r *IngressReconciler) backendRequests(ctx context.Context, ns, svc string) []reconcile.Request {
+	list := &v1alpha1.AnycastIngressList{}
+	if err := r.Client.List(ctx, list, client.MatchingFields{backendIndex: ns + "/" + svc}); err != nil {
+		return nil
+	}
+	return requestsFor(list.Items)
 }
 
 // SetupWithManager registers the ingress controller. Owned kinds whose CRDs the local
@@ -49,6 +78,20 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.AnycastIngress{}, handler.EnqueueRequestsFromMapFunc(r.addressWaiters)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.ingressesInNamespace),
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		// The health gate's inputs on this cluster: the Gateway's Service, backends.
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			if req, ok := clusters.GatewayRequest(o); ok {
+				return []reconcile.Request{req}
+			}
+			return nil
+		})).
+		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			req, ok := clusters.BackendRequest(o)
+			if !ok {
+				return nil
+			}
+			return r.backendRequests(ctx, req.Namespace, strings.TrimPrefix(req.Name, clusters.BackendRequestPrefix))
+		})).
 		// A new or changed kubeconfig Secret can bring a member back.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			var out []reconcile.Request
@@ -61,6 +104,9 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// From member clusters: an ingress request, or a class request (no namespace)
 		// standing for every ingress of the class.
 		b = b.WatchesRawSource(r.Notifier.Source(func(ctx context.Context, req reconcile.Request) []reconcile.Request {
+			if svc, ok := strings.CutPrefix(req.Name, clusters.BackendRequestPrefix); ok {
+				return r.backendRequests(ctx, req.Namespace, svc)
+			}
 			if req.Namespace != "" {
 				return []reconcile.Request{req}
 			}

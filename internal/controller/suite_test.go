@@ -25,13 +25,15 @@ import (
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 	"github.com/anycast-operator/anycast-operator/internal/testenv"
+	gatewayfixture "github.com/anycast-operator/anycast-operator/test/fixtures/gateway"
 )
 
 const operatorNamespace = "anycast-system"
 
 var (
-	env *testenv.Env
-	mgr ctrl.Manager
+	env      *testenv.Env
+	mgr      ctrl.Manager
+	gateways *gatewayfixture.Implementation
 )
 
 // TestMain runs one real API server with every CRD, and the operator's manager against
@@ -61,6 +63,10 @@ func TestMain(m *testing.M) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- mgr.Start(ctx) }()
+		// A clearly named stand-in for a Gateway implementation and MetalLB's IP
+		// assignment: the health gate reads what they report.
+		gateways = &gatewayfixture.Implementation{Client: env.Client, GatewayClassNames: []string{"envoy"}}
+		go gateways.Run(ctx)
 		code := m.Run()
 		cancel()
 		if err := <-done; err != nil {

@@ -29,8 +29,8 @@ import (
 type Sweeper struct {
 	// Hub reads owners from the cache; HubLive confirms an absence.
 	Hub, HubLive client.Reader
-	// Targets lists the members to sweep.
-	Targets func() []clusters.SweepTarget
+	// Targets lists the clusters to sweep.
+	Targets func(context.Context) []clusters.SweepTarget
 	// Interval between sweeps; a member that recovers is swept at once via Trigger.
 	Interval time.Duration
 	Log      logr.Logger
@@ -39,7 +39,7 @@ type Sweeper struct {
 }
 
 // NewSweeper returns a sweeper; add it to the manager (it runs on the leader only).
-func NewSweeper(hub, hubLive client.Reader, targets func() []clusters.SweepTarget, interval time.Duration, log logr.Logger) *Sweeper {
+func NewSweeper(hub, hubLive client.Reader, targets func(context.Context) []clusters.SweepTarget, interval time.Duration, log logr.Logger) *Sweeper {
 	return &Sweeper{Hub: hub, HubLive: hubLive, Targets: targets, Interval: interval, Log: log, trigger: make(chan struct{}, 1)}
 }
 
@@ -79,7 +79,7 @@ func (s *Sweeper) Start(ctx context.Context) error {
 func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 	deleted := 0
 	var firstErr error
-	for _, t := range s.Targets() {
+	for _, t := range s.Targets(ctx) {
 		mctx, cancel := context.WithTimeout(ctx, 2*memberTimeout)
 		n, err := s.sweepMember(mctx, t)
 		cancel()
@@ -151,8 +151,8 @@ func ownerAlive(ctx context.Context, r client.Reader, t clusters.SweepTarget, re
 	if err := r.Get(ctx, types.NamespacedName{Name: ref.Class}, class); err != nil {
 		return false, client.IgnoreNotFound(err)
 	}
-	member := memberByRef(class, t.KubeconfigRef)
-	if member == "" {
+	members := membersByRefs(class, t.Refs)
+	if len(members) == 0 {
 		return false, nil
 	}
 	switch ref.Kind {
@@ -167,7 +167,7 @@ func ownerAlive(ctx context.Context, r client.Reader, t clusters.SweepTarget, re
 			return false, nil
 		}
 		for _, name := range render.SelectedClusters(class, ing) {
-			if name == member {
+			if members[name] {
 				return true, nil
 			}
 		}
@@ -187,15 +187,18 @@ func ownerAlive(ctx context.Context, r client.Reader, t clusters.SweepTarget, re
 	return true, nil // an owner kind this version does not know: leave it alone
 }
 
-// memberByRef finds the class member reached through a kubeconfig reference ("" for the
-// local cluster).
-func memberByRef(class *v1alpha1.AnycastClass, ref string) string {
+// membersByRefs finds the class members reached through any of the kubeconfig
+// references of one cluster ("" for the local cluster).
+func membersByRefs(class *v1alpha1.AnycastClass, refs []string) map[string]bool {
+	out := map[string]bool{}
 	for _, m := range class.Spec.Clusters {
-		if clusters.RefString(m.KubeconfigSecretRef) == ref {
-			return m.Name
+		for _, ref := range refs {
+			if clusters.RefString(m.KubeconfigSecretRef) == ref {
+				out[m.Name] = true
+			}
 		}
 	}
-	return ""
+	return out
 }
 
 func isNoMatch(err error) bool { return meta.IsNoMatchError(err) }

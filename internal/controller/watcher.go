@@ -128,25 +128,31 @@ func sessionStatuses(class *v1alpha1.AnycastClass, states []bgp.SessionState) []
 	return out
 }
 
-// setAdvertised reports what the routers carry for the ingress's VIP: the paths, the
-// members seen as origins, Advertised and, while something is drained, Drained. Without a
+// setAdvertised reports what the routers carry for the ingress's VIP and checks it against
+// what each member was asked to do: members that advertise must be seen as origins
+// (Advertised), drained members must be gone or prepended as their mode says (Drained),
+// members the health gate withdrew must be gone (Advertised, WithdrawalPending). Without a
 // watcher the conditions are absent: nothing can be verified.
-func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1alpha1.AnycastClass, w Watcher, vip netip.Addr) {
+func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1alpha1.AnycastClass, w Watcher, vip netip.Addr, prev map[string]v1alpha1.IngressClusterStatus, now time.Time) {
 	if class.Spec.Watcher == nil || w == nil || !vip.IsValid() {
 		conds.remove(v1alpha1.ConditionAdvertised)
 		conds.remove(v1alpha1.ConditionDrained)
 		ing.Status.Paths = nil
 		for i := range ing.Status.Clusters {
-			ing.Status.Clusters[i].Advertised = nil
+			cs := &ing.Status.Clusters[i]
+			cs.Advertised, cs.RouterState, cs.RouterStateSince = nil, "", nil
 		}
 		return
 	}
 	byASN := map[uint32]string{}
+	asnOf := map[string]uint32{}
 	for _, m := range class.Spec.Clusters {
 		byASN[uint32(m.ASN)] = m.Name
+		asnOf[m.Name] = uint32(m.ASN)
 	}
 	paths := w.Paths(class.Name, netip.PrefixFrom(vip, vip.BitLen()))
 	seen := map[string][]string{} // member -> sessions it is seen on
+	prepended := map[string]bool{}
 	ing.Status.Paths = make([]v1alpha1.PathStatus, 0, len(paths))
 	for _, p := range paths {
 		ps := v1alpha1.PathStatus{
@@ -160,6 +166,16 @@ func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1al
 		ing.Status.Paths = append(ing.Status.Paths, ps)
 		if ps.Cluster != "" {
 			seen[ps.Cluster] = append(seen[ps.Cluster], p.Session)
+			// A prepend drain repeats the member's ASN: the routers see a longer path.
+			n := 0
+			for _, as := range p.ASPath {
+				if as == p.OriginAS {
+					n++
+				}
+			}
+			if n > 1 {
+				prepended[ps.Cluster] = true
+			}
 		}
 	}
 	established := 0
@@ -172,26 +188,57 @@ func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1al
 		}
 	}
 
-	var missing, drainedSeen, drained []string
+	var missing, pendingWithdrawal, drainWrong, drained []string
+	serving := 0
 	for i := range ing.Status.Clusters {
 		cs := &ing.Status.Clusters[i]
 		adv := len(seen[cs.Name]) > 0
 		cs.Advertised = &adv
+		state := RouterWithdrawn
+		switch {
+		case prepended[cs.Name]:
+			state = RouterPrepended
+		case adv:
+			state = RouterAdvertised
+		}
+		cs.RouterState = state
+		if p, ok := prev[cs.Name]; ok && p.RouterState == state && p.RouterStateSince != nil {
+			cs.RouterStateSince = p.RouterStateSince
+		} else {
+			t := metav1.NewTime(now.Truncate(time.Second))
+			cs.RouterStateSince = &t
+			if state == RouterWithdrawn && cs.WithdrawnReason == render.ReasonUnhealthy && cs.HealthSince != nil && established > 0 {
+				withdrawalConfirm.WithLabelValues(class.Name).Observe(now.Sub(cs.HealthSince.Time).Seconds())
+			}
+		}
+		on := strings.Join(uniq(seen[cs.Name]), ", ")
 		switch {
 		case cs.Drained:
 			drained = append(drained, cs.Name)
-			if adv {
-				drainedSeen = append(drainedSeen, fmt.Sprintf("%s (still seen on %s)", cs.Name, strings.Join(uniq(seen[cs.Name]), ", ")))
+			want := RouterWithdrawn
+			if cs.Advertisement == string(render.Prepend) {
+				want = RouterPrepended
 			}
-		case !adv:
-			missing = append(missing, cs.Name)
+			if state != want {
+				drainWrong = append(drainWrong, fmt.Sprintf("%s is %s at the routers, want %s", cs.Name, strings.ToLower(state), strings.ToLower(want)))
+			}
+		case cs.Advertisement == string(render.Withdraw):
+			if adv {
+				pendingWithdrawal = append(pendingWithdrawal, fmt.Sprintf("%s (still seen on %s)", cs.Name, on))
+			}
+		default:
+			serving++
+			if !adv {
+				missing = append(missing, cs.Name)
+			}
 		}
 	}
-	serving := len(ing.Status.Clusters) - len(drained)
 	switch {
 	case established == 0:
 		conds.setStatus(v1alpha1.ConditionAdvertised, metav1.ConditionUnknown, "WatcherNotEstablished",
 			"no watcher session is established ("+strings.Join(down, ", ")+"); the routers' view is unknown: see the class's sessions")
+	case len(pendingWithdrawal) > 0:
+		conds.set(v1alpha1.ConditionAdvertised, false, "WithdrawalPending", "withdrawn for its health but the routers still carry its path: "+strings.Join(pendingWithdrawal, "; "))
 	case len(missing) == 0:
 		conds.set(v1alpha1.ConditionAdvertised, true, "Advertised", fmt.Sprintf("the routers see all %d serving members as origins", serving))
 	case len(missing) == serving:
@@ -203,11 +250,11 @@ func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1al
 	case len(drained) == 0:
 		conds.remove(v1alpha1.ConditionDrained)
 	case established == 0:
-		conds.setStatus(v1alpha1.ConditionDrained, metav1.ConditionUnknown, "WatcherNotEstablished", "whether "+strings.Join(drained, ", ")+" is withdrawn cannot be verified: no watcher session is established")
-	case len(drainedSeen) > 0:
-		conds.set(v1alpha1.ConditionDrained, false, "StillAdvertised", "drained in the spec but the routers still carry its path: "+strings.Join(drainedSeen, "; "))
+		conds.setStatus(v1alpha1.ConditionDrained, metav1.ConditionUnknown, "WatcherNotEstablished", "whether "+strings.Join(drained, ", ")+" is drained cannot be verified: no watcher session is established")
+	case len(drainWrong) > 0:
+		conds.set(v1alpha1.ConditionDrained, false, "StillAdvertised", "drained in the spec, but "+strings.Join(drainWrong, "; "))
 	default:
-		conds.set(v1alpha1.ConditionDrained, true, "Withdrawn", "the routers no longer see "+strings.Join(drained, ", ")+" as an origin")
+		conds.set(v1alpha1.ConditionDrained, true, "Withdrawn", "the routers carry "+strings.Join(drained, ", ")+" as its drain mode asks")
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -120,6 +121,9 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 				// Only the operator's namespace: its RBAC allows no Secret list or watch
 				// elsewhere. MetalLB's password copies are read live (see Client below).
 				&corev1.Secret{}: {Namespaces: map[string]cache.Config{opts.Namespace: {LabelSelector: everything}}},
+				// The health gate's inputs on this cluster as a member.
+				&corev1.Service{}:            {Label: clusters.GatewayServiceSelector()},
+				&discoveryv1.EndpointSlice{}: {Label: everything},
 			},
 		},
 		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true, DisableFor: []client.Object{&corev1.Secret{}}}},

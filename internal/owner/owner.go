@@ -21,6 +21,10 @@ const (
 	NamespaceLabel = "anycast.dev/owner-namespace"
 	// ClassLabel is the AnycastClass the object belongs to, whatever its owner.
 	ClassLabel = "anycast.dev/class"
+	// GatewayLabel is set through the Gateway's spec.infrastructure.labels, so that the
+	// implementation puts it on the LoadBalancer Service it creates: the value is
+	// "<namespace>.<ingress>", and the operator finds (and caches) those Services by it.
+	GatewayLabel = "anycast.dev/gateway"
 )
 
 // Kind is the kind of hub object that owns rendered objects.

@@ -51,10 +51,16 @@ func ingressGateway(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, clus
 			Addresses:        []gwv1.GatewaySpecAddress{{Type: ptr.To(gwv1.IPAddressType), Value: vip.String()}},
 			// Implementations copy these onto the LoadBalancer Service they create for the
 			// Gateway; MetalLB then gives that Service exactly the VIP, from the VIP's pool.
-			Infrastructure: &gwv1.GatewayInfrastructure{Annotations: map[gwv1.AnnotationKey]gwv1.AnnotationValue{
-				MetalLBAddressPoolAnnotation: gwv1.AnnotationValue(PoolName(ing.Namespace, ing.Name)),
-				MetalLBLoadBalancerIPsAnno:   gwv1.AnnotationValue(vip.String()),
-			}},
+			Infrastructure: &gwv1.GatewayInfrastructure{
+				Annotations: map[gwv1.AnnotationKey]gwv1.AnnotationValue{
+					MetalLBAddressPoolAnnotation: gwv1.AnnotationValue(PoolName(ing.Namespace, ing.Name)),
+					MetalLBLoadBalancerIPsAnno:   gwv1.AnnotationValue(vip.String()),
+				},
+				// The health gate finds the Gateway's Service by this label.
+				Labels: map[gwv1.LabelKey]gwv1.LabelValue{
+					owner.GatewayLabel: gwv1.LabelValue(ingressObjectName(ing.Namespace, ing.Name)),
+				},
+			},
 		},
 	}
 	for _, l := range listeners {

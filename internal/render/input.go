@@ -45,6 +45,11 @@ type Observed struct {
 
 	// Skupper is the linking state of the ingress namespace.
 	Skupper SkupperObserved `json:"skupper,omitempty"`
+
+	// HealthWithdrawn lists the members whose advertisement of this ingress's VIP the
+	// health gate withdraws (the controller decides, with its hold-down and the rule that
+	// the last advertising member is never withdrawn).
+	HealthWithdrawn []string `json:"healthWithdrawn,omitempty"`
 }
 
 // SkupperObserved is what the hub and the spokes report about linking, for one namespace.

@@ -109,9 +109,10 @@ func classMetalLB(c *v1alpha1.AnycastClass, m *v1alpha1.ClusterMember, secrets m
 // PoolName is the name of the IPAddressPool (and BGPAdvertisement) of an ingress.
 func PoolName(namespace, ingress string) string { return ingressObjectName(namespace, ingress) }
 
-// ingressMetalLB renders the VIP's pool and, unless the member is drained, its
-// advertisement to the member's peers.
-func ingressMetalLB(c *v1alpha1.AnycastClass, m *v1alpha1.ClusterMember, ing *v1alpha1.AnycastIngress, vip netip.Addr, drained bool) []*unstructured.Unstructured {
+// ingressMetalLB renders the VIP's pool and, unless the member withdraws it, its
+// advertisement to the member's peers (with the member's ASN prepended in a prepend
+// drain).
+func ingressMetalLB(c *v1alpha1.AnycastClass, m *v1alpha1.ClusterMember, ing *v1alpha1.AnycastIngress, vip netip.Addr, adv Advertisement) []*unstructured.Unstructured {
 	ns := MetalLBNamespace(c)
 	name := PoolName(ing.Namespace, ing.Name)
 	meta := metav1.ObjectMeta{Name: name, Namespace: ns, Labels: owner.Ingress(c.Name, ing.Namespace, ing.Name).Labels()}
@@ -125,20 +126,23 @@ func ingressMetalLB(c *v1alpha1.AnycastClass, m *v1alpha1.ClusterMember, ing *v1
 			AllocateTo: &mlbv1beta1.ServiceAllocation{Namespaces: []string{ing.Namespace}},
 		},
 	}, GVKIPAddressPool)}
-	if drained {
+	if adv.Mode == Withdraw {
 		return out
 	}
-	adv := mlbv1beta1.BGPAdvertisementSpec{IPAddressPools: []string{name}}
+	spec := mlbv1beta1.BGPAdvertisementSpec{IPAddressPools: []string{name}}
 	for _, p := range m.Peers {
-		adv.Peers = append(adv.Peers, PeerName(c.Name, p.Name))
+		spec.Peers = append(spec.Peers, PeerName(c.Name, p.Name))
 	}
 	if a := ing.Spec.Advertisement; a != nil {
-		adv.Communities = a.Communities
+		spec.Communities = a.Communities
 		if a.LocalPref != nil {
-			adv.LocalPref = uint32(*a.LocalPref)
+			spec.LocalPref = uint32(*a.LocalPref)
 		}
 	}
-	out = append(out, toUnstructured(&mlbv1beta1.BGPAdvertisement{ObjectMeta: meta, Spec: adv}, GVKBGPAdvertisement))
+	if adv.Mode == Prepend {
+		spec.AsPathPrepend = uint8(adv.Prepend)
+	}
+	out = append(out, toUnstructured(&mlbv1beta1.BGPAdvertisement{ObjectMeta: meta, Spec: spec}, GVKBGPAdvertisement))
 	return out
 }
 

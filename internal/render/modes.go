@@ -76,3 +76,16 @@ func modeRefusalsForIngress(m *v1alpha1.ClusterMember, ing *v1alpha1.AnycastIngr
 	}
 	return out
 }
+
+// prependRefusals refuses a prepend drain on a member whose MetalLB cannot prepend: in
+// MetalLB v0.16 only the frr-k8s backend accepts BGPAdvertisement.asPathPrepend; the frr
+// and native backends reject the whole configuration.
+func prependRefusals(m *v1alpha1.ClusterMember, adv Advertisement) []Problem {
+	if adv.Mode != Prepend || m.Mode() == v1alpha1.MetalLBModeFRRK8s {
+		return nil
+	}
+	return []Problem{{
+		Reason: ReasonUnsupportedByMode, Cluster: m.Name, Field: adv.Field,
+		Message: fmt.Sprintf("%s asks for a prepend drain of %s, but MetalLB in %s mode cannot prepend (only its frr-k8s backend supports asPathPrepend); use mode withdraw, or run MetalLB in frr-k8s mode on %s", adv.Field, m.Name, m.Mode(), m.Name),
+	}}
+}

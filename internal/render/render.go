@@ -21,8 +21,10 @@ type ClusterOutput struct {
 	// Refusals stop the render on this member: Objects is empty, and the operator applies
 	// nothing there (and prunes nothing, so what was working keeps working).
 	Refusals []Problem `json:"refusals,omitempty"`
-	// Drained is true when the ingress drains this member (no advertisement).
+	// Drained is true when the ingress or the class drains this member.
 	Drained bool `json:"drained,omitempty"`
+	// Advertisement is what the member's MetalLB does with the VIP (ingress renders).
+	Advertisement *Advertisement `json:"advertisement,omitempty"`
 	// Objects to apply, in apply order.
 	Objects []*unstructured.Unstructured `json:"objects,omitempty"`
 }
@@ -75,6 +77,9 @@ func Render(in Input) *Output {
 		for _, pc := range p.Clusters {
 			co := out.Cluster(pc.Name)
 			co.Drained = co.Drained || pc.Drained
+			if pc.Advertisement != nil {
+				co.Advertisement = pc.Advertisement
+			}
 			co.Refusals = appendNew(co.Refusals, pc.Refusals...)
 			if len(co.Refusals) > 0 {
 				co.Objects = nil
@@ -126,10 +131,12 @@ func RenderIngress(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, obs *
 	vip, _ := effectiveAddress(ing, obs)
 	for _, name := range SelectedClusters(c, ing) {
 		m := c.Member(name)
-		co := ClusterOutput{Name: name, Drained: contains(ing.Spec.Drain, name)}
+		adv := MemberAdvertisement(c, ing, name, obs)
+		co := ClusterOutput{Name: name, Advertisement: &adv, Drained: adv.Reason == ReasonDrained || adv.Reason == ReasonClusterDrained}
 		co.Refusals = append(append(co.Refusals, classRefusals[name]...), perCluster[name]...)
+		co.Refusals = append(co.Refusals, prependRefusals(m, adv)...)
 		if len(co.Refusals) == 0 {
-			co.Objects = append(co.Objects, ingressMetalLB(c, m, ing, vip, co.Drained)...)
+			co.Objects = append(co.Objects, ingressMetalLB(c, m, ing, vip, adv)...)
 			co.Objects = append(co.Objects, ingressGateway(c, ing, name, vip)...)
 			co.Objects = append(co.Objects, ingressSkupper(c, ing, name)...)
 			sortObjects(co.Objects)

@@ -8,11 +8,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/testenv"
+	gatewayfixture "github.com/anycast-operator/anycast-operator/test/fixtures/gateway"
 )
 
 const converge = 60 * time.Second
@@ -64,6 +66,21 @@ func withBackendOn(clusters ...string) func(*v1alpha1.AnycastIngress) {
 	}
 }
 
+// backendOn runs the "backend" workload on the given clusters: a Service, ready
+// endpoints and ready pods in ns (what the kubelet and the EndpointSlice controller would
+// report).
+func backendOn(t *testing.T, ns string, envs ...*testenv.Env) {
+	t.Helper()
+	for _, e := range envs {
+		if err := e.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+		if err := gatewayfixture.ReadyBackend(context.Background(), e.Client, ns, "backend", 8080, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func namespace(t *testing.T, name string) string {
 	t.Helper()
 	if err := west.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
@@ -106,8 +123,25 @@ func waitIngress(t *testing.T, ns, name, what string, check func(*v1alpha1.Anyca
 
 func condition(typ string, status metav1.ConditionStatus, reason string) func(*v1alpha1.AnycastIngress) error {
 	return func(i *v1alpha1.AnycastIngress) error {
-		return testenv.ConditionIs(i.Status.Conditions, i.Generation, typ, status, reason)
+		if err := testenv.ConditionIs(i.Status.Conditions, i.Generation, typ, status, reason); err != nil {
+			return fmt.Errorf("%w; members: %s", err, describeMembers(i))
+		}
+		return nil
 	}
+}
+
+// describeMembers summarises the per-member status for failure messages.
+func describeMembers(i *v1alpha1.AnycastIngress) string {
+	var parts []string
+	for _, c := range i.Status.Clusters {
+		since := ""
+		if c.HealthSince != nil {
+			since = c.HealthSince.UTC().Format("15:04:05")
+		}
+		parts = append(parts, fmt.Sprintf("%s{programmed=%v health=%s since=%s adv=%s reason=%s link=%s msg=%q}",
+			c.Name, c.Programmed, c.Health, since, c.Advertisement, c.WithdrawnReason, c.Link, c.Message+c.HealthMessage))
+	}
+	return strings.Join(parts, " ")
 }
 
 func waitClass(t *testing.T, name, what string, timeout time.Duration, check func(*v1alpha1.AnycastClass) error) *v1alpha1.AnycastClass {

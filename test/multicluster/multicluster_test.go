@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
@@ -23,6 +24,7 @@ import (
 // the Skupper fixture redeems them.
 func TestFanOutAndLinking(t *testing.T) {
 	ns := namespace(t, "fanout")
+	backendOn(t, ns, east)
 	create(t, west.Client, threeClusters("fan"))
 	create(t, west.Client, ingress(ns, "hello", "fan", "192.168.155.151", withBackendOn("east")))
 
@@ -41,12 +43,16 @@ func TestFanOutAndLinking(t *testing.T) {
 
 	pool := render.PoolName(ns, "hello")
 	for name, env := range map[string]*testenv.Env{"west": west, "east": east, "north": north} {
-		if testenv.Get(t, env.Client, render.GVKIPAddressPool, mlbNS, pool) == nil ||
-			testenv.Get(t, env.Client, render.GVKBGPAdvertisement, mlbNS, pool) == nil ||
-			testenv.Get(t, env.Client, render.GVKGateway, ns, "hello") == nil ||
-			testenv.Get(t, env.Client, render.GVKBGPPeer, mlbNS, render.PeerName("fan", "tor")) == nil ||
-			testenv.Get(t, env.Client, render.GVKSite, ns, name) == nil {
-			t.Errorf("cluster %s lacks the pool, advertisement, Gateway, peer or Site", name)
+		for _, o := range []struct {
+			gvk      schema.GroupVersionKind
+			ns, name string
+		}{
+			{render.GVKIPAddressPool, mlbNS, pool}, {render.GVKBGPAdvertisement, mlbNS, pool}, {render.GVKGateway, ns, "hello"},
+			{render.GVKBGPPeer, mlbNS, render.PeerName("fan", "tor")}, {render.GVKSite, ns, name},
+		} {
+			if testenv.Get(t, env.Client, o.gvk, o.ns, o.name) == nil {
+				t.Errorf("cluster %s lacks %s %s/%s (status %+v)", name, o.gvk.Kind, o.ns, o.name, clusterStatus(ing, name))
+			}
 		}
 	}
 	// The backend runs on east: a Connector there, Listeners elsewhere.

@@ -20,6 +20,7 @@ import (
 // once the endpoints are back, and ends Linked=True.
 func TestFailedRedemptionRecovers(t *testing.T) {
 	ns := namespace(t, "redeem")
+	backendOn(t, ns, east)
 	skupper.DropEndpointsAtNextRedemption("east")
 	t.Cleanup(func() { skupper.SetHubEndpoints(true) })
 	attempts0, failures0 := skupper.Stats("east")
@@ -82,6 +83,7 @@ func TestFailedRedemptionRecovers(t *testing.T) {
 func TestChangedGrantReplacesToken(t *testing.T) {
 	ctx := context.Background()
 	ns := namespace(t, "regrant")
+	backendOn(t, ns, east)
 	create(t, west.Client, class("regrant", member("west", 65001, v1alpha1.InterconnectHub), member("east", 65002, v1alpha1.InterconnectSpoke)))
 	create(t, west.Client, ingress(ns, "hello", "regrant", "192.168.155.158", withBackendOn("east")))
 	waitIngress(t, ns, "hello", "Linked", condition(v1alpha1.ConditionLinked, metav1.ConditionTrue, ""))

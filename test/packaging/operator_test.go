@@ -1,6 +1,9 @@
 package packaging
 
 import (
+	"github.com/anycast-operator/anycast-operator/internal/scheme"
+	gatewayfixture "github.com/anycast-operator/anycast-operator/test/fixtures/gateway"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -153,6 +156,16 @@ spec:
   - {name: http, protocol: HTTP, port: 80}
 `)
 	ensureNamespace(t, "rbac-proof", nil)
+	// The Gateway implementation and MetalLB's IP assignment are played by a clearly named
+	// fixture (with the test's admin identity, not the operator's): the health gate needs
+	// a Gateway that is Programmed with the VIP.
+	gctx, stopGateways := context.WithCancel(ctx)
+	t.Cleanup(stopGateways)
+	fixtureClient, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go (&gatewayfixture.Implementation{Client: fixtureClient, MetalLBNamespace: hubMetalLB, GatewayClassNames: []string{"envoy"}}).Run(gctx)
 	applyObjects(t, []*unstructured.Unstructured{class, ingress})
 	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
 		live := &unstructured.Unstructured{}

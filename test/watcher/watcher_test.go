@@ -26,6 +26,7 @@ import (
 	"github.com/anycast-operator/anycast-operator/internal/operator"
 	"github.com/anycast-operator/anycast-operator/internal/testenv"
 	"github.com/anycast-operator/anycast-operator/test/fabric"
+	gatewayfixture "github.com/anycast-operator/anycast-operator/test/fixtures/gateway"
 )
 
 const (
@@ -106,6 +107,11 @@ func run(m *testing.M) int {
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
+	// Clearly named stand-ins for each cluster's Gateway implementation and MetalLB IP
+	// assignment: the health gate reads what they report.
+	for _, e := range []*testenv.Env{west, east} {
+		go (&gatewayfixture.Implementation{Client: e.Client, GatewayClassNames: []string{"envoy"}}).Run(ctx)
+	}
 	code := m.Run()
 	cancel()
 	<-done

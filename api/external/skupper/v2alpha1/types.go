@@ -106,6 +106,14 @@ type ConnectorSpec struct {
 type ConnectorStatus struct {
 	CommonStatus        `json:",inline"`
 	HasMatchingListener bool `json:"hasMatchingListener,omitempty"`
+	// SelectedPods are the pods the connector's selector matched.
+	SelectedPods []SelectedPod `json:"selectedPods,omitempty"`
+}
+
+// SelectedPod is a pod a Connector routes to.
+type SelectedPod struct {
+	Name string `json:"name,omitempty"`
+	IP   string `json:"ip,omitempty"`
 }
 
 // Connector exposes local pods to remote listeners.

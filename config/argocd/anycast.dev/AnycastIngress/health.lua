@@ -35,6 +35,12 @@ local inProgress = {
   NoWatcher = true,             -- no BGP watcher session configured or up yet
   SessionsDown = true,          -- watcher sessions to the routers are not (yet) established
   WatcherNotEstablished = true, -- no watcher session is up: the routers' view is unknown
+  MembersUnhealthy = true,      -- a member just turned unhealthy; withdrawn if it lasts
+  WithdrawalPending = true,     -- a withdrawn member's path is still leaving the routers
+  Drained = true,               -- (status.clusters[].withdrawnReason) drained in the spec
+  ClusterDrained = true,        -- (status.clusters[].withdrawnReason) drained by the class
+  Unhealthy = true,             -- (status.clusters[].withdrawnReason) withdrawn for its health
+  AllMembersHealthy = true,     -- (a True reason) every serving member can serve
 }
 
 local needsPerson = {
@@ -64,6 +70,8 @@ local needsPerson = {
   NotAdvertised = true,         -- the routers see the VIP from no serving member: an outage
   Degraded = true,              -- the routers miss some serving members
   StillAdvertised = true,       -- drained members are still seen as origins
+  MembersWithdrawn = true,      -- members cannot serve and are withdrawn: capacity is reduced
+  AllMembersUnhealthy = true,   -- no member can serve; all keep advertising: an outage
 }
 
 local function describe(c)

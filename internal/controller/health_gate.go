@@ -1,0 +1,370 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	skupperv2 "github.com/anycast-operator/anycast-operator/api/external/skupper/v2alpha1"
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/clusters"
+	"github.com/anycast-operator/anycast-operator/internal/health"
+	"github.com/anycast-operator/anycast-operator/internal/owner"
+	"github.com/anycast-operator/anycast-operator/internal/render"
+)
+
+// Health verdicts and router states written to AnycastIngress status.clusters.
+const (
+	HealthHealthy   = "Healthy"
+	HealthUnhealthy = "Unhealthy"
+
+	RouterAdvertised = "Advertised"
+	RouterPrepended  = "Prepended"
+	RouterWithdrawn  = "Withdrawn"
+)
+
+var (
+	memberHealthy = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "anycast_member_healthy",
+		Help: "Health verdict of a member for an ingress (1 healthy, 0 unhealthy).",
+	}, []string{"class", "namespace", "ingress", "member"})
+	healthWithdrawals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "anycast_health_withdrawals_total",
+		Help: "Advertisements withdrawn by the health gate.",
+	}, []string{"class", "member"})
+	withdrawalConfirm = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "anycast_health_withdrawal_confirmed_seconds",
+		Help:    "Delay from an unhealthy verdict to the routers no longer carrying the member's path.",
+		Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120},
+	}, []string{"class"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(memberHealthy, healthWithdrawals, withdrawalConfirm)
+}
+
+// gateConfig reads an ingress's health gate; ok is false when it is off.
+func gateConfig(ing *v1alpha1.AnycastIngress) (health.GateConfig, bool) {
+	cfg := health.GateConfig{WithdrawAfter: health.DefaultWithdrawAfter, HoldDown: health.DefaultHoldDown}
+	h := ing.Spec.Health
+	if h == nil {
+		return cfg, true
+	}
+	if h.Enabled != nil && !*h.Enabled {
+		return cfg, false
+	}
+	if h.WithdrawAfter != nil {
+		cfg.WithdrawAfter = h.WithdrawAfter.Duration
+	}
+	if h.HoldDown != nil {
+		cfg.HoldDown = h.HoldDown.Duration
+	}
+	return cfg, true
+}
+
+// gateResult is the health gate's decision for one reconcile.
+type gateResult struct {
+	enabled  bool
+	outcome  health.Outcome
+	verdicts map[string]health.Verdict
+	// unknown lists members that could not be read (their previous state is kept).
+	unknown map[string]string
+}
+
+func (g gateResult) decision(member string) (health.Decision, bool) {
+	for _, d := range g.outcome.Members {
+		if d.Name == member {
+			return d, true
+		}
+	}
+	return health.Decision{}, false
+}
+
+// withdrawn lists the members the gate withdraws.
+func (g gateResult) withdrawn() []string {
+	var out []string
+	for _, d := range g.outcome.Members {
+		if d.Withdraw {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+// recheck is the soonest a running timer may change a decision.
+func (g gateResult) recheck() time.Duration {
+	var min time.Duration
+	for _, d := range g.outcome.Members {
+		if d.Recheck > 0 && (min == 0 || d.Recheck < min) {
+			min = d.Recheck
+		}
+	}
+	return min
+}
+
+// evaluateHealth judges every selected member from what it reports, then runs the gate
+// over the verdicts with the previous status as its memory.
+func (r *IngressReconciler) evaluateHealth(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, vip netip.Addr, report networkReport, now time.Time) gateResult {
+	cfg, enabled := gateConfig(ing)
+	g := gateResult{enabled: enabled, verdicts: map[string]health.Verdict{}, unknown: map[string]string{}}
+	if !enabled {
+		return g
+	}
+	prev := map[string]v1alpha1.IngressClusterStatus{}
+	for _, cs := range ing.Status.Clusters {
+		prev[cs.Name] = cs
+	}
+	var members []health.Member
+	for _, name := range render.SelectedClusters(class, ing) {
+		p := prev[name]
+		hm := health.Member{Name: name, Prev: previousOf(p)}
+		adv := render.MemberAdvertisement(class, ing, name, &render.Observed{})
+		hm.Serving = adv.Mode == render.Advertise
+		verdict, err := r.judge(ctx, class, ing, name, vip, report)
+		if err != nil {
+			// A member that cannot be read keeps its last verdict: its MetalLB goes on
+			// doing what it was told, and nothing can be changed there anyway.
+			g.unknown[name] = err.Error()
+			verdict = health.Verdict{Healthy: !hm.Prev.Known || hm.Prev.Healthy}
+			if !verdict.Healthy {
+				verdict.Reasons = []string{p.HealthMessage}
+			}
+		}
+		hm.Verdict = verdict
+		g.verdicts[name] = verdict
+		members = append(members, hm)
+	}
+	g.outcome = health.Gate(cfg, now, members)
+	return g
+}
+
+func previousOf(cs v1alpha1.IngressClusterStatus) health.Previous {
+	if cs.Health == "" {
+		return health.Previous{}
+	}
+	p := health.Previous{Known: true, Healthy: cs.Health == HealthHealthy}
+	if cs.HealthSince != nil {
+		p.Since = cs.HealthSince.Time
+	}
+	p.Withdrawn = cs.Advertisement == string(render.Withdraw) && cs.WithdrawnReason == render.ReasonUnhealthy
+	return p
+}
+
+// judge reads one member's Gateway, its LoadBalancer Services and the route backends,
+// and returns the verdict.
+func (r *IngressReconciler) judge(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, name string, vip netip.Addr, report networkReport) (health.Verdict, error) {
+	m, err := r.Members.Get(ctx, class, name)
+	if err != nil {
+		return health.Verdict{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, memberTimeout)
+	defer cancel()
+	in := health.Input{VIP: vip}
+
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(render.GVKGateway)
+	switch err := m.Reader.Get(ctx, types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}, u); {
+	case err == nil:
+		gw := &gwv1.Gateway{}
+		if err := fromUnstructured(u, gw); err != nil {
+			return health.Verdict{}, err
+		}
+		in.Gateway = gw
+	case !apierrors.IsNotFound(err):
+		return health.Verdict{}, err
+	}
+
+	svcs := &corev1.ServiceList{}
+	if err := m.Reader.List(ctx, svcs, client.MatchingLabels{owner.GatewayLabel: render.PoolName(ing.Namespace, ing.Name)}); err != nil {
+		return health.Verdict{}, err
+	}
+	in.Services = svcs.Items
+
+	for _, route := range ing.Spec.Routes {
+		b, err := r.backendHealth(ctx, class, ing, m, route, report)
+		if err != nil {
+			return health.Verdict{}, err
+		}
+		in.Backends = append(in.Backends, b)
+	}
+	return health.Evaluate(in), nil
+}
+
+// backendHealth reads one route's backend on a member: the ready endpoints of a local
+// Service, or the Skupper path to a service that runs elsewhere.
+func (r *IngressReconciler) backendHealth(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, m *clusters.Member, route v1alpha1.Route, report networkReport) (health.Backend, error) {
+	b := health.Backend{Route: route.Name, Service: route.Backend.Service}
+	var remote *v1alpha1.CrossClusterService
+	for i := range ing.Spec.Services {
+		s := &ing.Spec.Services[i]
+		if s.Name == route.Backend.Service && !containsString(s.RunsOn, m.Name) {
+			remote = s
+		}
+	}
+	if remote == nil {
+		slices := &discoveryv1.EndpointSliceList{}
+		if err := m.Reader.List(ctx, slices, client.InNamespace(ing.Namespace), client.MatchingLabels{discoveryv1.LabelServiceName: route.Backend.Service}); err != nil {
+			return b, err
+		}
+		for _, s := range slices.Items {
+			for _, e := range s.Endpoints {
+				if e.Conditions.Ready == nil || *e.Conditions.Ready {
+					b.ReadyEndpoints++
+				}
+			}
+		}
+		return b, nil
+	}
+
+	b.Remote = true
+	lu := &unstructured.Unstructured{}
+	lu.SetGroupVersionKind(render.GVKListener)
+	if err := m.Reader.Get(ctx, types.NamespacedName{Namespace: ing.Namespace, Name: render.RoutingKey(ing.Name, remote.Name)}, lu); err != nil && !apierrors.IsNotFound(err) {
+		return b, err
+	} else if err == nil {
+		var l skupperv2.Listener
+		if err := fromUnstructured(lu, &l); err != nil {
+			return b, err
+		}
+		b.ListenerMatched = l.Status.HasMatchingConnector
+	}
+	linked := func(member string) bool {
+		hub := class.Hub()
+		return (hub != nil && hub.Name == member) || report.Links[member].State == LinkReady
+	}
+	if !linked(m.Name) {
+		b.Why = m.Name + " is not linked to the Skupper network (" + report.Links[m.Name].Message + ")"
+		return b, nil
+	}
+	var why []string
+	for _, where := range remote.RunsOn {
+		if !linked(where) {
+			why = append(why, where+" is not linked")
+			continue
+		}
+		cm, err := r.Members.Get(ctx, class, where)
+		if err != nil {
+			why = append(why, where+" is unavailable")
+			continue
+		}
+		cu := &unstructured.Unstructured{}
+		cu.SetGroupVersionKind(render.GVKConnector)
+		if err := cm.Reader.Get(ctx, types.NamespacedName{Namespace: ing.Namespace, Name: render.RoutingKey(ing.Name, remote.Name)}, cu); err != nil {
+			why = append(why, where+" has no connector yet")
+			continue
+		}
+		var c skupperv2.Connector
+		if err := fromUnstructured(cu, &c); err != nil {
+			return b, err
+		}
+		if len(c.Status.SelectedPods) == 0 {
+			why = append(why, where+"'s connector selects no pods")
+			continue
+		}
+		b.ConnectorReady = true
+		return b, nil
+	}
+	b.Why = strings.Join(why, ", ")
+	return b, nil
+}
+
+// applyGateStatus writes each member's verdict, what it is asked to do with the VIP, and
+// the Healthy condition, and emits events and metrics on transitions.
+func (r *IngressReconciler) applyGateStatus(ctx context.Context, conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1alpha1.AnycastClass, g gateResult, out *render.Output, prev map[string]v1alpha1.IngressClusterStatus, now time.Time) {
+	for i := range ing.Status.Clusters {
+		cs := &ing.Status.Clusters[i]
+		if co := out.Cluster(cs.Name); co != nil && co.Advertisement != nil {
+			cs.Advertisement = string(co.Advertisement.Mode)
+			cs.WithdrawnReason = co.Advertisement.Reason
+		}
+		if !g.enabled {
+			continue
+		}
+		d, ok := g.decision(cs.Name)
+		if !ok {
+			continue
+		}
+		v := g.verdicts[cs.Name]
+		cs.Health, cs.HealthMessage = HealthHealthy, ""
+		if !d.Healthy {
+			cs.Health, cs.HealthMessage = HealthUnhealthy, v.Message()
+		}
+		since := metav1.NewTime(d.Since.Truncate(time.Second))
+		cs.HealthSince = &since
+		gauge := 0.0
+		if d.Healthy {
+			gauge = 1
+		}
+		memberHealthy.WithLabelValues(class.Name, ing.Namespace, ing.Name, cs.Name).Set(gauge)
+		p := prev[cs.Name]
+		if p.Health != cs.Health {
+			logf.FromContext(ctx).Info("member health changed", "member", cs.Name, "health", cs.Health, "reason", cs.HealthMessage)
+		}
+		wasWithdrawn := p.Advertisement == string(render.Withdraw) && p.WithdrawnReason == render.ReasonUnhealthy
+		isWithdrawn := cs.Advertisement == string(render.Withdraw) && cs.WithdrawnReason == render.ReasonUnhealthy
+		switch {
+		case isWithdrawn && !wasWithdrawn:
+			healthWithdrawals.WithLabelValues(class.Name, cs.Name).Inc()
+			r.event(ing, corev1.EventTypeWarning, "MemberWithdrawn", fmt.Sprintf("%s withdrawn from the VIP: %s", cs.Name, cs.HealthMessage))
+		case wasWithdrawn && !isWithdrawn:
+			r.event(ing, corev1.EventTypeNormal, "MemberRestored", fmt.Sprintf("%s advertises the VIP again after the hold-down", cs.Name))
+		}
+	}
+	if !g.enabled {
+		conds.remove(v1alpha1.ConditionHealthy)
+		for i := range ing.Status.Clusters {
+			cs := &ing.Status.Clusters[i]
+			cs.Health, cs.HealthMessage, cs.HealthSince = "", "", nil
+		}
+		return
+	}
+	var unhealthy, withdrawn []string
+	for _, d := range g.outcome.Members {
+		if !d.Healthy {
+			unhealthy = append(unhealthy, d.Name+" ("+g.verdicts[d.Name].Message()+")")
+		}
+		if d.Withdraw {
+			withdrawn = append(withdrawn, d.Name)
+		}
+	}
+	switch {
+	case g.outcome.AllUnhealthy:
+		conds.set(v1alpha1.ConditionHealthy, false, "AllMembersUnhealthy",
+			"every serving member is unhealthy, so every one keeps advertising (withdrawing them all would black-hole the VIP): "+joinNames(unhealthy))
+	case len(withdrawn) > 0:
+		conds.set(v1alpha1.ConditionHealthy, false, "MembersWithdrawn", "withdrawn from the VIP until healthy for the hold-down: "+joinNames(unhealthy))
+	case len(unhealthy) > 0:
+		conds.set(v1alpha1.ConditionHealthy, false, "MembersUnhealthy", "unhealthy, withdrawn if it lasts: "+joinNames(unhealthy))
+	default:
+		conds.set(v1alpha1.ConditionHealthy, true, "AllMembersHealthy", "every serving member can serve the VIP")
+	}
+}
+
+func (r *IngressReconciler) event(ing *v1alpha1.AnycastIngress, typ, reason, note string) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(ing, nil, typ, reason, reason, "%s", truncateEvent(note))
+	}
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,107 @@
+package health
+
+import "time"
+
+// Gate timing defaults.
+const (
+	DefaultWithdrawAfter = 2 * time.Second
+	DefaultHoldDown      = 10 * time.Second
+)
+
+// GateConfig is an ingress's health gate.
+type GateConfig struct {
+	// WithdrawAfter: how long a member stays unhealthy before it is withdrawn.
+	WithdrawAfter time.Duration
+	// HoldDown: how long a withdrawn member stays healthy before it advertises again.
+	HoldDown time.Duration
+}
+
+// Previous is what the last status said of a member.
+type Previous struct {
+	// Known is false for a member without a previous verdict.
+	Known   bool
+	Healthy bool
+	Since   time.Time
+	// Withdrawn: the gate had withdrawn it.
+	Withdrawn bool
+}
+
+// Member is one member's input to the gate.
+type Member struct {
+	Name    string
+	Verdict Verdict
+	Prev    Previous
+	// Serving is false for a drained member: it neither counts as advertising nor is
+	// gated.
+	Serving bool
+}
+
+// Decision is the gate's output for one member.
+type Decision struct {
+	Name    string
+	Healthy bool
+	// Since is when the verdict last changed.
+	Since time.Time
+	// Withdraw: the member's advertisement is withdrawn for its health.
+	Withdraw bool
+	// Recheck is when the decision may change without a new event (a timer running).
+	Recheck time.Duration
+}
+
+// Outcome is the gate's output for all members.
+type Outcome struct {
+	Members []Decision
+	// AllUnhealthy: every serving member is unhealthy, so every one keeps advertising:
+	// withdrawing them all would turn a partial outage into a total one.
+	AllUnhealthy bool
+	// Kept lists unhealthy members kept advertising because they are the last ones.
+	Kept []string
+}
+
+// Gate applies the hold-downs and the last-member rule. It is pure: now is the caller's.
+func Gate(cfg GateConfig, now time.Time, members []Member) Outcome {
+	out := Outcome{Members: make([]Decision, 0, len(members))}
+	serving, unhealthy, advertising := 0, 0, 0
+	for _, m := range members {
+		d := Decision{Name: m.Name, Healthy: m.Verdict.Healthy, Since: now}
+		if m.Prev.Known && m.Prev.Healthy == m.Verdict.Healthy && !m.Prev.Since.IsZero() {
+			d.Since = m.Prev.Since
+		}
+		if m.Serving {
+			held := now.Sub(d.Since)
+			switch {
+			case d.Healthy && m.Prev.Withdrawn:
+				// Hysteresis: back only after staying healthy for the hold-down.
+				d.Withdraw = held < cfg.HoldDown
+				if d.Withdraw {
+					d.Recheck = cfg.HoldDown - held
+				}
+			case !d.Healthy:
+				d.Withdraw = m.Prev.Withdrawn || held >= cfg.WithdrawAfter
+				if !d.Withdraw {
+					d.Recheck = cfg.WithdrawAfter - held
+				}
+			}
+			serving++
+			if !d.Healthy {
+				unhealthy++
+			}
+			if !d.Withdraw {
+				advertising++
+			}
+		}
+		out.Members = append(out.Members, d)
+	}
+	out.AllUnhealthy = serving > 0 && unhealthy == serving
+	if serving > 0 && advertising == 0 {
+		// Never withdraw the last advertising member.
+		for i, m := range members {
+			if m.Serving && out.Members[i].Withdraw {
+				out.Members[i].Withdraw = false
+				out.Members[i].Recheck = 0
+				out.Kept = append(out.Kept, m.Name)
+			}
+		}
+	}
+	return out
+}

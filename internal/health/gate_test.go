@@ -1,0 +1,97 @@
+package health
+
+import (
+	"testing"
+	"time"
+)
+
+var cfg = GateConfig{WithdrawAfter: 2 * time.Second, HoldDown: 10 * time.Second}
+
+func members(t0 time.Time, westHealthy, eastHealthy bool, prev map[string]Previous) []Member {
+	v := func(ok bool) Verdict {
+		if ok {
+			return Verdict{Healthy: true}
+		}
+		return Verdict{Reasons: []string{"down"}}
+	}
+	return []Member{
+		{Name: "west", Verdict: v(westHealthy), Prev: prev["west"], Serving: true},
+		{Name: "east", Verdict: v(eastHealthy), Prev: prev["east"], Serving: true},
+	}
+}
+
+func decision(o Outcome, name string) Decision {
+	for _, d := range o.Members {
+		if d.Name == name {
+			return d
+		}
+	}
+	return Decision{}
+}
+
+func TestGateWithdrawsAfterDebounceAndReturnsAfterHoldDown(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	// East turns unhealthy: not withdrawn before withdrawAfter.
+	o := Gate(cfg, t0, members(t0, true, false, map[string]Previous{"east": {Known: true, Healthy: true, Since: t0.Add(-time.Hour)}}))
+	e := decision(o, "east")
+	if e.Withdraw || e.Recheck != 2*time.Second || !e.Since.Equal(t0) {
+		t.Fatalf("fresh failure: %+v", e)
+	}
+	// Still unhealthy 2s later: withdrawn.
+	prev := map[string]Previous{"east": {Known: true, Healthy: false, Since: t0}}
+	if e := decision(Gate(cfg, t0.Add(2*time.Second), members(t0, true, false, prev)), "east"); !e.Withdraw {
+		t.Fatalf("after withdrawAfter: %+v", e)
+	}
+	// Healthy again: stays withdrawn during the hold-down, back after it.
+	prev = map[string]Previous{"east": {Known: true, Healthy: false, Since: t0, Withdrawn: true}}
+	t1 := t0.Add(30 * time.Second)
+	e = decision(Gate(cfg, t1, members(t0, true, true, prev)), "east")
+	if !e.Withdraw || e.Recheck != 10*time.Second || !e.Since.Equal(t1) {
+		t.Fatalf("just healthy: %+v", e)
+	}
+	prev = map[string]Previous{"east": {Known: true, Healthy: true, Since: t1, Withdrawn: true}}
+	if e := decision(Gate(cfg, t1.Add(9*time.Second), members(t0, true, true, prev)), "east"); !e.Withdraw {
+		t.Fatalf("within the hold-down: %+v", e)
+	}
+	if e := decision(Gate(cfg, t1.Add(10*time.Second), members(t0, true, true, prev)), "east"); e.Withdraw {
+		t.Fatalf("after the hold-down: %+v", e)
+	}
+	// A flap during the hold-down restarts it.
+	prev = map[string]Previous{"east": {Known: true, Healthy: true, Since: t1, Withdrawn: true}}
+	e = decision(Gate(cfg, t1.Add(5*time.Second), members(t0, true, false, prev)), "east")
+	if !e.Withdraw {
+		t.Fatalf("a flap must keep it withdrawn: %+v", e)
+	}
+}
+
+func TestGateNeverWithdrawsTheLastMember(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	prev := map[string]Previous{
+		"west": {Known: true, Healthy: false, Since: t0.Add(-time.Minute), Withdrawn: true},
+		"east": {Known: true, Healthy: false, Since: t0.Add(-time.Minute)},
+	}
+	o := Gate(cfg, t0, members(t0, false, false, prev))
+	if !o.AllUnhealthy || len(o.Kept) != 2 {
+		t.Fatalf("both unhealthy: %+v", o)
+	}
+	for _, d := range o.Members {
+		if d.Withdraw {
+			t.Errorf("%s withdrawn although no member would advertise", d.Name)
+		}
+	}
+	// One healthy: the other is withdrawn.
+	o = Gate(cfg, t0, members(t0, true, false, map[string]Previous{"east": prev["east"]}))
+	if o.AllUnhealthy || !decision(o, "east").Withdraw || decision(o, "west").Withdraw {
+		t.Fatalf("one healthy: %+v", o)
+	}
+}
+
+func TestGateIgnoresDrainedMembers(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := members(t0, false, true, map[string]Previous{"west": {Known: true, Healthy: false, Since: t0.Add(-time.Minute)}})
+	ms[1].Serving = false // east drained: west is the only serving member
+	o := Gate(cfg, t0, ms)
+	if decision(o, "west").Withdraw || !o.AllUnhealthy {
+		t.Fatalf("the only serving member must stay: %+v", o)
+	}
+}

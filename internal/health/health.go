@@ -1,0 +1,137 @@
+// Package health decides, from what one member cluster reports, whether it can serve an
+// anycast VIP: MetalLB and Cilium only look at the LoadBalancer Service's endpoints, which
+// for a Gateway are the proxy pods, not the routes' backends, so a cluster whose gateway
+// or backends are down would keep attracting its share of the traffic. It is pure: the
+// controller reads the objects, this package judges them.
+package health
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// Input is what one member reports for one ingress.
+type Input struct {
+	// VIP is the ingress's address.
+	VIP netip.Addr
+	// Gateway is the rendered Gateway as the member holds it; nil when absent.
+	Gateway *gwv1.Gateway
+	// Services are the LoadBalancer Services the Gateway's implementation created (found
+	// by the label the Gateway's infrastructure propagates).
+	Services []corev1.Service
+	// Backends are the route backends as seen from this member.
+	Backends []Backend
+}
+
+// Backend is one route's backend on one member.
+type Backend struct {
+	// Route and Service name it in messages.
+	Route, Service string
+	// Remote is true when the Service runs on other members and is reached over Skupper.
+	Remote bool
+	// ReadyEndpoints counts the ready endpoints of a local Service's EndpointSlices.
+	ReadyEndpoints int
+	// ListenerMatched: the member's Skupper listener has a matching connector somewhere.
+	ListenerMatched bool
+	// ConnectorReady: some member where the service runs has a linked connector that
+	// selected pods, and this member is linked too.
+	ConnectorReady bool
+	// Why says what is missing on the Skupper path, when ConnectorReady is false.
+	Why string
+}
+
+// Verdict is the judgement.
+type Verdict struct {
+	Healthy bool
+	// Reasons list every problem, in the order they were checked.
+	Reasons []string
+}
+
+// Message joins the reasons.
+func (v Verdict) Message() string { return strings.Join(v.Reasons, "; ") }
+
+// Evaluate judges a member.
+func Evaluate(in Input) Verdict {
+	var reasons []string
+	vip := in.VIP.String()
+	switch gw := in.Gateway; {
+	case gw == nil:
+		reasons = append(reasons, "the Gateway does not exist yet")
+	default:
+		c := meta.FindStatusCondition(gw.Status.Conditions, string(gwv1.GatewayConditionProgrammed))
+		switch {
+		case c == nil:
+			reasons = append(reasons, "the Gateway has not been programmed by its implementation yet")
+		case c.Status != metav1.ConditionTrue:
+			reasons = append(reasons, fmt.Sprintf("the Gateway is not Programmed (%s: %s)", c.Reason, c.Message))
+		case c.ObservedGeneration != 0 && c.ObservedGeneration < gw.Generation:
+			reasons = append(reasons, "the Gateway's implementation has not caught up with its last change")
+		}
+		if !gatewayHasAddress(gw, vip) {
+			reasons = append(reasons, "the Gateway's status.addresses does not list the VIP "+vip)
+		}
+	}
+	if !serviceCarries(in.Services, vip) {
+		reasons = append(reasons, "no LoadBalancer Service of the Gateway carries the VIP "+vip+describeServices(in.Services))
+	}
+	for _, b := range in.Backends {
+		switch {
+		case !b.Remote && b.ReadyEndpoints == 0:
+			reasons = append(reasons, fmt.Sprintf("route %s: Service %s has no ready endpoints", b.Route, b.Service))
+		case b.Remote && !b.ListenerMatched:
+			reasons = append(reasons, fmt.Sprintf("route %s: the Skupper listener for %s has no matching connector", b.Route, b.Service))
+		case b.Remote && !b.ConnectorReady:
+			reasons = append(reasons, fmt.Sprintf("route %s: %s is not reachable over Skupper: %s", b.Route, b.Service, b.Why))
+		}
+	}
+	return Verdict{Healthy: len(reasons) == 0, Reasons: reasons}
+}
+
+func gatewayHasAddress(gw *gwv1.Gateway, vip string) bool {
+	for _, a := range gw.Status.Addresses {
+		if a.Value == vip {
+			return true
+		}
+	}
+	return false
+}
+
+func serviceCarries(svcs []corev1.Service, vip string) bool {
+	for _, s := range svcs {
+		if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			continue
+		}
+		for _, i := range s.Status.LoadBalancer.Ingress {
+			if i.IP == vip {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func describeServices(svcs []corev1.Service) string {
+	if len(svcs) == 0 {
+		return " (the implementation has created none)"
+	}
+	var parts []string
+	for _, s := range svcs {
+		var ips []string
+		for _, i := range s.Status.LoadBalancer.Ingress {
+			ips = append(ips, i.IP)
+		}
+		if len(ips) == 0 {
+			ips = []string{"no address"}
+		}
+		parts = append(parts, s.Namespace+"/"+s.Name+": "+strings.Join(ips, ","))
+	}
+	sort.Strings(parts)
+	return " (" + strings.Join(parts, "; ") + ")"
+}

@@ -1,0 +1,71 @@
+package health
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+var vip = netip.MustParseAddr("192.168.155.151")
+
+func programmedGateway(addr string) *gwv1.Gateway {
+	gw := &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "hello", Generation: 2}}
+	gw.Status.Conditions = []metav1.Condition{{Type: "Programmed", Status: metav1.ConditionTrue, Reason: "Programmed", ObservedGeneration: 2}}
+	if addr != "" {
+		gw.Status.Addresses = []gwv1.GatewayStatusAddress{{Value: addr}}
+	}
+	return gw
+}
+
+func lbService(ip string) corev1.Service {
+	s := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "hello-world", Name: "hello-lb"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}
+	if ip != "" {
+		s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: ip}}
+	}
+	return s
+}
+
+func TestEvaluate(t *testing.T) {
+	healthy := Input{VIP: vip, Gateway: programmedGateway(vip.String()), Services: []corev1.Service{lbService(vip.String())},
+		Backends: []Backend{{Route: "hello", Service: "hello-world", ReadyEndpoints: 2}, {Route: "api", Service: "backend", Remote: true, ListenerMatched: true, ConnectorReady: true}}}
+	cases := []struct {
+		name   string
+		mutate func(*Input)
+		want   []string // substrings of the message; none means healthy
+	}{
+		{"healthy", func(*Input) {}, nil},
+		{"no gateway", func(in *Input) { in.Gateway = nil }, []string{"Gateway does not exist"}},
+		{"not programmed", func(in *Input) {
+			in.Gateway.Status.Conditions[0].Status, in.Gateway.Status.Conditions[0].Reason = metav1.ConditionFalse, "AddressNotAssigned"
+		}, []string{"not Programmed (AddressNotAssigned"}},
+		{"stale", func(in *Input) { in.Gateway.Generation = 3 }, []string{"not caught up"}},
+		{"gateway without the VIP", func(in *Input) { in.Gateway.Status.Addresses = nil }, []string{"status.addresses does not list the VIP 192.168.155.151"}},
+		{"service without address", func(in *Input) { in.Services = []corev1.Service{lbService("")} }, []string{"hello-world/hello-lb: no address"}},
+		{"service with another address", func(in *Input) { in.Services = []corev1.Service{lbService("10.0.0.1")} }, []string{"carries the VIP", "10.0.0.1"}},
+		{"no service", func(in *Input) { in.Services = nil }, []string{"has created none"}},
+		{"backend without endpoints", func(in *Input) { in.Backends[0].ReadyEndpoints = 0 }, []string{"route hello: Service hello-world has no ready endpoints"}},
+		{"skupper without connector", func(in *Input) { in.Backends[1].ListenerMatched = false }, []string{"no matching connector"}},
+		{"skupper not linked", func(in *Input) { in.Backends[1].ConnectorReady, in.Backends[1].Why = false, "east is not linked" }, []string{"east is not linked"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := healthy
+			in.Gateway = programmedGateway(vip.String())
+			in.Backends = append([]Backend(nil), healthy.Backends...)
+			tc.mutate(&in)
+			v := Evaluate(in)
+			if (len(tc.want) == 0) != v.Healthy {
+				t.Fatalf("healthy = %v (%s)", v.Healthy, v.Message())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(v.Message(), w) {
+					t.Errorf("message %q lacks %q", v.Message(), w)
+				}
+			}
+		})
+	}
+}
