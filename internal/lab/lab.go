@@ -344,22 +344,14 @@ func (l *Lab) operatorLogTail() string {
 	return "\n--- operator.log (tail) ---\n" + string(b)
 }
 
-// Set by apps.go when the Gateway implementation stand-in is available: it runs that
-// stand-in and the sample's workloads, and then the speakers announce, as MetalLB's do,
-// only the addresses LoadBalancer Services hold.
-var (
-	startApps        func(ctx context.Context, l *Lab) error
-	announceServices bool
-)
-
-// startFixtures runs what stands in for the controllers the lab has no room for: a
-// MetalLB speaker per cluster, the Skupper controllers' status writes, and (apps.go)
-// each cluster's Gateway implementation with MetalLB's address assignment and the
-// sample's workloads.
+// startFixtures runs what stands in for the controllers the lab has no room for: each
+// cluster's Gateway implementation with MetalLB's address assignment and the sample's
+// workloads (apps.go), a MetalLB speaker per cluster announcing, as MetalLB's does, the
+// addresses LoadBalancer Services hold, and the Skupper controllers' status writes.
 func (l *Lab) startFixtures(ctx context.Context) error {
 	for _, c := range []*cluster{l.west, l.east} {
 		s := &speaker.Speaker{Client: c.Client, Namespace: MetalLBNamespace, Announcer: l.fabric.Announcer(c.Name),
-			AnnounceServices: announceServices}
+			AnnounceServices: true}
 		l.stands[c.Name] = s
 		l.wg.Add(1)
 		go func() { defer l.wg.Done(); _ = s.Run(ctx) }()
@@ -369,10 +361,8 @@ func (l *Lab) startFixtures(ctx context.Context) error {
 	l.skupper.SetHubEndpoints(true)
 	l.wg.Add(1)
 	go func() { defer l.wg.Done(); l.skupper.Run(ctx) }()
-	if startApps != nil {
-		return startApps(ctx, l)
-	}
-	return nil
+	l.startGateways(ctx)
+	return l.startBackends(ctx)
 }
 
 // Kubeconfig is the path of a cluster's admin kubeconfig.
