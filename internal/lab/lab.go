@@ -281,6 +281,7 @@ func (l *Lab) startOperator(ctx context.Context) error {
 		return err
 	}
 	deadline := time.Now().Add(time.Minute)
+	hc := &http.Client{Timeout: 2 * time.Second}
 	for {
 		select {
 		case <-l.opExited:
@@ -289,7 +290,7 @@ func (l *Lab) startOperator(ctx context.Context) error {
 			return ctx.Err()
 		default:
 		}
-		resp, err := http.Get("http://" + probe + "/readyz")
+		resp, err := hc.Get("http://" + probe + "/readyz")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
