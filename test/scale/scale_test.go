@@ -83,6 +83,7 @@ type figures struct {
 	byVerb, byCluster              []apicount.Row
 	resyncReconciles, resyncWrites int
 	resyncTook                     time.Duration
+	resyncRequests                 int
 	restartReconciles              int
 	restartWrites, restartRequests int
 	restartTook                    time.Duration
@@ -91,15 +92,30 @@ type figures struct {
 
 func (f *figures) requestsPerIngress() float64 { return float64(f.requests) / float64(f.n) }
 
+// logProgramming logs the figures of the programming phase as soon as they are known.
+func (f *figures) logProgramming(tb testing.TB) {
+	var b strings.Builder
+	f.programmingTable(&b)
+	tb.Log(b.String())
+}
+
 func (f *figures) log(tb testing.TB) {
 	var b strings.Builder
+	f.programmingTable(&b)
 	row := func(k, v string) { fmt.Fprintf(&b, "  %-52s %s\n", k, v) }
-	fmt.Fprintf(&b, "\n%d AnycastIngresses, one class, two members (west local, east by kubeconfig):\n", f.n)
+	row("steady state: ingress reconciles / writes / requests", fmt.Sprintf("%d / %d / %d (over %s, one SyncPeriod and more)", f.resyncReconciles, f.resyncWrites, f.resyncRequests, f.resyncTook.Round(time.Millisecond)))
+	row("restart: ingress reconciles / writes / requests", fmt.Sprintf("%d / %d / %d (first %d reconciles in %s)", f.restartReconciles, f.restartWrites, f.restartRequests, f.n, f.restartTook.Round(time.Millisecond)))
+	tb.Log(b.String())
+}
+
+func (f *figures) programmingTable(b *strings.Builder) {
+	row := func(k, v string) { fmt.Fprintf(b, "  %-52s %s\n", k, v) }
+	fmt.Fprintf(b, "\n%d AnycastIngresses, one class, two members (west local, east by kubeconfig):\n", f.n)
 	row("create all (test client)", f.create.Round(time.Millisecond).String())
 	row("first create -> all Programmed", f.programmed.Round(time.Millisecond).String())
 	row("objects on west / east (labelled)", fmt.Sprintf("%d / %d", f.objectsWest, f.objectsEast))
 	row("test process peak RSS (VmHWM, reset at start)", fmt.Sprintf("%.0f MiB (RSS before the operator started: %.0f MiB)", mib(f.peakRSS), mib(f.baseRSS)))
-	row("Go heap peak (runtime/metrics, sampled 100 ms)", fmt.Sprintf("%.0f MiB", mib(f.peakHeap)))
+	row("Go heap in use, peak (MemStats, sampled 100 ms)", fmt.Sprintf("%.0f MiB", mib(f.peakHeap)))
 	row("CPU: test process (operator) / API servers+etcd", fmt.Sprintf("%s / %s", f.operatorCPU.Round(time.Millisecond), f.apiCPU.Round(time.Millisecond)))
 	row("API requests until Programmed", fmt.Sprintf("%d (%.1f per ingress)", f.requests, f.requestsPerIngress()))
 	for _, r := range f.byVerb {
@@ -108,9 +124,6 @@ func (f *figures) log(tb testing.TB) {
 	for _, r := range f.byCluster {
 		row("  cluster "+r.Key, fmt.Sprint(r.Count))
 	}
-	row("periodic resync: ingress reconciles / writes", fmt.Sprintf("%d / %d (in %s)", f.resyncReconciles, f.resyncWrites, f.resyncTook.Round(time.Millisecond)))
-	row("restart: ingress reconciles / writes / requests", fmt.Sprintf("%d / %d / %d (all reconciled in %s)", f.restartReconciles, f.restartWrites, f.restartRequests, f.restartTook.Round(time.Millisecond)))
-	tb.Log(b.String())
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }

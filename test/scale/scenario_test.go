@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -73,7 +74,7 @@ func run(tb testing.TB, p params) *figures {
 	start := time.Now()
 	createIngresses(tb, west.Client, p)
 	f.create = time.Since(start)
-	waitProgrammed(tb, west.Client, p.ingresses, 10*time.Minute)
+	waitProgrammed(tb, west, p.ingresses, 20*time.Minute)
 	f.programmed = time.Since(start)
 	stopProfile()
 	f.peakRSS = procStatus(tb, "VmHWM")
@@ -103,14 +104,19 @@ func run(tb testing.TB, p params) *figures {
 	})
 	f.objectsWest, f.objectsEast = rep.Objects["west"], rep.Objects["east"]
 
-	// Periodic resync: wait for the next SyncPeriod to reconcile every ingress again.
+	f.logProgramming(tb)
+
+	// Steady state: a full SyncPeriod (the informers' resync fires within it, plus 10%
+	// jitter) and at least one reconcile per ingress, whatever else requeues them.
 	settle(tb, counter)
 	counter.Reset()
 	r0 := reconciles(tb)
 	t0 := time.Now()
-	waitReconciles(tb, r0, p.ingresses, p.syncPeriod+2*time.Minute)
+	time.Sleep(p.syncPeriod + p.syncPeriod/10)
+	waitReconciles(tb, r0, p.ingresses, 2*time.Minute)
 	settle(tb, counter)
 	f.resyncReconciles, f.resyncWrites, f.resyncTook = int(reconciles(tb)-r0), counter.Writes(), time.Since(t0)
+	f.resyncRequests = int(counter.Total())
 	if f.resyncWrites > 0 {
 		tb.Logf("writes during the resync: %v", counter.Breakdown(writeKey))
 	}
@@ -119,7 +125,6 @@ func run(tb testing.TB, p params) *figures {
 	stop()
 	counter.Reset()
 	r0 = reconciles(tb)
-	t0 = time.Now()
 	stop = startOperator(tb, west, counter, p.syncPeriod)
 	f.restartTook = waitReconciles(tb, r0, p.ingresses, 5*time.Minute)
 	settle(tb, counter)
@@ -127,7 +132,6 @@ func run(tb testing.TB, p params) *figures {
 	if f.restartWrites > 0 {
 		tb.Logf("writes after the restart: %v", counter.Breakdown(writeKey))
 	}
-	_ = t0
 	stop()
 	return f
 }
@@ -241,51 +245,106 @@ func createIngresses(tb testing.TB, c client.Client, p params) {
 	}
 }
 
-// waitProgrammed polls the hub until n ingresses of the class report Programmed=True for
-// their generation.
-func waitProgrammed(tb testing.TB, c client.Client, n int, timeout time.Duration) {
+// waitProgrammed waits until n ingresses report Programmed=True for their generation.
+func waitProgrammed(tb testing.TB, e *testenv.Env, n int, timeout time.Duration) {
 	tb.Helper()
-	last := 0
-	testenv.Eventually(tb, fmt.Sprintf("%d ingresses Programmed", n), timeout, func() error {
-		list := &v1alpha1.AnycastIngressList{}
-		if err := c.List(context.Background(), list); err != nil {
-			return err
-		}
-		done := 0
-		for _, i := range list.Items {
-			if cond := meta.FindStatusCondition(i.Status.Conditions, v1alpha1.ConditionProgrammed); cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == i.Generation {
-				done++
-			}
-		}
-		last = done
-		if done < n {
-			time.Sleep(400 * time.Millisecond)
-			return fmt.Errorf("%d of %d Programmed", done, n)
-		}
-		return nil
+	waitIngresses(tb, e, n, timeout, "Programmed", func(i *v1alpha1.AnycastIngress) bool {
+		c := meta.FindStatusCondition(i.Status.Conditions, v1alpha1.ConditionProgrammed)
+		return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == i.Generation
 	})
-	_ = last
 }
 
-// settle waits until the operator has made no request for 2 seconds (background probes
-// and lease renewals aside: only writes count).
+// waitIngresses waits until at least n ingresses satisfy ok. It lists once and then
+// follows a watch, so that the test process decodes each change once instead of listing
+// every ingress again and again (which would cost more CPU than the operator it
+// measures).
+func waitIngresses(tb testing.TB, e *testenv.Env, n int, timeout time.Duration, what string, ok func(*v1alpha1.AnycastIngress) bool) {
+	tb.Helper()
+	wc, err := client.NewWithWatch(e.Config, client.Options{Scheme: e.Scheme})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	state := map[string]bool{}
+	good := 0
+	set := func(i *v1alpha1.AnycastIngress, deleted bool) {
+		k := i.Namespace + "/" + i.Name
+		now := !deleted && ok(i)
+		if state[k] != now {
+			if now {
+				good++
+			} else {
+				good--
+			}
+		}
+		if deleted {
+			delete(state, k)
+		} else {
+			state[k] = now
+		}
+	}
+	rv := ""
+	for good < n {
+		if rv == "" {
+			list := &v1alpha1.AnycastIngressList{}
+			if err := wc.List(ctx, list); err != nil {
+				tb.Fatalf("waiting for %d ingresses %s: %v", n, what, err)
+			}
+			state, good = map[string]bool{}, 0
+			for i := range list.Items {
+				set(&list.Items[i], false)
+			}
+			rv = list.ResourceVersion
+			continue
+		}
+		w, err := wc.Watch(ctx, &v1alpha1.AnycastIngressList{}, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true}})
+		if err != nil {
+			if ctx.Err() != nil {
+				tb.Fatalf("%d of %d ingresses %s after %s", good, n, what, timeout)
+			}
+			rv = ""
+			continue
+		}
+		for ev := range w.ResultChan() {
+			i, isIngress := ev.Object.(*v1alpha1.AnycastIngress)
+			if ev.Type == watch.Error || !isIngress {
+				rv = "" // expired: list again
+				break
+			}
+			rv = i.ResourceVersion
+			if ev.Type != watch.Bookmark {
+				set(i, ev.Type == watch.Deleted)
+			}
+			if good >= n {
+				break
+			}
+		}
+		w.Stop()
+		if ctx.Err() != nil && good < n {
+			tb.Fatalf("%d of %d ingresses %s after %s", good, n, what, timeout)
+		}
+	}
+}
+
+// settle waits until the operator has written nothing for 3 seconds (reconciles may go
+// on: requeues that find nothing to do are the steady state).
 func settle(tb testing.TB, counter *apicount.Counter) {
 	tb.Helper()
-	prevW, prevR := counter.Writes(), reconciles(tb)
+	prev := counter.Writes()
 	stable := time.Now()
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
 		time.Sleep(250 * time.Millisecond)
-		w, r := counter.Writes(), reconciles(tb)
-		if w != prevW || r != prevR {
-			prevW, prevR, stable = w, r, time.Now()
+		if w := counter.Writes(); w != prev {
+			prev, stable = w, time.Now()
 			continue
 		}
-		if time.Since(stable) >= 2*time.Second {
+		if time.Since(stable) >= 3*time.Second {
 			return
 		}
 	}
-	tb.Fatalf("the operator never settled (still writing or reconciling after 3 minutes)")
+	tb.Fatalf("the operator never settled (still writing after 3 minutes): %v", counter.Breakdown(writeKey)[:min(10, len(counter.Breakdown(writeKey)))])
 }
 
 // reconciles is controller-runtime's count of AnycastIngress reconciles in this process.
