@@ -86,12 +86,14 @@ test-resilience: envtest-assets skupper-crds ## Kill, restart and partition the 
 
 # Each fuzz target runs for FUZZTIME. A failing input is written to testdata/fuzz/<target>
 # beside the target: commit it with the fix, and `go test` replays it from then on.
+# Minimizing a new input can take a minute by default, time a bounded run would not fuzz.
 FUZZTIME ?= 30s
+FUZZMINIMIZETIME ?= 5s
 
 .PHONY: fuzz
 fuzz: skupper-crds ## Fuzz the renderer (FuzzRender) and the API validation (FuzzValidation), FUZZTIME each (30s).
-	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./internal/render/
-	$(GO) test -run '^$$' -fuzz '^FuzzValidation$$' -fuzztime $(FUZZTIME) ./cmd/anycast-operator/
+	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./internal/render/
+	$(GO) test -run '^$$' -fuzz '^FuzzValidation$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./cmd/anycast-operator/
 
 ##@ Lab
 
