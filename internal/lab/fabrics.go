@@ -79,7 +79,7 @@ func chooseFabric(mode string) (string, string, error) {
 		return mode, "asked for", nil
 	case "", FabricAuto:
 		if err := labfabric.Available(); err != nil {
-			return FabricGoBGP, err.Error(), nil
+			return FabricGoBGP, "the FRR fabric cannot run: " + err.Error(), nil
 		}
 		return FabricFRR, "root, FRR and gobgpd available", nil
 	}

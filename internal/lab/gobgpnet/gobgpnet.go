@@ -233,19 +233,27 @@ func (n *Network) startRouter(ctx context.Context, name string, asn uint32, addr
 	return &Router{Name: name, ASN: asn, Addr: addr, Port: port, srv: srv}, nil
 }
 
-// freePort is 179 when this process may bind it on addr, else a free port there.
+// freePort is 179 when this process may bind it on addr, else a free port at most 16384:
+// MetalLB's BGPPeer accepts no higher peerPort, and the TORs' ports end up in BGPPeers.
 func freePort(addr netip.Addr) (uint16, error) {
 	if ln, err := net.Listen("tcp", netip.AddrPortFrom(addr, 179).String()); err == nil {
 		_ = ln.Close()
 		return 179, nil
 	}
-	ln, err := net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
-	if err != nil {
-		return 0, fmt.Errorf("no free port on %s: %w", addr, err)
+	var b [2]byte
+	for attempt := 0; attempt < 500; attempt++ {
+		_, _ = rand.Read(b[:])
+		port := 1024 + (uint16(b[0])<<8|uint16(b[1]))%(maxPeerPort-1024)
+		if ln, err := net.Listen("tcp", netip.AddrPortFrom(addr, port).String()); err == nil {
+			_ = ln.Close()
+			return port, nil
+		}
 	}
-	defer ln.Close()
-	return uint16(ln.Addr().(*net.TCPAddr).Port), nil
+	return 0, fmt.Errorf("no free port at most %d on %s", maxPeerPort, addr)
 }
+
+// maxPeerPort is the highest peerPort MetalLB's BGPPeer CRD accepts.
+const maxPeerPort = 16384
 
 var ipv4Unicast = &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
 

@@ -3,6 +3,7 @@ package gobgpnet
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"testing"
@@ -92,4 +93,22 @@ func TestNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "east withdrawn", core("64001 65001"))
+}
+
+// TestPortWhen179IsTaken: without port 179 (not root, or taken) routers listen on a port
+// MetalLB's BGPPeer accepts (at most 16384), since the TORs' ports end up in BGPPeers.
+func TestPortWhen179IsTaken(t *testing.T) {
+	addr := netip.MustParseAddr("127.77.0.1")
+	if ln, err := net.Listen("tcp", netip.AddrPortFrom(addr, 179).String()); err == nil {
+		defer ln.Close() // root: hold 179 so freePort must look elsewhere
+	}
+	for i := 0; i < 50; i++ {
+		p, err := freePort(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p == 179 || p > maxPeerPort || p < 1024 {
+			t.Fatalf("port %d", p)
+		}
+	}
 }
