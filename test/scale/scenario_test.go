@@ -285,6 +285,7 @@ func waitIngresses(tb testing.TB, e *testenv.Env, n int, timeout time.Duration, 
 		}
 	}
 	rv := ""
+	start, lastLog := time.Now(), time.Now()
 	for good < n {
 		if rv == "" {
 			list := &v1alpha1.AnycastIngressList{}
@@ -318,6 +319,10 @@ func waitIngresses(tb testing.TB, e *testenv.Env, n int, timeout time.Duration, 
 			}
 			if good >= n {
 				break
+			}
+			if time.Since(lastLog) > time.Minute {
+				lastLog = time.Now()
+				tb.Logf("after %s: %d of %d ingresses %s", time.Since(start).Round(time.Second), good, n, what)
 			}
 		}
 		w.Stop()

@@ -107,15 +107,16 @@ func BenchmarkWatcherBurst1000(b *testing.B) {
 	waitRouters(b, west, vips, both, time.Time{}, 10*time.Minute)
 
 	type burst struct {
+		key     string // metric suffix
 		name    string
 		trigger func()
 		want    map[int64]bool
 		fresh   bool // east's paths must be newer than the trigger
 	}
 	bursts := []burst{
-		{"east speaker stops (1,000 withdrawals)", func() { f.East.Stop() }, map[int64]bool{fabric.WestASN: true}, false},
-		{"east speaker starts (1,000 announcements)", func() { f.East.Start() }, both, false},
-		{"clear bgp * on TOR east (withdraw, re-learn)", func() {
+		{"stop", "east speaker stops (1,000 withdrawals)", func() { f.East.Stop() }, map[int64]bool{fabric.WestASN: true}, false},
+		{"start", "east speaker starts (1,000 announcements)", func() { f.East.Start() }, both, false},
+		{"reset", "clear bgp * on TOR east (withdraw, re-learn)", func() {
 			if out, err := f.TOREast.Vtysh("clear bgp *"); err != nil {
 				b.Fatalf("clear bgp: %v: %s", err, out)
 			}
@@ -154,8 +155,8 @@ func BenchmarkWatcherBurst1000(b *testing.B) {
 		fmt.Fprintf(&report, "  %-46s %10s %8d %18s %10d %22s\n", bu.name, took.Round(time.Millisecond), total,
 			fmt.Sprintf("%d/%d/%d/%d", hist[0], hist[1], hist[2], hist[3]), classWrites,
 			fmt.Sprintf("%s/%s", pct(d, 50).Round(time.Millisecond), pct(d, 99).Round(time.Millisecond)))
-		b.ReportMetric(took.Seconds(), "s-"+strings.Fields(bu.name)[2])
-		b.ReportMetric(float64(total)/n, "writes/ingress-"+strings.Fields(bu.name)[2])
+		b.ReportMetric(took.Seconds(), "s-to-status-"+bu.key)
+		b.ReportMetric(float64(total)/n, "writes/ingress-"+bu.key)
 	}
 	b.Log(report.String())
 	_ = ctx
