@@ -99,14 +99,15 @@ fuzz: skupper-crds ## Fuzz the renderer (FuzzRender) and the API validation (Fuz
 
 LAB_DIR ?= $(CURDIR)/lab
 
+# The lab binary is built with the operator's flags, so the two share the build cache.
 .PHONY: lab
 lab: build envtest-assets skupper-crds lab-deps ## The reference topology on this machine, walked through, then removed (LAB_KEEP=1 stays up, LAB_FABRIC=gobgp forces the fallback).
-	$(GO) build -o $(LOCALBIN)/anycast-lab ./cmd/anycast-lab
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(LOCALBIN)/anycast-lab ./cmd/anycast-lab
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(LOCALBIN)/anycast-lab up -dir $(LAB_DIR) -operator $(LOCALBIN)/anycast-operator
 
 .PHONY: lab-down
 lab-down: ## Remove everything make lab started or wrote: processes, network namespaces, lab/.
-	$(GO) build -o $(LOCALBIN)/anycast-lab ./cmd/anycast-lab
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(LOCALBIN)/anycast-lab ./cmd/anycast-lab
 	$(LOCALBIN)/anycast-lab down -dir $(LAB_DIR)
 
 .PHONY: test-lab
