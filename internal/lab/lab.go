@@ -193,7 +193,7 @@ func (l *Lab) startFabric(ctx context.Context, mode string) (bgpFabric, error) {
 	if mode == FabricFRR {
 		f, err := newFRRFabric()
 		if err != nil {
-			return nil, fmt.Errorf("building the FRR fabric: %w", err)
+			return nil, fmt.Errorf("building the FRR fabric (LAB_FABRIC=gobgp runs the GoBGP fabric instead): %w", err)
 		}
 		if err := os.WriteFile(filepath.Join(l.Dir, "fabric"), []byte(fmt.Sprintf("frr %d\n", f.Block())), 0o644); err != nil {
 			f.Close()
