@@ -190,6 +190,10 @@ var knownGaps = []struct {
 		"AnycastClass peers[].connectTime allows fractions of a second (1.5s); MetalLB requires whole seconds"},
 	{"BGPAdvertisement", "", "format int32 in spec.localPref",
 		"AnycastIngress spec.advertisement.localPref allows up to 4294967295; MetalLB's BGPAdvertisement localPref is format int32 (at most 2147483647)"},
+	{"Gateway", "spec.infrastructure.labels.anycast.dev/gateway", "may not be more than 63 bytes",
+		"render (gateway.go) sets the Gateway's infrastructure label anycast.dev/gateway to <namespace>.<name>, longer than a label value may be when the two exceed 62 characters together"},
+	{"Gateway", "", "some validation rules were not checked",
+		"the API server's note that follows the infrastructure label error above"},
 }
 
 // knownGap names the known gap errs all belong to, or "".
