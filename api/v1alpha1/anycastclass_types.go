@@ -160,10 +160,10 @@ type Peer struct {
 	// +kubebuilder:validation:Maximum=4294967295
 	ASN int64 `json:"asn"`
 
-	// port is the peer's BGP port. MetalLB uses 179 when unset.
+	// port is the peer's BGP port. MetalLB uses 179 when unset, and accepts at most 16384.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=65535
+	// +kubebuilder:validation:Maximum=16384
 	Port *int32 `json:"port,omitempty"`
 
 	// sourceAddress is the local address the session starts from.
@@ -187,12 +187,13 @@ type Peer struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('65535s')",message="keepaliveTime must be at most 65535s"
 	KeepaliveTime *metav1.Duration `json:"keepaliveTime,omitempty"`
 
-	// connectTime is how long a connection attempt may take before it is retried. Not
-	// available in MetalLB native mode.
+	// connectTime is how long a connection attempt may take before it is retried, in whole
+	// seconds from 1s to 65535s. Not available in MetalLB native mode.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('65535s')",message="connectTime must be between 1s and 65535s"
+	// +kubebuilder:validation:XValidation:rule="duration(self).getMilliseconds() % 1000 == 0",message="connectTime must be a whole number of seconds (MetalLB refuses fractions)"
 	ConnectTime *metav1.Duration `json:"connectTime,omitempty"`
 
 	// ebgpMultiHop allows the peer to be more than one hop away.

@@ -99,10 +99,11 @@ type Advertisement struct {
 	// +kubebuilder:validation:items:XValidation:rule="self.matches('^[0-9]{1,5}:[0-9]{1,5}$') ? self.split(':').all(p, int(p) <= 65535) : (self.matches('^large:[0-9]{1,10}:[0-9]{1,10}:[0-9]{1,10}$') && self.split(':').all(p, p == 'large' || int(p) <= 4294967295))",message="each community must be AS:VALUE with both parts 0..65535, or large:GLOBAL:DATA1:DATA2 with each part 0..4294967295"
 	Communities []string `json:"communities,omitempty"`
 
-	// localPref sets the BGP LOCAL_PREF attribute (meaningful to iBGP peers).
+	// localPref sets the BGP LOCAL_PREF attribute (meaningful to iBGP peers). MetalLB's
+	// BGPAdvertisement holds it as a 32-bit signed integer, so at most 2147483647.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Maximum=2147483647
 	LocalPref *int64 `json:"localPref,omitempty"`
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -565,8 +564,8 @@ func GatewayServiceSelector() labels.Selector {
 
 // GatewayRequest maps a Service made for a Gateway back to its ingress.
 func GatewayRequest(o client.Object) (reconcile.Request, bool) {
-	ns, name, ok := strings.Cut(o.GetLabels()[owner.GatewayLabel], ".")
-	if !ok {
+	name, ns := o.GetLabels()[owner.GatewayLabel], o.GetLabels()[owner.GatewayNamespaceLabel]
+	if name == "" || ns == "" {
 		return reconcile.Request{}, false
 	}
 	return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}, true

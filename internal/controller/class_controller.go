@@ -104,7 +104,11 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	out := render.RenderClass(class, &render.Observed{Secrets: secrets})
+	conflicts, err := classConflicts(ctx, r.Client, class)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	out := render.RenderClass(class, &render.Observed{Secrets: secrets, ClassConflicts: conflicts})
 	if len(out.Problems) > 0 {
 		conds.set(v1alpha1.ConditionAccepted, false, out.Problems[0].Reason, render.Summary(out.Problems))
 		conds.ready(v1alpha1.ConditionAccepted)
@@ -118,7 +122,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 
 	ref := owner.Class(class.Name)
 	var transient []error
-	var unreachable, conflicts []string
+	var unreachable, nameConflicts []string
 	statuses := make([]v1alpha1.ClusterStatus, 0, len(out.Clusters))
 	for _, co := range out.Clusters {
 		spec := class.Member(co.Name)
@@ -140,7 +144,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 			if err != nil {
 				transient = append(transient, fmt.Errorf("cluster %s: %w", co.Name, err))
 			}
-			conflicts = append(conflicts, c...)
+			nameConflicts = append(nameConflicts, c...)
 		}
 		statuses = append(statuses, keepTransitionTime(before.Clusters, st))
 	}
@@ -172,8 +176,8 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	default:
 		conds.set(v1alpha1.ConditionClustersReachable, true, ReasonAllReachable, fmt.Sprintf("%d of %d members reachable", len(statuses), len(statuses)))
 	}
-	if len(conflicts) > 0 {
-		conds.set(v1alpha1.ConditionAccepted, false, ReasonNameConflict, joinNames(conflicts))
+	if len(nameConflicts) > 0 {
+		conds.set(v1alpha1.ConditionAccepted, false, ReasonNameConflict, joinNames(nameConflicts))
 	}
 	conds.readyWith([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionClustersReachable}, []string{v1alpha1.ConditionSessionsEstablished})
 	return res, errors.Join(transient...)
@@ -230,6 +234,20 @@ func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.
 		return 0
 	}
 	cfg, missing, err := watcherConfig(class, secrets)
+	taken, cerr := sessionConflicts(ctx, r.Client, class)
+	if cerr != nil {
+		return time.Minute
+	}
+	if len(taken) > 0 {
+		// Start the sessions no older class holds; report the others.
+		kept := cfg.Sessions[:0]
+		for _, s := range cfg.Sessions {
+			if _, clash := taken[s.Name]; !clash {
+				kept = append(kept, s)
+			}
+		}
+		cfg.Sessions = kept
+	}
 	switch {
 	case err != nil:
 		conds.set(v1alpha1.ConditionSessionsEstablished, false, "InvalidWatcher", err.Error())
@@ -244,7 +262,17 @@ func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.
 		return time.Minute
 	}
 	class.Status.Sessions = sessionStatuses(class, r.Watcher.Sessions(class.Name))
-	var down []string
+	var down, clashes []string
+	for i := range class.Status.Sessions {
+		if why, ok := taken[class.Status.Sessions[i].Name]; ok {
+			class.Status.Sessions[i].State, class.Status.Sessions[i].Message = "Idle", why
+			clashes = append(clashes, class.Status.Sessions[i].Name+": "+why)
+		}
+	}
+	if len(clashes) > 0 {
+		conds.set(v1alpha1.ConditionSessionsEstablished, false, "SessionConflict", joinNames(clashes))
+		return 30 * time.Second
+	}
 	for _, s := range class.Status.Sessions {
 		if s.State != "Established" {
 			msg := s.Name + " is " + s.State

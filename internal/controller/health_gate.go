@@ -189,7 +189,7 @@ func (r *IngressReconciler) judge(ctx context.Context, class *v1alpha1.AnycastCl
 	}
 
 	svcs := &corev1.ServiceList{}
-	if err := m.Reader.List(ctx, svcs, client.MatchingLabels{owner.GatewayLabel: render.PoolName(ing.Namespace, ing.Name)}); err != nil {
+	if err := m.Reader.List(ctx, svcs, client.MatchingLabels{owner.GatewayLabel: ing.Name, owner.GatewayNamespaceLabel: ing.Namespace}); err != nil {
 		return health.Verdict{}, err
 	}
 	in.Services = svcs.Items

@@ -168,7 +168,11 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	now := time.Now()
 	gate := r.evaluateHealth(ctx, class, ing, addr, report, now)
 
-	obs := render.Observed{Address: addr.String(), NamespaceLabels: ns.Labels, HealthWithdrawn: gate.withdrawn()}
+	conflicts, err := classConflicts(ctx, r.Client, class)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	obs := render.Observed{Address: addr.String(), NamespaceLabels: ns.Labels, HealthWithdrawn: gate.withdrawn(), ClassConflicts: conflicts}
 	out := render.RenderIngress(class, ing, &obs)
 	if len(out.Problems) > 0 {
 		ing.Status.Address = ""

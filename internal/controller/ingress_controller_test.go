@@ -392,3 +392,44 @@ func TestDriftIsRepaired(t *testing.T) {
 		return nil
 	})
 }
+
+// TestClassConflicts: a class that shares a member with an older class cannot define the
+// same BGP peer there (MetalLB refuses a peer defined twice) nor peer its watcher with the
+// same router; it is refused on that member, and accepted once the older class is gone.
+func TestClassConflicts(t *testing.T) {
+	ctx := context.Background()
+	watcher := func(c *v1alpha1.AnycastClass) {
+		c.Spec.Watcher = &v1alpha1.Watcher{ASN: 64999, RouterID: "198.18.255.1",
+			Sessions: []v1alpha1.WatcherSession{{Name: "core", Address: "198.18.250.1", ASN: 64666}}}
+	}
+	sameTOR := func(c *v1alpha1.AnycastClass) { c.Spec.Clusters[0].Peers[0].Address = "10.0.63.254" }
+	older := localClass("first", watcher, sameTOR)
+	create(t, older)
+	waitClassCondition(t, "first", v1alpha1.ConditionAccepted, metav1.ConditionTrue, "")
+	time.Sleep(1100 * time.Millisecond)               // creation timestamps have one-second resolution
+	create(t, localClass("second", watcher, sameTOR)) // the same TOR on the same cluster
+	got := waitClassCondition(t, "second", v1alpha1.ConditionAccepted, metav1.ConditionFalse, render.ReasonPeerConflict)
+	var msg string
+	for _, c := range got.Status.Conditions {
+		if c.Type == v1alpha1.ConditionAccepted {
+			msg = c.Message
+		}
+	}
+	if !strings.Contains(msg, "first") || !strings.Contains(msg, "10.0.63.254") {
+		t.Errorf("the refusal should name the other class and the peer: %s", msg)
+	}
+	waitClassCondition(t, "second", v1alpha1.ConditionSessionsEstablished, metav1.ConditionFalse, "SessionConflict")
+	if getObject(t, render.GVKBGPPeer, mlbNS, render.PeerName("second", "tor")) != nil {
+		t.Fatal("the conflicting peer must not be applied")
+	}
+	ns := newNamespace(t, nil)
+	create(t, ingress(ns, "hello", "second", "192.168.155.90"))
+	waitIngressCondition(t, ns, "hello", v1alpha1.ConditionAccepted, metav1.ConditionFalse, render.ReasonPeerConflict)
+
+	if err := env.Client.Delete(ctx, older); err != nil {
+		t.Fatal(err)
+	}
+	waitClassCondition(t, "second", v1alpha1.ConditionAccepted, metav1.ConditionTrue, "")
+	waitObject(t, render.GVKBGPPeer, mlbNS, render.PeerName("second", "tor"), nil)
+	waitIngressCondition(t, ns, "hello", v1alpha1.ConditionAccepted, metav1.ConditionTrue, "")
+}

@@ -75,6 +75,10 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.AnycastIngress{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&v1alpha1.AnycastClass{}, handler.EnqueueRequestsFromMapFunc(r.ingressesOfClassRequests),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A class coming or going can raise or settle a conflict for another class's
+		// ingresses (a shared member): those are few events, so every ingress is looked at.
+		Watches(&v1alpha1.AnycastClass{}, handler.EnqueueRequestsFromMapFunc(r.allIngresses),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
 		Watches(&v1alpha1.AnycastIngress{}, handler.EnqueueRequestsFromMapFunc(r.addressWaiters)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.ingressesInNamespace),
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
@@ -127,6 +131,15 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *IngressReconciler) ingressesOfClassRequests(ctx context.Context, o client.Object) []reconcile.Request {
 	list := &v1alpha1.AnycastIngressList{}
 	if err := r.Client.List(ctx, list, client.MatchingFields{classNameIndex: o.GetName()}); err != nil {
+		return nil
+	}
+	return requestsFor(list.Items)
+}
+
+// allIngresses enqueues every ingress.
+func (r *IngressReconciler) allIngresses(ctx context.Context, _ client.Object) []reconcile.Request {
+	list := &v1alpha1.AnycastIngressList{}
+	if err := r.Client.List(ctx, list); err != nil {
 		return nil
 	}
 	return requestsFor(list.Items)
@@ -191,7 +204,11 @@ func (r *ClassReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.AnycastIngress{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.(*v1alpha1.AnycastIngress).Spec.ClassName}}}
 		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.classesOfSecret))
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.classesOfSecret)).
+		// A class coming or going can settle or raise a conflict with the others
+		// (shared members, watcher sessions).
+		Watches(&v1alpha1.AnycastClass{}, handler.EnqueueRequestsFromMapFunc(r.allClasses),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}))
 	if r.Notifier != nil {
 		b = b.WatchesRawSource(r.Notifier.Source(nil))
 	}
@@ -202,6 +219,19 @@ func (r *ClassReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		b = b.Watches(newUnstructured(gvk), handler.EnqueueRequestsFromMapFunc(classOwnerRequests))
 	}
 	return b.Complete(r)
+}
+
+// allClasses enqueues every class.
+func (r *ClassReconciler) allClasses(ctx context.Context, _ client.Object) []reconcile.Request {
+	list := &v1alpha1.AnycastClassList{}
+	if err := r.Client.List(ctx, list); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, c := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Name}})
+	}
+	return out
 }
 
 // classesOfSecret enqueues the classes whose peers or members use a Secret of the

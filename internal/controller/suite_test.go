@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -135,7 +136,9 @@ func localClass(name string, mutate ...func(*v1alpha1.AnycastClass)) *v1alpha1.A
 			GatewayClassName: "envoy",
 			Clusters: []v1alpha1.ClusterMember{{
 				Name: "west", ASN: 65001, Interconnect: v1alpha1.InterconnectHub,
-				Peers: []v1alpha1.Peer{{Name: "tor", Address: "10.0.63.254", ASN: 64001}},
+				// Each class its own TOR address: MetalLB refuses one peer defined by two
+				// classes on one cluster (see TestClassConflicts).
+				Peers: []v1alpha1.Peer{{Name: "tor", Address: torAddress(name), ASN: 64001}},
 			}},
 		},
 	}
@@ -294,4 +297,12 @@ func nestedString(u *unstructured.Unstructured, path ...string) string {
 func nestedSlice(u *unstructured.Unstructured, path ...string) []interface{} {
 	s, _, _ := unstructured.NestedSlice(u.Object, path...)
 	return s
+}
+
+// torAddress is a TOR address of the class's own, derived from its name.
+func torAddress(class string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(class))
+	n := h.Sum32()
+	return fmt.Sprintf("10.%d.%d.254", n%250+1, (n/250)%250+1)
 }

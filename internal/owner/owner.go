@@ -21,10 +21,13 @@ const (
 	NamespaceLabel = "anycast.dev/owner-namespace"
 	// ClassLabel is the AnycastClass the object belongs to, whatever its owner.
 	ClassLabel = "anycast.dev/class"
-	// GatewayLabel is set through the Gateway's spec.infrastructure.labels, so that the
-	// implementation puts it on the LoadBalancer Service it creates: the value is
-	// "<namespace>.<ingress>", and the operator finds (and caches) those Services by it.
-	GatewayLabel = "anycast.dev/gateway"
+	// GatewayLabel and GatewayNamespaceLabel are set through the Gateway's
+	// spec.infrastructure.labels, so that the implementation puts them on the LoadBalancer
+	// Service it creates: the ingress's name and namespace (two labels, since together
+	// they may exceed the 63 characters of one label value). The operator finds (and
+	// caches) those Services by them.
+	GatewayLabel          = "anycast.dev/gateway"
+	GatewayNamespaceLabel = "anycast.dev/gateway-namespace"
 )
 
 // Kind is the kind of hub object that owns rendered objects.

@@ -58,7 +58,8 @@ func ingressGateway(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, clus
 				},
 				// The health gate finds the Gateway's Service by this label.
 				Labels: map[gwv1.LabelKey]gwv1.LabelValue{
-					owner.GatewayLabel: gwv1.LabelValue(ingressObjectName(ing.Namespace, ing.Name)),
+					owner.GatewayLabel:          gwv1.LabelValue(ing.Name),
+					owner.GatewayNamespaceLabel: gwv1.LabelValue(ing.Namespace),
 				},
 			},
 		},

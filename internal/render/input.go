@@ -46,6 +46,11 @@ type Observed struct {
 	// Skupper is the linking state of the ingress namespace.
 	Skupper SkupperObserved `json:"skupper,omitempty"`
 
+	// ClassConflicts are refusals the controller found by comparing the class with the
+	// other classes that share a member (an older class wins): MetalLB configures one BGP
+	// speaker per node, so two classes cannot give it different ASNs or the same peer.
+	ClassConflicts []Problem `json:"classConflicts,omitempty"`
+
 	// HealthWithdrawn lists the members whose advertisement of this ingress's VIP the
 	// health gate withdraws (the controller decides, with its hold-down and the rule that
 	// the last advertising member is never withdrawn).

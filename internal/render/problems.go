@@ -32,6 +32,9 @@ const (
 	// ReasonInvalidSpec: something the API schema rejects (seen when rendering files that
 	// never went through an API server).
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonPeerConflict: another class already configures the member's MetalLB in a way
+	// this one contradicts (another ASN, or the same BGP peer).
+	ReasonPeerConflict = "PeerConflict"
 )
 
 // Problem is one reason why something is not rendered. A Problem with a Cluster applies to
@@ -69,8 +72,12 @@ func Summary(ps []Problem) string {
 
 // checkClass finds what stops the class from being rendered: problems for every member
 // (global) and refusals per member.
-func checkClass(c *v1alpha1.AnycastClass, secrets map[string]string, checkSecrets bool) (global []Problem, perCluster map[string][]Problem) {
+func checkClass(c *v1alpha1.AnycastClass, obs *Observed, checkSecrets bool) (global []Problem, perCluster map[string][]Problem) {
 	perCluster = map[string][]Problem{}
+	secrets := obs.Secrets
+	for _, p := range obs.ClassConflicts {
+		perCluster[p.Cluster] = append(perCluster[p.Cluster], p)
+	}
 	if _, err := ipam.ParsePools(c.Spec.Pools); err != nil || len(c.Spec.Pools) == 0 {
 		msg := "spec.pools needs at least one CIDR"
 		if err != nil {

@@ -95,7 +95,7 @@ func Render(in Input) *Output {
 // RenderClass computes the class-scoped objects of every member: BGP peers, BFD profiles,
 // peer password Secrets and the GatewayClass.
 func RenderClass(c *v1alpha1.AnycastClass, obs *Observed) *Output {
-	global, perCluster := checkClass(c, obs.Secrets, true)
+	global, perCluster := checkClass(c, obs, true)
 	out := &Output{Problems: global}
 	if len(global) > 0 {
 		return out
@@ -119,7 +119,7 @@ func RenderIngress(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, obs *
 	// A member the class itself cannot be rendered on cannot carry the ingress either: its
 	// advertisement would name peers that do not exist there. Secrets are the class's
 	// business; the ingress does not need them.
-	classGlobal, classRefusals := checkClass(c, nil, false)
+	classGlobal, classRefusals := checkClass(c, obs, false)
 	if len(classGlobal) > 0 {
 		return &Output{Problems: classGlobal}
 	}
@@ -149,7 +149,7 @@ func RenderIngress(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, obs *
 // RenderSkupperNetwork computes the Skupper objects one namespace shares across every
 // member of the class: Sites, the hub's grants and the spokes' tokens.
 func RenderSkupperNetwork(c *v1alpha1.AnycastClass, namespace string, obs *Observed) *Output {
-	global, classRefusals := checkClass(c, nil, false)
+	global, classRefusals := checkClass(c, obs, false)
 	out := &Output{Problems: global}
 	if len(global) > 0 {
 		return out

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 )
@@ -80,4 +81,28 @@ func Owned(t testing.TB, c client.Client, ref owner.Ref) []*unstructured.Unstruc
 		}
 	}
 	return out
+}
+
+// DeleteClass deletes an AnycastClass and its ingresses and waits until the class is gone
+// (its finalizer removes its objects and stops its watcher). Tests that give classes
+// watcher sessions to one router call it between them: a router holds one session per
+// address pair, and the operator refuses a second class's session to it.
+func DeleteClass(t testing.TB, c client.Client, name string) {
+	t.Helper()
+	ctx := context.Background()
+	list := &v1alpha1.AnycastIngressList{}
+	_ = c.List(ctx, list)
+	for i := range list.Items {
+		if list.Items[i].Spec.ClassName == name {
+			_ = c.Delete(ctx, &list.Items[i])
+		}
+	}
+	_ = c.Delete(ctx, &v1alpha1.AnycastClass{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	Eventually(t, "class "+name+" gone", 90*time.Second, func() error {
+		err := c.Get(ctx, client.ObjectKey{Name: name}, &v1alpha1.AnycastClass{})
+		if err == nil {
+			return fmt.Errorf("still there")
+		}
+		return client.IgnoreNotFound(err)
+	})
 }

@@ -3,6 +3,7 @@ package multicluster_test
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,16 @@ func member(name string, asn int64, interconnect v1alpha1.Interconnect) v1alpha1
 }
 
 func class(name string, members ...v1alpha1.ClusterMember) *v1alpha1.AnycastClass {
+	// Each class its own TOR addresses: MetalLB refuses one peer defined by two classes on
+	// one cluster, and the operator refuses the younger class there.
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	n := h.Sum32()
+	for i := range members {
+		for j := range members[i].Peers {
+			members[i].Peers[j].Address = fmt.Sprintf("10.%d.%d.%d", n%250+1, (n/250)%250+1, members[i].ASN-64990)
+		}
+	}
 	return &v1alpha1.AnycastClass{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: v1alpha1.AnycastClassSpec{

@@ -45,7 +45,7 @@ func setup(t testing.TB, name string, eastMode v1alpha1.MetalLBMode) *fabric.Fab
 	// A class's watcher peers with the core from the test process's link address; two
 	// classes doing so at once would collide (one BGP session per address pair), so each
 	// test removes its class, and with it its watcher, when it ends.
-	t.Cleanup(func() { deleteClass(t, name) })
+	t.Cleanup(func() { testenv.DeleteClass(t, west.Client, name) })
 	create(t, west.Client, &v1alpha1.AnycastClass{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: v1alpha1.AnycastClassSpec{
@@ -64,26 +64,6 @@ func setup(t testing.TB, name string, eastMode v1alpha1.MetalLBMode) *fabric.Fab
 		},
 	})
 	return f
-}
-
-// deleteClass deletes a class and its ingresses and waits until they are gone.
-func deleteClass(t testing.TB, name string) {
-	ctx := context.Background()
-	list := &v1alpha1.AnycastIngressList{}
-	_ = west.Client.List(ctx, list)
-	for i := range list.Items {
-		if list.Items[i].Spec.ClassName == name {
-			_ = west.Client.Delete(ctx, &list.Items[i])
-		}
-	}
-	_ = west.Client.Delete(ctx, &v1alpha1.AnycastClass{ObjectMeta: metav1.ObjectMeta{Name: name}})
-	testenv.Eventually(t, "class "+name+" gone", converge, func() error {
-		err := west.Client.Get(ctx, client.ObjectKey{Name: name}, &v1alpha1.AnycastClass{})
-		if err == nil {
-			return fmt.Errorf("still there")
-		}
-		return client.IgnoreNotFound(err)
-	})
 }
 
 // ingress creates an ingress with a quick health gate (1s to withdraw, 3s hold-down).

@@ -23,6 +23,7 @@ func BenchmarkWithdrawalToStatus(b *testing.B) {
 	f := fabric.Start(b, fabric.Options{})
 	vip := netip.MustParsePrefix("192.168.155.201/32")
 	create(b, class("bench", f, nil))
+	b.Cleanup(func() { testenv.DeleteClass(b, west.Client, "bench") })
 	create(b, &v1alpha1.AnycastIngress{
 		ObjectMeta: metav1.ObjectMeta{Name: "bench", Namespace: "hello-world"},
 		Spec:       v1alpha1.AnycastIngressSpec{ClassName: "bench", Address: vip.Addr().String()},

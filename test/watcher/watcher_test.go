@@ -185,6 +185,7 @@ func TestRoutersView(t *testing.T) {
 	f := fabric.Start(t, fabric.Options{})
 	vip := netip.MustParsePrefix("192.168.155.151/32")
 	create(t, class("dc", f, nil))
+	t.Cleanup(func() { testenv.DeleteClass(t, west.Client, "dc") })
 	ing := &v1alpha1.AnycastIngress{
 		ObjectMeta: metav1.ObjectMeta{Name: "hello", Namespace: "hello-world"},
 		Spec:       v1alpha1.AnycastIngressSpec{ClassName: "dc", Address: vip.Addr().String()},
@@ -307,6 +308,7 @@ func TestWrongPasswordIsReported(t *testing.T) {
 		Data:       map[string][]byte{"password": []byte("wrong-password-for-tests")},
 	})
 	create(t, class("md5", f, &v1alpha1.SecretKeyReference{Name: "core-md5"}))
+	t.Cleanup(func() { testenv.DeleteClass(t, west.Client, "md5") })
 	cls := &v1alpha1.AnycastClass{}
 	testenv.Eventually(t, "SessionsEstablished=False naming the session", converge, func() error {
 		if err := west.Client.Get(context.Background(), client.ObjectKey{Name: "md5"}, cls); err != nil {
