@@ -49,6 +49,7 @@ func operatorCmd(args []string, stderr io.Writer) int {
 	fs.StringVar(&opts.ProbeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
 	fs.BoolVar(&opts.LeaderElection, "leader-elect", true, "elect a leader so that only one replica reconciles")
 	fs.StringVar(&opts.Namespace, "namespace", envOr("POD_NAMESPACE", "anycast-system"), "namespace the operator runs in; password and kubeconfig Secrets are read there")
+	fs.IntVar(&opts.IngressWorkers, "ingress-workers", 4, "how many AnycastIngresses are reconciled at once")
 	fs.DurationVar(&opts.SyncPeriod, "sync-period", 0, "how often every object is reconciled without a change (default 10h)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)

@@ -67,6 +67,9 @@ type Applier struct {
 	// absent before creating it, since a label-filtered cache cannot see objects that are
 	// not ours.
 	LiveReader client.Reader
+	// Indexed lists the kinds for which Reader has the owner index (owner.IndexField):
+	// Prune looks those up by index instead of matching every cached object's labels.
+	Indexed map[schema.GroupVersionKind]bool
 }
 
 // Result says what Apply did.
@@ -196,17 +199,25 @@ func IDOf(u *unstructured.Unstructured) ID {
 // whose CRD is not installed are skipped: nothing of that kind can exist. Secrets are
 // only looked for in secretNamespace: the operator may not list Secrets anywhere else.
 func (a *Applier) Prune(ctx context.Context, ref owner.Ref, kinds []schema.GroupVersionKind, keep map[ID]bool, secretNamespace string) (int, error) {
-	return a.PruneSelected(ctx, ref.Selector(), kinds, keep, secretNamespace)
+	return a.prune(ctx, ref.Selector(), ref.IndexKey(), kinds, keep, secretNamespace)
 }
 
 // PruneSelected is Prune for every object the selector matches, whatever its owner: it
 // removes all of a class from a member that left the class.
 func (a *Applier) PruneSelected(ctx context.Context, sel labels.Selector, kinds []schema.GroupVersionKind, keep map[ID]bool, secretNamespace string) (int, error) {
+	return a.prune(ctx, sel, "", kinds, keep, secretNamespace)
+}
+
+// prune lists by sel, and by the owner index when indexKey is set and the kind has it.
+func (a *Applier) prune(ctx context.Context, sel labels.Selector, indexKey string, kinds []schema.GroupVersionKind, keep map[ID]bool, secretNamespace string) (int, error) {
 	deleted := 0
 	for _, gvk := range kinds {
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 		opts := []client.ListOption{client.MatchingLabelsSelector{Selector: sel}}
+		if indexKey != "" && a.Indexed[gvk] {
+			opts = append(opts, client.MatchingFields{owner.IndexField: indexKey})
+		}
 		if gvk.Group == "" && gvk.Kind == "Secret" {
 			if secretNamespace == "" {
 				continue

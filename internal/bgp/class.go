@@ -315,6 +315,8 @@ func (w *classWatcher) states(ctx context.Context) []SessionState {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	now := time.Now()
+	need := w.pools.afis()
 	out := make([]SessionState, 0, len(w.sessions))
 	for _, s := range w.sessions {
 		addr := s.cfg.Address.Unmap()
@@ -324,7 +326,27 @@ func (w *classWatcher) states(ctx context.Context) []SessionState {
 			Received: pi.received, Accepted: uint64(w.ix.acceptedBy(s.cfg.Name)),
 			Message: describe(s, w.glog.note(addr), pi.prefixLimited),
 		}
+		st.Synced, st.SyncIn = s.synced(need, now)
 		sessionPrefixes.WithLabelValues(w.class, s.cfg.Name, "received").Set(float64(st.Received))
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b SessionState) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// quickStates reports every session's state and sync, sorted by name, from the watcher's
+// own bookkeeping: no call into GoBGP, whose management requests queue behind the BGP
+// work (states adds the prefix counts). Received and Accepted are left zero.
+func (w *classWatcher) quickStates() []SessionState {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := time.Now()
+	need := w.pools.afis()
+	out := make([]SessionState, 0, len(w.sessions))
+	for _, s := range w.sessions {
+		st := SessionState{Name: s.cfg.Name, State: s.state, Since: s.since,
+			Message: describe(s, w.glog.note(s.cfg.Address.Unmap()), false)}
+		st.Synced, st.SyncIn = s.synced(need, now)
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b SessionState) int { return cmp.Compare(a.Name, b.Name) })

@@ -116,6 +116,17 @@ func (m *Manager) Sessions(class string) []SessionState {
 	return w.states(ctx)
 }
 
+// States is Sessions without the prefix counts, from the watcher's own bookkeeping: cheap
+// enough for every ingress reconcile (Sessions asks GoBGP, which answers between its
+// BGP work).
+func (m *Manager) States(class string) []SessionState {
+	w := m.class(class)
+	if w == nil {
+		return nil
+	}
+	return w.quickStates()
+}
+
 // Changes delivers what changed, per class. It never blocks the BGP side:
 // while the consumer is busy, changes of a class merge (union of prefixes,
 // earliest ReceivedAt). The channel is closed by Close.

@@ -3,6 +3,8 @@ package bgp
 import (
 	"net/netip"
 	"slices"
+
+	api "github.com/osrg/gobgp/v3/api"
 )
 
 // pools is the import filter: a route is kept when its prefix lies inside one
@@ -38,4 +40,22 @@ func comparePrefix(a, b netip.Prefix) int {
 		return c
 	}
 	return a.Bits() - b.Bits()
+}
+
+// afis lists the address families of the pools, whose End-of-RIB markers tell that a
+// session's table is complete.
+func (ps pools) afis() []api.Family_Afi {
+	var v4, v6 bool
+	for _, p := range ps {
+		v4 = v4 || p.Addr().Is4()
+		v6 = v6 || !p.Addr().Is4()
+	}
+	var out []api.Family_Afi
+	if v4 {
+		out = append(out, api.Family_AFI_IP)
+	}
+	if v6 {
+		out = append(out, api.Family_AFI_IP6)
+	}
+	return out
 }

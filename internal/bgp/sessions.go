@@ -40,6 +40,46 @@ type session struct {
 	cfg   SessionConfig
 	state string
 	since time.Time
+	// lastUpdate is when the session's last UPDATE reached the watcher, and eor the
+	// families whose End-of-RIB marker it has received, since it was Established:
+	// together they tell when the router has sent its whole table (see synced).
+	lastUpdate time.Time
+	eor        map[api.Family_Afi]bool
+}
+
+// When a session counts as synced, for routers that send no End-of-RIB marker (FRR
+// sends one only to peers that announce graceful restart, which the watcher does not):
+// Established for SyncMin, and no UPDATE for SyncQuiet; or Established for SyncMax
+// whatever arrives (a table that never stops changing).
+const (
+	SyncMin   = 3 * time.Second
+	SyncQuiet = time.Second
+	SyncMax   = 30 * time.Second
+)
+
+// synced reports whether the router has sent the session its table, as far as the
+// watcher can tell, and otherwise how long until the time rule may say so. Until then a
+// prefix missing from the session proves nothing: it may still be on its way.
+func (s *session) synced(need []api.Family_Afi, now time.Time) (bool, time.Duration) {
+	if s.state != StateEstablished {
+		return false, 0
+	}
+	all := len(need) > 0
+	for _, afi := range need {
+		all = all && s.eor[afi]
+	}
+	if all {
+		return true, 0
+	}
+	up := now.Sub(s.since)
+	quiet := now.Sub(s.lastUpdate)
+	if s.lastUpdate.IsZero() {
+		quiet = up
+	}
+	if up >= SyncMax || (up >= SyncMin && quiet >= SyncQuiet) {
+		return true, 0
+	}
+	return false, max(SyncMin-up, SyncQuiet-quiet, 100*time.Millisecond)
 }
 
 // describe explains why a session is not Established, from the most

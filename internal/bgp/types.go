@@ -82,6 +82,13 @@ type SessionState struct {
 	Received, Accepted uint64
 	// Message says why the session is not Established (empty when it is).
 	Message string
+	// Synced is true once an Established session has received the router's table: an
+	// End-of-RIB marker for every family of the class pools, or, from routers that send
+	// none, no UPDATE for SyncQuiet after SyncMin (SyncMax at the latest). Before, a
+	// path missing from the session is not evidence of a withdrawal.
+	Synced bool
+	// SyncIn is, for an Established session not yet Synced, how long until it may be.
+	SyncIn time.Duration
 }
 
 // Change tells reconcilers that something changed for a class: which

@@ -23,6 +23,8 @@ func watchRequest() *api.WatchEventRequest {
 		Peer: &api.WatchEventRequest_Peer{},
 		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{
 			{Type: api.WatchEventRequest_Table_Filter_ADJIN},
+			// End-of-RIB markers: a session's table is complete (see session.synced).
+			{Type: api.WatchEventRequest_Table_Filter_EOR},
 		}},
 	}
 }
@@ -52,6 +54,25 @@ func (w *classWatcher) onPaths(paths []*api.Path) {
 	if w.stopped {
 		w.mu.Unlock()
 		return
+	}
+	// One event is one UPDATE (or one End-of-RIB marker) from one neighbor.
+	eorSynced := false
+	if len(paths) > 0 {
+		if from, err := netip.ParseAddr(paths[0].GetNeighborIp()); err == nil {
+			if s := w.byAddr[from.Unmap()]; s != nil && s.state == StateEstablished {
+				if f := paths[0].GetFamily(); paths[0].GetNlri() == nil && f.GetSafi() == api.Family_SAFI_UNICAST {
+					was, _ := s.synced(w.pools.afis(), now)
+					if s.eor == nil {
+						s.eor = map[api.Family_Afi]bool{}
+					}
+					s.eor[f.GetAfi()] = true
+					is, _ := s.synced(w.pools.afis(), now)
+					eorSynced = is && !was
+				} else {
+					s.lastUpdate = now
+				}
+			}
+		}
 	}
 	for _, p := range paths {
 		f := p.GetFamily()
@@ -96,6 +117,10 @@ func (w *classWatcher) onPaths(paths []*api.Path) {
 		touched[s.cfg.Name] = true
 	}
 	w.mu.Unlock()
+	if eorSynced {
+		// The routers' view of every prefix is now complete for this session.
+		w.queue.push(w.class, nil, true, now)
+	}
 	if len(changed) == 0 {
 		return
 	}
@@ -125,6 +150,7 @@ func (w *classWatcher) onPeer(ev *api.WatchEventResponse_PeerEvent) {
 	}
 	wasUp := s.state == StateEstablished
 	s.state, s.since = state, now
+	s.lastUpdate, s.eor = time.Time{}, nil
 	var dropped []netip.Prefix
 	if wasUp {
 		dropped = w.ix.dropSession(s.cfg.Name)

@@ -7,12 +7,16 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/apply"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
+	"github.com/anycast-operator/anycast-operator/internal/render"
 )
 
 // Member is a connection to one member cluster.
@@ -25,11 +29,36 @@ type Member struct {
 	Reader client.Reader
 	// LiveReader reads straight from the member's API server.
 	LiveReader client.Reader
+	// Indexed lists the kinds Reader indexes by owner (see IndexOwners).
+	Indexed map[schema.GroupVersionKind]bool
 }
 
 // Applier returns an applier writing to the member.
 func (m *Member) Applier() *apply.Applier {
-	return &apply.Applier{Client: m.Client, Reader: m.Reader, LiveReader: m.LiveReader}
+	return &apply.Applier{Client: m.Client, Reader: m.Reader, LiveReader: m.LiveReader, Indexed: m.Indexed}
+}
+
+// IndexOwners adds the owner index to a cache for every rendered kind the cluster serves
+// (Secrets are never cached), before the cache starts, and returns the indexed kinds.
+func IndexOwners(ctx context.Context, indexer client.FieldIndexer, mapper meta.RESTMapper) (map[schema.GroupVersionKind]bool, error) {
+	out := map[schema.GroupVersionKind]bool{}
+	for _, gvk := range render.AllKinds {
+		if gvk == render.GVKSecret {
+			continue
+		}
+		if _, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+			continue // not served: nothing of it can exist, nothing to prune
+		}
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		if err := indexer.IndexField(ctx, u, owner.IndexField, func(o client.Object) []string {
+			return owner.IndexValue(o.GetLabels())
+		}); err != nil {
+			return nil, fmt.Errorf("indexing %s by owner: %w", gvk.Kind, err)
+		}
+		out[gvk] = true
+	}
+	return out, nil
 }
 
 // LiveApplier reads everything from the API server, not the cache: deletion must not miss

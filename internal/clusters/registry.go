@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
@@ -92,6 +93,8 @@ type conn struct {
 	// identity tells which cluster this is (see clusterIdentity): two Secrets may reach
 	// the same cluster.
 	identity string
+	// indexed lists the kinds cl's cache indexes by owner.
+	indexed map[schema.GroupVersionKind]bool
 }
 
 func (c *conn) member(name string) *Member {
@@ -101,7 +104,7 @@ func (c *conn) member(name string) *Member {
 		return nil
 	}
 	cl := c.cl.GetClient()
-	return &Member{Name: name, Client: cl, Reader: cl, LiveReader: c.cl.GetAPIReader()}
+	return &Member{Name: name, Client: cl, Reader: cl, LiveReader: c.cl.GetAPIReader(), Indexed: c.indexed}
 }
 
 func (c *conn) getHealth() Health {
@@ -356,6 +359,10 @@ func (r *Remote) buildCluster(ctx context.Context, c *conn) error {
 	if err != nil {
 		return err
 	}
+	indexed, err := IndexOwners(ctx, cl.GetFieldIndexer(), cl.GetRESTMapper())
+	if err != nil {
+		return err
+	}
 	ictx, icancel := context.WithTimeout(ctx, r.probeTimeout())
 	id, err := clusterIdentity(ictx, cl.GetAPIReader())
 	icancel()
@@ -367,7 +374,7 @@ func (r *Remote) buildCluster(ctx context.Context, c *conn) error {
 	if c.clCancel != nil {
 		c.clCancel()
 	}
-	c.cl, c.clCancel, c.identity = cl, ccancel, id
+	c.cl, c.clCancel, c.identity, c.indexed = cl, ccancel, id, indexed
 	c.mu.Unlock()
 	go func() {
 		if err := cl.Start(cctx); err != nil && cctx.Err() == nil {

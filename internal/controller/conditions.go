@@ -117,21 +117,61 @@ func emitTransitions(rec events.EventRecorder, obj runtime.Object, before, after
 	if rec == nil {
 		return
 	}
+	// Every condition that turns False is a Warning of its own, with its reason; the
+	// others that change in the same status write share one Normal event (a new ingress
+	// becoming Accepted, Programmed, Linked and Ready is one piece of news, and one API
+	// write rather than five).
+	var normal []metav1.Condition
 	for _, c := range after {
 		prev := findCondition(before, c.Type)
 		if prev != nil && prev.Status == c.Status && prev.Reason == c.Reason {
 			continue
 		}
-		eventType := corev1.EventTypeNormal
-		if c.Status != metav1.ConditionTrue {
-			eventType = corev1.EventTypeWarning
+		if c.Status == metav1.ConditionFalse && (prev != nil || !settling[c.Reason]) {
+			rec.Eventf(obj, nil, corev1.EventTypeWarning, c.Reason, c.Type, "%s", truncateEvent(conditionNote(c)))
+			continue
 		}
-		note := c.Type + " is " + string(c.Status)
-		if c.Message != "" {
-			note += ": " + c.Message
-		}
-		rec.Eventf(obj, nil, eventType, c.Reason, c.Type, "%s", truncateEvent(note))
+		normal = append(normal, c)
 	}
+	if len(normal) == 0 {
+		return
+	}
+	lead := normal[0]
+	types := make([]string, 0, len(normal))
+	notes := make([]string, 0, len(normal))
+	for _, c := range normal {
+		if c.Type == "Ready" {
+			lead = c
+		}
+		types = append(types, c.Type)
+		notes = append(notes, conditionNote(c))
+	}
+	rec.Eventf(obj, nil, corev1.EventTypeNormal, lead.Reason, truncateAction(strings.Join(types, ",")), "%s", truncateEvent(strings.Join(notes, "; ")))
+}
+
+// settling are the reasons of a False condition that only says a new object is on its
+// way (objects still being applied, a member connecting, a link coming up): when a
+// condition first appears with one of them, it is news, not a warning.
+var settling = map[string]bool{
+	ReasonPending: true, ReasonPartiallyProgrammed: true, "Connecting": true, "AddressNotAllocated": true,
+	"LinkPending": true, "NoWatcher": true, "SessionsDown": true, "WatcherNotEstablished": true,
+	ReasonWatcherSyncing: true,
+}
+
+func conditionNote(c metav1.Condition) string {
+	note := c.Type + " is " + string(c.Status)
+	if c.Message != "" {
+		note += ": " + c.Message
+	}
+	return note
+}
+
+// truncateAction keeps an event's action within the 128 characters the API allows.
+func truncateAction(s string) string {
+	if len(s) > 128 {
+		return s[:128]
+	}
+	return s
 }
 
 // addFinalizer adds the cleanup finalizer with an optimistic-lock patch: a merge patch

@@ -282,9 +282,17 @@ func (r *IngressReconciler) backendHealth(ctx context.Context, class *v1alpha1.A
 	return b, nil
 }
 
+// ReasonPending: a new ingress's members have not served the VIP yet (see applyGateStatus).
+const ReasonPending = "Pending"
+
+// pendingDeadline is how long a new ingress may wait for its first healthy member before
+// it is reported as AllMembersUnhealthy: a gateway that is never programmed is an error.
+const pendingDeadline = 5 * time.Minute
+
 // applyGateStatus writes each member's verdict, what it is asked to do with the VIP, and
-// the Healthy condition, and emits events and metrics on transitions.
-func (r *IngressReconciler) applyGateStatus(ctx context.Context, conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1alpha1.AnycastClass, g gateResult, out *render.Output, prev map[string]v1alpha1.IngressClusterStatus, now time.Time) {
+// the Healthy condition, and emits events and metrics on transitions. It returns when to
+// look again (a new ingress's pending deadline), or 0.
+func (r *IngressReconciler) applyGateStatus(ctx context.Context, conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1alpha1.AnycastClass, g gateResult, out *render.Output, prev map[string]v1alpha1.IngressClusterStatus, now time.Time) time.Duration {
 	for i := range ing.Status.Clusters {
 		cs := &ing.Status.Clusters[i]
 		if co := out.Cluster(cs.Name); co != nil && co.Advertisement != nil {
@@ -330,7 +338,7 @@ func (r *IngressReconciler) applyGateStatus(ctx context.Context, conds condition
 			cs := &ing.Status.Clusters[i]
 			cs.Health, cs.HealthMessage, cs.HealthSince = "", "", nil
 		}
-		return
+		return 0
 	}
 	var unhealthy, withdrawn []string
 	for _, d := range g.outcome.Members {
@@ -341,7 +349,21 @@ func (r *IngressReconciler) applyGateStatus(ctx context.Context, conds condition
 			withdrawn = append(withdrawn, d.Name)
 		}
 	}
+	// A new ingress's gateways take a moment to be programmed: until a member has been
+	// healthy once, "every member unhealthy" is the ingress coming up, not an outage,
+	// for up to pendingDeadline.
+	starting := true
+	for _, p := range prev {
+		starting = starting && p.Health != HealthHealthy
+	}
+	if c := conds.get(v1alpha1.ConditionHealthy); c != nil && (c.Reason != ReasonPending || now.Sub(c.LastTransitionTime.Time) > pendingDeadline) {
+		starting = false
+	}
 	switch {
+	case g.outcome.AllUnhealthy && starting:
+		conds.set(v1alpha1.ConditionHealthy, false, ReasonPending,
+			"waiting for the members to serve the VIP for the first time: "+joinNames(unhealthy))
+		return pendingDeadline - now.Sub(conds.get(v1alpha1.ConditionHealthy).LastTransitionTime.Time) + time.Second
 	case g.outcome.AllUnhealthy:
 		conds.set(v1alpha1.ConditionHealthy, false, "AllMembersUnhealthy",
 			"every serving member is unhealthy, so every one keeps advertising (withdrawing them all would black-hole the VIP): "+joinNames(unhealthy))
@@ -352,6 +374,7 @@ func (r *IngressReconciler) applyGateStatus(ctx context.Context, conds condition
 	default:
 		conds.set(v1alpha1.ConditionHealthy, true, "AllMembersHealthy", "every serving member can serve the VIP")
 	}
+	return 0
 }
 
 func (r *IngressReconciler) event(ing *v1alpha1.AnycastIngress, typ, reason, note string) {

@@ -62,8 +62,13 @@ type IngressReconciler struct {
 	Watcher Watcher
 	// Delays measures BGP change to status write; optional.
 	Delays *DelayTracker
+	// Workers is how many ingresses are reconciled at once (default 4).
+	Workers int
 
 	backoff redeemBackoff
+	// networks serialises the reconciles of one Skupper network (class and namespace),
+	// which several ingress workers share, and remembers the networks known to be clean.
+	networks networkLocks
 }
 
 // +kubebuilder:rbac:groups=anycast.dev,resources=anycastingresses,verbs=get;list;watch;update;patch
@@ -222,8 +227,8 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	ing.Status.Clusters = statuses
 	setProgrammed(conds, statuses, outcomes)
 	setLinked(conds, ing, class, report)
-	r.applyGateStatus(ctx, conds, ing, class, gate, out, prev, now)
-	setAdvertised(conds, ing, class, r.Watcher, addr, prev, now)
+	pendingWait := r.applyGateStatus(ctx, conds, ing, class, gate, out, prev, now)
+	syncWait := setAdvertised(conds, ing, class, r.Watcher, addr, prev, now)
 	// Ready follows what the routers carry when a watcher can tell, and the health of the
 	// members when the gate is on.
 	conds.readyWith([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionProgrammed, v1alpha1.ConditionLinked},
@@ -237,6 +242,11 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	requeue := report.RequeueAfter
 	if rc := gate.recheck(); rc > 0 && (requeue == 0 || rc < requeue) {
 		requeue = rc + 100*time.Millisecond
+	}
+	for _, w := range []time.Duration{syncWait, pendingWait} {
+		if w > 0 && (requeue == 0 || w < requeue) {
+			requeue = w
+		}
 	}
 	for _, o := range outcomes {
 		if o == outcomeUnavailable && (requeue == 0 || requeue > time.Minute) {
@@ -373,7 +383,8 @@ func (r *IngressReconciler) finalize(ctx context.Context, ing *v1alpha1.AnycastI
 // ingressesOfClass lists every ingress of a class, in every namespace.
 func (r *IngressReconciler) ingressesOfClass(ctx context.Context, class string) ([]v1alpha1.AnycastIngress, error) {
 	list := &v1alpha1.AnycastIngressList{}
-	if err := r.Client.List(ctx, list, client.MatchingFields{classNameIndex: class}); err != nil {
+	// Read-only (the allocator only looks): no deep copy of every ingress per reconcile.
+	if err := r.Client.List(ctx, list, client.MatchingFields{classNameIndex: class}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	sort.Slice(list.Items, func(i, j int) bool { return older(&list.Items[i], &list.Items[j]) })

@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -59,7 +60,7 @@ func ingressBackends(o client.Object) []string {
 // routing to that Service.
 func (r *IngressReconciler) backendRequests(ctx context.Context, ns, svc string) []reconcile.Request {
 	list := &v1alpha1.AnycastIngressList{}
-	if err := r.Client.List(ctx, list, client.MatchingFields{backendIndex: ns + "/" + svc}); err != nil {
+	if err := r.Client.List(ctx, list, client.MatchingFields{backendIndex: ns + "/" + svc}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	return requestsFor(list.Items)
@@ -79,7 +80,8 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// ingresses (a shared member): those are few events, so every ingress is looked at.
 		Watches(&v1alpha1.AnycastClass{}, handler.EnqueueRequestsFromMapFunc(r.allIngresses),
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
-		Watches(&v1alpha1.AnycastIngress{}, handler.EnqueueRequestsFromMapFunc(r.addressWaiters)).
+		Watches(&v1alpha1.AnycastIngress{}, handler.EnqueueRequestsFromMapFunc(r.addressWaiters),
+			builder.WithPredicates(addressFreed)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.ingressesInNamespace),
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		// The health gate's inputs on this cluster: the Gateway's Service, backends.
@@ -124,13 +126,17 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		b = b.Watches(newUnstructured(gvk), handler.EnqueueRequestsFromMapFunc(r.ownerRequests))
 	}
-	return b.Complete(r)
+	workers := r.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	return b.WithOptions(controller.Options{MaxConcurrentReconciles: workers}).Complete(r)
 }
 
 // ingressesOfClassRequests enqueues every ingress of a changed class.
 func (r *IngressReconciler) ingressesOfClassRequests(ctx context.Context, o client.Object) []reconcile.Request {
 	list := &v1alpha1.AnycastIngressList{}
-	if err := r.Client.List(ctx, list, client.MatchingFields{classNameIndex: o.GetName()}); err != nil {
+	if err := r.Client.List(ctx, list, client.MatchingFields{classNameIndex: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	return requestsFor(list.Items)
@@ -139,10 +145,36 @@ func (r *IngressReconciler) ingressesOfClassRequests(ctx context.Context, o clie
 // allIngresses enqueues every ingress.
 func (r *IngressReconciler) allIngresses(ctx context.Context, _ client.Object) []reconcile.Request {
 	list := &v1alpha1.AnycastIngressList{}
-	if err := r.Client.List(ctx, list); err != nil {
+	if err := r.Client.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	return requestsFor(list.Items)
+}
+
+// addressFreed passes the ingress events that can free an address: a deletion, or an
+// update after which the ingress no longer holds an address it held. Anything else
+// (a new ingress taking its address, every status write) frees nothing, and looking for
+// waiters then would cost a scan of the class per event.
+var addressFreed = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return true },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*v1alpha1.AnycastIngress)
+		n, ok2 := e.ObjectNew.(*v1alpha1.AnycastIngress)
+		if !ok1 || !ok2 {
+			return true
+		}
+		if !n.DeletionTimestamp.IsZero() || o.Spec.ClassName != n.Spec.ClassName {
+			return true
+		}
+		for _, a := range []string{o.Spec.Address, o.Status.Address} {
+			if a != "" && a != n.Spec.Address && a != n.Status.Address {
+				return true
+			}
+		}
+		return false
+	},
 }
 
 // addressWaiters enqueues the ingresses of the same class that wait for an address, when
@@ -150,7 +182,7 @@ func (r *IngressReconciler) allIngresses(ctx context.Context, _ client.Object) [
 func (r *IngressReconciler) addressWaiters(ctx context.Context, o client.Object) []reconcile.Request {
 	ing := o.(*v1alpha1.AnycastIngress)
 	list := &v1alpha1.AnycastIngressList{}
-	if err := r.Client.List(ctx, list, client.MatchingFields{classNameIndex: ing.Spec.ClassName}); err != nil {
+	if err := r.Client.List(ctx, list, client.MatchingFields{classNameIndex: ing.Spec.ClassName}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	var waiting []v1alpha1.AnycastIngress
@@ -169,7 +201,7 @@ func (r *IngressReconciler) addressWaiters(ctx context.Context, o client.Object)
 // may admit or refuse it now).
 func (r *IngressReconciler) ingressesInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
 	list := &v1alpha1.AnycastIngressList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetName()), client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	return requestsFor(list.Items)
@@ -186,8 +218,9 @@ func (r *IngressReconciler) ownerRequests(ctx context.Context, o client.Object) 
 	case owner.KindIngress:
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}}}
 	case owner.KindSkupperNetwork:
+		r.networks.dirty(ref.Class + "/" + ref.Namespace)
 		list := &v1alpha1.AnycastIngressList{}
-		if err := r.Client.List(ctx, list, client.InNamespace(ref.Namespace), client.MatchingFields{classNameIndex: ref.Class}); err != nil {
+		if err := r.Client.List(ctx, list, client.InNamespace(ref.Namespace), client.MatchingFields{classNameIndex: ref.Class}, client.UnsafeDisableDeepCopy); err != nil {
 			return nil
 		}
 		return requestsFor(list.Items)

@@ -96,9 +96,12 @@ func (b *redeemBackoff) reset(key string) {
 // grant's credential; a failed redemption spends the grant, so the next attempt is a new
 // grant, after a backoff.
 func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *v1alpha1.AnycastClass, namespace string) (networkReport, error) {
+	key := class.Name + "/" + namespace
+	unlock := r.networks.lock(key)
+	defer unlock()
 	report := networkReport{Links: map[string]linkState{}}
 	list := &v1alpha1.AnycastIngressList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{classNameIndex: class.Name}); err != nil {
+	if err := r.Client.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{classNameIndex: class.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return report, err
 	}
 	for i := range list.Items {
@@ -108,11 +111,23 @@ func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *
 	}
 	ref := owner.SkupperNetwork(class.Name, namespace)
 	if !report.Needed {
-		return report, r.forEachMember(ctx, class, func(ctx context.Context, m *clusters.Member) error {
+		// Most namespaces never use Skupper: once every member was checked clean (live:
+		// deletion must not trust a cache), the check is not repeated until the class
+		// changes, the network is needed again, or an object of it shows up.
+		if r.networks.isClean(key, class.Generation) {
+			return report, nil
+		}
+		all := true
+		err := r.forEachMember(ctx, class, func(ctx context.Context, m *clusters.Member) error {
 			_, err := m.LiveApplier().Prune(ctx, ref, skupperNetworkKinds, nil, "")
 			return err
-		})
+		}, &all)
+		if err == nil && all {
+			r.networks.markClean(key, class.Generation)
+		}
+		return report, err
 	}
+	r.networks.dirty(key)
 
 	hub := class.Hub()
 	obs := render.Observed{Skupper: render.SkupperObserved{Grants: map[string]render.GrantObserved{}}}
@@ -283,11 +298,16 @@ func (r *IngressReconciler) observeSpoke(ctx context.Context, class *v1alpha1.An
 }
 
 // forEachMember runs f on every reachable member of the class, with a timeout each.
-func (r *IngressReconciler) forEachMember(ctx context.Context, class *v1alpha1.AnycastClass, f func(context.Context, *clusters.Member) error) error {
+// forEachMember runs f on every available member; reached, when given, turns false if a
+// member was unavailable.
+func (r *IngressReconciler) forEachMember(ctx context.Context, class *v1alpha1.AnycastClass, f func(context.Context, *clusters.Member) error, reached ...*bool) error {
 	var errs []error
 	for _, m := range class.Spec.Clusters {
 		member, err := r.memberFor(ctx, class, m.Name)
 		if err != nil {
+			for _, r := range reached {
+				*r = false
+			}
 			continue
 		}
 		mctx, cancel := context.WithTimeout(ctx, memberTimeout)
@@ -386,4 +406,50 @@ func annotateRouterService(ctx context.Context, hub *clusters.Member, namespace,
 		return false, err
 	}
 	return true, nil
+}
+
+// networkLocks serialises the work on one Skupper network and remembers which networks
+// were found clean (nothing of them on any member) at which class generation.
+type networkLocks struct {
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+	clean map[string]int64
+}
+
+func (n *networkLocks) lock(key string) func() {
+	n.mu.Lock()
+	if n.locks == nil {
+		n.locks = map[string]*sync.Mutex{}
+	}
+	l, ok := n.locks[key]
+	if !ok {
+		l = &sync.Mutex{}
+		n.locks[key] = l
+	}
+	n.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func (n *networkLocks) isClean(key string, generation int64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	g, ok := n.clean[key]
+	return ok && g == generation
+}
+
+func (n *networkLocks) markClean(key string, generation int64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.clean == nil {
+		n.clean = map[string]int64{}
+	}
+	n.clean[key] = generation
+}
+
+// dirty forgets that a network is clean: it is needed, or an object of it was seen.
+func (n *networkLocks) dirty(key string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.clean, key)
 }

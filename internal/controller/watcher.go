@@ -28,7 +28,13 @@ type Watcher interface {
 	Remove(ctx context.Context, class string) error
 	Paths(class string, prefix netip.Prefix) []bgp.Path
 	Sessions(class string) []bgp.SessionState
+	// States is Sessions without prefix counts, cheap enough for every reconcile.
+	States(class string) []bgp.SessionState
 }
+
+// ReasonWatcherSyncing: the watcher's sessions are up but have not received the whole
+// table yet, so a missing path is not evidence (Advertised and Drained are Unknown).
+const ReasonWatcherSyncing = "WatcherSyncing"
 
 // addressIndex indexes AnycastIngresses by the VIP they use, so a BGP change for a
 // prefix reaches exactly the ingresses of that VIP.
@@ -133,7 +139,11 @@ func sessionStatuses(class *v1alpha1.AnycastClass, states []bgp.SessionState) []
 // (Advertised), drained members must be gone or prepended as their mode says (Drained),
 // members the health gate withdrew must be gone (Advertised, WithdrawalPending). Without a
 // watcher the conditions are absent: nothing can be verified.
-func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1alpha1.AnycastClass, w Watcher, vip netip.Addr, prev map[string]v1alpha1.IngressClusterStatus, now time.Time) {
+//
+// It returns when to look again: a session that has just come up has not received the
+// routers' whole table yet, so a missing path proves nothing until it has (see
+// bgp.SessionState.Synced), and nothing may announce that moment.
+func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1alpha1.AnycastClass, w Watcher, vip netip.Addr, prev map[string]v1alpha1.IngressClusterStatus, now time.Time) time.Duration {
 	if class.Spec.Watcher == nil || w == nil || !vip.IsValid() {
 		conds.remove(v1alpha1.ConditionAdvertised)
 		conds.remove(v1alpha1.ConditionDrained)
@@ -142,7 +152,7 @@ func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1al
 			cs := &ing.Status.Clusters[i]
 			cs.Advertised, cs.RouterState, cs.RouterStateSince = nil, "", nil
 		}
-		return
+		return 0
 	}
 	byASN := map[uint32]string{}
 	asnOf := map[string]uint32{}
@@ -178,13 +188,22 @@ func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1al
 			}
 		}
 	}
-	established := 0
-	var down []string
-	for _, s := range w.Sessions(class.Name) {
-		if s.State == "Established" {
-			established++
-		} else {
+	established, synced := 0, 0
+	var down, syncing []string
+	var syncWait time.Duration
+	for _, s := range w.States(class.Name) {
+		switch {
+		case s.State != bgp.StateEstablished:
 			down = append(down, s.Name)
+		case s.Synced:
+			established++
+			synced++
+		default:
+			established++
+			syncing = append(syncing, s.Name)
+			if syncWait == 0 || s.SyncIn < syncWait {
+				syncWait = s.SyncIn
+			}
 		}
 	}
 
@@ -207,7 +226,7 @@ func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1al
 		} else {
 			t := metav1.NewTime(now.Truncate(time.Second))
 			cs.RouterStateSince = &t
-			if state == RouterWithdrawn && cs.WithdrawnReason == render.ReasonUnhealthy && cs.HealthSince != nil && established > 0 {
+			if state == RouterWithdrawn && cs.WithdrawnReason == render.ReasonUnhealthy && cs.HealthSince != nil && synced > 0 {
 				withdrawalConfirm.WithLabelValues(class.Name).Observe(now.Sub(cs.HealthSince.Time).Seconds())
 			}
 		}
@@ -233,10 +252,17 @@ func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1al
 			}
 		}
 	}
+	// Absence is evidence only from a session that has the routers' whole table.
+	unsynced := established > 0 && synced == 0
+	requeue := time.Duration(0)
 	switch {
 	case established == 0:
 		conds.setStatus(v1alpha1.ConditionAdvertised, metav1.ConditionUnknown, "WatcherNotEstablished",
 			"no watcher session is established ("+strings.Join(down, ", ")+"); the routers' view is unknown: see the class's sessions")
+	case unsynced && len(missing) > 0:
+		conds.setStatus(v1alpha1.ConditionAdvertised, metav1.ConditionUnknown, ReasonWatcherSyncing,
+			"the watcher's sessions ("+strings.Join(syncing, ", ")+") have just come up and are still receiving the routers' table; not seen yet: "+strings.Join(missing, ", "))
+		requeue = syncWait
 	case len(pendingWithdrawal) > 0:
 		conds.set(v1alpha1.ConditionAdvertised, false, "WithdrawalPending", "withdrawn for its health but the routers still carry its path: "+strings.Join(pendingWithdrawal, "; "))
 	case len(missing) == 0:
@@ -251,11 +277,15 @@ func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1al
 		conds.remove(v1alpha1.ConditionDrained)
 	case established == 0:
 		conds.setStatus(v1alpha1.ConditionDrained, metav1.ConditionUnknown, "WatcherNotEstablished", "whether "+strings.Join(drained, ", ")+" is drained cannot be verified: no watcher session is established")
+	case unsynced && len(drainWrong) == 0:
+		conds.setStatus(v1alpha1.ConditionDrained, metav1.ConditionUnknown, ReasonWatcherSyncing, "whether "+strings.Join(drained, ", ")+" is drained cannot be verified yet: the watcher's sessions are still receiving the routers' table")
+		requeue = syncWait
 	case len(drainWrong) > 0:
 		conds.set(v1alpha1.ConditionDrained, false, "StillAdvertised", "drained in the spec, but "+strings.Join(drainWrong, "; "))
 	default:
 		conds.set(v1alpha1.ConditionDrained, true, "Withdrawn", "the routers carry "+strings.Join(drained, ", ")+" as its drain mode asks")
 	}
+	return requeue
 }
 
 func asPathString(as []uint32) string {

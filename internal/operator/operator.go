@@ -42,6 +42,10 @@ type Options struct {
 	LeaderElection bool
 	// LeaderElectionID names the lease.
 	LeaderElectionID string
+	// IngressWorkers is how many ingresses are reconciled at once (default 4). Most of a
+	// reconcile waits for member API servers, so a few workers hide that latency; the same
+	// ingress is never reconciled twice at once.
+	IngressWorkers int
 	// SyncPeriod is how often every object is reconciled even without a change; it repairs
 	// what watches cannot see (a member that was down, for instance).
 	SyncPeriod time.Duration
@@ -135,11 +139,17 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	if err := controller.SetupIndexes(ctx, mgr); err != nil {
 		return nil, err
 	}
+	indexed, err := clusters.IndexOwners(ctx, mgr.GetFieldIndexer(), mgr.GetRESTMapper())
+	if err != nil {
+		return nil, err
+	}
 	// The manager's client reads from the cache, except Secrets (live, see above).
-	local := &clusters.Member{Client: mgr.GetClient(), Reader: mgr.GetClient(), LiveReader: mgr.GetAPIReader()}
+	local := &clusters.Member{Client: mgr.GetClient(), Reader: mgr.GetClient(), LiveReader: mgr.GetAPIReader(), Indexed: indexed}
 	classEvents, ingressEvents := notify.New(), notify.New()
 	registry := &clusters.Remote{
-		Hub: mgr.GetClient(), Namespace: opts.Namespace, Local: local, Scheme: mgr.GetScheme(),
+		// Kubeconfig Secrets live in the operator's namespace, which the cache watches:
+		// every reconcile looks its members up, and must not cost an API request each.
+		Hub: mgr.GetCache(), Namespace: opts.Namespace, Local: local, Scheme: mgr.GetScheme(),
 		Log:           ctrl.Log.WithName("members"),
 		ProbeInterval: opts.MemberProbeInterval, ProbeTimeout: opts.MemberProbeTimeout,
 		Classes: classEvents, Ingresses: ingressEvents,
@@ -186,7 +196,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	}
 	if err := (&controller.IngressReconciler{
 		Client: mgr.GetClient(), Members: registry, Allocator: controller.NewAllocator(), Recorder: recorder, Notifier: ingressEvents,
-		Watcher: watcher, Delays: delays,
+		Watcher: watcher, Delays: delays, Workers: opts.IngressWorkers,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ingress controller: %w", err)
 	}

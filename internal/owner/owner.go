@@ -86,6 +86,24 @@ func (r Ref) Selector() labels.Selector {
 	return labels.SelectorFromSet(r.Labels())
 }
 
+// IndexField names the cache index of rendered objects by owner (see IndexValue): pruning
+// looks up one owner's objects among thousands without matching every object's labels.
+const IndexField = "anycast.dev/owner"
+
+// IndexKey is the value IndexValue gives the objects r owns.
+func (r Ref) IndexKey() string {
+	return string(r.Kind) + "/" + r.Class + "/" + r.Namespace + "/" + r.Name
+}
+
+// IndexValue extracts the owner index value of an object (none when it is not ours).
+func IndexValue(labels map[string]string) []string {
+	r, ok := FromLabels(labels)
+	if !ok {
+		return nil
+	}
+	return []string{r.IndexKey()}
+}
+
 // Managed selects every object this operator wrote.
 func Managed() labels.Selector {
 	return labels.SelectorFromSet(labels.Set{ManagedByLabel: ManagedByValue})

@@ -134,6 +134,15 @@ func TestLeaderHandover(t *testing.T) {
 	fmt.Fprintf(&sb, "  %-62s %12.1f %12.1f\n", "status writes per ingress by the new leader until consistent", h1.writesPerIngress, h2.writesPerIngress)
 	fmt.Fprintf(&sb, "  %-62s %12s %12s\n", "transient Advertised states seen", strings.Join(h1.transient, ","), strings.Join(h2.transient, ","))
 	t.Log(sb.String())
+	// A new leader's sessions start empty: until they hold the routers' table, a missing
+	// path is not an outage, and must not be reported as one (WatcherSyncing instead).
+	for _, h := range []handoverFigures{h1, h2} {
+		for _, s := range h.transient {
+			if s == "False/NotAdvertised" {
+				t.Errorf("a new leader reported NotAdvertised before its sessions had the routers' table (transients %v)", h.transient)
+			}
+		}
+	}
 	_ = ctx
 	deleteClass(t, cls)
 }

@@ -35,6 +35,7 @@ local inProgress = {
   NoWatcher = true,             -- no BGP watcher session configured or up yet
   SessionsDown = true,          -- watcher sessions to the routers are not (yet) established
   WatcherNotEstablished = true, -- no watcher session is up: the routers' view is unknown
+  WatcherSyncing = true,        -- watcher sessions just came up and still receive the table
   MembersUnhealthy = true,      -- a member just turned unhealthy; withdrawn if it lasts
   WithdrawalPending = true,     -- a withdrawn member's path is still leaving the routers
   Drained = true,               -- (status.clusters[].withdrawnReason) drained in the spec
