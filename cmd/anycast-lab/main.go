@@ -1,7 +1,8 @@
 // Command anycast-lab runs the reference topology on this machine (`make lab`):
 //
 //	anycast-lab [up] [flags]   bring the lab up, print the table, walk through a drain,
-//	                           an undrain and a speaker failure with timings, tear down
+//	                           an undrain and a speaker failure with timings (the client
+//	                           router beyond the core keeping a path), tear down
 //	anycast-lab down [flags]   remove everything a lab left (`make lab-down`)
 //
 // Environment: LAB_KEEP=1 keeps the lab up after the walk-through, refreshing the table,

@@ -40,6 +40,9 @@ type bgpFabric interface {
 	Watcher() (local, router netip.Addr, routerASN uint32, port uint16)
 	// Core reads what the core router holds for a prefix.
 	Core(ctx context.Context, p netip.Prefix) (CoreView, error)
+	// Client reads what the client router (AS 64500, peering with the core only) holds
+	// for a prefix.
+	Client(ctx context.Context, p netip.Prefix) (ClientView, error)
 	// Block is the FRR fabric's block (-1 for GoBGP), recorded for cleanup.
 	Block() int
 	Close()
@@ -62,6 +65,18 @@ type CorePath struct {
 	Best      bool
 	Multipath bool
 }
+
+// ClientView is the client router's view of the VIP: the paths it learnt from the core.
+type ClientView struct {
+	ASN uint32
+	// CoreAddr is the core's address on the client's session: the next hop of a path
+	// learnt from the core.
+	CoreAddr netip.Addr
+	Paths    []CorePath
+}
+
+// ClientASN is the client router's AS in both fabrics.
+const ClientASN = labfabric.ClientASN
 
 // Origin is the last AS of the path.
 func (p CorePath) Origin() string {
@@ -90,7 +105,7 @@ func chooseFabric(mode string) (string, string, error) {
 type frrFabric struct{ f *labfabric.Fabric }
 
 func newFRRFabric() (*frrFabric, error) {
-	f, err := labfabric.New(labfabric.Options{})
+	f, err := labfabric.New(labfabric.Options{Client: true})
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +123,7 @@ func (x *frrFabric) Describe() string {
 			}
 		}
 	}
-	return fmt.Sprintf("%s routers and gobgpd speakers in network namespaces %s-{core,torw,tore,spw,spe}", v, fmt.Sprintf("acf-%d", x.f.Block))
+	return fmt.Sprintf("%s routers and gobgpd speakers in network namespaces %s-{client,core,torw,tore,spw,spe}", v, fmt.Sprintf("acf-%d", x.f.Block))
 }
 func (x *frrFabric) speaker(c string) *labfabric.Speaker {
 	if c == "east" {
@@ -144,6 +159,24 @@ func (x *frrFabric) Core(_ context.Context, p netip.Prefix) (CoreView, error) {
 	}
 	v.FIB, err = x.f.Core.FIBNextHops(p)
 	return v, err
+}
+func (x *frrFabric) Client(_ context.Context, p netip.Prefix) (ClientView, error) {
+	v := ClientView{ASN: x.f.Client.ASN, CoreAddr: x.f.ClientUplink}
+	paths, err := x.f.Client.BGPPaths(p)
+	if err != nil {
+		return v, err
+	}
+	for _, bp := range paths {
+		if !bp.Valid {
+			continue
+		}
+		cp := CorePath{ASPath: bp.ASPath, From: bp.From, Best: bp.Best, Multipath: bp.Multipath || bp.Best}
+		if len(bp.NextHops) > 0 {
+			cp.NextHop = bp.NextHops[0]
+		}
+		v.Paths = append(v.Paths, cp)
+	}
+	return v, nil
 }
 func (x *frrFabric) Block() int { return x.f.Block }
 func (x *frrFabric) Close()     { x.f.Close() }
@@ -199,6 +232,17 @@ func (x *goFabric) Core(ctx context.Context, p netip.Prefix) (CoreView, error) {
 		// What FRR's multipath-relax would do: paths tied with the best on AS path length.
 		v.Paths = append(v.Paths, CorePath{ASPath: gp.ASPath, NextHop: gp.NextHop, From: gp.From, Best: gp.Best,
 			Multipath: len(strings.Fields(gp.ASPath)) == bestLen})
+	}
+	return v, nil
+}
+func (x *goFabric) Client(ctx context.Context, p netip.Prefix) (ClientView, error) {
+	v := ClientView{ASN: x.n.Client.ASN, CoreAddr: x.n.Core.Addr}
+	paths, err := x.n.Client.Paths(ctx, p)
+	if err != nil {
+		return v, err
+	}
+	for _, gp := range paths {
+		v.Paths = append(v.Paths, CorePath{ASPath: gp.ASPath, NextHop: gp.NextHop, From: gp.From, Best: gp.Best, Multipath: gp.Best})
 	}
 	return v, nil
 }

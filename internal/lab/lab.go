@@ -4,8 +4,9 @@
 // network namespaces, or GoBGP routers in this process on loopback addresses when FRR
 // cannot run), a MetalLB speaker stand-in per cluster (internal/lab/speaker), the Skupper
 // status fixture (test/fixtures/skupper), and the samples of config/samples. It prints a
-// table of what the clusters, the operator and the core router say, and walks through a
-// drain, an undrain and a speaker failure with measured timings.
+// table of what the clusters, the operator, the core router and the client router (AS
+// 64500, beyond the core) say, and walks through a drain, an undrain and a speaker
+// failure with measured timings, checking that the client keeps a path to the VIP.
 //
 // `make lab` (cmd/anycast-lab) and the end-to-end test (test/lab) drive it. Everything
 // it starts is recorded under its directory (pid files in run/, the fabric's block in
@@ -92,8 +93,8 @@ func (l *Lab) phase(what string, start time.Time) {
 }
 
 // Up removes whatever an earlier lab in opts.Dir left (Down), then brings up the whole
-// lab and waits until the sample ingress is Ready with ECMP at the core. On error,
-// everything started is removed again.
+// lab and waits until the sample ingress is Ready with ECMP at the core and the client
+// router has a path to the VIP. On error, everything started is removed again.
 func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if opts.Dir == "" {
 		opts.Dir = "lab"
@@ -180,12 +181,12 @@ func (l *Lab) up(ctx context.Context) error {
 			return fmt.Errorf("applying %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
 		}
 	}
-	if err := l.waitFor(ctx, "the sample ingress Ready with both clusters at the core", 3*time.Minute, func(s *Snapshot) error {
-		return s.serving("west", "east")
+	if err := l.waitFor(ctx, "the sample ingress Ready with both clusters at the core and a path at the client", 3*time.Minute, func(s *Snapshot) error {
+		return errs1(s.serving("west", "east"), s.clientReaches())
 	}); err != nil {
 		return err
 	}
-	l.phase("samples applied -> hello Ready, ECMP at the core", t)
+	l.phase("samples applied -> hello Ready, ECMP at core, client path", t)
 	return nil
 }
 
@@ -507,8 +508,10 @@ func (r Record) Leftovers() []string {
 		for _, ns := range labfabric.BlockNamespaces(r.Block) {
 			out = append(out, "namespace "+ns)
 		}
-		if _, err := os.Stat(filepath.Join("/var/run/frr", fmt.Sprintf("acf-%d-core", r.Block))); err == nil {
-			out = append(out, fmt.Sprintf("FRR run directory /var/run/frr/acf-%d-core", r.Block))
+		// One per FRR router: core, TORs, client.
+		dirs, _ := filepath.Glob(filepath.Join("/var/run/frr", fmt.Sprintf("acf-%d-*", r.Block)))
+		for _, d := range dirs {
+			out = append(out, "FRR run directory "+d)
 		}
 	}
 	if _, err := os.Stat(r.Dir); err == nil {

@@ -30,6 +30,9 @@ func (f fakeFabric) SpeakerRunning(string) bool                           { retu
 func (f fakeFabric) Core(context.Context, netip.Prefix) (CoreView, error) { return CoreView{}, nil }
 func (f fakeFabric) Block() int                                           { return -1 }
 func (f fakeFabric) Close()                                               {}
+func (f fakeFabric) Client(context.Context, netip.Prefix) (ClientView, error) {
+	return ClientView{}, nil
+}
 func (f fakeFabric) TOR(c string) (netip.Addr, uint32, uint16) {
 	if c == "east" {
 		return netip.MustParseAddr("127.1.1.3"), 64002, f.port
@@ -80,8 +83,8 @@ func TestSamples(t *testing.T) {
 	}
 }
 
-// TestRender: the table shows the clusters, the ingress's conditions and members, and the
-// core's paths with their origin clusters.
+// TestRender: the table shows the clusters, the ingress's conditions and members, the
+// core's paths with their origin clusters, and the client's path via the core.
 func TestRender(t *testing.T) {
 	yes, no := true, false
 	ing := &v1alpha1.AnycastIngress{
@@ -105,6 +108,9 @@ func TestRender(t *testing.T) {
 		Core: CoreView{HasFIB: true, FIB: []netip.Addr{netip.MustParseAddr("198.18.1.2")}, Paths: []CorePath{
 			{ASPath: "64001 65001", NextHop: netip.MustParseAddr("198.18.1.2"), Best: true, Multipath: true},
 		}},
+		Client: ClientView{ASN: ClientASN, CoreAddr: netip.MustParseAddr("198.18.3.1"), Paths: []CorePath{
+			{ASPath: "64666 64001 65001", NextHop: netip.MustParseAddr("198.18.3.1"), Best: true, Multipath: true},
+		}},
 		Speakers: map[string]SpeakerView{"west": {Running: true}, "east": {State: speaker.State{Problems: []string{"BGPPeer x: nope"}}}},
 		Clusters: []ClusterView{{Name: "west", Role: "hub", ASN: 65001}, {Name: "east", Role: "spoke", ASN: 65002}},
 		Operator: "pid 1",
@@ -114,6 +120,7 @@ func TestRender(t *testing.T) {
 		"fake fabric", "west     hub", "DOWN", "! east speaker: BGPPeer x: nope",
 		"drain [east]", "Ready=True", "Drained=False(stale)", "Drained: StillAdvertised: east still advertises",
 		"kernel route: via 198.18.1.2", "64001 65001", "west (65001)",
+		"CLIENT (AS64500", "client: via core 64666 64001 65001  (next hop 198.18.3.1, origin west (65001), best)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the table lacks %q:\n%s", want, out)
@@ -124,6 +131,22 @@ func TestRender(t *testing.T) {
 	}
 	if err := s.coreServes("west", "east"); err == nil {
 		t.Error("one path is not ECMP across both")
+	}
+	if err := errs1(s.clientReaches(), s.clientReaches("west")); err != nil {
+		t.Error(err)
+	}
+	if err := s.clientReaches("east"); err == nil {
+		t.Error("the client's path to west counted as a path to east")
+	}
+	notCore := *s
+	notCore.Client.Paths = []CorePath{{ASPath: "64001 65001", NextHop: netip.MustParseAddr("198.18.1.2"), Best: true}}
+	if err := notCore.clientReaches(); err == nil {
+		t.Error("a path that does not come from the core counted")
+	}
+	none := *s
+	none.Client.Paths = nil
+	if err := none.clientReaches(); err == nil || !strings.Contains(none.Render(), "client: no path") {
+		t.Errorf("no client path: %v\n%s", err, none.Render())
 	}
 	if err := s.condition("Drained", metav1.ConditionFalse); err == nil || !strings.Contains(err.Error(), "generation") {
 		t.Errorf("a stale condition must not count: %v", err)

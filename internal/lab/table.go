@@ -32,6 +32,8 @@ type Snapshot struct {
 	IngressRaw *unstructured.Unstructured
 	Core       CoreView
 	CoreErr    error
+	Client     ClientView // the client router's view: it peers with the core only
+	ClientErr  error
 	Speakers   map[string]SpeakerView
 	Clusters   []ClusterView
 	Operator   string
@@ -53,7 +55,8 @@ type ClusterView struct {
 
 var ingressGVK = schema.GroupVersionKind{Group: "anycast.dev", Version: "v1alpha1", Kind: "AnycastIngress"}
 
-// Snapshot reads the hub's class and ingress, the core router and the speakers.
+// Snapshot reads the hub's class and ingress, the core and client routers and the
+// speakers.
 func (l *Lab) Snapshot(ctx context.Context) *Snapshot {
 	s := &Snapshot{At: time.Now(), Fabric: l.fabric.Describe(), Speakers: map[string]SpeakerView{}}
 	cls := &v1alpha1.AnycastClass{}
@@ -75,6 +78,7 @@ func (l *Lab) Snapshot(ctx context.Context) *Snapshot {
 		s.Err = err
 	}
 	s.Core, s.CoreErr = l.fabric.Core(ctx, vipPrefix())
+	s.Client, s.ClientErr = l.fabric.Client(ctx, vipPrefix())
 	for _, c := range []*cluster{l.west, l.east} {
 		s.Speakers[c.Name] = SpeakerView{
 			Running: l.fabric.SpeakerRunning(c.Name), Sessions: l.fabric.Announcer(c.Name).Sessions(),
@@ -146,6 +150,43 @@ func (s *Snapshot) coreLacks(cluster string) error {
 	}
 	return nil
 }
+
+// clientReaches checks that the client router has a path to the VIP, learnt from the
+// core (next hop the core, AS path starting with the core's AS), and that every path it
+// holds leads to one of the given clusters (any cluster when none is given): anycast
+// serves the client.
+func (s *Snapshot) clientReaches(clusters ...string) error {
+	if s.ClientErr != nil {
+		return fmt.Errorf("reading the client: %w", s.ClientErr)
+	}
+	if len(s.Client.Paths) == 0 {
+		return fmt.Errorf("the client has no path to %s", vipPrefix())
+	}
+	if len(clusters) == 0 {
+		clusters = []string{"west", "east"}
+	}
+	var want []string
+	for _, c := range clusters {
+		want = append(want, s.asnOf(c))
+	}
+	best := false
+	for _, p := range s.Client.Paths {
+		best = best || p.Best
+		if f := strings.Fields(p.ASPath); len(f) == 0 || f[0] != fmt.Sprint(coreASN) || p.NextHop != s.Client.CoreAddr {
+			return fmt.Errorf("the client's path %q via %s does not come from the core (AS %d, %s)", p.ASPath, p.NextHop, coreASN, s.Client.CoreAddr)
+		}
+		if !slices.Contains(want, p.Origin()) {
+			return fmt.Errorf("the client's path %q leads to AS %s, want %v", p.ASPath, p.Origin(), want)
+		}
+	}
+	if !best {
+		return fmt.Errorf("the client holds no best path to %s", vipPrefix())
+	}
+	return nil
+}
+
+// coreASN is the core router's AS in both fabrics.
+const coreASN = 64666
 
 // condition checks an ingress condition at the ingress's generation.
 func (s *Snapshot) condition(typ string, status metav1.ConditionStatus) error {
@@ -358,6 +399,28 @@ func (s *Snapshot) Render() string {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", p.ASPath, p.NextHop, s.clusterOfASN(p.Origin()), star(p.Best), star(p.Multipath))
 		}
 		_ = tw.Flush()
+	}
+
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "CLIENT (AS%d, peers with the core only) %s", ClientASN, vipPrefix())
+	switch {
+	case s.ClientErr != nil:
+		fmt.Fprintf(&b, ": %v\n", s.ClientErr)
+	case len(s.Client.Paths) == 0:
+		b.WriteString("\n  client: no path\n")
+	default:
+		b.WriteString("\n")
+		for _, p := range s.Client.Paths {
+			via := p.NextHop.String()
+			if p.NextHop == s.Client.CoreAddr {
+				via = "core"
+			}
+			best := ""
+			if p.Best {
+				best = ", best"
+			}
+			fmt.Fprintf(&b, "  client: via %s %s  (next hop %s, origin %s%s)\n", via, p.ASPath, p.NextHop, s.clusterOfASN(p.Origin()), best)
+		}
 	}
 	return b.String()
 }

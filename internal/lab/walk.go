@@ -28,11 +28,19 @@ type check struct {
 	ok   func(*Snapshot) error
 }
 
-// WalkThrough drains east, undrains it, stops east's speaker and restarts it. After each
-// action it waits for every check in turn, measuring from the action; a check that does
-// not hold within StepTimeout ends the walk with an error (the table at that moment
-// included). Steps are printed to out as they complete, and the table after each one
-// when table is true.
+// Client checks of the walk-through, by name (test/lab looks for them).
+const (
+	CheckClientStart   = "the client has a path to the VIP (via the core)"
+	CheckClientViaWest = "the client still has a path, via the core to west (anycast serves)"
+	CheckClientBoth    = "the client has a path via the core (to west or east)"
+)
+
+// WalkThrough checks that the client router has a path to the VIP, then drains east,
+// undrains it, stops east's speaker and restarts it. After each action it waits for every
+// check in turn, measuring from the action (from the start of the walk for the first
+// step, which has none); a check that does not hold within StepTimeout ends the walk with
+// an error (the table at that moment included). Steps are printed to out as they
+// complete, and the table after each one when table is true.
 func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Step, error) {
 	steps := []struct {
 		name, action string
@@ -40,12 +48,20 @@ func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Ste
 		checks       []check
 	}{
 		{
+			"start", "none: the lab as it came up",
+			func(context.Context) error { return nil },
+			[]check{
+				{CheckClientStart, func(s *Snapshot) error { return s.clientReaches() }},
+			},
+		},
+		{
 			"drain east", "spec.drain: [east] on the ingress",
 			func(ctx context.Context) error { return l.setDrain(ctx, []string{"east"}) },
 			[]check{
 				{"route gone at the core (only west left)", func(s *Snapshot) error {
 					return errs1(s.coreServes("west"), s.coreLacks("east"))
 				}},
+				{CheckClientViaWest, func(s *Snapshot) error { return s.clientReaches("west") }},
 				{"Drained=True verified in status", func(s *Snapshot) error {
 					return errs1(s.condition(v1alpha1.ConditionDrained, metav1.ConditionTrue), s.statusOrigins("west"))
 				}},
@@ -56,6 +72,7 @@ func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Ste
 			func(ctx context.Context) error { return l.setDrain(ctx, nil) },
 			[]check{
 				{"ECMP back at the core (west and east)", func(s *Snapshot) error { return s.coreServes("west", "east") }},
+				{CheckClientBoth, func(s *Snapshot) error { return s.clientReaches("west", "east") }},
 				{"status: both origins, Advertised and Ready", func(s *Snapshot) error { return s.serving("west", "east") }},
 			},
 		},
@@ -66,6 +83,7 @@ func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Ste
 				{"route gone at the core (only west left)", func(s *Snapshot) error {
 					return errs1(s.coreServes("west"), s.coreLacks("east"))
 				}},
+				{CheckClientViaWest, func(s *Snapshot) error { return s.clientReaches("west") }},
 				{"failover detected in status (Advertised=False, east not advertised)", func(s *Snapshot) error {
 					return errs1(s.condition(v1alpha1.ConditionAdvertised, metav1.ConditionFalse), s.clusterAdvertised("east", false),
 						s.statusOrigins("west"))
@@ -77,13 +95,14 @@ func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Ste
 			func(ctx context.Context) error { return l.fabric.StartSpeaker(ctx, "east") },
 			[]check{
 				{"ECMP back at the core (west and east)", func(s *Snapshot) error { return s.coreServes("west", "east") }},
+				{CheckClientBoth, func(s *Snapshot) error { return s.clientReaches("west", "east") }},
 				{"status: both origins, Advertised and Ready", func(s *Snapshot) error { return s.serving("west", "east") }},
 			},
 		},
 	}
 	var done []Step
 	for i, st := range steps {
-		fmt.Fprintf(out, "\n%d. %s: %s\n", i+1, st.name, st.action)
+		fmt.Fprintf(out, "\n%d. %s: %s\n", i, st.name, st.action) // 0: the start, without action
 		step := Step{Name: st.name, Action: st.action}
 		start := time.Now()
 		if err := st.do(ctx); err != nil {

@@ -1,7 +1,8 @@
 // Package lab_test is the end-to-end test of `make lab`: the reference topology on this
-// machine (two API servers, the operator binary in hub mode, the BGP fabric, the MetalLB
-// speaker stand-ins and the Skupper fixture, the samples), walked through a drain, an
-// undrain and a speaker failure, and removed without a trace; then the lab binary itself,
+// machine (two API servers, the operator binary in hub mode, the BGP fabric with its
+// client router beyond the core, the MetalLB speaker stand-ins and the Skupper fixture, the
+// samples), walked through a drain, an undrain and a speaker failure with the client
+// keeping a path to the VIP, and removed without a trace; then the lab binary itself,
 // killed with SIGKILL and started again, as a user's second `make lab` after a crash.
 //
 // TestLab needs the FRR fabric (root, FRR, gobgpd): it is skipped without it, unless CI is
@@ -18,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,9 +78,20 @@ func requireFRR(t *testing.T) {
 	}
 }
 
+// clientChecks are the client checks each walk-through step must have, by step.
+var clientChecks = map[string]string{
+	"start":                  lab.CheckClientStart,
+	"drain east":             lab.CheckClientViaWest,
+	"undrain east":           lab.CheckClientBoth,
+	"stop east's speaker":    lab.CheckClientViaWest,
+	"restart east's speaker": lab.CheckClientBoth,
+}
+
 // TestLab is `make lab` in this process on the FRR fabric: the sample ingress Ready with
-// ECMP at the core's kernel, the kubeconfigs usable, every walk-through step within its
-// deadline, and nothing left after Close.
+// ECMP at the core's kernel, the client router (in its own namespace) holding a path to
+// the VIP from the core, the kubeconfigs usable, every walk-through step within its
+// deadline (the client keeping a path via west while east is drained or its speaker
+// down), and nothing left after Close.
 func TestLab(t *testing.T) {
 	requireFRR(t)
 	ctx := context.Background()
@@ -106,32 +119,66 @@ func TestLab(t *testing.T) {
 		t.Errorf("recorded processes alive: %v, want lab, operator and two kube-apiservers and etcds", running)
 	}
 
-	table := l.Snapshot(ctx).Render()
+	clientNS := fmt.Sprintf("acf-%d-client", rec.Block)
+	if nss := labfabric.BlockNamespaces(rec.Block); !slices.Contains(nss, clientNS) {
+		t.Errorf("namespaces of block %d: %v, want %s among them", rec.Block, nss, clientNS)
+	}
+
+	snap := l.Snapshot(ctx)
+	table := snap.Render()
 	t.Logf("table:\n%s", table)
-	for _, want := range []string{"FRR", "ECMP via", lab.VIP, "west", "east", "Ready=True", "64001 65001", "64002 65002"} {
+	for _, want := range []string{"FRR", "ECMP via", lab.VIP, "west", "east", "Ready=True", "64001 65001", "64002 65002",
+		"CLIENT (AS64500", "client: via core 64666 6400", fmt.Sprintf("acf-%d-{client,", rec.Block)} {
 		if !strings.Contains(table, want) {
 			t.Errorf("the table does not show %q", want)
 		}
 	}
+	checkClientPaths(t, snap)
 	checkKubeconfig(t, l.Kubeconfig("west"))
 
 	steps, err := l.WalkThrough(ctx, &out, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(steps) != 4 {
-		t.Fatalf("%d steps", len(steps))
+	if len(steps) != 5 {
+		t.Fatalf("%d steps, want the start and four actions", len(steps))
 	}
 	for _, s := range steps {
+		found := false
 		for _, c := range s.Checks {
 			t.Logf("%-24s %-70s %s", s.Name, c.What, c.Took.Round(10*time.Millisecond))
+			found = found || c.What == clientChecks[s.Name]
+		}
+		if !found {
+			t.Errorf("step %q has no client check %q", s.Name, clientChecks[s.Name])
 		}
 	}
+	checkClientPaths(t, l.Snapshot(ctx))
 
 	l.Close()
 	closed = true
 	if left := append(rec.Leftovers(), lab.Strays(dir)...); len(left) > 0 {
 		t.Fatalf("left after Close: %v", left)
+	}
+}
+
+// checkClientPaths checks that the client router holds a best path to the VIP learnt from
+// the core (AS path 64666 then a TOR and its cluster, next hop the core).
+func checkClientPaths(t *testing.T, s *lab.Snapshot) {
+	t.Helper()
+	if s.ClientErr != nil {
+		t.Fatalf("reading the client router: %v", s.ClientErr)
+	}
+	if len(s.Client.Paths) == 0 {
+		t.Fatalf("the client router has no path to %s", lab.VIP)
+	}
+	for _, p := range s.Client.Paths {
+		if p.ASPath != "64666 64001 65001" && p.ASPath != "64666 64002 65002" {
+			t.Errorf("client path %q, want via the core to west or east", p.ASPath)
+		}
+		if p.NextHop != s.Client.CoreAddr || !p.Best {
+			t.Errorf("client path %+v: next hop not the core %s, or not best", p, s.Client.CoreAddr)
+		}
 	}
 }
 
@@ -208,9 +255,25 @@ func TestLabAfterCrash(t *testing.T) {
 		"BGP fabric: GOBGP", "READY (total)",
 		"drain east", "undrain east", "stop east's speaker", "restart east's speaker",
 		"Drained=True verified in status", "failover detected in status", "ECMP back at the core",
+		"0. start", "CLIENT (AS64500", "client: via core 64666 6400",
+		lab.CheckClientStart, lab.CheckClientViaWest, lab.CheckClientBoth,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the output does not show %q", want)
+		}
+	}
+	// The summary lists every step's checks with their times: the client's among them.
+	summary := out[strings.LastIndex(out, "\nsummary\n")+1:]
+	for step, c := range clientChecks {
+		found := false
+		for _, line := range strings.Split(summary, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), step+" ") && strings.Contains(line, c) {
+				found = true
+				t.Logf("GoBGP walk-through: %s", strings.TrimSpace(line))
+			}
+		}
+		if !found {
+			t.Errorf("the walk-through summary has no %q for %q", c, step)
 		}
 	}
 	if strings.Contains(out, "FAILED") {

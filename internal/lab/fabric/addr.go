@@ -49,6 +49,7 @@ const (
 var (
 	coreTORWest    = nsLink(1)
 	coreTOREast    = nsLink(2)
+	coreClient     = nsLink(3)
 	torWestSpeaker = nsLink(11)
 	torEastSpeaker = nsLink(12)
 	feedRouter     = nsLink(21)

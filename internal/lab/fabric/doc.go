@@ -2,7 +2,8 @@
 // network namespaces: real FRR routers (core AS 64666 with multipath-relax,
 // maximum-paths 4 and ADD-PATH towards the watcher; TOR west AS 64001; TOR
 // east AS 64002), one Debian gobgpd per cluster standing in for its MetalLB
-// speaker (AS 65001 west, 65002 east), and veth links from the root
+// speaker (AS 65001 west, 65002 east), with Options.Client a client router
+// (FRR, AS 64500) that peers with the core only, and veth links from the root
 // namespace to the core and to each TOR, so a watcher in the root namespace
 // (the operator, a test process) peers with real routers.
 //

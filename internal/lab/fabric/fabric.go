@@ -17,6 +17,8 @@ const (
 	TOREastASN = 64002
 	WestASN    = 65001
 	EastASN    = 65002
+	// ClientASN is the client router's AS (Options.Client).
+	ClientASN = 64500
 	// DefaultWatcherASN is what the routers expect from the watcher unless
 	// Options.WatcherASN says otherwise.
 	DefaultWatcherASN = 64999
@@ -35,6 +37,11 @@ type Options struct {
 	// link from the root namespace) and announces Prefixes: a peer that
 	// sends too much, for the max-prefix guard.
 	Rogue *RogueOptions
+	// Client adds the client router (AS ClientASN, role "client"): an FRR
+	// instance in its own namespace like the core and the TORs, peering
+	// eBGP with the core only, so it receives what the core's best path
+	// for a prefix is, as a network beyond the core would.
+	Client bool
 }
 
 // RogueOptions configure the rogue peer.
@@ -57,12 +64,14 @@ type Link struct {
 //
 //	speaker west (65001) -- TOR west (64001) --\
 //	                                            core (64666) -- watcher (root namespace)
-//	speaker east (65002) -- TOR east (64002) --/
+//	speaker east (65002) -- TOR east (64002) --/     |
+//	                                                 client (64500, with Options.Client)
 //
 // Both TORs also have a direct link to the watcher, for per-TOR sessions.
 type Fabric struct {
 	Block                  int
 	Core, TORWest, TOREast *Router
+	Client                 *Router // nil unless Options.Client
 	West, East             *Speaker
 	Rogue                  *Speaker // nil unless Options.Rogue
 
@@ -71,6 +80,9 @@ type Fabric struct {
 	// TORWestUplink and TOREastUplink are the TORs' addresses on their
 	// links to the core: the core's next hops towards each cluster.
 	TORWestUplink, TOREastUplink netip.Addr
+	// ClientUplink is the core's address on its link to the client: the
+	// next hop of every path the client learns (valid with Options.Client).
+	ClientUplink netip.Addr
 
 	WatcherASN      uint32
 	WatcherPassword string
@@ -113,6 +125,9 @@ func build(opts Options) (*Fabric, error) {
 	if opts.Rogue != nil {
 		roles = append(roles, "rogue")
 	}
+	if opts.Client {
+		roles = append(roles, "client")
+	}
 	ns := map[string]string{}
 	for _, r := range roles {
 		ns[r] = blockNS(block, r)
@@ -138,6 +153,10 @@ func build(opts Options) (*Fabric, error) {
 		links = append(links, struct{ a, b endpoint }{
 			endpoint{"", rootIf(block, "rogue"), rogue.a4, rogue.a6}, endpoint{ns["rogue"], "to-watcher", rogue.b4, rogue.b6}})
 	}
+	if opts.Client {
+		links = append(links, struct{ a, b endpoint }{
+			endpoint{ns["core"], "to-client", coreClient.a4, coreClient.a6}, endpoint{ns["client"], "to-core", coreClient.b4, coreClient.b6}})
+	}
 	for _, l := range links {
 		if err := link(l.a, l.b); err != nil {
 			return f, err
@@ -160,6 +179,10 @@ func build(opts Options) (*Fabric, error) {
 		{addr: coreTORWest.b4.Addr(), asn: TORWestASN, v4: true, v6: true},
 		{addr: coreTOREast.b4.Addr(), asn: TOREastASN, v4: true, v6: true},
 	}, watcherNeighbors(core)...)
+	if opts.Client {
+		coreNeighbors = append(coreNeighbors, frrNeighbor{addr: coreClient.b4.Addr(), asn: ClientASN, v4: true, v6: true})
+		f.ClientUplink = coreClient.a4.Addr()
+	}
 	torNeighbors := func(up, down, watcher p2p, speakerASN uint32) []frrNeighbor {
 		ns := []frrNeighbor{
 			{addr: up.a4.Addr(), asn: CoreASN, v4: true, v6: true},
@@ -174,17 +197,23 @@ func build(opts Options) (*Fabric, error) {
 		}
 		return ns
 	}
-	routers := []struct {
+	type routerSpec struct {
 		dst       **Router
 		name, ns  string
 		asn       uint32
 		id        string
 		multipath bool
 		neighbors []frrNeighbor
-	}{
+	}
+	routers := []routerSpec{
 		{&f.Core, "core", ns["core"], CoreASN, "198.18.255.1", true, coreNeighbors},
 		{&f.TORWest, "tor-west", ns["torw"], TORWestASN, "198.18.255.2", false, torNeighbors(coreTORWest, torWestSpeaker, torw, WestASN)},
 		{&f.TOREast, "tor-east", ns["tore"], TOREastASN, "198.18.255.3", false, torNeighbors(coreTOREast, torEastSpeaker, tore, EastASN)},
+	}
+	if opts.Client {
+		// The client peers with the core alone: no watcher session, no multipath.
+		routers = append(routers, routerSpec{&f.Client, "client", ns["client"], ClientASN, "198.18.255.4", false,
+			[]frrNeighbor{{addr: coreClient.a4.Addr(), asn: CoreASN, v4: true, v6: true}}})
 	}
 	for _, r := range routers {
 		conf := frrConfig(r.name, r.asn, netip.MustParseAddr(r.id), filepath.Join(frrRunDir, r.ns, "bgpd.log"), r.multipath, r.neighbors)
@@ -223,13 +252,18 @@ func build(opts Options) (*Fabric, error) {
 		}
 	}
 
-	waits := []struct {
+	type waitSpec struct {
 		r     *Router
 		peers []netip.Addr
-	}{
+	}
+	waits := []waitSpec{
 		{f.Core, []netip.Addr{coreTORWest.b4.Addr(), coreTOREast.b4.Addr()}},
 		{f.TORWest, []netip.Addr{coreTORWest.a4.Addr(), torWestSpeaker.b4.Addr(), torWestSpeaker.b6.Addr()}},
 		{f.TOREast, []netip.Addr{coreTOREast.a4.Addr(), torEastSpeaker.b4.Addr(), torEastSpeaker.b6.Addr()}},
+	}
+	if opts.Client {
+		waits[0].peers = append(waits[0].peers, coreClient.b4.Addr())
+		waits = append(waits, waitSpec{f.Client, []netip.Addr{coreClient.a4.Addr()}})
 	}
 	for _, w := range waits {
 		if err := w.r.WaitEstablished(60*time.Second, w.peers...); err != nil {
@@ -261,9 +295,13 @@ func (f *Fabric) newSpeaker(name, ns string, asn uint32, l p2p, torASN uint32) (
 	return s, s.start()
 }
 
-// Routers lists the fabric's FRR instances.
+// Routers lists the fabric's FRR instances (the client's too, with Options.Client).
 func (f *Fabric) Routers() []*Router {
-	return []*Router{f.Core, f.TORWest, f.TOREast}
+	rs := []*Router{f.Core, f.TORWest, f.TOREast}
+	if f.Client != nil {
+		rs = append(rs, f.Client)
+	}
+	return rs
 }
 
 // Close stops the speakers and removes the namespaces (killing FRR inside

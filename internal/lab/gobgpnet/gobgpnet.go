@@ -1,12 +1,17 @@
 // Package gobgpnet is the lab's fallback fabric: the reference topology of DESIGN.md
-// (core AS 64666, TOR west 64001, TOR east 64002, one speaker per cluster: west 65001,
-// east 65002) as GoBGP servers inside the calling process, on loopback addresses, for
+// (client AS 64500, core AS 64666, TOR west 64001, TOR east 64002, one speaker per
+// cluster: west 65001, east 65002) as GoBGP servers inside the calling process, on
+// loopback addresses, for
 // machines where the FRR fabric in network namespaces cannot run (not root, FRR not
 // installed). It needs no privileges: on a port above 1023 when not root.
 //
 //	speaker west (65001) -- TOR west (64001) --\
 //	                                            core (64666) -- watcher (ADD-PATH)
-//	speaker east (65002) -- TOR east (64002) --/
+//	speaker east (65002) -- TOR east (64002) --/     |
+//	                                                 client (64500)
+//
+// The client peers with the core only and receives the core's best path, as a network
+// beyond the core would.
 //
 // Every router is a real BGP implementation on real TCP sessions, so the operator's
 // watcher, the TOR peers MetalLB's BGPPeers name and the speakers' announcements behave as
@@ -49,6 +54,7 @@ const (
 	TOREastASN        = 64002
 	WestASN           = 65001
 	EastASN           = 65002
+	ClientASN         = 64500
 	DefaultWatcherASN = 64999
 )
 
@@ -57,6 +63,7 @@ const (
 	hostCore    = 1
 	hostTORWest = 2
 	hostTOREast = 3
+	hostClient  = 4
 	hostWest    = 11
 	hostEast    = 12
 	hostWatcher = 99
@@ -75,7 +82,9 @@ type Options struct {
 // Network is the running topology.
 type Network struct {
 	Core, TORWest, TOREast *Router
-	West, East             *Speaker
+	// Client peers with the core only; its paths' next hop is Core.Addr.
+	Client     *Router
+	West, East *Speaker
 	// WatcherAddr is the address the watcher must dial from (its session's
 	// localAddress); the core accepts it on Core.Addr, port Core.Port, with
 	// ADD-PATH send.
@@ -148,6 +157,7 @@ func New(ctx context.Context, opts Options) (*Network, error) {
 	n.Core = mk("core", CoreASN, hostCore)
 	n.TORWest = mk("tor-west", TORWestASN, hostTORWest)
 	n.TOREast = mk("tor-east", TOREastASN, hostTOREast)
+	n.Client = mk("client", ClientASN, hostClient)
 	if err != nil {
 		n.Close()
 		return nil, err
@@ -157,8 +167,8 @@ func New(ctx context.Context, opts Options) (*Network, error) {
 	n.West.torSide = peer(n.West.Addr, WestASN, 0, n.TORWest.Addr, true, false)
 	n.East.torSide = peer(n.East.Addr, EastASN, 0, n.TOREast.Addr, true, false)
 
-	// The core accepts the TORs and the watcher; the TORs dial the core and accept their
-	// speaker; the speakers dial their TOR.
+	// The core accepts the TORs, the client and the watcher; the TORs and the client dial
+	// the core, the TORs accept their speaker; the speakers dial their TOR.
 	peers := []struct {
 		r      *Router
 		p      *api.Peer
@@ -166,9 +176,11 @@ func New(ctx context.Context, opts Options) (*Network, error) {
 	}{
 		{n.Core, peer(n.TORWest.Addr, TORWestASN, 0, n.Core.Addr, true, false), nil},
 		{n.Core, peer(n.TOREast.Addr, TOREastASN, 0, n.Core.Addr, true, false), nil},
+		{n.Core, peer(n.Client.Addr, ClientASN, 0, n.Core.Addr, true, false), nil},
 		{n.Core, peer(n.WatcherAddr, opts.WatcherASN, 0, n.Core.Addr, true, true), nil},
 		{n.TORWest, peer(n.Core.Addr, CoreASN, n.Core.Port, n.TORWest.Addr, false, false), n.Core},
 		{n.TOREast, peer(n.Core.Addr, CoreASN, n.Core.Port, n.TOREast.Addr, false, false), n.Core},
+		{n.Client, peer(n.Core.Addr, CoreASN, n.Core.Port, n.Client.Addr, false, false), n.Core},
 		{n.TORWest, n.West.torSide, nil},
 		{n.TOREast, n.East.torSide, nil},
 	}
@@ -188,7 +200,8 @@ func New(ctx context.Context, opts Options) (*Network, error) {
 		r     *Router
 		peers []netip.Addr
 	}{
-		{n.Core, []netip.Addr{n.TORWest.Addr, n.TOREast.Addr}},
+		{n.Core, []netip.Addr{n.TORWest.Addr, n.TOREast.Addr, n.Client.Addr}},
+		{n.Client, []netip.Addr{n.Core.Addr}},
 		{n.TORWest, []netip.Addr{n.Core.Addr, n.West.Addr}},
 		{n.TOREast, []netip.Addr{n.Core.Addr, n.East.Addr}},
 	}
@@ -202,7 +215,7 @@ func New(ctx context.Context, opts Options) (*Network, error) {
 }
 
 // Routers lists the network's routers.
-func (n *Network) Routers() []*Router { return []*Router{n.Core, n.TORWest, n.TOREast} }
+func (n *Network) Routers() []*Router { return []*Router{n.Core, n.TORWest, n.TOREast, n.Client} }
 
 // Close stops every router and speaker.
 func (n *Network) Close() {

@@ -27,9 +27,10 @@ func eventually(t *testing.T, what string, f func() error) {
 	}
 }
 
-// TestNetwork: both speakers' routes reach the core with the reference AS paths; a
-// prepend lengthens east's path; a stopped speaker's route disappears and returns,
-// re-announced, when it starts again; a withdrawal removes it.
+// TestNetwork: both speakers' routes reach the core with the reference AS paths and the
+// client learns one of them from the core; a prepend lengthens east's path; a stopped
+// speaker's route disappears and returns, re-announced, when it starts again, the client
+// keeping west's path meanwhile; a withdrawal removes it.
 func TestNetwork(t *testing.T) {
 	ctx := context.Background()
 	n, err := New(ctx, Options{})
@@ -55,6 +56,27 @@ func TestNetwork(t *testing.T) {
 			return nil
 		}
 	}
+	// client checks that the client holds exactly one path, from the core, with next hop
+	// the core, and that its AS path is one of want.
+	client := func(want ...string) func() error {
+		return func() error {
+			paths, err := n.Client.Paths(ctx, vip)
+			if err != nil {
+				return err
+			}
+			if len(paths) != 1 {
+				return fmt.Errorf("client paths %+v, want one", paths)
+			}
+			p := paths[0]
+			if p.From != n.Core.Addr || p.NextHop != n.Core.Addr || !p.Best {
+				return fmt.Errorf("client path %+v is not the core's (%s)", p, n.Core.Addr)
+			}
+			if !slices.Contains(want, p.ASPath) {
+				return fmt.Errorf("client path %s, want one of %v", p.ASPath, want)
+			}
+			return nil
+		}
+	}
 	route := speaker.Route{Prefix: vip, Communities: []string{"64512:100", "large:1:2:3"}}
 	for _, s := range []*Speaker{n.West, n.East} {
 		if err := s.Advertise(ctx, []speaker.Route{route}); err != nil {
@@ -62,6 +84,7 @@ func TestNetwork(t *testing.T) {
 		}
 	}
 	eventually(t, "both paths", core("64001 65001", "64002 65002"))
+	eventually(t, "the client's path", client("64666 64001 65001", "64666 64002 65002"))
 	paths, _ := n.Core.Paths(ctx, vip)
 	if !slices.Contains(paths[0].Communities, "64512:100") || !slices.Contains(paths[0].Communities, "large:1:2:3") {
 		t.Errorf("communities %v", paths[0].Communities)
@@ -85,6 +108,7 @@ func TestNetwork(t *testing.T) {
 
 	n.East.Stop()
 	eventually(t, "east gone with its speaker", core("64001 65001"))
+	eventually(t, "the client via west", client("64666 64001 65001"))
 	if err := n.East.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +117,17 @@ func TestNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "east withdrawn", core("64001 65001"))
+	eventually(t, "the client via west after the withdrawal", client("64666 64001 65001"))
+	if err := n.West.Advertise(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the client without a path", func() error {
+		paths, err := n.Client.Paths(ctx, vip)
+		if err != nil || len(paths) != 0 {
+			return fmt.Errorf("client paths %+v (%v), want none", paths, err)
+		}
+		return nil
+	})
 }
 
 // TestPortWhen179IsTaken: without port 179 (not root, or taken) routers listen on a port
