@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -226,6 +227,12 @@ func createIngresses(tb testing.TB, c client.Client, p params) {
 					Spec: v1alpha1.AnycastIngressSpec{
 						ClassName: className,
 						Routes:    []v1alpha1.Route{{Name: "web", PathPrefix: "/", Backend: v1alpha1.Backend{Service: "web", Port: 8080}}},
+						// No Gateway implementation runs here, so with the health gate on no
+						// ingress would ever be healthy: each would report Pending, then
+						// AllMembersUnhealthy when the 5-minute first-health deadline passes,
+						// in the middle of the steady-state resync this scenario measures.
+						// The gate is covered by test/safety.
+						Health: &v1alpha1.HealthGate{Enabled: ptr.To(false)},
 					},
 				}
 				if err := c.Create(context.Background(), ing); err != nil {
