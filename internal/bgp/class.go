@@ -289,30 +289,46 @@ func (w *classWatcher) refreshOrigins(prefixes []netip.Prefix) {
 	}
 }
 
+// peerCounts is what only GoBGP knows of a session: the paths it received and whether
+// the prefix limit shut it down.
+type peerCounts struct {
+	received      uint64
+	prefixLimited bool
+}
+
 // states reports every session, sorted by name. Received comes from GoBGP's
 // Adj-RIB-In count, which GoBGP computes by walking the table: cheap for a
 // pool's worth of routes, about 10 ms for a million.
 func (w *classWatcher) states(ctx context.Context) []SessionState {
-	type peerInfo struct {
-		received      uint64
-		prefixLimited bool
-	}
-	peers := map[netip.Addr]peerInfo{}
+	peers := map[netip.Addr]peerCounts{}
 	err := w.srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
 		a, err := netip.ParseAddr(p.GetConf().GetNeighborAddress())
 		if err != nil {
 			return
 		}
-		var pi peerInfo
+		var pc peerCounts
 		for _, af := range p.GetAfiSafis() {
-			pi.received += af.GetState().GetReceived()
+			pc.received += af.GetState().GetReceived()
 		}
-		pi.prefixLimited = p.GetState().GetAdminState() == api.PeerState_PFX_CT
-		peers[a.Unmap()] = pi
+		pc.prefixLimited = p.GetState().GetAdminState() == api.PeerState_PFX_CT
+		peers[a.Unmap()] = pc
 	})
 	if err != nil {
 		w.log.Error(err, "listing sessions")
 	}
+	return w.snapshot(peers)
+}
+
+// quickStates reports every session's state and sync, sorted by name, from the watcher's
+// own bookkeeping: no call into GoBGP, whose management requests queue behind the BGP
+// work (states adds the prefix counts). Received and Accepted are left zero.
+func (w *classWatcher) quickStates() []SessionState {
+	return w.snapshot(nil)
+}
+
+// snapshot builds the sessions' states; with peers (GoBGP's counts) it also fills in the
+// prefix counts and their gauges.
+func (w *classWatcher) snapshot(peers map[netip.Addr]peerCounts) []SessionState {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := time.Now()
@@ -320,33 +336,14 @@ func (w *classWatcher) states(ctx context.Context) []SessionState {
 	out := make([]SessionState, 0, len(w.sessions))
 	for _, s := range w.sessions {
 		addr := s.cfg.Address.Unmap()
-		pi := peers[addr]
-		st := SessionState{
-			Name: s.cfg.Name, State: s.state, Since: s.since,
-			Received: pi.received, Accepted: uint64(w.ix.acceptedBy(s.cfg.Name)),
-			Message: describe(s, w.glog.note(addr), pi.prefixLimited),
-		}
-		st.Synced, st.SyncIn = s.synced(need, now)
-		sessionPrefixes.WithLabelValues(w.class, s.cfg.Name, "received").Set(float64(st.Received))
-		out = append(out, st)
-	}
-	slices.SortFunc(out, func(a, b SessionState) int { return cmp.Compare(a.Name, b.Name) })
-	return out
-}
-
-// quickStates reports every session's state and sync, sorted by name, from the watcher's
-// own bookkeeping: no call into GoBGP, whose management requests queue behind the BGP
-// work (states adds the prefix counts). Received and Accepted are left zero.
-func (w *classWatcher) quickStates() []SessionState {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	now := time.Now()
-	need := w.pools.afis()
-	out := make([]SessionState, 0, len(w.sessions))
-	for _, s := range w.sessions {
+		pc := peers[addr]
 		st := SessionState{Name: s.cfg.Name, State: s.state, Since: s.since,
-			Message: describe(s, w.glog.note(s.cfg.Address.Unmap()), false)}
+			Message: describe(s, w.glog.note(addr), pc.prefixLimited)}
 		st.Synced, st.SyncIn = s.synced(need, now)
+		if peers != nil {
+			st.Received, st.Accepted = pc.received, uint64(w.ix.acceptedBy(s.cfg.Name))
+			sessionPrefixes.WithLabelValues(w.class, s.cfg.Name, "received").Set(float64(st.Received))
+		}
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b SessionState) int { return cmp.Compare(a.Name, b.Name) })

@@ -55,25 +55,7 @@ func (w *classWatcher) onPaths(paths []*api.Path) {
 		w.mu.Unlock()
 		return
 	}
-	// One event is one UPDATE (or one End-of-RIB marker) from one neighbor.
-	eorSynced := false
-	if len(paths) > 0 {
-		if from, err := netip.ParseAddr(paths[0].GetNeighborIp()); err == nil {
-			if s := w.byAddr[from.Unmap()]; s != nil && s.state == StateEstablished {
-				if f := paths[0].GetFamily(); paths[0].GetNlri() == nil && f.GetSafi() == api.Family_SAFI_UNICAST {
-					was, _ := s.synced(w.pools.afis(), now)
-					if s.eor == nil {
-						s.eor = map[api.Family_Afi]bool{}
-					}
-					s.eor[f.GetAfi()] = true
-					is, _ := s.synced(w.pools.afis(), now)
-					eorSynced = is && !was
-				} else {
-					s.lastUpdate = now
-				}
-			}
-		}
-	}
+	eorSynced := w.noteReceived(paths, now)
 	for _, p := range paths {
 		f := p.GetFamily()
 		if f.GetSafi() != api.Family_SAFI_UNICAST || (f.GetAfi() != api.Family_AFI_IP && f.GetAfi() != api.Family_AFI_IP6) || p.GetNlri() == nil {
@@ -127,6 +109,36 @@ func (w *classWatcher) onPaths(paths []*api.Path) {
 	w.refreshAccepted(touched)
 	w.refreshOrigins(changed)
 	w.queue.push(w.class, changed, false, now)
+}
+
+// noteReceived records, for the session one event comes from (an event is one UPDATE, or
+// one End-of-RIB marker, from one neighbor), when it last received an UPDATE or which
+// families it has received End-of-RIB for. It reports whether that marker made the
+// session synced. The caller holds w.mu.
+func (w *classWatcher) noteReceived(paths []*api.Path, now time.Time) bool {
+	if len(paths) == 0 {
+		return false
+	}
+	from, err := netip.ParseAddr(paths[0].GetNeighborIp())
+	if err != nil {
+		return false
+	}
+	s := w.byAddr[from.Unmap()]
+	if s == nil || s.state != StateEstablished {
+		return false
+	}
+	f := paths[0].GetFamily()
+	if paths[0].GetNlri() != nil || f.GetSafi() != api.Family_SAFI_UNICAST {
+		s.lastUpdate = now
+		return false
+	}
+	was, _ := s.synced(w.pools.afis(), now)
+	if s.eor == nil {
+		s.eor = map[api.Family_Afi]bool{}
+	}
+	s.eor[f.GetAfi()] = true
+	is, _ := s.synced(w.pools.afis(), now)
+	return is && !was
 }
 
 // onPeer tracks session state. Leaving Established drops the session's

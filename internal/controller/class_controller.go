@@ -286,7 +286,7 @@ func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.
 	if len(down) == 0 {
 		conds.set(v1alpha1.ConditionSessionsEstablished, true, "Established", fmt.Sprintf("%d of %d watcher sessions established", n, n))
 	} else {
-		conds.set(v1alpha1.ConditionSessionsEstablished, false, "SessionsDown", fmt.Sprintf("%d of %d watcher sessions established; %s", n-len(down), n, joinNames(down)))
+		conds.set(v1alpha1.ConditionSessionsEstablished, false, ReasonSessionsDown, fmt.Sprintf("%d of %d watcher sessions established; %s", n-len(down), n, joinNames(down)))
 	}
 	return 30 * time.Second
 }

@@ -11,6 +11,9 @@ import (
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/anycast-operator/anycast-operator/internal/clusters"
+	"github.com/anycast-operator/anycast-operator/internal/render"
 )
 
 // Condition reasons shared by both reconcilers.
@@ -29,6 +32,10 @@ const (
 	ReasonUnreachable         = "Unreachable"
 	ReasonInUse               = "InUse"
 	ReasonNoWatcher           = "NoWatcher"
+	// Reasons of settling conditions, named where they are also looked up.
+	ReasonLinkPending           = "LinkPending"
+	ReasonSessionsDown          = "SessionsDown"
+	ReasonWatcherNotEstablished = "WatcherNotEstablished"
 )
 
 // conditionSet builds the conditions of one reconcile on top of the previous ones, so
@@ -48,7 +55,7 @@ func (c conditionSet) set(typ string, status bool, reason, message string) {
 
 func (c conditionSet) setStatus(typ string, status metav1.ConditionStatus, reason, message string) {
 	meta.SetStatusCondition(c.conds, metav1.Condition{
-		Type: typ, Status: status, Reason: reason, Message: truncate(message), ObservedGeneration: c.generation,
+		Type: typ, Status: status, Reason: reason, Message: truncateMessage(message), ObservedGeneration: c.generation,
 	})
 }
 
@@ -76,7 +83,7 @@ func (c conditionSet) readyWith(types, optional []string) {
 	for _, t := range types {
 		cond := c.get(t)
 		if cond == nil || cond.Status != metav1.ConditionTrue {
-			reason, msg := "Pending", t+" is not reported yet"
+			reason, msg := ReasonPending, t+" is not reported yet"
 			if cond != nil {
 				reason, msg = cond.Reason, t+": "+cond.Message
 			}
@@ -87,14 +94,9 @@ func (c conditionSet) readyWith(types, optional []string) {
 	c.set("Ready", true, ReasonReady, "")
 }
 
-// truncate keeps messages under the API limit of 32768 bytes with room to spare.
-func truncate(s string) string {
-	const limit = 4096
-	if len(s) <= limit {
-		return s
-	}
-	return s[:limit-3] + "..."
-}
+// truncateMessage keeps condition messages under the API limit of 32768 bytes with room
+// to spare.
+func truncateMessage(s string) string { return truncate(s, 4096) }
 
 func joinNames(names []string) string { return strings.Join(names, ", ") }
 
@@ -103,8 +105,10 @@ func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
 }
 
 // truncateEvent keeps event notes under the events API limit of 1024 bytes.
-func truncateEvent(s string) string {
-	const limit = 1000
+func truncateEvent(s string) string { return truncate(s, 1000) }
+
+// truncate keeps s within limit bytes, marking a cut with "...".
+func truncate(s string, limit int) string {
 	if len(s) <= limit {
 		return s
 	}
@@ -146,16 +150,16 @@ func emitTransitions(rec events.EventRecorder, obj runtime.Object, before, after
 		types = append(types, c.Type)
 		notes = append(notes, conditionNote(c))
 	}
-	rec.Eventf(obj, nil, corev1.EventTypeNormal, lead.Reason, truncateAction(strings.Join(types, ",")), "%s", truncateEvent(strings.Join(notes, "; ")))
+	rec.Eventf(obj, nil, corev1.EventTypeNormal, lead.Reason, truncate(strings.Join(types, ","), 128), "%s", truncateEvent(strings.Join(notes, "; ")))
 }
 
 // settling are the reasons of a False condition that only says a new object is on its
 // way (objects still being applied, a member connecting, a link coming up): when a
 // condition first appears with one of them, it is news, not a warning.
 var settling = map[string]bool{
-	ReasonPending: true, ReasonPartiallyProgrammed: true, "Connecting": true, "AddressNotAllocated": true,
-	"LinkPending": true, "NoWatcher": true, "SessionsDown": true, "WatcherNotEstablished": true,
-	ReasonWatcherSyncing: true,
+	ReasonPending: true, ReasonPartiallyProgrammed: true, clusters.ReasonConnecting: true,
+	render.ReasonAddressNotAllocated: true, ReasonLinkPending: true, ReasonNoWatcher: true,
+	ReasonSessionsDown: true, ReasonWatcherNotEstablished: true, ReasonWatcherSyncing: true,
 }
 
 func conditionNote(c metav1.Condition) string {
@@ -164,14 +168,6 @@ func conditionNote(c metav1.Condition) string {
 		note += ": " + c.Message
 	}
 	return note
-}
-
-// truncateAction keeps an event's action within the 128 characters the API allows.
-func truncateAction(s string) string {
-	if len(s) > 128 {
-		return s[:128]
-	}
-	return s
 }
 
 // addFinalizer adds the cleanup finalizer with an optimistic-lock patch: a merge patch

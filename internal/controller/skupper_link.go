@@ -117,11 +117,10 @@ func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *
 		if r.networks.isClean(key, class.Generation) {
 			return report, nil
 		}
-		all := true
-		err := r.forEachMember(ctx, class, func(ctx context.Context, m *clusters.Member) error {
+		all, err := r.forEachMember(ctx, class, func(ctx context.Context, m *clusters.Member) error {
 			_, err := m.LiveApplier().Prune(ctx, ref, skupperNetworkKinds, nil, "")
 			return err
-		}, &all)
+		})
 		if err == nil && all {
 			r.networks.markClean(key, class.Generation)
 		}
@@ -298,16 +297,15 @@ func (r *IngressReconciler) observeSpoke(ctx context.Context, class *v1alpha1.An
 }
 
 // forEachMember runs f on every reachable member of the class, with a timeout each.
-// forEachMember runs f on every available member; reached, when given, turns false if a
-// member was unavailable.
-func (r *IngressReconciler) forEachMember(ctx context.Context, class *v1alpha1.AnycastClass, f func(context.Context, *clusters.Member) error, reached ...*bool) error {
+// forEachMember runs f on every available member; reachedAll is false when a member was
+// unavailable (and skipped).
+func (r *IngressReconciler) forEachMember(ctx context.Context, class *v1alpha1.AnycastClass, f func(context.Context, *clusters.Member) error) (reachedAll bool, err error) {
+	reachedAll = true
 	var errs []error
 	for _, m := range class.Spec.Clusters {
 		member, err := r.memberFor(ctx, class, m.Name)
 		if err != nil {
-			for _, r := range reached {
-				*r = false
-			}
+			reachedAll = false
 			continue
 		}
 		mctx, cancel := context.WithTimeout(ctx, memberTimeout)
@@ -316,7 +314,7 @@ func (r *IngressReconciler) forEachMember(ctx context.Context, class *v1alpha1.A
 		}
 		cancel()
 	}
-	return errors.Join(errs...)
+	return reachedAll, errors.Join(errs...)
 }
 
 func (r *IngressReconciler) memberFor(ctx context.Context, class *v1alpha1.AnycastClass, name string) (*clusters.Member, error) {
@@ -357,7 +355,7 @@ func setLinked(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1alpha1
 	case failed:
 		conds.set(v1alpha1.ConditionLinked, false, "RedemptionFailed", "not linked: "+joinNames(pending))
 	default:
-		conds.set(v1alpha1.ConditionLinked, false, "LinkPending", "not linked yet: "+joinNames(pending))
+		conds.set(v1alpha1.ConditionLinked, false, ReasonLinkPending, "not linked yet: "+joinNames(pending))
 	}
 }
 

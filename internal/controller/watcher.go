@@ -257,7 +257,7 @@ func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1al
 	requeue := time.Duration(0)
 	switch {
 	case established == 0:
-		conds.setStatus(v1alpha1.ConditionAdvertised, metav1.ConditionUnknown, "WatcherNotEstablished",
+		conds.setStatus(v1alpha1.ConditionAdvertised, metav1.ConditionUnknown, ReasonWatcherNotEstablished,
 			"no watcher session is established ("+strings.Join(down, ", ")+"); the routers' view is unknown: see the class's sessions")
 	case unsynced && len(missing) > 0:
 		conds.setStatus(v1alpha1.ConditionAdvertised, metav1.ConditionUnknown, ReasonWatcherSyncing,
@@ -276,7 +276,7 @@ func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1al
 	case len(drained) == 0:
 		conds.remove(v1alpha1.ConditionDrained)
 	case established == 0:
-		conds.setStatus(v1alpha1.ConditionDrained, metav1.ConditionUnknown, "WatcherNotEstablished", "whether "+strings.Join(drained, ", ")+" is drained cannot be verified: no watcher session is established")
+		conds.setStatus(v1alpha1.ConditionDrained, metav1.ConditionUnknown, ReasonWatcherNotEstablished, "whether "+strings.Join(drained, ", ")+" is drained cannot be verified: no watcher session is established")
 	case unsynced && len(drainWrong) == 0:
 		conds.setStatus(v1alpha1.ConditionDrained, metav1.ConditionUnknown, ReasonWatcherSyncing, "whether "+strings.Join(drained, ", ")+" is drained cannot be verified yet: the watcher's sessions are still receiving the routers' table")
 		requeue = syncWait
