@@ -12,8 +12,8 @@ import (
 
 // TestApplyReconfigures: Apply is idempotent, removes a session without
 // touching the others, and re-filters when pools change: paths leaving the
-// pools are dropped, and routes a new pool covers are picked up from what
-// the routers already sent (no session restart, no new UPDATE needed).
+// pools are dropped, and routes a new pool covers are asked for again (route
+// refresh: no session restart, nothing needed from the speakers).
 func TestApplyReconfigures(t *testing.T) {
 	other := netip.MustParsePrefix("192.168.156.10/32")
 	otherPool := netip.MustParsePrefix("192.168.156.0/24")
@@ -49,8 +49,13 @@ func TestApplyReconfigures(t *testing.T) {
 	cfg.Pools = []netip.Prefix{otherPool}
 	apply(t, m, cfg)
 	c := waitChange(t, m, vip)
-	if !slices.Contains(c.Prefixes, other) || !c.Sessions {
-		t.Errorf("Change %+v should name both prefixes and the session change", c)
+	if !c.Sessions {
+		t.Errorf("Change %+v should name the session change", c)
+	}
+	// The new pool's routes were received but not kept: they come back by
+	// route refresh, in a later Change (or the same one, if merged).
+	if !slices.Contains(c.Prefixes, other) {
+		waitChange(t, m, other)
 	}
 	if names := sessionNames(m); !slices.Equal(names, []string{"core", "tor-west"}) {
 		t.Errorf("sessions %v after removing tor-east", names)
@@ -64,8 +69,8 @@ func TestApplyReconfigures(t *testing.T) {
 			t.Errorf("path from the removed session: %s", describePaths(paths))
 		}
 	}
-	if rib := bgp.GlobalRIB(m, class); !slices.Equal(rib, []netip.Prefix{other}) {
-		t.Errorf("GoBGP global RIB %v after the pool change, want only %s", rib, other)
+	if rib := bgp.HeldPrefixes(m, class); !slices.Equal(rib, []netip.Prefix{other}) {
+		t.Errorf("held routes %v after the pool change, want only %s", rib, other)
 	}
 	core := sessionByName(t, m, "core")
 	if core.State != bgp.StateEstablished || !core.Since.Equal(coreUp) {

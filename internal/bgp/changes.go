@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// changeQueue delivers Changes without ever blocking the producers (GoBGP
+// changeQueue delivers Changes without ever blocking the producers (session
 // event callbacks): pending changes are merged per class (union of prefixes,
 // earliest ReceivedAt, Sessions or-ed) while the consumer is busy, and one
 // goroutine hands them out in the order classes first became pending.

@@ -11,8 +11,8 @@ import (
 	"github.com/go-logr/logr"
 )
 
-// Manager runs one receive-only GoBGP BgpServer per class and turns what
-// the routers send into a route index and a stream of Changes.
+// Manager runs each class's receive-only BGP sessions and turns what the
+// routers send into a route index and a stream of Changes.
 type Manager struct {
 	log   logr.Logger
 	queue *changeQueue
@@ -37,16 +37,17 @@ func (m *Manager) Apply(ctx context.Context, class string, cfg Config) error {
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("watcher config of class %s: %w", class, err)
 	}
-	w, err := m.classFor(ctx, class, cfg)
+	w, err := m.classFor(class, cfg)
 	if err != nil {
 		return err
 	}
-	return w.apply(ctx, cfg)
+	w.apply(cfg)
+	return nil
 }
 
 // classFor returns the class's running watcher, starting it, or restarting
 // it when its local ASN or router ID changed.
-func (m *Manager) classFor(ctx context.Context, class string, cfg Config) (*classWatcher, error) {
+func (m *Manager) classFor(class string, cfg Config) (*classWatcher, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -60,10 +61,7 @@ func (m *Manager) classFor(ctx context.Context, class string, cfg Config) (*clas
 		w = nil
 	}
 	if w == nil {
-		var err error
-		if w, err = startClass(ctx, class, cfg, m.queue, m.log.WithValues("class", class)); err != nil {
-			return nil, err
-		}
+		w = startClass(class, cfg, m.queue, m.log.WithValues("class", class))
 		m.classes[class] = w
 	}
 	return w, nil
@@ -105,27 +103,20 @@ func (m *Manager) Paths(class string, prefix netip.Prefix) []Path {
 	return w.ix.paths(netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits()).Masked())
 }
 
-// Sessions reports the class's sessions, sorted by name.
+// Sessions reports the class's sessions, sorted by name, with their prefix
+// counts. It reads the watcher's own bookkeeping: cheap enough for every
+// reconcile.
 func (m *Manager) Sessions(class string) []SessionState {
 	w := m.class(class)
 	if w == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return w.states(ctx)
+	return w.states()
 }
 
-// States is Sessions without the prefix counts, from the watcher's own bookkeeping: cheap
-// enough for every ingress reconcile (Sessions asks GoBGP, which answers between its
-// BGP work).
-func (m *Manager) States(class string) []SessionState {
-	w := m.class(class)
-	if w == nil {
-		return nil
-	}
-	return w.quickStates()
-}
+// States is Sessions (kept for the ingress reconciler, which once needed a
+// cheaper call).
+func (m *Manager) States(class string) []SessionState { return m.Sessions(class) }
 
 // Changes delivers what changed, per class. It never blocks the BGP side:
 // while the consumer is busy, changes of a class merge (union of prefixes,

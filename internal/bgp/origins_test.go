@@ -64,8 +64,8 @@ func TestBothClustersSeenThroughCore(t *testing.T) {
 	if ps := m.Paths(class, outer); len(ps) != 0 {
 		t.Errorf("%s is outside the pools but indexed: %s", outer, describePaths(ps))
 	}
-	if rib := bgp.GlobalRIB(m, class); !slices.Equal(rib, []netip.Prefix{vip}) {
-		t.Errorf("GoBGP global RIB %v, want only %s: the import policy must reject everything outside the pools", rib, vip)
+	if rib := bgp.HeldPrefixes(m, class); !slices.Equal(rib, []netip.Prefix{vip}) {
+		t.Errorf("held routes %v, want only %s: the import filter must drop everything outside the pools", rib, vip)
 	}
 
 	bgp.ObserveStatusDelay(3 * time.Millisecond)

@@ -3,14 +3,11 @@ package bgp
 import (
 	"net/netip"
 	"slices"
-
-	api "github.com/osrg/gobgp/v3/api"
 )
 
-// pools is the import filter: a route is kept when its prefix lies inside one
-// of them. GoBGP's import policy enforces the same rule on its RIB (see
-// policy.go); the watcher applies it again to the pre-policy event stream
-// (see watch.go for why that stream) so both always agree.
+// pools is the import filter: a route is kept (its attributes decoded and
+// indexed) when its prefix lies inside one of them; every other route is
+// only counted (see sessionRIB).
 type pools []netip.Prefix
 
 func newPools(ps []netip.Prefix) pools {
@@ -44,18 +41,18 @@ func comparePrefix(a, b netip.Prefix) int {
 
 // afis lists the address families of the pools, whose End-of-RIB markers tell that a
 // session's table is complete.
-func (ps pools) afis() []api.Family_Afi {
+func (ps pools) afis() []uint16 {
 	var v4, v6 bool
 	for _, p := range ps {
 		v4 = v4 || p.Addr().Is4()
 		v6 = v6 || !p.Addr().Is4()
 	}
-	var out []api.Family_Afi
+	var out []uint16
 	if v4 {
-		out = append(out, api.Family_AFI_IP)
+		out = append(out, afiIPv4)
 	}
 	if v6 {
-		out = append(out, api.Family_AFI_IP6)
+		out = append(out, afiIPv6)
 	}
 	return out
 }

@@ -1,11 +1,13 @@
 package bgp
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // BGP FSM state names as they appear in SessionState.State.
@@ -18,33 +20,53 @@ const (
 	StateEstablished = "Established"
 )
 
-func stateName(s api.PeerState_SessionState) string {
-	switch s {
-	case api.PeerState_CONNECT:
-		return StateConnect
-	case api.PeerState_ACTIVE:
-		return StateActive
-	case api.PeerState_OPENSENT:
-		return StateOpenSent
-	case api.PeerState_OPENCONFIRM:
-		return StateOpenConfirm
-	case api.PeerState_ESTABLISHED:
-		return StateEstablished
-	default:
-		return StateIdle
-	}
-}
+// Address family identifiers (RFC 4760), for End-of-RIB bookkeeping.
+const (
+	afiIPv4 uint16 = 1
+	afiIPv6 uint16 = 2
+)
 
-// session is the watcher's bookkeeping for one configured session.
+// session is the watcher's bookkeeping for one configured session. The
+// fields below run are guarded by classWatcher.mu; the session's own
+// goroutine (fsm.go) owns the connection and the received-route set.
 type session struct {
-	cfg   SessionConfig
+	cfg SessionConfig
+
 	state string
 	since time.Time
-	// lastUpdate is when the session's last UPDATE reached the watcher, and eor the
-	// families whose End-of-RIB marker it has received, since it was Established:
-	// together they tell when the router has sent its whole table (see synced).
+	// removed is set when Apply removed or re-created the session: whatever
+	// its goroutine still reports is ignored from then on.
+	removed bool
+	// syncFrom is when the session started (re)learning the router's table:
+	// when it was Established, or when a pool change asked for the table
+	// again. lastUpdate is when its last UPDATE reached the watcher, and eor
+	// the families whose End-of-RIB marker it has received since syncFrom:
+	// together they tell when the router has sent its whole table (synced).
+	syncFrom   time.Time
 	lastUpdate time.Time
-	eor        map[api.Family_Afi]bool
+	eor        map[uint16]bool
+	note       peerNote
+	// prefixLimited: the router exceeded MaxPrefixes; the session stays down
+	// until its configuration changes (Apply re-creates it then).
+	prefixLimited bool
+
+	// received counts the paths the router currently announces on the session,
+	// all families, before filtering; written by the session's goroutine.
+	received    atomic.Int64
+	receivedVec prometheus.Gauge
+
+	stop    context.CancelFunc
+	done    chan struct{}
+	refresh chan struct{} // asks the goroutine for a ROUTE-REFRESH (cap 1)
+}
+
+// peerNote is why a session is not Established, as the watcher saw it.
+type peerNote struct {
+	connectErr   string // last TCP connect failure ("timeout", "refused" or the error)
+	notification string // NOTIFICATION the router sent while the session was opening
+	openErr      string // the router's OPEN was refused by the watcher
+	down         string // why the session last went down
+	maxPrefix    string // family whose prefix limit was exceeded
 }
 
 // When a session counts as synced, for routers that send no End-of-RIB marker (FRR
@@ -60,7 +82,7 @@ const (
 // synced reports whether the router has sent the session its table, as far as the
 // watcher can tell, and otherwise how long until the time rule may say so. Until then a
 // prefix missing from the session proves nothing: it may still be on its way.
-func (s *session) synced(need []api.Family_Afi, now time.Time) (bool, time.Duration) {
+func (s *session) synced(need []uint16, now time.Time) (bool, time.Duration) {
 	if s.state != StateEstablished {
 		return false, 0
 	}
@@ -71,7 +93,7 @@ func (s *session) synced(need []api.Family_Afi, now time.Time) (bool, time.Durat
 	if all {
 		return true, 0
 	}
-	up := now.Sub(s.since)
+	up := now.Sub(s.syncFrom)
 	quiet := now.Sub(s.lastUpdate)
 	if s.lastUpdate.IsZero() {
 		quiet = up
@@ -85,18 +107,20 @@ func (s *session) synced(need []api.Family_Afi, now time.Time) (bool, time.Durat
 // describe explains why a session is not Established, from the most
 // specific evidence available:
 //
-//   - GoBGP's prefix-limit shutdown (admin state PFX_CT, or its log line);
+//   - the max-prefix shutdown;
 //   - the last TCP connect error. A timeout is all Linux shows for a TCP MD5
 //     mismatch: segments whose signature is wrong or missing are dropped
 //     silently, on both ends, so the watcher can only say "no answer" and
 //     name the password as the first suspect;
-//   - a NOTIFICATION received while opening (bad AS, unsupported option...);
+//   - the router's OPEN refused by the watcher (wrong AS...), or a
+//     NOTIFICATION the router sent while opening;
 //   - the reason the session last went down.
-func describe(s *session, note peerNote, prefixLimited bool) string {
+func describe(s *session) string {
 	if s.state == StateEstablished {
 		return ""
 	}
-	if prefixLimited || note.maxPrefix != "" {
+	note := s.note
+	if s.prefixLimited {
 		family := ""
 		if note.maxPrefix != "" {
 			family = " (" + note.maxPrefix + ")"
@@ -105,19 +129,17 @@ func describe(s *session, note peerNote, prefixLimited bool) string {
 			"so the watcher closed it (Cease, maximum number of prefixes reached); it stays down until the session's configuration changes",
 			s.cfg.MaxPrefixes, family)
 	}
-	port := s.cfg.Port
-	if port == 0 {
-		port = 179
-	}
 	var why string
 	switch {
 	case note.connectErr == "timeout":
 		why = "not established: no answer from peer (TCP connect timed out); check the TCP MD5 password on both sides, then reachability " +
 			"(Linux silently drops segments with a wrong or missing MD5 signature, so a password mismatch looks exactly like an unreachable peer)"
 	case note.connectErr == "refused":
-		why = fmt.Sprintf("not established: the peer refused the TCP connection to port %d (BGP not listening there, or no neighbor configured for the watcher's address)", port)
+		why = fmt.Sprintf("not established: the peer refused the TCP connection to port %d (BGP not listening there, or no neighbor configured for the watcher's address)", s.cfg.port())
 	case note.connectErr != "":
 		why = "not established: TCP connect failed: " + note.connectErr
+	case note.openErr != "":
+		why = "not established: " + note.openErr
 	case note.notification != "":
 		why = "not established: the router sent NOTIFICATION " + note.notification
 	case note.down != "":

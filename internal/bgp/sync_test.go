@@ -3,8 +3,6 @@ package bgp
 import (
 	"testing"
 	"time"
-
-	api "github.com/osrg/gobgp/v3/api"
 )
 
 // TestSessionSynced: a session holds the routers' table on End-of-RIB for every family of
@@ -12,24 +10,24 @@ import (
 // UPDATE, and after SyncMax whatever arrives. Before that it says how long to wait.
 func TestSessionSynced(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
-	v4 := []api.Family_Afi{api.Family_AFI_IP}
-	both := []api.Family_Afi{api.Family_AFI_IP, api.Family_AFI_IP6}
+	v4 := []uint16{afiIPv4}
+	both := []uint16{afiIPv4, afiIPv6}
 	cases := []struct {
 		name       string
-		s          session
-		need       []api.Family_Afi
+		s          *session
+		need       []uint16
 		now        time.Time
 		want       bool
 		wantWaitGE time.Duration
 	}{
-		{"down", session{state: StateActive, since: t0}, v4, t0.Add(time.Minute), false, 0},
-		{"just up", session{state: StateEstablished, since: t0}, v4, t0.Add(500 * time.Millisecond), false, 2 * time.Second},
-		{"eor", session{state: StateEstablished, since: t0, eor: map[api.Family_Afi]bool{api.Family_AFI_IP: true}}, v4, t0.Add(100 * time.Millisecond), true, 0},
-		{"eor for one family of two", session{state: StateEstablished, since: t0, eor: map[api.Family_Afi]bool{api.Family_AFI_IP: true}}, both, t0.Add(100 * time.Millisecond), false, time.Second},
-		{"quiet after min", session{state: StateEstablished, since: t0, lastUpdate: t0.Add(time.Second)}, v4, t0.Add(SyncMin), true, 0},
-		{"no update at all", session{state: StateEstablished, since: t0}, v4, t0.Add(SyncMin), true, 0},
-		{"still receiving", session{state: StateEstablished, since: t0, lastUpdate: t0.Add(9*time.Second + 800*time.Millisecond)}, v4, t0.Add(10 * time.Second), false, 100 * time.Millisecond},
-		{"never quiet, cap", session{state: StateEstablished, since: t0, lastUpdate: t0.Add(SyncMax)}, v4, t0.Add(SyncMax), true, 0},
+		{"down", &session{state: StateActive, syncFrom: t0}, v4, t0.Add(time.Minute), false, 0},
+		{"just up", &session{state: StateEstablished, syncFrom: t0}, v4, t0.Add(500 * time.Millisecond), false, 2 * time.Second},
+		{"eor", &session{state: StateEstablished, syncFrom: t0, eor: map[uint16]bool{afiIPv4: true}}, v4, t0.Add(100 * time.Millisecond), true, 0},
+		{"eor for one family of two", &session{state: StateEstablished, syncFrom: t0, eor: map[uint16]bool{afiIPv4: true}}, both, t0.Add(100 * time.Millisecond), false, time.Second},
+		{"quiet after min", &session{state: StateEstablished, syncFrom: t0, lastUpdate: t0.Add(time.Second)}, v4, t0.Add(SyncMin), true, 0},
+		{"no update at all", &session{state: StateEstablished, syncFrom: t0}, v4, t0.Add(SyncMin), true, 0},
+		{"still receiving", &session{state: StateEstablished, syncFrom: t0, lastUpdate: t0.Add(9*time.Second + 800*time.Millisecond)}, v4, t0.Add(10 * time.Second), false, 100 * time.Millisecond},
+		{"never quiet, cap", &session{state: StateEstablished, syncFrom: t0, lastUpdate: t0.Add(SyncMax)}, v4, t0.Add(SyncMax), true, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -24,7 +24,7 @@ type SessionConfig struct {
 	// Multihop is the eBGP TTL; 0 means directly connected (TTL 1).
 	Multihop uint8
 	// HoldTime, KeepaliveTime and ConnectRetry default to 90 s, HoldTime/3
-	// and 5 s. GoBGP works in whole seconds: values are rounded up.
+	// and 5 s. BGP carries the hold time in whole seconds: it is rounded up.
 	HoldTime, KeepaliveTime, ConnectRetry time.Duration
 	// Password enables TCP MD5 (RFC 2385). Never logged.
 	Password string
@@ -94,7 +94,7 @@ type SessionState struct {
 // Change tells reconcilers that something changed for a class: which
 // prefixes' paths changed, and whether session states changed. ReceivedAt is
 // when the earliest BGP update, withdrawal or state change it covers reached
-// the watcher (GoBGP's event arriving at the watcher's handler), the start
+// the watcher (read off the session's socket), the start
 // of the update-to-status delay (see ObserveStatusDelay).
 type Change struct {
 	Class      string
@@ -103,9 +103,9 @@ type Change struct {
 	ReceivedAt time.Time
 }
 
-// Session timer defaults (the GoBGP and RFC 4271 ones, except connect retry:
-// GoBGP's 120 s would leave a session down for two minutes after every
-// failed attempt).
+// Session timer defaults (RFC 4271's hold time; connect retry shorter than
+// the RFC's 120 s, which would leave a session down for two minutes after
+// every failed attempt).
 const (
 	DefaultHoldTime     = 90 * time.Second
 	DefaultConnectRetry = 5 * time.Second
@@ -136,16 +136,46 @@ func (c Config) validate() error {
 		if !s.Address.IsValid() {
 			errs = append(errs, fmt.Errorf("session %q has no address", s.Name))
 		} else if addrs[s.Address.Unmap()] {
-			// GoBGP keys neighbors by address.
+			// Routers key neighbors by address: two sessions would be one.
 			errs = append(errs, fmt.Errorf("session %q: address %s is used by another session", s.Name, s.Address))
 		}
 		addrs[s.Address.Unmap()] = true
 		if s.ASN == 0 {
 			errs = append(errs, fmt.Errorf("session %q has no ASN", s.Name))
 		}
+		if len(s.Password) > maxPasswordLen {
+			errs = append(errs, fmt.Errorf("session %q: the TCP MD5 password is longer than %d bytes", s.Name, maxPasswordLen))
+		}
 		if s.HoldTime != 0 && s.HoldTime < 3*time.Second {
 			errs = append(errs, fmt.Errorf("session %q: hold time %s is below the BGP minimum of 3s", s.Name, s.HoldTime))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (s SessionConfig) port() uint16 {
+	if s.Port == 0 {
+		return 179
+	}
+	return s.Port
+}
+
+func (s SessionConfig) holdTime() time.Duration {
+	if s.HoldTime == 0 {
+		return DefaultHoldTime
+	}
+	return s.HoldTime
+}
+
+func (s SessionConfig) connectRetry() time.Duration {
+	if s.ConnectRetry == 0 {
+		return DefaultConnectRetry
+	}
+	return s.ConnectRetry
+}
+
+// dialTimeout bounds one TCP connect: long enough for SYN retransmits, short
+// enough that an unanswered peer is reported as such within seconds.
+func (s SessionConfig) dialTimeout() time.Duration {
+	return max(s.connectRetry(), 3*time.Second)
 }

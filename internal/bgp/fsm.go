@@ -1,0 +1,332 @@
+package bgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+)
+
+// run is one session's goroutine: connect, open, receive until the session
+// ends, wait ConnectRetry, again; until Apply removes the session (ctx).
+// After a max-prefix shutdown it parks until then.
+//
+// It is a receive-only BGP speaker (RFC 4271 FSM, active side only): it
+// sends OPEN, KEEPALIVE, ROUTE-REFRESH and NOTIFICATION, never an UPDATE.
+func (w *classWatcher) run(ctx context.Context, s *session) {
+	defer close(s.done)
+	for {
+		w.setState(s, StateActive)
+		conn, err := dial(ctx, s.cfg, s.cfg.ASN != w.asn)
+		if ctx.Err() != nil {
+			if conn != nil {
+				_ = conn.Close()
+			}
+			return
+		}
+		if err != nil {
+			w.log.V(1).Info("connect failed", "session", s.cfg.Name, "address", s.cfg.Address, "error", err.Error())
+			w.setNote(s, func(n *peerNote) { n.connectErr = dialFailure(err) })
+		} else {
+			w.setNote(s, func(n *peerNote) { n.connectErr = "" })
+			rib := newSessionRIB()
+			err = w.serve(ctx, s, newWire(conn), rib)
+			_ = conn.Close()
+			s.received.Store(0)
+			s.receivedVec.Set(0)
+			if ctx.Err() != nil {
+				return
+			}
+			if w.ended(s, err) {
+				<-ctx.Done()
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.cfg.connectRetry()):
+		}
+	}
+}
+
+// Why a session ended, beyond I/O errors and NOTIFICATIONs.
+var (
+	errMaxPrefix = errors.New("max-prefix limit exceeded")
+	errRelearn   = errors.New("the pools grew and the router does not support route refresh: reconnecting to receive its table again")
+)
+
+// prefixLimitError names the family over its limit.
+type prefixLimitError struct{ family string }
+
+func (e *prefixLimitError) Error() string { return errMaxPrefix.Error() + " (" + e.family + ")" }
+func (e *prefixLimitError) Unwrap() error { return errMaxPrefix }
+
+// serve runs one connection through OpenSent and OpenConfirm to Established
+// and reads UPDATEs until it ends, returning why.
+func (w *classWatcher) serve(ctx context.Context, s *session, c *wire, rib *sessionRIB) error {
+	// Removal closes the connection, politely.
+	stop := context.AfterFunc(ctx, func() {
+		c.notify(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_PEER_DECONFIGURED, nil)
+		_ = c.conn.Close()
+	})
+	defer stop()
+
+	if err := c.write(openMessage(w.asn, w.routerID, s.cfg)); err != nil {
+		return err
+	}
+	w.setState(s, StateOpenSent)
+	// RFC 4271 suggests a large hold timer until the OPEN arrives; the
+	// configured hold time (90 s by default) is large enough.
+	typ, body, err := c.read(time.Now().Add(s.cfg.holdTime()))
+	if err != nil {
+		return w.readFailure(c, err, s.cfg.holdTime())
+	}
+	if typ != bgp.BGP_MSG_OPEN {
+		return unexpected(c, typ, body, bgp.BGP_ERROR_SUB_RECEIVE_UNEXPECTED_MESSAGE_IN_OPENSENT_STATE)
+	}
+	m, err := bgp.ParseBGPBody(&bgp.BGPHeader{Type: typ, Len: uint16(len(body) + bgp.BGP_HEADER_LENGTH)}, body)
+	if err != nil {
+		return messageError(c, err)
+	}
+	neg, err := negotiate(s.cfg, m.Body.(*bgp.BGPOpen))
+	if oe, ok := err.(*openError); ok {
+		c.notify(oe.code, oe.subcode, oe.data)
+		w.setNote(s, func(n *peerNote) { n.openErr = oe.msg + " (sent NOTIFICATION " + bgp.NewNotificationErrorCode(oe.code, oe.subcode).String() + ")" })
+		return oe
+	}
+	if err := c.write(bgp.NewBGPKeepAliveMessage()); err != nil {
+		return err
+	}
+	w.setState(s, StateOpenConfirm)
+	typ, body, err = c.read(deadline(neg.hold))
+	if err != nil {
+		return w.readFailure(c, err, neg.hold)
+	}
+	if typ != bgp.BGP_MSG_KEEPALIVE {
+		return unexpected(c, typ, body, bgp.BGP_ERROR_SUB_RECEIVE_UNEXPECTED_MESSAGE_IN_OPENCONFIRM_STATE)
+	}
+	w.established(s)
+
+	// Keepalives and route refreshes go out from their own goroutine, so a
+	// slow UPDATE never delays them; a failed write closes the connection,
+	// which ends the read loop below.
+	sendDone := make(chan struct{})
+	defer close(sendDone)
+	relearn := make(chan struct{}, 1)
+	go func() {
+		var tick <-chan time.Time
+		if neg.keepalive > 0 {
+			t := time.NewTicker(neg.keepalive)
+			defer t.Stop()
+			tick = t.C
+		}
+		for {
+			var err error
+			select {
+			case <-sendDone:
+				return
+			case <-tick:
+				err = c.write(bgp.NewBGPKeepAliveMessage())
+			case <-s.refresh:
+				if !neg.routeRefresh {
+					relearn <- struct{}{}
+					c.notify(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_OTHER_CONFIGURATION_CHANGE, nil)
+					_ = c.conn.Close()
+					return
+				}
+				for f := range neg.families {
+					afi, safi := bgp.RouteFamilyToAfiSafi(f)
+					if err = c.write(bgp.NewBGPRouteRefreshMessage(afi, 0, safi)); err != nil {
+						break
+					}
+				}
+			}
+			if err != nil {
+				_ = c.conn.Close()
+				return
+			}
+		}
+	}()
+
+	for {
+		typ, body, err := c.read(deadline(neg.hold))
+		if err != nil {
+			select {
+			case <-relearn:
+				return errRelearn
+			default:
+			}
+			return w.readFailure(c, err, neg.hold)
+		}
+		switch typ {
+		case bgp.BGP_MSG_UPDATE:
+			if err := w.update(s, c, neg, rib, body, time.Now()); err != nil {
+				return err
+			}
+		case bgp.BGP_MSG_KEEPALIVE, bgp.BGP_MSG_ROUTE_REFRESH:
+			// A ROUTE-REFRESH asks for our routes: there are none.
+		case bgp.BGP_MSG_NOTIFICATION:
+			return notification(body)
+		default:
+			return unexpected(c, typ, body, bgp.BGP_ERROR_SUB_RECEIVE_UNEXPECTED_MESSAGE_IN_ESTABLISHED_STATE)
+		}
+	}
+}
+
+func deadline(hold time.Duration) time.Time {
+	if hold == 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(hold)
+}
+
+// readFailure classifies a failed read: the hold timer expiring (answered
+// with its NOTIFICATION), a malformed header, or the connection closing.
+func (w *classWatcher) readFailure(c *wire, err error, hold time.Duration) error {
+	var me *bgp.MessageError
+	switch {
+	case errors.As(err, &me):
+		return messageError(c, err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.notify(bgp.BGP_ERROR_HOLD_TIMER_EXPIRED, 0, nil)
+		return fmt.Errorf("hold timer expired: nothing from the router for %s", hold)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("the router closed the connection")
+	case errors.Is(err, net.ErrClosed):
+		return errors.New("connection closed")
+	default:
+		return err
+	}
+}
+
+// notification decodes a NOTIFICATION the router sent.
+func notification(body []byte) error {
+	m, err := bgp.ParseBGPBody(&bgp.BGPHeader{Type: bgp.BGP_MSG_NOTIFICATION, Len: uint16(len(body) + bgp.BGP_HEADER_LENGTH)}, body)
+	if err != nil {
+		return &errNotification{text: "(undecodable)"}
+	}
+	return &errNotification{text: notificationText(m.Body.(*bgp.BGPNotification))}
+}
+
+// unexpected answers a message the FSM state does not allow (a NOTIFICATION
+// included, which ends the session with the router's reason).
+func unexpected(c *wire, typ uint8, body []byte, subcode uint8) error {
+	if typ == bgp.BGP_MSG_NOTIFICATION {
+		return notification(body)
+	}
+	c.notify(bgp.BGP_ERROR_FSM_ERROR, subcode, nil)
+	return fmt.Errorf("%w: type %d (sent NOTIFICATION %s)", errUnexpected, typ,
+		bgp.NewNotificationErrorCode(bgp.BGP_ERROR_FSM_ERROR, subcode))
+}
+
+// messageError answers a malformed message with the NOTIFICATION its error
+// names (RFC 4271 6.1-6.3).
+func messageError(c *wire, err error) error {
+	var me *bgp.MessageError
+	if !errors.As(err, &me) {
+		return err
+	}
+	c.notify(me.TypeCode, me.SubTypeCode, me.Data)
+	return fmt.Errorf("malformed message from the router: %s (sent NOTIFICATION %s)", me.Message,
+		bgp.NewNotificationErrorCode(me.TypeCode, me.SubTypeCode))
+}
+
+// setState records a state other than Established (see established and
+// ended); a change is pushed as a session change.
+func (w *classWatcher) setState(s *session, state string) {
+	w.mu.Lock()
+	if w.stopped || s.removed || s.state == state {
+		w.mu.Unlock()
+		return
+	}
+	s.state, s.since = state, time.Now()
+	w.mu.Unlock()
+	w.queue.push(w.class, nil, true, time.Now())
+}
+
+// setNote updates a session's diagnosis; a change is pushed.
+func (w *classWatcher) setNote(s *session, f func(*peerNote)) {
+	w.mu.Lock()
+	if w.stopped || s.removed {
+		w.mu.Unlock()
+		return
+	}
+	old := s.note
+	f(&s.note)
+	changed := s.note != old
+	w.mu.Unlock()
+	if changed {
+		w.queue.push(w.class, nil, true, time.Now())
+	}
+}
+
+// established marks the session up: its table starts arriving.
+func (w *classWatcher) established(s *session) {
+	now := time.Now()
+	w.mu.Lock()
+	if w.stopped || s.removed {
+		w.mu.Unlock()
+		return
+	}
+	s.state, s.since, s.syncFrom = StateEstablished, now, now
+	s.lastUpdate, s.eor = time.Time{}, nil
+	s.note.connectErr, s.note.openErr, s.note.notification = "", "", ""
+	w.mu.Unlock()
+	w.log.Info("session state changed", "session", s.cfg.Name, "address", s.cfg.Address, "state", StateEstablished)
+	setEstablished(w.class, s.cfg.Name, true)
+	w.queue.push(w.class, nil, true, now)
+}
+
+// ended records why a connection ended and drops the session's paths (a
+// router's routes are only valid while its session is up). It reports
+// whether the session must stay down (max-prefix).
+func (w *classWatcher) ended(s *session, err error) bool {
+	now := time.Now()
+	var nf *errNotification
+	var pl *prefixLimitError
+	w.mu.Lock()
+	if w.stopped || s.removed {
+		w.mu.Unlock()
+		return false
+	}
+	wasUp := s.state == StateEstablished
+	switch {
+	case errors.As(err, &pl):
+		s.prefixLimited = true
+		s.note.maxPrefix = pl.family
+	case wasUp:
+		s.note.down = err.Error()
+	case errors.As(err, &nf):
+		s.note.notification = nf.text
+	default:
+		if _, ok := err.(*openError); !ok {
+			s.note.down = err.Error()
+		}
+	}
+	state := StateActive
+	if s.prefixLimited {
+		state = StateIdle
+	}
+	s.state, s.since = state, now
+	s.lastUpdate, s.eor = time.Time{}, nil
+	parked := s.prefixLimited
+	prefixes := w.ix.dropSession(s.cfg.Name)
+	w.mu.Unlock()
+
+	if wasUp {
+		w.log.Info("session state changed", "session", s.cfg.Name, "address", s.cfg.Address, "state", state, "reason", err.Error())
+	} else {
+		w.log.V(1).Info("session failed to open", "session", s.cfg.Name, "address", s.cfg.Address, "reason", err.Error())
+	}
+	setEstablished(w.class, s.cfg.Name, false)
+	w.refreshAccepted(map[string]bool{s.cfg.Name: true})
+	w.refreshOrigins(prefixes)
+	w.queue.push(w.class, prefixes, true, now)
+	return parked
+}

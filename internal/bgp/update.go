@@ -1,0 +1,287 @@
+package bgp
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+)
+
+// sessionRIB is what the watcher keeps of everything a router sends on one
+// session: only the keys (prefix and ADD-PATH id) of the paths it currently
+// announces, so Received is exact (a re-announcement replaces, a withdrawal
+// removes) and the max-prefix guard counts what the router really holds out,
+// at 12 (IPv4) or 24 (IPv6) bytes a path. Attributes are decoded and kept
+// only for paths inside the pools (the route index). This is why the watcher
+// runs its own receive-only session on GoBGP's packet library rather than a
+// GoBGP BgpServer, whose Adj-RIB-In keeps every received path with all its
+// attributes before any import policy runs (about 950 MiB for a million
+// routes; see BenchmarkIngest1M).
+//
+// Owned by the session's goroutine.
+type sessionRIB struct {
+	v4 map[v4Key]struct{}
+	v6 map[v6Key]struct{}
+}
+
+type v4Key struct {
+	addr [4]byte
+	bits uint8
+	id   uint32
+}
+
+type v6Key struct {
+	addr [16]byte
+	bits uint8
+	id   uint32
+}
+
+func newSessionRIB() *sessionRIB {
+	return &sessionRIB{v4: map[v4Key]struct{}{}, v6: map[v6Key]struct{}{}}
+}
+
+func (r *sessionRIB) add(p netip.Prefix, id uint32) {
+	if p.Addr().Is4() {
+		r.v4[v4Key{p.Addr().As4(), uint8(p.Bits()), id}] = struct{}{}
+	} else {
+		r.v6[v6Key{p.Addr().As16(), uint8(p.Bits()), id}] = struct{}{}
+	}
+}
+
+func (r *sessionRIB) remove(p netip.Prefix, id uint32) {
+	if p.Addr().Is4() {
+		delete(r.v4, v4Key{p.Addr().As4(), uint8(p.Bits()), id})
+	} else {
+		delete(r.v6, v6Key{p.Addr().As16(), uint8(p.Bits()), id})
+	}
+}
+
+func (r *sessionRIB) len() int { return len(r.v4) + len(r.v6) }
+
+// indexOp is one change to the route index found in an UPDATE.
+type indexOp struct {
+	withdraw bool
+	prefix   netip.Prefix
+	id       uint32
+	path     Path
+}
+
+// update handles one UPDATE: malformed ones per RFC 7606 (treat as
+// withdraw where it allows, otherwise a NOTIFICATION and a reset), End-of-RIB
+// markers, then every withdrawn and announced path: counted in the session's
+// RIB, and, when inside the pools, applied to the route index. It returns an
+// error when the session must end (malformed beyond repair, or over the
+// max-prefix limit).
+func (w *classWatcher) update(s *session, c *wire, neg *negotiated, rib *sessionRIB, body []byte, now time.Time) error {
+	m, err := bgp.ParseBGPBody(&bgp.BGPHeader{Type: bgp.BGP_MSG_UPDATE, Len: uint16(len(body) + bgp.BGP_HEADER_LENGTH)}, body, neg.decode)
+	withdrawAll := false
+	if err != nil {
+		if m == nil {
+			return messageError(c, err)
+		}
+		if withdrawAll, err = w.tolerate(s, c, err); err != nil {
+			return err
+		}
+	}
+	u := m.Body.(*bgp.BGPUpdate)
+	if eor, f := u.IsEndOfRib(); eor && !withdrawAll {
+		w.endOfRIB(s, f, now)
+		return nil
+	}
+	if !withdrawAll {
+		if ok, err := bgp.ValidateUpdateMsg(u, neg.families, s.cfg.ASN != w.asn, false, true); !ok {
+			var me *bgp.MessageError
+			if errors.As(err, &me) && me.TypeCode == 0 {
+				// A family the session did not negotiate: ignore the message.
+				w.log.V(1).Info("ignoring UPDATE", "session", s.cfg.Name, "reason", me.Message)
+				return nil
+			}
+			if withdrawAll, err = w.tolerate(s, c, err); err != nil {
+				return err
+			}
+		}
+	}
+
+	pools := *w.poolsNow.Load()
+	var ops []indexOp
+	withdraw := func(n bgp.AddrPrefixInterface) {
+		p, id, ok := nlriPrefix(n)
+		if !ok {
+			return
+		}
+		rib.remove(p, id)
+		if pools.contains(p) {
+			ops = append(ops, indexOp{withdraw: true, prefix: p, id: id})
+		}
+	}
+	var attrs *updateAttrs
+	announce := func(n bgp.AddrPrefixInterface, nextHop netip.Addr) {
+		p, id, ok := nlriPrefix(n)
+		if !ok {
+			return
+		}
+		rib.add(p, id)
+		if !pools.contains(p) {
+			return
+		}
+		if attrs == nil {
+			attrs = decodeAttrs(u.PathAttributes, neg.as4)
+		}
+		path := Path{Session: s.cfg.Name, Prefix: p, NextHop: nextHop, ASPath: attrs.asPath, OriginAS: attrs.origin,
+			Communities: attrs.communities, PathID: id, Since: now}
+		ops = append(ops, indexOp{prefix: p, id: id, path: path})
+	}
+
+	for _, n := range u.WithdrawnRoutes {
+		withdraw(n)
+	}
+	var nextHop netip.Addr
+	for _, a := range u.PathAttributes {
+		switch a := a.(type) {
+		case *bgp.PathAttributeMpUnreachNLRI:
+			for _, n := range a.Value {
+				withdraw(n)
+			}
+		case *bgp.PathAttributeNextHop:
+			nextHop, _ = netip.AddrFromSlice(a.Value)
+			nextHop = nextHop.Unmap()
+		}
+	}
+	for _, n := range u.NLRI {
+		if withdrawAll {
+			withdraw(n)
+		} else {
+			announce(n, nextHop)
+		}
+	}
+	for _, a := range u.PathAttributes {
+		if a, ok := a.(*bgp.PathAttributeMpReachNLRI); ok {
+			nh, _ := netip.AddrFromSlice(a.Nexthop)
+			for _, n := range a.Value {
+				if withdrawAll {
+					withdraw(n)
+				} else {
+					announce(n, nh.Unmap())
+				}
+			}
+		}
+	}
+
+	s.received.Store(int64(rib.len()))
+	s.receivedVec.Set(float64(rib.len()))
+	if limit := int(s.cfg.MaxPrefixes); limit > 0 {
+		for _, f := range []struct {
+			n    int
+			rf   bgp.RouteFamily
+			name string
+		}{{len(rib.v4), bgp.RF_IPv4_UC, "ipv4-unicast"}, {len(rib.v6), bgp.RF_IPv6_UC, "ipv6-unicast"}} {
+			if f.n > limit {
+				afi, safi := bgp.RouteFamilyToAfiSafi(f.rf)
+				data := make([]byte, 7)
+				binary.BigEndian.PutUint16(data, afi)
+				data[2] = safi
+				binary.BigEndian.PutUint32(data[3:], uint32(limit))
+				c.notify(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_MAXIMUM_NUMBER_OF_PREFIXES_REACHED, data)
+				return &prefixLimitError{family: f.name}
+			}
+		}
+	}
+	w.applyOps(s, ops, now)
+	return nil
+}
+
+// tolerate applies RFC 7606 to a malformed UPDATE: an attribute to discard
+// is ignored, treat-as-withdraw withdraws every prefix of the message, and
+// anything else resets the session with the NOTIFICATION the error names.
+func (w *classWatcher) tolerate(s *session, c *wire, err error) (withdrawAll bool, _ error) {
+	var me *bgp.MessageError
+	if !errors.As(err, &me) {
+		return false, err
+	}
+	switch me.ErrorHandling {
+	case bgp.ERROR_HANDLING_ATTRIBUTE_DISCARD:
+		w.log.V(1).Info("discarding a malformed attribute", "session", s.cfg.Name, "reason", me.Message)
+		return false, nil
+	case bgp.ERROR_HANDLING_TREAT_AS_WITHDRAW:
+		w.log.Info("malformed UPDATE treated as withdraw (RFC 7606)", "session", s.cfg.Name, "reason", me.Message)
+		return true, nil
+	default:
+		return false, messageError(c, err)
+	}
+}
+
+// applyOps applies one UPDATE's in-pool changes to the index, unless the
+// session was removed meanwhile. Pools are checked again under the lock: an
+// Apply may have shrunk them since the UPDATE was filtered.
+func (w *classWatcher) applyOps(s *session, ops []indexOp, now time.Time) {
+	w.mu.Lock()
+	if w.stopped || s.removed || s.state != StateEstablished {
+		w.mu.Unlock()
+		return
+	}
+	s.lastUpdate = now
+	var changed []netip.Prefix
+	for _, op := range ops {
+		var hit bool
+		switch {
+		case op.withdraw:
+			hit = w.ix.remove(s.cfg.Name, op.prefix, op.id)
+		case w.pools.contains(op.prefix):
+			hit = w.ix.set(op.path)
+		}
+		if hit {
+			changed = append(changed, op.prefix)
+		}
+	}
+	w.mu.Unlock()
+	if len(changed) == 0 {
+		return
+	}
+	w.refreshAccepted(map[string]bool{s.cfg.Name: true})
+	w.refreshOrigins(changed)
+	w.queue.push(w.class, changed, false, now)
+}
+
+// endOfRIB records a family's End-of-RIB marker; once every family of the
+// pools has one, the session is synced (its view of every prefix complete).
+func (w *classWatcher) endOfRIB(s *session, f bgp.RouteFamily, now time.Time) {
+	afi, _ := bgp.RouteFamilyToAfiSafi(f)
+	w.mu.Lock()
+	if w.stopped || s.removed || s.state != StateEstablished {
+		w.mu.Unlock()
+		return
+	}
+	need := w.pools.afis()
+	was, _ := s.synced(need, now)
+	if s.eor == nil {
+		s.eor = map[uint16]bool{}
+	}
+	s.eor[afi] = true
+	is, _ := s.synced(need, now)
+	w.mu.Unlock()
+	if is && !was {
+		w.queue.push(w.class, nil, true, now)
+	}
+}
+
+// nlriPrefix is an IPv4 or IPv6 unicast NLRI's prefix (IPv4 in 4-byte form,
+// host bits cleared) and ADD-PATH id.
+func nlriPrefix(n bgp.AddrPrefixInterface) (netip.Prefix, uint32, bool) {
+	switch n := n.(type) {
+	case *bgp.IPv6AddrPrefix:
+		a, ok := netip.AddrFromSlice(n.Prefix.To16())
+		if !ok {
+			return netip.Prefix{}, 0, false
+		}
+		return netip.PrefixFrom(a, int(n.Length)).Masked(), n.PathIdentifier(), true
+	case *bgp.IPAddrPrefix:
+		a, ok := netip.AddrFromSlice(n.Prefix.To4())
+		if !ok {
+			return netip.Prefix{}, 0, false
+		}
+		return netip.PrefixFrom(a, int(n.Length)).Masked(), n.PathIdentifier(), true
+	}
+	return netip.Prefix{}, 0, false
+}
