@@ -19,7 +19,7 @@ import (
 
 // BenchmarkWithdrawalToChange measures, over at least 40 withdrawals through
 // the real fabric (speaker -> TOR -> core -> watcher), the delay from the
-// withdrawal reaching the watcher (GoBGP's event arriving at its handler,
+// withdrawal reaching the watcher (read off the session's socket,
 // Change.ReceivedAt) to the Change being delivered on the channel: p50-ms
 // and p99-ms. e2e-p50-ms / e2e-p99-ms add the routers: from the speaker
 // being told to withdraw (gobgp CLI) to the Change.
@@ -65,8 +65,8 @@ func BenchmarkWithdrawalToChange(b *testing.B) {
 //
 // Reported: frr-s and watcher-s, from the session being established to
 // FRR counting every prefix (polled every 100 ms) / to the watcher
-// delivering the Change for the table's last route (GoBGP handles one
-// peer's messages in order, so everything before it was processed);
+// delivering the Change for the table's last route (a session's messages
+// are handled in order, so everything before it was processed);
 // frr-cpu-s and watcher-cpu-s, the CPU time bgpd and this process used
 // meanwhile (steadier than wall time when other work shares the cores); the
 // peak RSS of bgpd (VmHWM) and of this process while the watcher ingests

@@ -1,39 +1,64 @@
-// Package bgp is the operator's BGP watcher: GoBGP (github.com/osrg/gobgp/v3)
-// embedded as a library, one BgpServer per AnycastClass, peering receive-only
-// with the fabric so the status can say what the routers really carry for the
-// class's anycast pools, not what the speakers intend to send.
+// Package bgp is the operator's BGP watcher: receive-only BGP sessions built
+// on GoBGP's packet library (github.com/osrg/gobgp/v3/pkg/packet/bgp,
+// embedded), one set per AnycastClass, peering with the fabric so the status
+// can say what the routers really carry for the class's anycast pools, not
+// what the speakers intend to send.
+//
+// # Why not a GoBGP BgpServer
+//
+// The watcher needs a BGP session, not a router: it never selects, installs
+// or sends routes. GoBGP's server keeps every path a router sends, with all
+// its attributes, in its Adj-RIB-In before any import policy runs (about
+// 950 MiB of RSS and 10 s for a million routes, where FRR bgpd took 7 s),
+// and reports why a session is down only through its log lines. So each
+// session is the watcher's own receive-only speaker (fsm.go: RFC 4271,
+// active side) on GoBGP's packet library (pkg/packet/bgp), which encodes and
+// decodes every message and applies RFC 7606's error handling. A path outside
+// the pools costs 12 (IPv4) or 24 (IPv6) bytes, its key; only paths inside
+// the pools have their attributes decoded and kept (BenchmarkIngest1M: a
+// million routes, 1,000 in the pools, in 0.7 s at about 110 MiB peak RSS for
+// the whole test process, while FRR bgpd took 8.7 s in the same run).
 //
 // # What it does
 //
-//   - It only dials (ListenPort -1) and never advertises: the export policy
-//     is an explicit reject-all statement with default REJECT.
-//   - Every session carries IPv4 and IPv6 unicast, whatever its transport.
-//   - The import policy keeps only routes inside the class pools (a /32 or
-//     /128 VIP inside a pool matches); everything else is counted as
-//     received and dropped. SessionState reports Received (all) and
-//     Accepted (kept).
+//   - It only dials (nothing listens for BGP) and never advertises: it has no
+//     code that sends an UPDATE; its OPEN offers ADD-PATH receive only and no
+//     graceful restart.
+//   - Every session negotiates IPv4 and IPv6 unicast, whatever its transport,
+//     with 4-octet ASNs and route refresh.
+//   - Only routes inside the class pools (a /32 or /128 VIP inside a pool
+//     matches) are kept; everything else is counted and dropped.
+//     SessionState reports Received (every path the router currently
+//     announces: re-announcements replace, withdrawals remove) and Accepted
+//     (kept).
 //   - A max-prefix guard per session (SessionConfig.MaxPrefixes, per address
 //     family, counted before filtering): when the router sends more, the
 //     watcher sends Cease/Maximum Number of Prefixes and keeps the session
 //     down until its configuration changes (any Apply that changes it).
-//   - TCP MD5 (SessionConfig.Password). Linux drops segments whose MD5
+//   - TCP MD5 (SessionConfig.Password) and the eBGP TTL (1, or Multihop) are
+//     set on the socket before the SYN. Linux drops segments whose MD5
 //     signature is wrong or missing without answering, so a password
 //     mismatch is indistinguishable from an unreachable router: the session
 //     stays in Active and SessionState.Message says "no answer from peer"
-//     and names the password as the first thing to check.
+//     and names the password as the first thing to check. An OPEN with the
+//     wrong AS, a bad hold time or identifier is refused with its
+//     NOTIFICATION and the message says which.
 //   - The route index holds, per prefix, every path per session (ADD-PATH
-//     path ids kept apart): next hop, AS path, origin AS (the last AS: the
-//     cluster's), communities, and since when. A session going down drops
-//     its paths.
-//   - Changes reach the reconcilers on Manager.Changes(), driven by GoBGP's
-//     event API (peer state and Adj-RIB-In update events; no polling), and
-//     coalesced per class so a slow consumer never blocks BGP.
+//     path ids kept apart): next hop, AS path (AS4_PATH merged for a router
+//     without 4-octet ASNs), origin AS (the last AS: the cluster's),
+//     communities, and since when. A session going down drops its paths.
+//   - When the pools grow, every Established session asks its router for
+//     the table again (ROUTE-REFRESH; a router without it is reconnected):
+//     routes outside the old pools were never kept. Until the table has
+//     arrived the session is not synced (see SessionState.Synced).
+//   - Changes reach the reconcilers on Manager.Changes(), pushed by the
+//     session goroutines as UPDATEs and state changes arrive (no polling),
+//     and coalesced per class so a slow consumer never blocks BGP.
 //   - Prometheus: anycast_watcher_session_established, anycast_watcher_prefixes
 //     (kind=received|accepted), anycast_watcher_origins, and
 //     anycast_watcher_update_to_status_seconds, which the controller feeds
 //     through ObserveStatusDelay.
-//   - Passwords are never logged: GoBGP's log output passes through a logr
-//     adapter that redacts them.
+//   - Passwords are never logged: they go only into the socket option.
 //
 // # Which sessions you need
 //
@@ -80,10 +105,8 @@
 // "passive" because the watcher never accepts connections; "password" only
 // with a password in the class; "addpath-tx-all-paths" only on the core
 // session (leave it out on per-TOR sessions). The outbound prefix-lists are
-// strongly recommended: the watcher needs only the pools, and a router that
-// sends its full table makes the watcher hold all of it (GoBGP keeps every
-// received route in its Adj-RIB-In, before filtering: about 350 MiB of heap
-// per million routes, see the ingest benchmark). They also satisfy FRR's
+// recommended: the watcher needs only the pools (a full table costs it the
+// transfer and about 12 bytes per route, see above). They also satisfy FRR's
 // "bgp ebgp-requires-policy" (on by default outside the datacenter profile),
 // without which FRR sends an eBGP neighbor nothing at all. Set MaxPrefixes
 // above the number of VIPs you expect, so a router misconfigured to send its
@@ -91,22 +114,9 @@
 //
 // # Known limits
 //
-//   - GoBGP's Serve loop cannot be stopped: Remove (or a change of ASN or
-//     router ID) leaves one idle goroutine and an empty BgpServer behind.
-//   - GoBGP's max-prefix check counts its whole Adj-RIB-In on every UPDATE;
-//     harmless with limits in the thousands, quadratic for a full table
-//     with a limit above a million (so leave MaxPrefixes well below that).
-//   - Received is GoBGP's Adj-RIB-In count, computed by walking the table
-//     when Sessions is called (about 10 ms for a million routes); the
-//     received gauge is refreshed then, not continuously.
-//   - A full table is expensive (BenchmarkIngest1M, 2 cores, 1,000,000
-//     routes of which 1,000 in the pools): GoBGP keeps all of them in its
-//     Adj-RIB-In (about 358 MiB live heap), peaks near 950 MiB RSS, and
-//     takes 10-11 s (19 s of CPU) where FRR bgpd takes 7 s (6-7 s of CPU)
-//     with the default GOGC; GOGC=400 brought it to 7.6 s at 1.9 GiB,
-//     GOMEMLIMIT=700MiB to about 730 MiB at 23 s. Filter on the router
-//     (see above) so the watcher receives only the pools.
-//   - GoBGP time-stamps paths in whole seconds, so Change.ReceivedAt is
-//     taken when the event reaches the watcher's handler, after GoBGP's own
-//     processing of the UPDATE.
+//   - Active side only: the router must accept the watcher's connection (or
+//     be passive towards it); the watcher never accepts one.
+//   - No enhanced route refresh (RFC 7313): after a pool grows, the session
+//     is synced again by the quiet-time rule, not by a marker.
+//   - No extended messages (RFC 8654): UPDATEs are at most 4096 bytes.
 package bgp

@@ -38,9 +38,8 @@ func TestMaxPrefixGuard(t *testing.T) {
 	waitSession(t, m, "core", established)
 	waitPaths(t, m, vip, origins(fabric.WestASN))
 
-	// Stays down: GoBGP parks the session (admin state "prefix limit"), it
-	// does not flap. Checked over a window longer than connect retry and
-	// idle hold (1 s each here).
+	// Stays down: the session is parked, it does not flap. Checked over a
+	// window longer than connect retry (1 s here).
 	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
 		for _, s := range m.Sessions(class) {
 			if s.Name == "rogue" && (s.State == bgp.StateEstablished || s.Accepted != 0) {

@@ -15,7 +15,7 @@ import (
 // installs two ECMP next hops (zebra's view), and the watcher, on one
 // ADD-PATH session to the core, holds both paths with the clusters' ASNs
 // as origins. A prefix outside the pools reaches the watcher but is not
-// kept: Received > Accepted, and neither the index nor GoBGP's RIB has it.
+// kept: Received > Accepted, and the index does not hold it.
 func TestBothClustersSeenThroughCore(t *testing.T) {
 	f := fabric.Start(t, fabric.Options{})
 	f.West.Announce(vip, "65535:100", "large:64999:1:2")
