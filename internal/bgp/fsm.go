@@ -97,7 +97,9 @@ func (w *classWatcher) serve(ctx context.Context, s *session, c *wire, rib *sess
 	neg, err := negotiate(s.cfg, m.Body.(*bgp.BGPOpen))
 	if oe, ok := err.(*openError); ok {
 		c.notify(oe.code, oe.subcode, oe.data)
-		w.setNote(s, func(n *peerNote) { n.openErr = oe.msg + " (sent NOTIFICATION " + bgp.NewNotificationErrorCode(oe.code, oe.subcode).String() + ")" })
+		w.setNote(s, func(n *peerNote) {
+			n.openErr = oe.msg + " (sent NOTIFICATION " + bgp.NewNotificationErrorCode(oe.code, oe.subcode).String() + ")"
+		})
 		return oe
 	}
 	if err := c.write(bgp.NewBGPKeepAliveMessage()); err != nil {
