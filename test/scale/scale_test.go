@@ -10,6 +10,7 @@
 package scale_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +22,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -173,11 +176,27 @@ func (h *heapSampler) Peak() uint64 {
 	return h.peak
 }
 
-func startProfile(dir string) func() {
+// startProfile profiles this process (the operator) until the returned func is called,
+// and each API server for its first 30 s (kube-apiserver's own /debug/pprof), to
+// apiserver-<name>.pprof.
+func startProfile(dir string, apiServers map[string]*rest.Config) func() {
 	if dir == "" {
 		return func() {}
 	}
 	_ = os.MkdirAll(dir, 0o755)
+	for name, cfg := range apiServers {
+		go func() {
+			cs, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				return
+			}
+			b, err := cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", "30").
+				Timeout(time.Minute).DoRaw(context.Background())
+			if err == nil {
+				_ = os.WriteFile(filepath.Join(dir, "apiserver-"+name+".pprof"), b, 0o644)
+			}
+		}()
+	}
 	cpu, err := os.Create(filepath.Join(dir, "cpu.pprof"))
 	if err != nil {
 		return func() {}

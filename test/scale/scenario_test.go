@@ -59,7 +59,7 @@ func run(tb testing.TB, p params) *figures {
 	f.baseRSS = procStatus(tb, "VmRSS")
 	heap := sampleHeap()
 	cpu0, api0 := selfCPU(), childrenCPU()
-	stopProfile := startProfile(p.profileDir)
+	stopProfile := startProfile(p.profileDir, map[string]*rest.Config{"west": west.Config, "east": east.Config})
 
 	stop := startOperator(tb, west, counter, p.syncPeriod)
 	mustCreate(tb, west.Client, scaleClass())
