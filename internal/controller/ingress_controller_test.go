@@ -426,6 +426,23 @@ func TestClassConflicts(t *testing.T) {
 	create(t, ingress(ns, "hello", "second", "192.168.155.90"))
 	waitIngressCondition(t, ns, "hello", v1alpha1.ConditionAccepted, metav1.ConditionFalse, render.ReasonPeerConflict)
 
+	// Another ASN on the same cluster (its own TOR, the default VRF): MetalLB's speakers
+	// have one ASN per VRF, so the younger class is refused there too.
+	otherASN := localClass("third", func(c *v1alpha1.AnycastClass) { c.Spec.Clusters[0].ASN = 65009 })
+	create(t, otherASN)
+	got = waitClassCondition(t, "third", v1alpha1.ConditionAccepted, metav1.ConditionFalse, render.ReasonPeerConflict)
+	for _, c := range got.Status.Conditions {
+		if c.Type == v1alpha1.ConditionAccepted && (!strings.Contains(c.Message, "ASN 65001") || !strings.Contains(c.Message, "65009")) {
+			t.Errorf("the refusal should name both ASNs: %s", c.Message)
+		}
+	}
+	if getObject(t, render.GVKBGPPeer, mlbNS, render.PeerName("third", "tor")) != nil {
+		t.Fatal("the peer of a class refused for its ASN must not be applied")
+	}
+	if err := env.Client.Delete(ctx, otherASN); err != nil {
+		t.Fatal(err)
+	}
+
 	if err := env.Client.Delete(ctx, older); err != nil {
 		t.Fatal(err)
 	}

@@ -407,26 +407,50 @@ func annotateRouterService(ctx context.Context, hub *clusters.Member, namespace,
 }
 
 // networkLocks serialises the work on one Skupper network and remembers which networks
-// were found clean (nothing of them on any member) at which class generation.
+// were found clean (nothing of them on any member) at which class generation. A lock
+// lives only while someone holds or waits for it, so the map does not grow with every
+// class and namespace ever seen; the clean memo holds one generation per network known
+// clean, and dirty forgets it.
 type networkLocks struct {
 	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	locks map[string]*networkLock
 	clean map[string]int64
 }
 
+type networkLock struct {
+	sync.Mutex
+	users int // holders and waiters, guarded by networkLocks.mu
+}
+
+// lock takes the network's lock and returns its release.
 func (n *networkLocks) lock(key string) func() {
 	n.mu.Lock()
 	if n.locks == nil {
-		n.locks = map[string]*sync.Mutex{}
+		n.locks = map[string]*networkLock{}
 	}
 	l, ok := n.locks[key]
 	if !ok {
-		l = &sync.Mutex{}
+		l = &networkLock{}
 		n.locks[key] = l
 	}
+	l.users++
 	n.mu.Unlock()
 	l.Lock()
-	return l.Unlock
+	return func() {
+		l.Unlock()
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if l.users--; l.users == 0 {
+			delete(n.locks, key)
+		}
+	}
+}
+
+// held is the number of networks with a live lock (for tests).
+func (n *networkLocks) held() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.locks)
 }
 
 func (n *networkLocks) isClean(key string, generation int64) bool {
