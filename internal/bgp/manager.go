@@ -114,9 +114,6 @@ func (m *Manager) Sessions(class string) []SessionState {
 	return w.states()
 }
 
-// States is Sessions (kept for the ingress reconciler, which once needed a
-// cheaper call).
-func (m *Manager) States(class string) []SessionState { return m.Sessions(class) }
 
 // Changes delivers what changed, per class. It never blocks the BGP side:
 // while the consumer is busy, changes of a class merge (union of prefixes,

@@ -27,9 +27,8 @@ type Watcher interface {
 	Apply(ctx context.Context, class string, cfg bgp.Config) error
 	Remove(ctx context.Context, class string) error
 	Paths(class string, prefix netip.Prefix) []bgp.Path
+	// Sessions is the watcher's own bookkeeping: cheap enough for every reconcile.
 	Sessions(class string) []bgp.SessionState
-	// States is Sessions without prefix counts, cheap enough for every reconcile.
-	States(class string) []bgp.SessionState
 }
 
 // ReasonWatcherSyncing: the watcher's sessions are up but have not received the whole
@@ -191,7 +190,7 @@ func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1al
 	established, synced := 0, 0
 	var down, syncing []string
 	var syncWait time.Duration
-	for _, s := range w.States(class.Name) {
+	for _, s := range w.Sessions(class.Name) {
 		switch {
 		case s.State != bgp.StateEstablished:
 			down = append(down, s.Name)
