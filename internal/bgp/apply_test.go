@@ -45,9 +45,26 @@ func TestApplyReconfigures(t *testing.T) {
 
 	// Remove tor-east, move the pools from .155 to .156.
 	drainChanges(m)
+	waitSession(t, m, "core", func(s bgp.SessionState) error {
+		if !s.Synced {
+			return fmt.Errorf("not synced yet (%s)", s.SyncIn)
+		}
+		return nil
+	})
 	cfg.Sessions = cfg.Sessions[:2]
 	cfg.Pools = []netip.Prefix{otherPool}
 	apply(t, m, cfg)
+	// The core session stays synced; only the new pool is relearning (its routes come
+	// back by route refresh), until the time rule says they have arrived.
+	if core := sessionByName(t, m, "core"); !core.Synced || !slices.Equal(core.Relearning, []netip.Prefix{otherPool}) {
+		t.Errorf("core right after the pool change: synced %v, relearning %v; want synced, relearning %s", core.Synced, core.Relearning, otherPool)
+	}
+	waitSession(t, m, "core", func(s bgp.SessionState) error {
+		if len(s.Relearning) != 0 || !s.Synced {
+			return fmt.Errorf("synced %v, relearning %v", s.Synced, s.Relearning)
+		}
+		return nil
+	})
 	c := waitChange(t, m, vip)
 	if !c.Sessions {
 		t.Errorf("Change %+v should name the session change", c)

@@ -132,8 +132,8 @@ func (w *classWatcher) removeSession(s *session) []netip.Prefix {
 // setPools replaces the import filter. The index drops paths now outside.
 // Paths a grown pool now covers were received but not kept, so every
 // Established session asks its router for the table again (ROUTE-REFRESH;
-// a router without route refresh is reconnected) and is not synced until
-// it has arrived. The caller holds w.mu.
+// a router without route refresh is reconnected) and reports the new pools
+// as Relearning until it has arrived. The caller holds w.mu.
 func (w *classWatcher) setPools(ps pools, now time.Time) []netip.Prefix {
 	old := w.pools
 	w.pools = ps
@@ -145,15 +145,22 @@ func (w *classWatcher) setPools(ps pools, now time.Time) []netip.Prefix {
 	}
 	w.refreshAccepted(all)
 	w.refreshOrigins(changed)
-	grew := slices.ContainsFunc(ps, func(p netip.Prefix) bool { return !old.contains(p) })
-	if !grew {
+	var added []netip.Prefix
+	for _, p := range ps {
+		if !old.contains(p) {
+			added = append(added, p)
+		}
+	}
+	if len(added) == 0 {
 		return changed
 	}
 	for _, s := range w.sessions {
 		if s.state != StateEstablished {
 			continue
 		}
-		s.syncFrom, s.lastUpdate, s.eor = now, time.Time{}, nil
+		// Only prefixes of the new pools are uncertain until the router has resent
+		// its table: the rest of the session's view stays valid.
+		s.relearn, s.relearnFrom = append(s.relearn, added...), now
 		select {
 		case s.refresh <- struct{}{}:
 		default: // one is already pending
@@ -192,6 +199,10 @@ func (w *classWatcher) states() []SessionState {
 		st := SessionState{Name: s.cfg.Name, State: s.state, Since: s.since, Message: describe(s),
 			Received: uint64(max(0, s.received.Load())), Accepted: uint64(w.ix.acceptedBy(s.cfg.Name))}
 		st.Synced, st.SyncIn = s.synced(need, now)
+		var wait time.Duration
+		if st.Relearning, wait = s.relearning(now); wait > st.SyncIn {
+			st.SyncIn = wait
+		}
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b SessionState) int { return cmp.Compare(a.Name, b.Name) })

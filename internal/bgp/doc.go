@@ -49,8 +49,10 @@
 //     communities, and since when. A session going down drops its paths.
 //   - When the pools grow, every Established session asks its router for
 //     the table again (ROUTE-REFRESH; a router without it is reconnected):
-//     routes outside the old pools were never kept. Until the table has
-//     arrived the session is not synced (see SessionState.Synced).
+//     routes outside the old pools were never kept. Until they have arrived
+//     the session lists the new pools in SessionState.Relearning, and the
+//     status treats a VIP inside them as it does before Synced; the rest of
+//     the class's VIPs are unaffected.
 //   - Changes reach the reconcilers on Manager.Changes(), pushed by the
 //     session goroutines as UPDATEs and state changes arrive (no polling),
 //     and coalesced per class so a slow consumer never blocks BGP.

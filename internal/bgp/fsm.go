@@ -277,7 +277,7 @@ func (w *classWatcher) established(s *session) {
 		return
 	}
 	s.state, s.since, s.syncFrom = StateEstablished, now, now
-	s.lastUpdate, s.eor = time.Time{}, nil
+	s.lastUpdate, s.eor, s.relearn = time.Time{}, nil, nil
 	s.note.connectErr, s.note.openErr, s.note.notification = "", "", ""
 	w.mu.Unlock()
 	w.log.Info("session state changed", "session", s.cfg.Name, "address", s.cfg.Address, "state", StateEstablished)
@@ -316,7 +316,7 @@ func (w *classWatcher) ended(s *session, err error) bool {
 		state = StateIdle
 	}
 	s.state, s.since = state, now
-	s.lastUpdate, s.eor = time.Time{}, nil
+	s.lastUpdate, s.eor, s.relearn = time.Time{}, nil, nil
 	parked := s.prefixLimited
 	prefixes := w.ix.dropSession(s.cfg.Name)
 	w.mu.Unlock()

@@ -3,6 +3,8 @@ package bgp
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,11 @@ type session struct {
 	syncFrom   time.Time
 	lastUpdate time.Time
 	eor        map[uint16]bool
+	// relearn lists pools added while the session was up, whose routes it asked the
+	// router for again at relearnFrom (ROUTE-REFRESH); cleared once the time rule of
+	// synced says they have arrived, or when the session restarts.
+	relearn     []netip.Prefix
+	relearnFrom time.Time
 	note       peerNote
 	// prefixLimited: the router exceeded MaxPrefixes; the session stays down
 	// until its configuration changes (Apply re-creates it then).
@@ -93,15 +100,34 @@ func (s *session) synced(need []uint16, now time.Time) (bool, time.Duration) {
 	if all {
 		return true, 0
 	}
-	up := now.Sub(s.syncFrom)
+	return s.quietSince(s.syncFrom, now)
+}
+
+// quietSince is the time rule: from start, SyncMin, and no UPDATE for SyncQuiet; or
+// SyncMax whatever arrives.
+func (s *session) quietSince(start, now time.Time) (bool, time.Duration) {
+	up := now.Sub(start)
 	quiet := now.Sub(s.lastUpdate)
-	if s.lastUpdate.IsZero() {
+	if s.lastUpdate.Before(start) {
 		quiet = up
 	}
 	if up >= SyncMax || (up >= SyncMin && quiet >= SyncQuiet) {
 		return true, 0
 	}
 	return false, max(SyncMin-up, SyncQuiet-quiet, 100*time.Millisecond)
+}
+
+// relearning returns the pools whose routes are still being resent, clearing them once
+// they have arrived, and how long until they may have. The caller holds the class lock.
+func (s *session) relearning(now time.Time) ([]netip.Prefix, time.Duration) {
+	if len(s.relearn) == 0 {
+		return nil, 0
+	}
+	if done, wait := s.quietSince(s.relearnFrom, now); !done {
+		return slices.Clone(s.relearn), wait
+	}
+	s.relearn = nil
+	return nil, 0
 }
 
 // describe explains why a session is not Established, from the most

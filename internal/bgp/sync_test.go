@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -42,5 +43,30 @@ func TestSessionSynced(t *testing.T) {
 				t.Errorf("synced with a wait of %s", wait)
 			}
 		})
+	}
+}
+
+// TestSessionRelearning: pools added while a session is up are relearning until the
+// time rule holds from the route refresh, then forgotten.
+func TestSessionRelearning(t *testing.T) {
+	t0 := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+	added := netip.MustParsePrefix("192.168.156.0/24")
+	s := &session{state: StateEstablished, syncFrom: t0.Add(-time.Hour), relearn: []netip.Prefix{added}, relearnFrom: t0}
+	if ok, _ := s.synced([]uint16{afiIPv4}, t0); !ok {
+		t.Fatal("a pool change must not unsync the whole session")
+	}
+	got, wait := s.relearning(t0.Add(time.Second))
+	if len(got) != 1 || got[0] != added || wait < time.Second {
+		t.Fatalf("1 s after the refresh: relearning %v, wait %s; want %s and at least 1 s", got, wait, added)
+	}
+	s.lastUpdate = t0.Add(2900 * time.Millisecond) // the refresh's routes still arriving
+	if got, _ := s.relearning(t0.Add(3 * time.Second)); len(got) != 1 {
+		t.Fatalf("still receiving: relearning %v, want %s", got, added)
+	}
+	if got, wait := s.relearning(t0.Add(4 * time.Second)); len(got) != 0 || wait != 0 {
+		t.Fatalf("quiet for 1 s after 3 s: relearning %v, wait %s; want done", got, wait)
+	}
+	if s.relearn != nil {
+		t.Error("relearned pools not forgotten")
 	}
 }

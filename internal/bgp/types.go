@@ -87,8 +87,13 @@ type SessionState struct {
 	// none, no UPDATE for SyncQuiet after SyncMin (SyncMax at the latest). Before, a
 	// path missing from the session is not evidence of a withdrawal.
 	Synced bool
-	// SyncIn is, for an Established session not yet Synced, how long until it may be.
+	// SyncIn is, for an Established session not yet Synced (or still Relearning), how
+	// long until it may be.
 	SyncIn time.Duration
+	// Relearning lists pools added since the session was synced whose routes the router
+	// is still resending (a route refresh, see Config.Pools): for a prefix inside one of
+	// them, as before Synced, a missing path is not yet evidence.
+	Relearning []netip.Prefix
 }
 
 // Change tells reconcilers that something changed for a class: which

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,7 +195,7 @@ func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1al
 		switch {
 		case s.State != bgp.StateEstablished:
 			down = append(down, s.Name)
-		case s.Synced:
+		case s.Synced && !slices.ContainsFunc(s.Relearning, func(p netip.Prefix) bool { return p.Contains(vip) }):
 			established++
 			synced++
 		default:
