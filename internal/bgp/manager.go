@@ -114,7 +114,6 @@ func (m *Manager) Sessions(class string) []SessionState {
 	return w.states()
 }
 
-
 // Changes delivers what changed, per class. It never blocks the BGP side:
 // while the consumer is busy, changes of a class merge (union of prefixes,
 // earliest ReceivedAt). The channel is closed by Close.

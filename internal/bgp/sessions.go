@@ -52,7 +52,7 @@ type session struct {
 	// synced says they have arrived, or when the session restarts.
 	relearn     []netip.Prefix
 	relearnFrom time.Time
-	note       peerNote
+	note        peerNote
 	// prefixLimited: the router exceeded MaxPrefixes; the session stays down
 	// until its configuration changes (Apply re-creates it then).
 	prefixLimited bool
