@@ -336,7 +336,8 @@ func TestTwoOctetRouter(t *testing.T) {
 
 // TestOpenIsReceiveOnly: the watcher's OPEN offers IPv4 and IPv6 unicast,
 // 4-octet ASNs and route refresh, ADD-PATH receive (never send) when asked,
-// and no graceful restart.
+// and graceful restart with no address family and restart time 0 (End-of-RIB
+// support only: nothing of the watcher's is to be retained).
 func TestOpenIsReceiveOnly(t *testing.T) {
 	p := newScriptedPeer(t)
 	m, _ := newManager(t)
@@ -350,7 +351,7 @@ func TestOpenIsReceiveOnly(t *testing.T) {
 	}
 	var mp []bgp.RouteFamily
 	var as4 uint32
-	addPath := false
+	addPath, gr := false, false
 	for _, cp := range capabilities(o) {
 		switch cp := cp.(type) {
 		case *bgp.CapMultiProtocol:
@@ -365,11 +366,14 @@ func TestOpenIsReceiveOnly(t *testing.T) {
 				}
 			}
 		case *bgp.CapGracefulRestart:
-			t.Errorf("the watcher offers graceful restart")
+			gr = true
+			if len(cp.Tuples) != 0 || cp.Time != 0 || cp.Flags != 0 {
+				t.Errorf("graceful restart %+v, want no families, time 0, no flags", cp)
+			}
 		}
 	}
-	if !slices.Equal(mp, []bgp.RouteFamily{bgp.RF_IPv4_UC, bgp.RF_IPv6_UC}) || as4 != 4200000099 || !addPath || hasAddPathSend(o) {
-		t.Errorf("capabilities: families %v, 4-octet AS %d, ADD-PATH %v (send %v)", mp, as4, addPath, hasAddPathSend(o))
+	if !slices.Equal(mp, []bgp.RouteFamily{bgp.RF_IPv4_UC, bgp.RF_IPv6_UC}) || as4 != 4200000099 || !addPath || hasAddPathSend(o) || !gr {
+		t.Errorf("capabilities: families %v, 4-octet AS %d, ADD-PATH %v (send %v), graceful restart %v", mp, as4, addPath, hasAddPathSend(o), gr)
 	}
 }
 

@@ -76,8 +76,9 @@ type peerNote struct {
 	maxPrefix    string // family whose prefix limit was exceeded
 }
 
-// When a session counts as synced, for routers that send no End-of-RIB marker (FRR
-// sends one only to peers that announce graceful restart, which the watcher does not):
+// When a session counts as synced, for routers that send no End-of-RIB marker (the
+// watcher announces graceful restart, without address families, so that they do; some
+// do not, and a table resent by route refresh ends with none):
 // Established for SyncMin, and no UPDATE for SyncQuiet; or Established for SyncMax
 // whatever arrives (a table that never stops changing).
 const (

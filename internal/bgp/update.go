@@ -261,6 +261,7 @@ func (w *classWatcher) endOfRIB(s *session, f bgp.RouteFamily, now time.Time) {
 	s.eor[afi] = true
 	is, _ := s.synced(need, now)
 	w.mu.Unlock()
+	w.log.V(1).Info("End-of-RIB received", "session", s.cfg.Name, "afi", afi, "synced", is)
 	if is && !was {
 		w.queue.push(w.class, nil, true, now)
 	}

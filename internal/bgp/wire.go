@@ -81,16 +81,20 @@ func (w *wire) notify(code, subcode uint8, data []byte) {
 var families = []bgp.RouteFamily{bgp.RF_IPv4_UC, bgp.RF_IPv6_UC}
 
 // openMessage is the watcher's OPEN: IPv4 and IPv6 unicast, route refresh
-// (to relearn the table when the pools grow), 4-octet ASNs, and ADD-PATH
-// receive when asked. No capability to send anything is offered (ADD-PATH
-// is receive-only), and no graceful restart: nothing of the watcher's is
-// worth retaining.
+// (to relearn the table when the pools grow), 4-octet ASNs, ADD-PATH receive
+// when asked, and graceful restart with no address family and a restart time
+// of 0 (RFC 4724: it only says the watcher understands End-of-RIB, which
+// routers such as FRR then send after the initial table, so the session is
+// synced as soon as the table is in, without waiting for the quiet-time rule;
+// there is nothing of the watcher's to retain). No capability to send
+// anything is offered: ADD-PATH is receive-only.
 func openMessage(asn uint32, routerID netip.Addr, s SessionConfig) *bgp.BGPMessage {
 	caps := []bgp.ParameterCapabilityInterface{
 		bgp.NewCapMultiProtocol(bgp.RF_IPv4_UC),
 		bgp.NewCapMultiProtocol(bgp.RF_IPv6_UC),
 		bgp.NewCapRouteRefresh(),
 		bgp.NewCapFourOctetASNumber(asn),
+		bgp.NewCapGracefulRestart(false, false, 0, nil),
 	}
 	if s.AddPathReceive {
 		var tuples []*bgp.CapAddPathTuple
