@@ -22,10 +22,11 @@
 // # What it does
 //
 //   - It only dials (nothing listens for BGP) and never advertises: it has no
-//     code that sends an UPDATE; its OPEN offers ADD-PATH receive only and no
-//     graceful restart.
+//     code that sends an UPDATE; its OPEN offers ADD-PATH receive only.
 //   - Every session negotiates IPv4 and IPv6 unicast, whatever its transport,
-//     with 4-octet ASNs and route refresh.
+//     with 4-octet ASNs, route refresh, and graceful restart without address
+//     families (End-of-RIB support only: routers then mark the end of their
+//     table, so the session is synced as soon as it is in).
 //   - Only routes inside the class pools (a /32 or /128 VIP inside a pool
 //     matches) are kept; everything else is counted and dropped.
 //     SessionState reports Received (every path the router currently
