@@ -180,7 +180,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 		conds.set(v1alpha1.ConditionAccepted, false, ReasonNameConflict, joinNames(nameConflicts))
 	}
 	conds.readyWith([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionClustersReachable}, []string{v1alpha1.ConditionSessionsEstablished})
-	return res, errors.Join(transient...)
+	return withTransient(res, transient)
 }
 
 // readSecrets reads the password Secrets the class's peers and watcher sessions name,

@@ -234,8 +234,8 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	conds.readyWith([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionProgrammed, v1alpha1.ConditionLinked},
 		[]string{v1alpha1.ConditionAdvertised, v1alpha1.ConditionDrained, v1alpha1.ConditionHealthy})
 	if len(transient) > 0 {
-		log.V(1).Info("transient errors, retrying with backoff", "errors", errors.Join(transient...).Error())
-		return ctrl.Result{}, errors.Join(transient...)
+		log.V(1).Info("transient errors, retrying", "errors", errors.Join(transient...).Error())
+		return withTransient(ctrl.Result{}, transient)
 	}
 	// Members that are down come back through the registry's notifications; the requeue
 	// is for what nobody notifies: a link on its way up, a backoff running out.
