@@ -232,26 +232,37 @@ func (n *Network) Close() {
 }
 
 func (n *Network) startRouter(ctx context.Context, name string, asn uint32, addr netip.Addr) (*Router, error) {
-	port, err := freePort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
 	srv := server.NewBgpServer(server.LoggerOption(n.log))
 	go srv.Serve()
-	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
-		Asn: asn, RouterId: addr.String(), ListenPort: int32(port), ListenAddresses: []string{addr.String()},
-	}}); err != nil {
-		return nil, fmt.Errorf("%s: starting GoBGP on %s: %w", name, netip.AddrPortFrom(addr, port), err)
+	// freePort's probe and GoBGP's bind are two steps: another process may take the
+	// port in between (make test runs packages in parallel). Then try another port.
+	for attempt := 0; ; attempt++ {
+		port, err := freePort(addr, attempt > 0)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		err = srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+			Asn: asn, RouterId: addr.String(), ListenPort: int32(port), ListenAddresses: []string{addr.String()},
+		}})
+		if err == nil {
+			return &Router{Name: name, ASN: asn, Addr: addr, Port: port, srv: srv}, nil
+		}
+		if attempt >= 4 || !strings.Contains(err.Error(), "address already in use") {
+			return nil, fmt.Errorf("%s: starting GoBGP on %s: %w", name, netip.AddrPortFrom(addr, port), err)
+		}
+		n.log.Warn("port taken between probe and bind, trying another", gobgplog.Fields{"router": name, "port": port})
 	}
-	return &Router{Name: name, ASN: asn, Addr: addr, Port: port, srv: srv}, nil
 }
 
-// freePort is 179 when this process may bind it on addr, else a free port at most 16384:
+// freePort is 179 when this process may bind it on addr (and avoid179 is false: a bind
+// after the probe failed), else a free port at most 16384:
 // MetalLB's BGPPeer accepts no higher peerPort, and the TORs' ports end up in BGPPeers.
-func freePort(addr netip.Addr) (uint16, error) {
-	if ln, err := net.Listen("tcp", netip.AddrPortFrom(addr, 179).String()); err == nil {
-		_ = ln.Close()
-		return 179, nil
+func freePort(addr netip.Addr, avoid179 bool) (uint16, error) {
+	if !avoid179 {
+		if ln, err := net.Listen("tcp", netip.AddrPortFrom(addr, 179).String()); err == nil {
+			_ = ln.Close()
+			return 179, nil
+		}
 	}
 	var b [2]byte
 	for attempt := 0; attempt < 500; attempt++ {

@@ -138,7 +138,7 @@ func TestPortWhen179IsTaken(t *testing.T) {
 		defer ln.Close() // root: hold 179 so freePort must look elsewhere
 	}
 	for i := 0; i < 50; i++ {
-		p, err := freePort(addr)
+		p, err := freePort(addr, false)
 		if err != nil {
 			t.Fatal(err)
 		}
