@@ -119,7 +119,10 @@
 //
 //   - Active side only: the router must accept the watcher's connection (or
 //     be passive towards it); the watcher never accepts one.
-//   - No enhanced route refresh (RFC 7313): after a pool grows, the session
-//     is synced again by the quiet-time rule, not by a marker.
+//   - No enhanced route refresh (RFC 7313): after a pool grows, the new
+//     pools stop Relearning by the quiet-time rule, not by a marker.
 //   - No extended messages (RFC 8654): UPDATEs are at most 4096 bytes.
+//   - As a graceful-restart receiver it keeps nothing of a restarting
+//     router: its paths are dropped when its session goes down, so the
+//     status says what is missing during the restart.
 package bgp
