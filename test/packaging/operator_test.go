@@ -122,11 +122,20 @@ func TestOperatorRunsWithTheChartsRBAC(t *testing.T) {
 		t.Fatalf("no leader-election Lease held in %s: %v", hubNamespace, err)
 	}
 
-	body := get(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
-	for _, m := range []string{"controller_runtime_reconcile_total", "controller_runtime_max_concurrent_reconciles", "leader_election_master_status"} {
-		if !strings.Contains(body, m) {
-			t.Errorf("/metrics has no %s", m)
+	// The controllers (and their metrics) start right after the lease is won: poll.
+	var missing []string
+	_ = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		body := get(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+		missing = missing[:0]
+		for _, m := range []string{"controller_runtime_reconcile_total", "controller_runtime_max_concurrent_reconciles", "leader_election_master_status"} {
+			if !strings.Contains(body, m) {
+				missing = append(missing, m)
+			}
 		}
+		return len(missing) == 0, nil
+	})
+	for _, m := range missing {
+		t.Errorf("/metrics has no %s", m)
 	}
 
 	// A class whose only member is this cluster, and an ingress of it: everything rendered is
