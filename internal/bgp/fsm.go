@@ -278,6 +278,10 @@ func (w *classWatcher) established(s *session) {
 	}
 	s.state, s.since, s.syncFrom = StateEstablished, now, now
 	s.lastUpdate, s.eor, s.relearn = time.Time{}, nil, nil
+	select {
+	case <-s.refresh: // asked for by a pool change before the session went down: moot now
+	default:
+	}
 	s.note.connectErr, s.note.openErr, s.note.notification = "", "", ""
 	w.mu.Unlock()
 	w.log.Info("session state changed", "session", s.cfg.Name, "address", s.cfg.Address, "state", StateEstablished)
