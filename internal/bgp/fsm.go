@@ -55,17 +55,13 @@ func (w *classWatcher) run(ctx context.Context, s *session) {
 	}
 }
 
-// Why a session ended, beyond I/O errors and NOTIFICATIONs.
-var (
-	errMaxPrefix = errors.New("max-prefix limit exceeded")
-	errRelearn   = errors.New("the pools grew and the router does not support route refresh: reconnecting to receive its table again")
-)
+// errRelearn ends a session whose router cannot resend its table by route refresh.
+var errRelearn = errors.New("the pools grew and the router does not support route refresh: reconnecting to receive its table again")
 
-// prefixLimitError names the family over its limit.
+// prefixLimitError ends a session over its max-prefix limit, naming the family.
 type prefixLimitError struct{ family string }
 
-func (e *prefixLimitError) Error() string { return errMaxPrefix.Error() + " (" + e.family + ")" }
-func (e *prefixLimitError) Unwrap() error { return errMaxPrefix }
+func (e *prefixLimitError) Error() string { return "max-prefix limit exceeded (" + e.family + ")" }
 
 // serve runs one connection through OpenSent and OpenConfirm to Established
 // and reads UPDATEs until it ends, returning why.
@@ -85,7 +81,7 @@ func (w *classWatcher) serve(ctx context.Context, s *session, c *wire, rib *sess
 	// configured hold time (90 s by default) is large enough.
 	typ, body, err := c.read(time.Now().Add(s.cfg.holdTime()))
 	if err != nil {
-		return w.readFailure(c, err, s.cfg.holdTime())
+		return readFailure(c, err, s.cfg.holdTime())
 	}
 	if typ != bgp.BGP_MSG_OPEN {
 		return unexpected(c, typ, body, bgp.BGP_ERROR_SUB_RECEIVE_UNEXPECTED_MESSAGE_IN_OPENSENT_STATE)
@@ -108,7 +104,7 @@ func (w *classWatcher) serve(ctx context.Context, s *session, c *wire, rib *sess
 	w.setState(s, StateOpenConfirm)
 	typ, body, err = c.read(deadline(neg.hold))
 	if err != nil {
-		return w.readFailure(c, err, neg.hold)
+		return readFailure(c, err, neg.hold)
 	}
 	if typ != bgp.BGP_MSG_KEEPALIVE {
 		return unexpected(c, typ, body, bgp.BGP_ERROR_SUB_RECEIVE_UNEXPECTED_MESSAGE_IN_OPENCONFIRM_STATE)
@@ -164,7 +160,7 @@ func (w *classWatcher) serve(ctx context.Context, s *session, c *wire, rib *sess
 				return errRelearn
 			default:
 			}
-			return w.readFailure(c, err, neg.hold)
+			return readFailure(c, err, neg.hold)
 		}
 		switch typ {
 		case bgp.BGP_MSG_UPDATE:
@@ -190,7 +186,7 @@ func deadline(hold time.Duration) time.Time {
 
 // readFailure classifies a failed read: the hold timer expiring (answered
 // with its NOTIFICATION), a malformed header, or the connection closing.
-func (w *classWatcher) readFailure(c *wire, err error, hold time.Duration) error {
+func readFailure(c *wire, err error, hold time.Duration) error {
 	var me *bgp.MessageError
 	switch {
 	case errors.As(err, &me):
@@ -223,7 +219,7 @@ func unexpected(c *wire, typ uint8, body []byte, subcode uint8) error {
 		return notification(body)
 	}
 	c.notify(bgp.BGP_ERROR_FSM_ERROR, subcode, nil)
-	return fmt.Errorf("%w: type %d (sent NOTIFICATION %s)", errUnexpected, typ,
+	return fmt.Errorf("unexpected message type %d (sent NOTIFICATION %s)", typ,
 		bgp.NewNotificationErrorCode(bgp.BGP_ERROR_FSM_ERROR, subcode))
 }
 

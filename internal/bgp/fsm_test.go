@@ -161,6 +161,20 @@ func asPath(as ...uint32) bgp.PathAttributeInterface {
 	return bgp.NewPathAttributeAsPath([]bgp.AsPathParamInterface{bgp.NewAs4PathParam(bgp.BGP_ASPATH_ATTR_TYPE_SEQ, as)})
 }
 
+// startScripted starts a watcher whose one session (AS 64666, made by session, tuned
+// by tune) dials a new scripted peer, and returns the peer's side of the connection.
+func startScripted(t *testing.T, watcherASN uint32, tune func(*wbgp.SessionConfig)) (*wbgp.Manager, *peerConn) {
+	t.Helper()
+	p := newScriptedPeer(t)
+	m, _ := newManager(t)
+	s := p.session(64666)
+	if tune != nil {
+		tune(&s)
+	}
+	apply(t, m, wbgp.Config{ASN: watcherASN, RouterID: rID, Pools: []netip.Prefix{pool}, Sessions: []wbgp.SessionConfig{s}})
+	return m, p.accept()
+}
+
 func stateOf(m *wbgp.Manager, name string) (wbgp.SessionState, bool) {
 	for _, s := range m.Sessions(class) {
 		if s.Name == name {
@@ -174,10 +188,7 @@ func stateOf(m *wbgp.Manager, name string) (wbgp.SessionState, bool) {
 // expects is refused with OPEN error / Bad Peer AS, and the session's
 // message names both ASes.
 func TestWrongPeerAS(t *testing.T) {
-	p := newScriptedPeer(t)
-	m, _ := newManager(t)
-	apply(t, m, wbgp.Config{ASN: wASN, RouterID: rID, Pools: []netip.Prefix{pool}, Sessions: []wbgp.SessionConfig{p.session(64666)}})
-	c := p.accept()
+	m, c := startScripted(t, wASN, nil)
 	c.open(64667, 9, bgp.NewCapFourOctetASNumber(64667))
 	n := c.recvType(bgp.BGP_MSG_NOTIFICATION).Body.(*bgp.BGPNotification)
 	if n.ErrorCode != bgp.BGP_ERROR_OPEN_MESSAGE_ERROR || n.ErrorSubcode != bgp.BGP_ERROR_SUB_BAD_PEER_AS {
@@ -198,10 +209,7 @@ func TestWrongPeerAS(t *testing.T) {
 // (here: the router expects another AS from the watcher) is reported as the
 // router's reason.
 func TestRouterRefusesOpen(t *testing.T) {
-	p := newScriptedPeer(t)
-	m, _ := newManager(t)
-	apply(t, m, wbgp.Config{ASN: wASN, RouterID: rID, Pools: []netip.Prefix{pool}, Sessions: []wbgp.SessionConfig{p.session(64666)}})
-	c := p.accept()
+	m, c := startScripted(t, wASN, nil)
 	c.recvType(bgp.BGP_MSG_OPEN)
 	c.send(bgp.NewBGPNotificationMessage(bgp.BGP_ERROR_OPEN_MESSAGE_ERROR, bgp.BGP_ERROR_SUB_BAD_PEER_AS, nil))
 	_ = c.c.Close()
@@ -218,10 +226,7 @@ func TestRouterRefusesOpen(t *testing.T) {
 // malformed attribute is treated as a withdrawal (RFC 7606) without
 // resetting the session, and End-of-RIB makes the session synced.
 func TestUpdateHandling(t *testing.T) {
-	p := newScriptedPeer(t)
-	m, _ := newManager(t)
-	apply(t, m, wbgp.Config{ASN: wASN, RouterID: rID, Pools: []netip.Prefix{pool}, Sessions: []wbgp.SessionConfig{p.session(64666)}})
-	c := p.accept()
+	m, c := startScripted(t, wASN, nil)
 	c.establish(64666, 9)
 	c.keepAlive()
 	waitSession(t, m, "scripted", established)
@@ -285,10 +290,7 @@ func TestUpdateHandling(t *testing.T) {
 // negotiated hold time (3 s here, the peer's offer), with Hold Timer Expired
 // sent and its paths dropped.
 func TestHoldTimerExpires(t *testing.T) {
-	p := newScriptedPeer(t)
-	m, _ := newManager(t)
-	apply(t, m, wbgp.Config{ASN: wASN, RouterID: rID, Pools: []netip.Prefix{pool}, Sessions: []wbgp.SessionConfig{p.session(64666)}})
-	c := p.accept()
+	m, c := startScripted(t, wASN, nil)
 	c.establish(64666, 3)
 	c.send(announce(vip, "10.0.0.1", asPath(64666, 65001)))
 	waitPaths(t, m, vip, origins(65001))
@@ -310,22 +312,14 @@ func TestHoldTimerExpires(t *testing.T) {
 // TestTwoOctetRouter: a router without 4-octet ASNs sends AS_TRANS in
 // AS_PATH and the real ASNs in AS4_PATH; the origin is the real one.
 func TestTwoOctetRouter(t *testing.T) {
-	p := newScriptedPeer(t)
-	m, _ := newManager(t)
-	apply(t, m, wbgp.Config{ASN: wASN, RouterID: rID, Pools: []netip.Prefix{pool}, Sessions: []wbgp.SessionConfig{p.session(64666)}})
-	c := p.accept()
+	m, c := startScripted(t, wASN, nil)
 	c.open(64666, 9) // no capabilities at all: IPv4 unicast, 2-octet ASNs
 	c.recvType(bgp.BGP_MSG_KEEPALIVE)
 	c.send(bgp.NewBGPKeepAliveMessage())
 	c.keepAlive()
 	as2 := bgp.NewPathAttributeAsPath([]bgp.AsPathParamInterface{bgp.NewAsPathParam(bgp.BGP_ASPATH_ATTR_TYPE_SEQ, []uint16{64666, bgp.AS_TRANS})})
 	as4 := bgp.NewPathAttributeAs4Path([]*bgp.As4PathParam{bgp.NewAs4PathParam(bgp.BGP_ASPATH_ATTR_TYPE_SEQ, []uint32{4200000001})})
-	msg := announce(vip, "10.0.0.1", as2, as4)
-	b, err := msg.Serialize(&bgp.MarshallingOption{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.sendRaw(b)
+	c.send(announce(vip, "10.0.0.1", as2, as4))
 	waitPaths(t, m, vip, func(ps []wbgp.Path) error {
 		if len(ps) != 1 || !slices.Equal(ps[0].ASPath, []uint32{64666, 4200000001}) || ps[0].OriginAS != 4200000001 {
 			return fmt.Errorf("paths %s, want AS path [64666 4200000001]", describePaths(ps))
@@ -339,12 +333,7 @@ func TestTwoOctetRouter(t *testing.T) {
 // and graceful restart with no address family and restart time 0 (End-of-RIB
 // support only: nothing of the watcher's is to be retained).
 func TestOpenIsReceiveOnly(t *testing.T) {
-	p := newScriptedPeer(t)
-	m, _ := newManager(t)
-	s := p.session(64666)
-	s.AddPathReceive = true
-	apply(t, m, wbgp.Config{ASN: 4200000099, RouterID: rID, Pools: []netip.Prefix{pool}, Sessions: []wbgp.SessionConfig{s}})
-	c := p.accept()
+	_, c := startScripted(t, 4200000099, func(s *wbgp.SessionConfig) { s.AddPathReceive = true })
 	o := c.recvType(bgp.BGP_MSG_OPEN).Body.(*bgp.BGPOpen)
 	if o.MyAS != bgp.AS_TRANS || o.HoldTime != 9 || o.ID.String() != rID.String() {
 		t.Errorf("OPEN my AS %d hold %d id %s, want AS_TRANS, 9, %s", o.MyAS, o.HoldTime, o.ID, rID)

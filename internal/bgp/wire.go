@@ -3,7 +3,6 @@ package bgp
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -228,5 +227,3 @@ func notificationText(n *bgp.BGPNotification) string {
 type errNotification struct{ text string }
 
 func (e *errNotification) Error() string { return "the router sent NOTIFICATION " + e.text }
-
-var errUnexpected = errors.New("unexpected message")
