@@ -1,7 +1,14 @@
-// Package apply writes rendered objects to a cluster with server-side apply under one
-// field manager, skips writes when the live object already matches, refuses to touch
-// objects this operator did not create, and prunes owned objects that are no longer
-// desired.
+// Package apply writes rendered objects to a cluster under one field manager: an absent
+// object is created (one request, refused atomically by the API server when the name is
+// taken), a present one is updated with server-side apply. It skips writes when the live
+// object already matches, never touches objects this operator did not create, and prunes
+// owned objects that are no longer desired.
+//
+// Creating instead of applying an absent object is about cost: on the 1,000-ingress
+// benchmark a read to confirm absence plus a server-side apply took the API servers 103 to
+// 114 s of CPU, the create alone 64 s. The create records its fields under an Update entry
+// of the field manager; the first apply that changes the object hands them to the apply
+// entry (adoptCreateFields), so fields a later render drops are still removed.
 package apply
 
 import (
@@ -18,6 +25,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/util/csaupgrade"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/anycast-operator/anycast-operator/internal/owner"
@@ -63,9 +72,9 @@ type Applier struct {
 	// Reader reads live objects cheaply, usually a cache of the objects this operator
 	// manages (filtered by the managed-by label).
 	Reader client.Reader
-	// LiveReader reads straight from the API server. It confirms an object is really
-	// absent before creating it, since a label-filtered cache cannot see objects that are
-	// not ours.
+	// LiveReader reads straight from the API server: when a create finds the name taken,
+	// it tells whose object that is, since a label-filtered cache cannot see objects that
+	// are not ours.
 	LiveReader client.Reader
 	// Indexed lists the kinds for which Reader has the owner index (owner.IndexField):
 	// Prune looks those up by index instead of matching every cached object's labels.
@@ -98,38 +107,78 @@ func (a *Applier) Apply(ctx context.Context, desired *unstructured.Unstructured)
 	ann[HashAnnotation] = hash
 	obj.SetAnnotations(ann)
 
-	live, err := a.get(ctx, desired)
+	live, err := a.read(ctx, a.Reader, desired)
 	if err != nil {
 		return Unchanged, err
 	}
-	result := Created
-	if live != nil {
-		holder, ours := owner.FromLabels(live.GetLabels())
-		if !ours || holder != want {
-			c := &ConflictError{GVK: desired.GroupVersionKind(), Namespace: desired.GetNamespace(), Name: desired.GetName()}
-			if ours {
-				c.Holder = holder.String()
-			}
-			return Unchanged, c
+	if live == nil {
+		// Not in the cache. A create is atomic: the API server refuses it when an object
+		// of that name exists, and the label-filtered cache cannot see one that is not
+		// ours. So an absent object costs one request, and someone else's is never
+		// touched, not even in the moment between a read and a write.
+		err := a.create(ctx, obj)
+		if err == nil {
+			return Created, nil
 		}
-		if live.GetAnnotations()[HashAnnotation] == hash && Contains(live.Object, obj.Object) {
-			return Unchanged, nil
+		if !apierrors.IsAlreadyExists(err) {
+			return Unchanged, fmt.Errorf("creating %s %s: %w", desired.GetKind(), key(desired), err)
 		}
-		result = Updated
+		if live, err = a.read(ctx, a.liveReader(), desired); err != nil {
+			return Unchanged, err
+		}
+		if live == nil {
+			return Unchanged, fmt.Errorf("creating %s %s: it was deleted while being created; retrying", desired.GetKind(), key(desired))
+		}
 	}
-	err = a.patch(ctx, obj)
+	holder, ours := owner.FromLabels(live.GetLabels())
+	if !ours || holder != want {
+		c := &ConflictError{GVK: desired.GroupVersionKind(), Namespace: desired.GetNamespace(), Name: desired.GetName()}
+		if ours {
+			c.Holder = holder.String()
+		}
+		return Unchanged, c
+	}
+	if live.GetAnnotations()[HashAnnotation] == hash && Contains(live.Object, obj.Object) {
+		return Unchanged, nil
+	}
+	if err := a.adoptCreateFields(ctx, live); err != nil {
+		return Unchanged, fmt.Errorf("applying %s %s: %w", desired.GetKind(), key(desired), err)
+	}
+	if err := a.patch(ctx, obj); err != nil {
+		return Unchanged, fmt.Errorf("applying %s %s: %w", desired.GetKind(), key(desired), err)
+	}
+	return Updated, nil
+}
+
+// create creates obj, and its namespace first when a member does not have it yet.
+func (a *Applier) create(ctx context.Context, obj *unstructured.Unstructured) error {
+	c := obj.DeepCopy()
+	err := a.Client.Create(ctx, c, client.FieldOwner(owner.ManagedByValue))
 	if isNamespaceMissing(err) {
 		// Namespace sameness: the ingress namespace means the same on every member, and a
 		// spoke may not have it yet. It is created, never deleted: it may hold others'
 		// objects.
 		if err = a.createNamespace(ctx, obj.GetNamespace()); err == nil {
-			err = a.patch(ctx, obj)
+			err = a.Client.Create(ctx, obj.DeepCopy(), client.FieldOwner(owner.ManagedByValue))
 		}
 	}
-	if err != nil {
-		return Unchanged, fmt.Errorf("applying %s %s: %w", desired.GetKind(), key(desired), err)
+	return err
+}
+
+// adoptCreateFields hands the fields a create gave this operator's field manager (as an
+// Update operation) to its server-side apply entry, in one patch guarded by the live
+// resourceVersion. Without it the fields a later apply stops sending would stay, still
+// owned by the create. Objects written by apply alone need nothing.
+func (a *Applier) adoptCreateFields(ctx context.Context, live *unstructured.Unstructured) error {
+	patch, err := csaupgrade.UpgradeManagedFieldsPatch(live, sets.New(owner.ManagedByValue), owner.ManagedByValue)
+	if err != nil || patch == nil {
+		return err
 	}
-	return result, nil
+	target := live.DeepCopy()
+	if err := a.Client.Patch(ctx, target, client.RawPatch(types.JSONPatchType, patch)); err != nil {
+		return fmt.Errorf("moving the fields of its creation to server-side apply: %w", err)
+	}
+	return nil
 }
 
 func (a *Applier) patch(ctx context.Context, obj *unstructured.Unstructured) error {
@@ -159,27 +208,28 @@ func isNamespaceMissing(err error) bool {
 	return d != nil && d.Kind == "namespaces"
 }
 
-// get returns the live object, nil when absent. The cache answers first; a miss is
-// confirmed against the API server, which also sees objects that are not ours.
-func (a *Applier) get(ctx context.Context, desired *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+// read returns the object from r, nil when absent.
+func (a *Applier) read(ctx context.Context, r client.Reader, desired *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	nn := types.NamespacedName{Namespace: desired.GetNamespace(), Name: desired.GetName()}
-	for _, r := range []client.Reader{a.Reader, a.LiveReader} {
-		if r == nil {
-			continue
-		}
-		live := &unstructured.Unstructured{}
-		live.SetGroupVersionKind(desired.GroupVersionKind())
-		err := r.Get(ctx, nn, live)
-		switch {
-		case err == nil:
-			return live, nil
-		case apierrors.IsNotFound(err):
-			continue
-		default:
-			return nil, fmt.Errorf("reading %s %s: %w", desired.GetKind(), nn, err)
-		}
+	live := &unstructured.Unstructured{}
+	live.SetGroupVersionKind(desired.GroupVersionKind())
+	err := r.Get(ctx, nn, live)
+	switch {
+	case err == nil:
+		return live, nil
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("reading %s %s: %w", desired.GetKind(), nn, err)
 	}
-	return nil, nil
+}
+
+// liveReader reads past the cache, to see objects that are not ours.
+func (a *Applier) liveReader() client.Reader {
+	if a.LiveReader != nil {
+		return a.LiveReader
+	}
+	return a.Reader
 }
 
 // ID identifies an object on one cluster.

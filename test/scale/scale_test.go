@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -82,6 +83,8 @@ type figures struct {
 	create, programmed             time.Duration
 	baseRSS, peakRSS, peakHeap     uint64
 	operatorCPU, apiCPU            time.Duration
+	apiCPUBy                       map[string]time.Duration
+	programReconciles              int
 	requests                       int
 	byVerb, byCluster              []apicount.Row
 	resyncReconciles, resyncWrites int
@@ -120,6 +123,15 @@ func (f *figures) programmingTable(b *strings.Builder) {
 	row("test process peak RSS (VmHWM, reset at start)", fmt.Sprintf("%.0f MiB (RSS before the operator started: %.0f MiB)", mib(f.peakRSS), mib(f.baseRSS)))
 	row("Go heap in use, peak (MemStats, sampled 100 ms)", fmt.Sprintf("%.0f MiB", mib(f.peakHeap)))
 	row("CPU: test process (operator) / API servers+etcd", fmt.Sprintf("%s / %s", f.operatorCPU.Round(time.Millisecond), f.apiCPU.Round(time.Millisecond)))
+	names := make([]string, 0, len(f.apiCPUBy))
+	for name := range f.apiCPUBy {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		row("  "+name+" (both clusters)", f.apiCPUBy[name].Round(time.Millisecond).String())
+	}
+	row("ingress reconciles until Programmed", fmt.Sprintf("%d (%.1f per ingress)", f.programReconciles, float64(f.programReconciles)/float64(f.n)))
 	row("API requests until Programmed", fmt.Sprintf("%d (%.1f per ingress)", f.requests, f.requestsPerIngress()))
 	for _, r := range f.byVerb {
 		row("  "+r.Key, fmt.Sprintf("%d (%.2f per ingress)", r.Count, float64(r.Count)/float64(f.n)))

@@ -71,6 +71,7 @@ func run(tb testing.TB, p params) *figures {
 		return testenv.ConditionIs(c.Status.Conditions, c.Generation, v1alpha1.ConditionReady, metav1.ConditionTrue, "")
 	})
 	counter.Reset()
+	rec0 := reconciles(tb)
 
 	start := time.Now()
 	createIngresses(tb, west.Client, p)
@@ -80,7 +81,9 @@ func run(tb testing.TB, p params) *figures {
 	stopProfile()
 	f.peakRSS = procStatus(tb, "VmHWM")
 	f.peakHeap = heap.Peak()
-	f.operatorCPU, f.apiCPU = selfCPU()-cpu0, childrenCPU()-api0
+	f.operatorCPU = selfCPU() - cpu0
+	f.apiCPUBy, f.apiCPU = cpuSince(api0)
+	f.programReconciles = int(reconciles(tb) - rec0)
 	f.requests = int(counter.Total())
 	f.byVerb = counter.Breakdown(func(r apicount.Request) string {
 		res := r.Resource
@@ -432,11 +435,11 @@ func selfCPU() time.Duration {
 }
 
 // childrenCPU is the CPU time of this process's running children (the kube-apiservers
-// and etcds of envtest), from /proc.
-func childrenCPU() time.Duration {
+// and etcds of envtest), from /proc, by command name.
+func childrenCPU() map[string]time.Duration {
 	self := strconv.Itoa(os.Getpid())
 	entries, _ := os.ReadDir("/proc")
-	var total time.Duration
+	total := map[string]time.Duration{}
 	for _, e := range entries {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
@@ -447,14 +450,28 @@ func childrenCPU() time.Duration {
 		}
 		// pid (comm) state ppid ... utime(14) stime(15)
 		s := string(b)
-		rest := s[strings.LastIndexByte(s, ')')+2:]
-		fields := strings.Fields(rest)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		fields := strings.Fields(s[end+2:])
 		if len(fields) < 13 || fields[1] != self {
 			continue
 		}
 		ut, _ := strconv.ParseInt(fields[11], 10, 64)
 		st, _ := strconv.ParseInt(fields[12], 10, 64)
-		total += time.Duration(ut+st) * time.Second / 100 // USER_HZ
+		total[s[open+1:end]] += time.Duration(ut+st) * time.Second / 100 // USER_HZ
 	}
 	return total
+}
+
+// cpuSince is the CPU each command used since before, and their sum.
+func cpuSince(before map[string]time.Duration) (map[string]time.Duration, time.Duration) {
+	out := map[string]time.Duration{}
+	var sum time.Duration
+	for name, d := range childrenCPU() {
+		out[name] = d - before[name]
+		sum += out[name]
+	}
+	return out, sum
 }

@@ -1,0 +1,208 @@
+package apply_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/anycast-operator/anycast-operator/internal/apply"
+	"github.com/anycast-operator/anycast-operator/internal/owner"
+	"github.com/anycast-operator/anycast-operator/internal/render"
+	"github.com/anycast-operator/anycast-operator/internal/testenv"
+)
+
+// env is one real API server with the MetalLB CRDs (and every other) installed.
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	if env, err = testenv.Start("apply"); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: envtest:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+var ref = owner.Ingress("c", "apply-test", "web")
+
+// pool is an IPAddressPool owned by ref, with extra labels and spec fields.
+func pool(ns, name string, labels map[string]string, spec map[string]interface{}) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(render.GVKIPAddressPool)
+	u.SetNamespace(ns)
+	u.SetName(name)
+	l := ref.Labels()
+	for k, v := range labels {
+		l[k] = v
+	}
+	u.SetLabels(l)
+	u.Object["spec"] = spec
+	return u
+}
+
+// ownedOnly reads like the operator's member cache: it holds only objects carrying the
+// managed-by label, so anyone else's object looks absent.
+type ownedOnly struct{ client.Reader }
+
+func (r ownedOnly) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if err := r.Reader.Get(ctx, key, obj, opts...); err != nil {
+		return err
+	}
+	if obj.GetLabels()[owner.ManagedByLabel] != owner.ManagedByValue {
+		return apierrors.NewNotFound(schema.GroupResource{}, key.Name)
+	}
+	return nil
+}
+
+// lagging is a cache that has not seen anything yet.
+type lagging struct{ client.Reader }
+
+func (lagging) Get(_ context.Context, key client.ObjectKey, _ client.Object, _ ...client.GetOption) error {
+	return apierrors.NewNotFound(schema.GroupResource{}, key.Name)
+}
+
+func mustNamespace(t *testing.T, name string) {
+	t.Helper()
+	err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+}
+
+func live(t *testing.T, ns, name string) *unstructured.Unstructured {
+	t.Helper()
+	return testenv.Get(t, env.Client, render.GVKIPAddressPool, ns, name)
+}
+
+// TestCreatedObjectIsAppliedLater: an object made by a create (one request, no read
+// first) is then owned by server-side apply alone, so a field a later render stops
+// sending is removed from the cluster, and a repeated apply writes nothing.
+func TestCreatedObjectIsAppliedLater(t *testing.T) {
+	ctx := context.Background()
+	mustNamespace(t, "apply-created")
+	a := &apply.Applier{Client: env.Client, Reader: ownedOnly{env.Client}, LiveReader: env.Client}
+
+	first := pool("apply-created", "vip", map[string]string{"team": "red"},
+		map[string]interface{}{"addresses": []interface{}{"10.9.0.1/32"}, "autoAssign": false, "avoidBuggyIPs": true})
+	if res, err := a.Apply(ctx, first); err != nil || res != apply.Created {
+		t.Fatalf("first apply: %v, %v; want Created", res, err)
+	}
+	rv := live(t, "apply-created", "vip").GetResourceVersion()
+	if res, err := a.Apply(ctx, first); err != nil || res != apply.Unchanged {
+		t.Fatalf("same apply again: %v, %v; want Unchanged", res, err)
+	}
+	if got := live(t, "apply-created", "vip").GetResourceVersion(); got != rv {
+		t.Fatalf("an unchanged apply wrote (resourceVersion %s -> %s)", rv, got)
+	}
+
+	second := pool("apply-created", "vip", nil,
+		map[string]interface{}{"addresses": []interface{}{"10.9.0.2/32"}, "autoAssign": false})
+	if res, err := a.Apply(ctx, second); err != nil || res != apply.Updated {
+		t.Fatalf("changed apply: %v, %v; want Updated", res, err)
+	}
+	got := live(t, "apply-created", "vip")
+	if _, ok := got.GetLabels()["team"]; ok {
+		t.Errorf("label team is still there after the render stopped sending it: %v", got.GetLabels())
+	}
+	if v, ok, _ := unstructured.NestedBool(got.Object, "spec", "avoidBuggyIPs"); ok && v {
+		t.Errorf("spec.avoidBuggyIPs is still true after the render stopped sending it")
+	}
+	if addrs, _, _ := unstructured.NestedStringSlice(got.Object, "spec", "addresses"); len(addrs) != 1 || addrs[0] != "10.9.0.2/32" {
+		t.Errorf("spec.addresses = %v, want [10.9.0.2/32]", addrs)
+	}
+	var ours []metav1.ManagedFieldsEntry
+	for _, m := range got.GetManagedFields() {
+		if m.Manager == owner.ManagedByValue {
+			ours = append(ours, m)
+		}
+	}
+	if len(ours) != 1 || ours[0].Operation != metav1.ManagedFieldsOperationApply {
+		t.Errorf("managed fields of %s: %+v; want one Apply entry", owner.ManagedByValue, ours)
+	}
+}
+
+// TestCreateNeverTouchesOthers: a same-named object the cache cannot see (not ours, or
+// another owner's) is reported as a conflict and left exactly as it was.
+func TestCreateNeverTouchesOthers(t *testing.T) {
+	ctx := context.Background()
+	mustNamespace(t, "apply-others")
+	a := &apply.Applier{Client: env.Client, Reader: ownedOnly{env.Client}, LiveReader: env.Client}
+
+	theirs := pool("apply-others", "hand-made", nil, map[string]interface{}{"addresses": []interface{}{"10.9.1.1/32"}})
+	theirs.SetLabels(map[string]string{"team": "network"})
+	if err := env.Client.Create(ctx, theirs); err != nil {
+		t.Fatal(err)
+	}
+	other := owner.Ingress("c", "apply-others", "someone-else")
+	stolen := pool("apply-others", "other-owner", nil, map[string]interface{}{"addresses": []interface{}{"10.9.1.2/32"}})
+	stolen.SetLabels(other.Labels())
+	if err := env.Client.Create(ctx, stolen); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct{ name, holder string }{{"hand-made", ""}, {"other-owner", other.String()}} {
+		before := live(t, "apply-others", tc.name)
+		// Through a cache that has not caught up too: the create itself refuses.
+		for _, r := range []client.Reader{ownedOnly{env.Client}, lagging{}} {
+			a.Reader = r
+			_, err := a.Apply(ctx, pool("apply-others", tc.name, nil, map[string]interface{}{"addresses": []interface{}{"10.9.1.9/32"}}))
+			var c *apply.ConflictError
+			if !errors.As(err, &c) {
+				t.Fatalf("%s: Apply = %v; want a ConflictError", tc.name, err)
+			}
+			if c.Holder != tc.holder {
+				t.Errorf("%s: holder %q, want %q", tc.name, c.Holder, tc.holder)
+			}
+		}
+		if after := live(t, "apply-others", tc.name); after.GetResourceVersion() != before.GetResourceVersion() {
+			t.Errorf("%s was written (resourceVersion %s -> %s)", tc.name, before.GetResourceVersion(), after.GetResourceVersion())
+		}
+	}
+}
+
+// TestCreateBehindTheCache: our own object that the cache does not show yet costs no write
+// when it already matches.
+func TestCreateBehindTheCache(t *testing.T) {
+	ctx := context.Background()
+	mustNamespace(t, "apply-lag")
+	a := &apply.Applier{Client: env.Client, Reader: ownedOnly{env.Client}, LiveReader: env.Client}
+	desired := pool("apply-lag", "vip", nil, map[string]interface{}{"addresses": []interface{}{"10.9.2.1/32"}})
+	if _, err := a.Apply(ctx, desired); err != nil {
+		t.Fatal(err)
+	}
+	rv := live(t, "apply-lag", "vip").GetResourceVersion()
+	a.Reader = lagging{}
+	if res, err := a.Apply(ctx, desired); err != nil || res != apply.Unchanged {
+		t.Fatalf("apply behind the cache: %v, %v; want Unchanged", res, err)
+	}
+	if got := live(t, "apply-lag", "vip").GetResourceVersion(); got != rv {
+		t.Errorf("wrote an object that already matched (resourceVersion %s -> %s)", rv, got)
+	}
+}
+
+// TestCreateMakesTheNamespace: a member that lacks the ingress's namespace gets it.
+func TestCreateMakesTheNamespace(t *testing.T) {
+	ctx := context.Background()
+	a := &apply.Applier{Client: env.Client, Reader: ownedOnly{env.Client}, LiveReader: env.Client}
+	if res, err := a.Apply(ctx, pool("apply-new-ns", "vip", nil, map[string]interface{}{"addresses": []interface{}{"10.9.3.1/32"}})); err != nil || res != apply.Created {
+		t.Fatalf("Apply into a missing namespace: %v, %v; want Created", res, err)
+	}
+	ns := &corev1.Namespace{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "apply-new-ns"}, ns); err != nil {
+		t.Fatal(err)
+	}
+	if ns.Labels[owner.ManagedByLabel] != owner.ManagedByValue {
+		t.Errorf("namespace labels %v; want %s=%s", ns.Labels, owner.ManagedByLabel, owner.ManagedByValue)
+	}
+}
