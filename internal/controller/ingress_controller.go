@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -152,11 +151,11 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: ing.Namespace}, ns); err != nil {
 		return ctrl.Result{}, err
 	}
-	siblings, err := r.ingressesOfClass(ctx, class.Name)
-	if err != nil {
-		return ctrl.Result{}, err
+	if !r.Allocator.IndexSynced() {
+		// Every start: the address index is still being filled from the cache.
+		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
-	addr, problem := r.Allocator.Resolve(class, ing, siblings)
+	addr, problem := r.Allocator.ResolveIndexed(class, ing)
 	if problem != nil {
 		ing.Status.Address = ""
 		notAccepted(problem.Reason, problem.Message)
@@ -378,15 +377,4 @@ func (r *IngressReconciler) finalize(ctx context.Context, ing *v1alpha1.AnycastI
 	}
 	r.Allocator.Release(types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name})
 	return removeFinalizer(ctx, r.Client, ing)
-}
-
-// ingressesOfClass lists every ingress of a class, in every namespace.
-func (r *IngressReconciler) ingressesOfClass(ctx context.Context, class string) ([]v1alpha1.AnycastIngress, error) {
-	list := &v1alpha1.AnycastIngressList{}
-	// Read-only (the allocator only looks): no deep copy of every ingress per reconcile.
-	if err := r.Client.List(ctx, list, client.MatchingFields{classNameIndex: class}, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, err
-	}
-	sort.Slice(list.Items, func(i, j int) bool { return older(&list.Items[i], &list.Items[j]) })
-	return list.Items, nil
 }

@@ -107,6 +107,15 @@ func TestNoOpResyncWritesNothing(t *testing.T) {
 	counting := &countingClient{Client: mgr.GetClient()}
 	members := &clusters.Remote{Hub: counting, Namespace: operatorNamespace, Local: &clusters.Member{Client: counting, Reader: counting, LiveReader: mgr.GetAPIReader()}}
 	ir := &controller.IngressReconciler{Client: counting, Members: members, Allocator: controller.NewAllocator()}
+	if err := ir.Allocator.Watch(ctx, mgr.GetCache()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the address index holds every ingress", func() error {
+		if !ir.Allocator.IndexSynced() {
+			return errString("not yet")
+		}
+		return nil
+	})
 	cr := &controller.ClassReconciler{Client: counting, Members: members, Namespace: operatorNamespace}
 	for i := 0; i < 3; i++ {
 		if _, err := ir.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "hello"}}); err != nil {

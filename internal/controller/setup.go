@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -69,6 +70,9 @@ func (r *IngressReconciler) backendRequests(ctx context.Context, ns, svc string)
 // SetupWithManager registers the ingress controller. Owned kinds whose CRDs the local
 // cluster lacks are not watched (nothing of them can drift there).
 func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := r.Allocator.Watch(context.Background(), mgr.GetCache()); err != nil {
+		return fmt.Errorf("indexing ingress addresses: %w", err)
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("anycastingress").
 		// Status writes (ours included) do not change the generation: reacting to them

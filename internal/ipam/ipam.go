@@ -35,6 +35,12 @@ func Contains(pools []netip.Prefix, addr netip.Addr) bool {
 // Lowest returns the lowest usable address of the pools, in pool order, that used does not
 // hold. ok is false when every address is taken.
 func Lowest(pools []netip.Prefix, used map[netip.Addr]bool) (netip.Addr, bool) {
+	return LowestFree(pools, func(a netip.Addr) bool { return used[a] })
+}
+
+// LowestFree is Lowest with used as a function, for callers that keep the used addresses
+// in an index rather than a map.
+func LowestFree(pools []netip.Prefix, used func(netip.Addr) bool) (netip.Addr, bool) {
 	for _, p := range pools {
 		// Large pools are scanned lazily: the loop only runs past addresses already taken,
 		// so its length is bounded by len(used), not by the pool size.
@@ -42,7 +48,7 @@ func Lowest(pools []netip.Prefix, used map[netip.Addr]bool) (netip.Addr, bool) {
 			if !usable(p, a) {
 				continue
 			}
-			if !used[a] {
+			if !used(a) {
 				return a, true
 			}
 			if !a.Next().IsValid() {
