@@ -121,6 +121,7 @@ func (w *classWatcher) addSession(c SessionConfig, now time.Time) {
 // still reports is ignored. The caller holds w.mu.
 func (w *classWatcher) removeSession(s *session) []netip.Prefix {
 	s.removed = true
+	s.stale, s.retainGen = nil, s.retainGen+1
 	s.stop()
 	delete(w.sessions, s.cfg.Name)
 	dropped := w.ix.dropSession(s.cfg.Name)
@@ -139,6 +140,13 @@ func (w *classWatcher) setPools(ps pools, now time.Time) []netip.Prefix {
 	w.pools = ps
 	w.poolsNow.Store(&ps)
 	changed := w.ix.dropOutside(ps)
+	for _, s := range w.sessions {
+		for k := range s.stale {
+			if !ps.contains(k.prefix) {
+				delete(s.stale, k)
+			}
+		}
+	}
 	all := map[string]bool{}
 	for name := range w.sessions {
 		all[name] = true
@@ -203,6 +211,7 @@ func (w *classWatcher) states() []SessionState {
 		if st.Relearning, wait = s.relearning(now); wait > st.SyncIn {
 			st.SyncIn = wait
 		}
+		st.Retained, st.RetainedUntil = len(s.stale), s.retainUntil
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b SessionState) int { return cmp.Compare(a.Name, b.Name) })

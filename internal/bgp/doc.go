@@ -47,7 +47,15 @@
 //   - The route index holds, per prefix, every path per session (ADD-PATH
 //     path ids kept apart): next hop, AS path (AS4_PATH merged for a router
 //     without 4-octet ASNs), origin AS (the last AS: the cluster's),
-//     communities, and since when. A session going down drops its paths.
+//     communities, and since when. A session going down drops its paths,
+//     except when its router restarts gracefully (graceful.go, RFC 4724
+//     receiving side): a router that announced graceful restart for a family
+//     and loses its connection without a NOTIFICATION keeps forwarding, so
+//     its last paths stay, stale, until it is back and has resent its table
+//     (End-of-RIB), or its restart time (MaxRetain at most) runs out.
+//     SessionState.Retained counts them; the status reports the VIP as last
+//     seen and names the restarting router. A router in helper mode (FRR's
+//     default) announces no family: its paths go at once.
 //   - When the pools grow, every Established session asks its router for
 //     the table again (ROUTE-REFRESH; a router without it is reconnected):
 //     routes outside the old pools were never kept. Until they have arrived

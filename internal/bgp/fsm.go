@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 
@@ -109,7 +110,7 @@ func (w *classWatcher) serve(ctx context.Context, s *session, c *wire, rib *sess
 	if typ != bgp.BGP_MSG_KEEPALIVE {
 		return unexpected(c, typ, body, bgp.BGP_ERROR_SUB_RECEIVE_UNEXPECTED_MESSAGE_IN_OPENCONFIRM_STATE)
 	}
-	w.established(s)
+	w.established(s, neg.gr)
 
 	// Keepalives and route refreshes go out from their own goroutine, so a
 	// slow UPDATE never delays them; a failed write closes the connection,
@@ -195,13 +196,21 @@ func readFailure(c *wire, err error, hold time.Duration) error {
 		c.notify(bgp.BGP_ERROR_HOLD_TIMER_EXPIRED, 0, nil)
 		return fmt.Errorf("hold timer expired: nothing from the router for %s", hold)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return errors.New("the router closed the connection")
+		return &connectionLost{"the router closed the connection"}
 	case errors.Is(err, net.ErrClosed):
-		return errors.New("connection closed")
+		// Closed here after a write failed (removal and relearning return earlier).
+		return &connectionLost{"connection closed"}
 	default:
-		return err
+		return &connectionLost{err.Error()}
 	}
 }
+
+// connectionLost is a session ended by its TCP connection, without a NOTIFICATION
+// either way: the case in which a router that announced graceful restart is expected
+// back (RFC 4724 4.2).
+type connectionLost struct{ msg string }
+
+func (e *connectionLost) Error() string { return e.msg }
 
 // notification decodes a NOTIFICATION the router sent.
 func notification(body []byte) error {
@@ -264,14 +273,17 @@ func (w *classWatcher) setNote(s *session, f func(*peerNote)) {
 	}
 }
 
-// established marks the session up: its table starts arriving.
-func (w *classWatcher) established(s *session) {
+// established marks the session up: its table starts arriving. Paths kept
+// from before the router restarted stay until it resends them or its
+// End-of-RIB (graceful.go).
+func (w *classWatcher) established(s *session, gr gracefulRestart) {
 	now := time.Now()
 	w.mu.Lock()
 	if w.stopped || s.removed {
 		w.mu.Unlock()
 		return
 	}
+	dropped := w.restarted(s, gr)
 	s.state, s.since, s.syncFrom = StateEstablished, now, now
 	s.lastUpdate, s.eor, s.relearn = time.Time{}, nil, nil
 	select {
@@ -282,12 +294,18 @@ func (w *classWatcher) established(s *session) {
 	w.mu.Unlock()
 	w.log.Info("session state changed", "session", s.cfg.Name, "address", s.cfg.Address, "state", StateEstablished)
 	setEstablished(w.class, s.cfg.Name, true)
-	w.queue.push(w.class, nil, true, now)
+	if len(dropped) > 0 {
+		w.refreshAccepted(map[string]bool{s.cfg.Name: true})
+		w.refreshOrigins(dropped)
+	}
+	w.queue.push(w.class, dropped, true, now)
 }
 
 // ended records why a connection ended and drops the session's paths (a
-// router's routes are only valid while its session is up). It reports
-// whether the session must stay down (max-prefix).
+// router's routes are only valid while its session is up), unless the router
+// announced graceful restart and only the connection was lost: then they are
+// kept, stale, for its restart time (graceful.go). It reports whether the
+// session must stay down (max-prefix).
 func (w *classWatcher) ended(s *session, err error) bool {
 	now := time.Now()
 	var nf *errNotification
@@ -298,6 +316,10 @@ func (w *classWatcher) ended(s *session, err error) bool {
 		return false
 	}
 	wasUp := s.state == StateEstablished
+	// Only a whole table is worth keeping: the session had it (synced), or it
+	// was still resending one kept over an earlier restart.
+	whole, _ := s.synced(w.pools.afis(), now)
+	whole = whole || len(s.stale) > 0
 	switch {
 	case errors.As(err, &pl):
 		s.prefixLimited = true
@@ -318,7 +340,19 @@ func (w *classWatcher) ended(s *session, err error) bool {
 	s.state, s.since = state, now
 	s.lastUpdate, s.eor, s.relearn = time.Time{}, nil, nil
 	parked := s.prefixLimited
-	prefixes := w.ix.dropSession(s.cfg.Name)
+	var prefixes []netip.Prefix
+	var cl *connectionLost
+	switch {
+	case !wasUp:
+		// Nothing was received on this attempt; paths kept from a graceful restart
+		// stay until their time runs out.
+	case errors.As(err, &cl) && whole && !parked && len(s.peerGR.afis) > 0 && s.peerGR.time > 0:
+		prefixes = w.retain(s, now)
+	default:
+		// A router's routes are only valid while its session is up.
+		prefixes = w.ix.dropSession(s.cfg.Name)
+		s.stale, s.retainUntil, s.retainGen = nil, time.Time{}, s.retainGen+1
+	}
 	w.mu.Unlock()
 
 	if wasUp {

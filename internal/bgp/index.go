@@ -78,6 +78,21 @@ func (ix *index) dropSession(session string) []netip.Prefix {
 	return ix.dropWhere(func(k pathKey, _ netip.Prefix) bool { return k.session == session })
 }
 
+// keysOf lists the paths a session holds.
+func (ix *index) keysOf(session string) []staleKey {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	var out []staleKey
+	for prefix, paths := range ix.byPrefix {
+		for k := range paths {
+			if k.session == session {
+				out = append(out, staleKey{prefix, k.id})
+			}
+		}
+	}
+	return out
+}
+
 // dropOutside removes paths whose prefix is no longer inside the pools.
 func (ix *index) dropOutside(ps pools) []netip.Prefix {
 	return ix.dropWhere(func(_ pathKey, p netip.Prefix) bool { return !ps.contains(p) })

@@ -56,6 +56,14 @@ type session struct {
 	// prefixLimited: the router exceeded MaxPrefixes; the session stays down
 	// until its configuration changes (Apply re-creates it then).
 	prefixLimited bool
+	// Graceful restart, receiving side (graceful.go): peerGR is the capability of the
+	// router's last OPEN; stale the in-pool paths kept from before it restarted, until
+	// it resends them, its End-of-RIB, or retainUntil; retainGen invalidates the timers
+	// of an earlier restart.
+	peerGR      gracefulRestart
+	stale       map[staleKey]struct{}
+	retainUntil time.Time
+	retainGen   int
 
 	// received counts the paths the router currently announces on the session,
 	// all families, before filtering; written by the session's goroutine.
@@ -145,6 +153,11 @@ func (s *session) relearning(now time.Time) ([]netip.Prefix, time.Duration) {
 func describe(s *session) string {
 	if s.state == StateEstablished {
 		return ""
+	}
+	if len(s.stale) > 0 && !s.retainUntil.IsZero() {
+		return fmt.Sprintf("the router is restarting gracefully (RFC 4724; %s): its last %d routes in the pools are kept, stale, "+
+			"until it is back and has resent its table, or until %s (the restart time it announced)",
+			s.note.down, len(s.stale), s.retainUntil.UTC().Format(time.RFC3339))
 	}
 	note := s.note
 	if s.prefixLimited {

@@ -94,6 +94,13 @@ type SessionState struct {
 	// is still resending (a route refresh, see Config.Pools): for a prefix inside one of
 	// them, as before Synced, a missing path is not yet evidence.
 	Relearning []netip.Prefix
+	// Retained counts the paths kept, stale, from a router that went down announcing
+	// graceful restart (RFC 4724: it keeps forwarding while it restarts), and
+	// RetainedUntil is when they go if it is not back by then (zero once it is back:
+	// they go at its End-of-RIB, or when it resends them). Meanwhile the session's last
+	// table stands for the routers' view.
+	Retained      int
+	RetainedUntil time.Time
 }
 
 // Change tells reconcilers that something changed for a class: which

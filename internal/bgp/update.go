@@ -224,6 +224,7 @@ func (w *classWatcher) applyOps(s *session, ops []indexOp, now time.Time) {
 	s.lastUpdate = now
 	var changed []netip.Prefix
 	for _, op := range ops {
+		s.freshen(op.prefix, op.id)
 		var hit bool
 		switch {
 		case op.withdraw:
@@ -260,9 +261,14 @@ func (w *classWatcher) endOfRIB(s *session, f bgp.RouteFamily, now time.Time) {
 	}
 	s.eor[afi] = true
 	is, _ := s.synced(need, now)
+	// The router has resent this family's table: what it did not resend of
+	// the paths kept over its restart is gone.
+	dropped := w.dropStale(s, func(a uint16) bool { return a == afi })
 	w.mu.Unlock()
 	w.log.V(1).Info("End-of-RIB received", "session", s.cfg.Name, "afi", afi, "synced", is)
-	if is && !was {
+	if len(dropped) > 0 {
+		w.settle(s, dropped, now)
+	} else if is && !was {
 		w.queue.push(w.class, nil, true, now)
 	}
 }

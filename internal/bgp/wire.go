@@ -124,6 +124,18 @@ type negotiated struct {
 	// agreed to it; the decoder options say the same to GoBGP's decoder.
 	families map[bgp.RouteFamily]bgp.BGPAddPathMode
 	decode   *bgp.MarshallingOption
+	// gr is the router's Graceful Restart capability (RFC 4724).
+	gr gracefulRestart
+}
+
+// gracefulRestart is what a router's Graceful Restart capability says: how long to wait
+// for it to come back (time), the unicast families it restarts gracefully (afis), and
+// those whose forwarding state it kept across this restart (forwarding: the F bit). A
+// router only helping others restart lists no family.
+type gracefulRestart struct {
+	time       time.Duration
+	afis       map[uint16]bool
+	forwarding map[uint16]bool
 }
 
 // openError is a rejected OPEN: the NOTIFICATION to send and what to tell
@@ -163,6 +175,15 @@ func negotiate(s SessionConfig, o *bgp.BGPOpen) (*negotiated, error) {
 			case *bgp.CapAddPath:
 				for _, t := range c.Tuples {
 					sendsPaths[t.RouteFamily] = t.Mode&bgp.BGP_ADD_PATH_SEND != 0
+				}
+			case *bgp.CapGracefulRestart:
+				n.gr = gracefulRestart{time: time.Duration(c.Time&0x0fff) * time.Second, afis: map[uint16]bool{}, forwarding: map[uint16]bool{}}
+				for _, t := range c.Tuples {
+					if t.SAFI != bgp.SAFI_UNICAST {
+						continue
+					}
+					n.gr.afis[t.AFI] = true
+					n.gr.forwarding[t.AFI] = t.Flags&0x80 != 0
 				}
 			}
 		}

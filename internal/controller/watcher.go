@@ -191,8 +191,15 @@ func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1al
 	established, synced := 0, 0
 	var down, syncing []string
 	var syncWait time.Duration
+	restarting := []string{}
 	for _, s := range w.Sessions(class.Name) {
 		switch {
+		case s.State != bgp.StateEstablished && s.Retained > 0:
+			// A router restarting gracefully keeps forwarding: the table it sent last
+			// stands for its view until it is back (bgp.SessionState.Retained).
+			established++
+			synced++
+			restarting = append(restarting, s.Name)
 		case s.State != bgp.StateEstablished:
 			down = append(down, s.Name)
 		case s.Synced && !slices.ContainsFunc(s.Relearning, func(p netip.Prefix) bool { return p.Contains(vip) }):
@@ -266,7 +273,11 @@ func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1al
 	case len(pendingWithdrawal) > 0:
 		conds.set(v1alpha1.ConditionAdvertised, false, "WithdrawalPending", "withdrawn for its health but the routers still carry its path: "+strings.Join(pendingWithdrawal, "; "))
 	case len(missing) == 0:
-		conds.set(v1alpha1.ConditionAdvertised, true, "Advertised", fmt.Sprintf("the routers see all %d serving members as origins", serving))
+		msg := fmt.Sprintf("the routers see all %d serving members as origins", serving)
+		if len(restarting) > 0 {
+			msg += "; as last seen on " + strings.Join(restarting, ", ") + ", whose router is restarting gracefully"
+		}
+		conds.set(v1alpha1.ConditionAdvertised, true, "Advertised", msg)
 	case len(missing) == serving:
 		conds.set(v1alpha1.ConditionAdvertised, false, "NotAdvertised", "no serving member is seen as an origin of the VIP: "+strings.Join(missing, ", "))
 	default:
