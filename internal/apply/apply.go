@@ -169,16 +169,33 @@ func (a *Applier) create(ctx context.Context, obj *unstructured.Unstructured) er
 // Update operation) to its server-side apply entry, in one patch guarded by the live
 // resourceVersion. Without it the fields a later apply stops sending would stay, still
 // owned by the create. Objects written by apply alone need nothing.
+//
+// A cache behind the object (someone wrote it a moment ago, a status for instance) makes
+// the guard fail: the object is read again past the cache and the patch retried once,
+// rather than reporting a failed apply for a lag.
 func (a *Applier) adoptCreateFields(ctx context.Context, live *unstructured.Unstructured) error {
+	err := a.adoptOnce(ctx, live)
+	if apierrors.IsConflict(err) {
+		var fresh *unstructured.Unstructured
+		if fresh, err = a.read(ctx, a.liveReader(), live); err == nil {
+			if fresh == nil {
+				return fmt.Errorf("it was deleted while being updated; retrying")
+			}
+			err = a.adoptOnce(ctx, fresh)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("moving the fields of its creation to server-side apply: %w", err)
+	}
+	return nil
+}
+
+func (a *Applier) adoptOnce(ctx context.Context, live *unstructured.Unstructured) error {
 	patch, err := csaupgrade.UpgradeManagedFieldsPatch(live, sets.New(owner.ManagedByValue), owner.ManagedByValue)
 	if err != nil || patch == nil {
 		return err
 	}
-	target := live.DeepCopy()
-	if err := a.Client.Patch(ctx, target, client.RawPatch(types.JSONPatchType, patch)); err != nil {
-		return fmt.Errorf("moving the fields of its creation to server-side apply: %w", err)
-	}
-	return nil
+	return a.Client.Patch(ctx, live.DeepCopy(), client.RawPatch(types.JSONPatchType, patch))
 }
 
 func (a *Applier) patch(ctx context.Context, obj *unstructured.Unstructured) error {

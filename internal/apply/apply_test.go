@@ -206,3 +206,51 @@ func TestCreateMakesTheNamespace(t *testing.T) {
 		t.Errorf("namespace labels %v; want %s=%s", ns.Labels, owner.ManagedByLabel, owner.ManagedByValue)
 	}
 }
+
+// stale is a cache that still holds an old copy of every object it was given.
+type stale struct {
+	client.Reader
+	old map[string]*unstructured.Unstructured
+}
+
+func (r stale) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if o, ok := r.old[key.String()]; ok {
+		o.DeepCopyInto(obj.(*unstructured.Unstructured))
+		return nil
+	}
+	return r.Reader.Get(ctx, key, obj, opts...)
+}
+
+// TestAdoptBehindTheCache: the first change of a created object, seen through a cache
+// that missed a later write (here another field manager's label), still applies, and
+// still drops what the render no longer sends.
+func TestAdoptBehindTheCache(t *testing.T) {
+	ctx := context.Background()
+	mustNamespace(t, "apply-stale")
+	a := &apply.Applier{Client: env.Client, Reader: ownedOnly{env.Client}, LiveReader: env.Client}
+	first := pool("apply-stale", "vip", map[string]string{"team": "red"}, map[string]interface{}{"addresses": []interface{}{"10.9.4.1/32"}})
+	if _, err := a.Apply(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	old := live(t, "apply-stale", "vip")
+	other := old.DeepCopy()
+	other.SetManagedFields(nil)
+	l := other.GetLabels()
+	l["someone"] = "else"
+	other.SetLabels(l)
+	if err := env.Client.Update(ctx, other, client.FieldOwner("someone-else")); err != nil {
+		t.Fatal(err)
+	}
+	a.Reader = stale{Reader: env.Client, old: map[string]*unstructured.Unstructured{"apply-stale/vip": old}}
+	second := pool("apply-stale", "vip", nil, map[string]interface{}{"addresses": []interface{}{"10.9.4.2/32"}})
+	if res, err := a.Apply(ctx, second); err != nil || res != apply.Updated {
+		t.Fatalf("apply through a stale cache: %v, %v; want Updated", res, err)
+	}
+	got := live(t, "apply-stale", "vip")
+	if _, ok := got.GetLabels()["team"]; ok {
+		t.Errorf("label team is still there: %v", got.GetLabels())
+	}
+	if got.GetLabels()["someone"] != "else" {
+		t.Errorf("another manager's label was lost: %v", got.GetLabels())
+	}
+}
