@@ -298,7 +298,7 @@ func (a *Allocator) resolve(class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastI
 			return prev, nil
 		}
 	}
-	addr, ok := ipam.LowestFree(pools, used)
+	addr, ok := ipam.Lowest(pools, used)
 	if !ok {
 		a.unreserve(self)
 		return netip.Addr{}, &render.Problem{Reason: ReasonPoolExhausted, Field: "spec.address",

@@ -32,18 +32,12 @@ func Contains(pools []netip.Prefix, addr netip.Addr) bool {
 	return false
 }
 
-// Lowest returns the lowest usable address of the pools, in pool order, that used does not
-// hold. ok is false when every address is taken.
-func Lowest(pools []netip.Prefix, used map[netip.Addr]bool) (netip.Addr, bool) {
-	return LowestFree(pools, func(a netip.Addr) bool { return used[a] })
-}
-
-// LowestFree is Lowest with used as a function, for callers that keep the used addresses
-// in an index rather than a map.
-func LowestFree(pools []netip.Prefix, used func(netip.Addr) bool) (netip.Addr, bool) {
+// Lowest returns the lowest usable address of the pools, in pool order, for which used
+// is false. ok is false when every address is taken.
+func Lowest(pools []netip.Prefix, used func(netip.Addr) bool) (netip.Addr, bool) {
 	for _, p := range pools {
 		// Large pools are scanned lazily: the loop only runs past addresses already taken,
-		// so its length is bounded by len(used), not by the pool size.
+		// so its length is bounded by the addresses in use, not by the pool size.
 		for a := p.Addr(); p.Contains(a); a = a.Next() {
 			if !usable(p, a) {
 				continue

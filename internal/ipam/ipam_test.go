@@ -16,12 +16,12 @@ func mustPools(t *testing.T, s ...string) []netip.Prefix {
 
 func TestLowestSkipsNetworkAndTaken(t *testing.T) {
 	pools := mustPools(t, "192.168.155.0/24")
-	a, ok := Lowest(pools, nil)
+	a, ok := Lowest(pools, in(nil))
 	if !ok || a.String() != "192.168.155.1" {
 		t.Fatalf("got %v %v, want 192.168.155.1", a, ok)
 	}
 	used := map[netip.Addr]bool{netip.MustParseAddr("192.168.155.1"): true, netip.MustParseAddr("192.168.155.2"): true}
-	a, _ = Lowest(pools, used)
+	a, _ = Lowest(pools, in(used))
 	if a.String() != "192.168.155.3" {
 		t.Fatalf("got %v, want 192.168.155.3", a)
 	}
@@ -30,19 +30,19 @@ func TestLowestSkipsNetworkAndTaken(t *testing.T) {
 func TestLowestExhaustedAndNextPool(t *testing.T) {
 	pools := mustPools(t, "10.0.0.0/30", "10.0.1.7/32")
 	used := map[netip.Addr]bool{netip.MustParseAddr("10.0.0.1"): true, netip.MustParseAddr("10.0.0.2"): true}
-	a, ok := Lowest(pools, used)
+	a, ok := Lowest(pools, in(used))
 	if !ok || a.String() != "10.0.1.7" {
 		t.Fatalf("got %v %v, want 10.0.1.7 from the second pool", a, ok)
 	}
 	used[a] = true
-	if a, ok := Lowest(pools, used); ok {
+	if a, ok := Lowest(pools, in(used)); ok {
 		t.Fatalf("got %v, want exhaustion", a)
 	}
 }
 
 func TestIPv6(t *testing.T) {
 	pools := mustPools(t, "2001:db8:155::/120")
-	a, ok := Lowest(pools, nil)
+	a, ok := Lowest(pools, in(nil))
 	if !ok || a.String() != "2001:db8:155::1" {
 		t.Fatalf("got %v", a)
 	}
@@ -72,4 +72,9 @@ func TestParsePoolsRejectsGarbage(t *testing.T) {
 	if _, err := ParsePools([]string{"192.168.155.0/33"}); err == nil {
 		t.Fatal("want an error for /33")
 	}
+}
+
+// in is a used-address function over a set.
+func in(used map[netip.Addr]bool) func(netip.Addr) bool {
+	return func(a netip.Addr) bool { return used[a] }
 }
