@@ -33,9 +33,11 @@ const (
 //
 // The operator's allocator also indexes what every ingress holds (Watch), fed by the
 // ingress informer, so that resolving one ingress looks up the holders of one address
-// instead of walking every ingress of its class: with N ingresses, programming them all
-// costs O(N) lookups rather than O(N^2) copies. Resolve, given the class's ingresses, is
-// the same decision for callers without an informer (the render command, the fuzzer).
+// instead of listing, copying and sorting every ingress of its class on every reconcile.
+// Handing out a new address still walks the addresses in use from the pool's start, a map
+// lookup each (about 0.5 s of CPU for 1,000 fresh allocations). Resolve, given the class's
+// ingresses, is the same decision for callers without an informer (the render command,
+// the fuzzer).
 type Allocator struct {
 	mu       sync.Mutex
 	reserved map[types.NamespacedName]netip.Addr
