@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -186,7 +187,7 @@ func checkNamespace(c *v1alpha1.AnycastClass, nsLabels map[string]string) *Probl
 	if an == nil || an.From == "" || an.From == v1alpha1.NamespacesFromAll {
 		return nil
 	}
-	sel, err := metav1.LabelSelectorAsSelector(an.Selector)
+	sel, err := selectorOf(an.Selector)
 	if err != nil {
 		return &Problem{Reason: ReasonNamespaceNotAllowed, Field: "spec.className",
 			Message: fmt.Sprintf("class %s has an invalid allowedNamespaces.selector (%v); no namespace is admitted until it is fixed", c.Name, err)}
@@ -196,6 +197,35 @@ func checkNamespace(c *v1alpha1.AnycastClass, nsLabels map[string]string) *Probl
 			Message: fmt.Sprintf("class %s only admits namespaces matching %s; label this namespace or use another class", c.Name, sel.String())}
 	}
 	return nil
+}
+
+// selectorOf is metav1.LabelSelectorAsSelector with an error that does not depend on map
+// order: that function walks matchLabels in map order, so which invalid label it names
+// changed from one render to the next (found by FuzzRender), and a status message must not
+// flap. The first invalid label in key order, then the first invalid expression, is named.
+func selectorOf(ls *metav1.LabelSelector) (labels.Selector, error) {
+	sel, err := metav1.LabelSelectorAsSelector(ls)
+	if err == nil {
+		return sel, nil
+	}
+	keys := make([]string, 0, len(ls.MatchLabels))
+	for k := range ls.MatchLabels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		one := &metav1.LabelSelector{MatchLabels: map[string]string{k: ls.MatchLabels[k]}}
+		if _, e := metav1.LabelSelectorAsSelector(one); e != nil {
+			return nil, e
+		}
+	}
+	for _, r := range ls.MatchExpressions {
+		one := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{r}}
+		if _, e := metav1.LabelSelectorAsSelector(one); e != nil {
+			return nil, e
+		}
+	}
+	return nil, err
 }
 
 // effectiveAddress is spec.address, or the allocated address.
