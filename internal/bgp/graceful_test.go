@@ -44,6 +44,50 @@ func (c *peerConn) establishGR(restart uint16, forwarding bool) {
 
 func endOfRIB() *bgp.BGPMessage { return bgp.NewEndOfRib(bgp.RF_IPv4_UC) }
 
+// upWithVIP starts a watcher session to a router announcing graceful restart
+// (restart time, F bit set) that sends vip and its End-of-RIB, and waits until
+// the session is synced.
+func upWithVIP(t *testing.T, restart uint16) (*wbgp.Manager, *scriptedPeer, *peerConn) {
+	t.Helper()
+	m, p := startGraceful(t)
+	c := p.accept()
+	c.establishGR(restart, true)
+	c.send(announce(vip, "10.0.0.1", asPath(64666, 65001)))
+	c.send(endOfRIB())
+	waitSession(t, m, "scripted", synced)
+	return m, p, c
+}
+
+func synced(s wbgp.SessionState) error {
+	if !s.Synced {
+		return fmt.Errorf("state %s, not synced yet", s.State)
+	}
+	return nil
+}
+
+// goneSoon waits until prefix has no path, for less than SyncMax and the 60 s
+// restart time the tests announce: a kept path dropped by those fallbacks
+// instead of by the step under test would fail it.
+func goneSoon(t *testing.T, m *wbgp.Manager, prefix netip.Prefix, after string) {
+	t.Helper()
+	fabric.Eventually(t, wbgp.SyncMax/2, func() error {
+		if ps := m.Paths(class, prefix); len(ps) != 0 {
+			return fmt.Errorf("%s still held %s: %s", prefix, after, describePaths(ps))
+		}
+		return nil
+	})
+}
+
+// retained waits for n kept paths on a session that is down.
+func retained(n int) func(wbgp.SessionState) error {
+	return func(s wbgp.SessionState) error {
+		if s.State == wbgp.StateEstablished || s.Retained != n {
+			return fmt.Errorf("state %s, %d retained, want %d while down", s.State, s.Retained, n)
+		}
+		return nil
+	}
+}
+
 // TestGracefulRestartKeepsRoutes: a router that announced graceful restart
 // and loses its connection keeps its paths in the watcher's view, stale and
 // said so, until it is back: a path it sends again stays, one it does not
@@ -56,12 +100,7 @@ func TestGracefulRestartKeepsRoutes(t *testing.T) {
 	c.send(announce(vipB, "10.0.0.1", asPath(64666, 65002)))
 	c.send(endOfRIB())
 	waitPaths(t, m, vipB, origins(65002))
-	waitSession(t, m, "scripted", func(s wbgp.SessionState) error {
-		if !s.Synced {
-			return fmt.Errorf("not synced yet")
-		}
-		return nil
-	})
+	waitSession(t, m, "scripted", synced)
 
 	_ = c.c.Close() // bgpd crashed: no NOTIFICATION
 	st := waitSession(t, m, "scripted", func(s wbgp.SessionState) error {
@@ -102,14 +141,7 @@ func TestGracefulRestartKeepsRoutes(t *testing.T) {
 		t.Errorf("vipB gone before the End-of-RIB: %s", describePaths(ps))
 	}
 	c.send(endOfRIB())
-	// Gone because of the End-of-RIB: well before SyncMax, when the watcher
-	// would drop what is still stale anyway.
-	fabric.Eventually(t, wbgp.SyncMax/2, func() error {
-		if ps := m.Paths(class, vipB); len(ps) != 0 {
-			return fmt.Errorf("vipB still held after the End-of-RIB: %s", describePaths(ps))
-		}
-		return nil
-	})
+	goneSoon(t, m, vipB, "after the End-of-RIB")
 	waitPaths(t, m, vip, origins(65001))
 	if st, _ := stateOf(m, "scripted"); st.Retained != 0 || !st.Synced {
 		t.Errorf("after End-of-RIB: %d retained, synced %v", st.Retained, st.Synced)
@@ -119,31 +151,11 @@ func TestGracefulRestartKeepsRoutes(t *testing.T) {
 // TestGracefulRestartTimesOut: a router not back within its restart time
 // loses its kept paths.
 func TestGracefulRestartTimesOut(t *testing.T) {
-	m, p := startGraceful(t)
-	c := p.accept()
-	c.establishGR(2, true)
-	c.send(announce(vip, "10.0.0.1", asPath(64666, 65001)))
-	c.send(endOfRIB())
-	waitSession(t, m, "scripted", func(s wbgp.SessionState) error {
-		if !s.Synced {
-			return fmt.Errorf("not synced yet")
-		}
-		return nil
-	})
+	m, p, c := upWithVIP(t, 2)
 	_ = p.ln.Close() // it does not come back
 	_ = c.c.Close()
-	waitSession(t, m, "scripted", func(s wbgp.SessionState) error {
-		if s.Retained != 1 {
-			return fmt.Errorf("state %s, %d retained", s.State, s.Retained)
-		}
-		return nil
-	})
-	waitPaths(t, m, vip, func(ps []wbgp.Path) error {
-		if len(ps) != 0 {
-			return fmt.Errorf("still %s", describePaths(ps))
-		}
-		return nil
-	})
+	waitSession(t, m, "scripted", retained(1))
+	waitPaths(t, m, vip, origins())
 	if st, _ := stateOf(m, "scripted"); st.Retained != 0 || strings.Contains(st.Message, "restarting gracefully") {
 		t.Errorf("after the restart time: %d retained, message %q", st.Retained, st.Message)
 	}
@@ -155,51 +167,21 @@ func TestGracefulRestartTimesOut(t *testing.T) {
 // lose their paths at once.
 func TestGracefulRestartNotForNotifications(t *testing.T) {
 	t.Run("notification", func(t *testing.T) {
-		m, p := startGraceful(t)
-		c := p.accept()
-		c.establishGR(60, true)
-		c.send(announce(vip, "10.0.0.1", asPath(64666, 65001)))
-		c.send(endOfRIB())
-		waitPaths(t, m, vip, origins(65001))
+		m, _, c := upWithVIP(t, 60)
 		c.send(bgp.NewBGPNotificationMessage(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_ADMINISTRATIVE_RESET, nil))
 		_ = c.c.Close()
-		waitPaths(t, m, vip, func(ps []wbgp.Path) error {
-			if len(ps) != 0 {
-				return fmt.Errorf("still %s", describePaths(ps))
-			}
-			return nil
-		})
+		goneSoon(t, m, vip, "after a NOTIFICATION")
 		if st, _ := stateOf(m, "scripted"); st.Retained != 0 {
 			t.Errorf("%d retained after a NOTIFICATION", st.Retained)
 		}
 	})
 	t.Run("forwarding not kept", func(t *testing.T) {
-		m, p := startGraceful(t)
-		c := p.accept()
-		c.establishGR(60, true)
-		c.send(announce(vip, "10.0.0.1", asPath(64666, 65001)))
-		c.send(endOfRIB())
-		waitSession(t, m, "scripted", func(s wbgp.SessionState) error {
-			if !s.Synced {
-				return fmt.Errorf("not synced yet")
-			}
-			return nil
-		})
+		m, p, c := upWithVIP(t, 60)
 		_ = c.c.Close()
-		waitSession(t, m, "scripted", func(s wbgp.SessionState) error {
-			if s.Retained != 1 {
-				return fmt.Errorf("state %s, %d retained", s.State, s.Retained)
-			}
-			return nil
-		})
+		waitSession(t, m, "scripted", retained(1))
 		c = p.accept()
 		c.establishGR(60, false)
-		waitPaths(t, m, vip, func(ps []wbgp.Path) error {
-			if len(ps) != 0 {
-				return fmt.Errorf("still %s", describePaths(ps))
-			}
-			return nil
-		})
+		goneSoon(t, m, vip, "after the router came back without its forwarding state")
 	})
 	t.Run("helper only", func(t *testing.T) {
 		m, p := startGraceful(t)
@@ -213,11 +195,6 @@ func TestGracefulRestartNotForNotifications(t *testing.T) {
 		c.send(endOfRIB())
 		waitPaths(t, m, vip, origins(65001))
 		_ = c.c.Close()
-		waitPaths(t, m, vip, func(ps []wbgp.Path) error {
-			if len(ps) != 0 {
-				return fmt.Errorf("still %s", describePaths(ps))
-			}
-			return nil
-		})
+		goneSoon(t, m, vip, "after a helper-only router's connection dropped")
 	})
 }
