@@ -152,14 +152,14 @@ func (a *Applier) Apply(ctx context.Context, desired *unstructured.Unstructured)
 
 // create creates obj, and its namespace first when a member does not have it yet.
 func (a *Applier) create(ctx context.Context, obj *unstructured.Unstructured) error {
-	c := obj.DeepCopy()
-	err := a.Client.Create(ctx, c, client.FieldOwner(owner.ManagedByValue))
+	once := func() error { return a.Client.Create(ctx, obj.DeepCopy(), client.FieldOwner(owner.ManagedByValue)) }
+	err := once()
 	if isNamespaceMissing(err) {
 		// Namespace sameness: the ingress namespace means the same on every member, and a
 		// spoke may not have it yet. It is created, never deleted: it may hold others'
 		// objects.
 		if err = a.createNamespace(ctx, obj.GetNamespace()); err == nil {
-			err = a.Client.Create(ctx, obj.DeepCopy(), client.FieldOwner(owner.ManagedByValue))
+			err = once()
 		}
 	}
 	return err

@@ -121,7 +121,7 @@ func (w *classWatcher) addSession(c SessionConfig, now time.Time) {
 // still reports is ignored. The caller holds w.mu.
 func (w *classWatcher) removeSession(s *session) []netip.Prefix {
 	s.removed = true
-	s.stale, s.retainGen = nil, s.retainGen+1
+	s.forgetRetained()
 	s.stop()
 	delete(w.sessions, s.cfg.Name)
 	dropped := w.ix.dropSession(s.cfg.Name)
@@ -175,6 +175,14 @@ func (w *classWatcher) setPools(ps pools, now time.Time) []netip.Prefix {
 		}
 	}
 	return changed
+}
+
+// settle publishes a session state change and the prefixes that lost paths
+// with it: the gauges, then a change for the reconcilers.
+func (w *classWatcher) settle(s *session, dropped []netip.Prefix, now time.Time) {
+	w.refreshAccepted(map[string]bool{s.cfg.Name: true})
+	w.refreshOrigins(dropped)
+	w.queue.push(w.class, dropped, true, now)
 }
 
 // refreshAccepted updates the accepted-paths gauge of the named sessions.

@@ -294,11 +294,7 @@ func (w *classWatcher) established(s *session, gr gracefulRestart) {
 	w.mu.Unlock()
 	w.log.Info("session state changed", "session", s.cfg.Name, "address", s.cfg.Address, "state", StateEstablished)
 	setEstablished(w.class, s.cfg.Name, true)
-	if len(dropped) > 0 {
-		w.refreshAccepted(map[string]bool{s.cfg.Name: true})
-		w.refreshOrigins(dropped)
-	}
-	w.queue.push(w.class, dropped, true, now)
+	w.settle(s, dropped, now)
 }
 
 // ended records why a connection ended and drops the session's paths (a
@@ -351,7 +347,7 @@ func (w *classWatcher) ended(s *session, err error) bool {
 	default:
 		// A router's routes are only valid while its session is up.
 		prefixes = w.ix.dropSession(s.cfg.Name)
-		s.stale, s.retainUntil, s.retainGen = nil, time.Time{}, s.retainGen+1
+		s.forgetRetained()
 	}
 	w.mu.Unlock()
 
@@ -361,8 +357,6 @@ func (w *classWatcher) ended(s *session, err error) bool {
 		w.log.V(1).Info("session failed to open", "session", s.cfg.Name, "address", s.cfg.Address, "reason", err.Error())
 	}
 	setEstablished(w.class, s.cfg.Name, false)
-	w.refreshAccepted(map[string]bool{s.cfg.Name: true})
-	w.refreshOrigins(prefixes)
-	w.queue.push(w.class, prefixes, true, now)
+	w.settle(s, prefixes, now)
 	return parked
 }

@@ -80,6 +80,14 @@ func (w *classWatcher) restarted(s *session, gr gracefulRestart) []netip.Prefix 
 	return dropped
 }
 
+// forgetRetained drops the session's record of kept paths (they left the
+// index with the rest of its paths) and voids the timers about them. The
+// caller holds w.mu.
+func (s *session) forgetRetained() {
+	s.stale, s.retainUntil = nil, time.Time{}
+	s.retainGen++
+}
+
 // freshen unmarks a path the router sent again (announced or withdrawn).
 // The caller holds w.mu.
 func (s *session) freshen(prefix netip.Prefix, id uint32) {
@@ -123,11 +131,4 @@ func (w *classWatcher) expireAfter(s *session, d time.Duration, why string) {
 		w.log.Info("dropping a restarting router's kept routes", "session", s.cfg.Name, "paths", n, "reason", why)
 		w.settle(s, dropped, time.Now())
 	})
-}
-
-// settle publishes paths dropped from the index: gauges and a change.
-func (w *classWatcher) settle(s *session, dropped []netip.Prefix, now time.Time) {
-	w.refreshAccepted(map[string]bool{s.cfg.Name: true})
-	w.refreshOrigins(dropped)
-	w.queue.push(w.class, dropped, true, now)
 }
