@@ -11,6 +11,10 @@ const (
 	ConditionClustersReachable = "ClustersReachable"
 	// ConditionSessionsEstablished is True when every watcher session is Established.
 	ConditionSessionsEstablished = "SessionsEstablished"
+	// ConditionMetalLBConfigValid is True when the MetalLB of every reachable member accepts
+	// its configuration (its ConfigurationState objects say Valid). MetalLB validates its
+	// configuration as a whole: one rejected object freezes every later change there.
+	ConditionMetalLBConfigValid = "MetalLBConfigValid"
 )
 
 // MetalLBMode is the BGP implementation a member's MetalLB runs. The modes accept different
@@ -94,6 +98,104 @@ type GatewayClassTemplate struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9\/\-._~%!$&'()*+,;=:]+$`
 	ControllerName string `json:"controllerName"`
+}
+
+// GatewayServiceProvisioner says who creates the LoadBalancer Service in front of a
+// Gateway's data plane, the Service MetalLB gives the VIP.
+// +kubebuilder:validation:Enum=Implementation;Operator
+type GatewayServiceProvisioner string
+
+const (
+	// GatewayServiceByImplementation: the Gateway API implementation creates one
+	// LoadBalancer Service per Gateway and copies the Gateway's spec.infrastructure labels
+	// and annotations onto it (Envoy Gateway, Istio and OpenShift's default class, Cilium,
+	// NGINX Gateway Fabric). The operator puts the MetalLB annotations there.
+	GatewayServiceByImplementation GatewayServiceProvisioner = "Implementation"
+	// GatewayServiceByOperator: the implementation serves every Gateway from one shared
+	// data plane and makes no Service per Gateway (Traefik). The operator creates a
+	// LoadBalancer Service per ingress that selects the data plane's pods.
+	GatewayServiceByOperator GatewayServiceProvisioner = "Operator"
+)
+
+// ServicePortMapping maps a listener port to the port the data plane listens on.
+type ServicePortMapping struct {
+	// port is the listener's port, as clients reach it on the VIP.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port"`
+
+	// targetPort is the data plane's port for that listener (Traefik: its entry point's
+	// port).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	TargetPort int32 `json:"targetPort"`
+}
+
+// GatewayService says how the VIP reaches the LoadBalancer Service in front of each
+// Gateway's data plane, and where that Service lives, so that MetalLB gives exactly that
+// Service the VIP and no other Service can take it. docs/gateway-implementations.md says
+// what each implementation needs.
+// +kubebuilder:validation:XValidation:rule="!has(self.provisioner) || self.provisioner != 'Operator' || (has(self.namespace) && has(self.selector))",message="provisioner Operator needs namespace and selector: where the shared data plane's pods run and how to select them"
+// +kubebuilder:validation:XValidation:rule="(has(self.provisioner) && self.provisioner == 'Operator') || (!has(self.selector) && !has(self.ports) && !has(self.externalTrafficPolicy))",message="selector, ports and externalTrafficPolicy are only used with provisioner Operator"
+// +kubebuilder:validation:XValidation:rule="!(has(self.provisioner) && self.provisioner == 'Operator' && has(self.specAddresses) && self.specAddresses)",message="specAddresses is only used with provisioner Implementation"
+type GatewayService struct {
+	// provisioner is who creates the Service: Implementation (default; one Service per
+	// Gateway, made by the Gateway API implementation) or Operator (the operator makes one
+	// per ingress in front of a shared data plane).
+	// +kubebuilder:default=Implementation
+	// +optional
+	Provisioner GatewayServiceProvisioner `json:"provisioner,omitempty"`
+
+	// namespace the Service lives in. With Implementation: where the implementation puts a
+	// Gateway's Service; unset means the Gateway's own namespace (Istio, OpenShift, Envoy
+	// Gateway in its GatewayNamespace deploy mode), while Envoy Gateway's default deploy
+	// mode uses its controller's namespace (envoy-gateway-system). With Operator: the
+	// namespace of the shared data plane's pods (required). The VIP's IPAddressPool admits
+	// only this namespace, and in it only the Service labelled for this ingress.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace,omitempty"`
+
+	// specAddresses also writes the VIP into each Gateway's spec.addresses (Implementation
+	// only). Off by default: the MetalLB annotations the implementation copies onto the
+	// Service already ask for the VIP, while some implementations turn spec.addresses into
+	// the Service's externalIPs (Envoy Gateway), which OpenShift and API servers running the
+	// DenyServiceExternalIPs admission plugin refuse, and then report the address as
+	// assigned whether or not MetalLB assigned it. Turn it on for an implementation that
+	// needs spec.addresses to pick the address.
+	// +optional
+	SpecAddresses bool `json:"specAddresses,omitempty"`
+
+	// selector matches the shared data plane's pods (Operator only), for example
+	// {app.kubernetes.io/name: traefik}.
+	// +optional
+	// +kubebuilder:validation:MinProperties=1
+	// +kubebuilder:validation:MaxProperties=16
+	Selector map[string]string `json:"selector,omitempty"`
+
+	// ports maps listener ports to the data plane's ports (Operator only); a listener port
+	// not listed targets the same port number.
+	// +optional
+	// +listType=map
+	// +listMapKey=port
+	// +kubebuilder:validation:MaxItems=64
+	Ports []ServicePortMapping `json:"ports,omitempty"`
+
+	// externalTrafficPolicy of the Service the operator creates (Operator only): Cluster
+	// (default) or Local. With Local, MetalLB announces the VIP only from nodes that run a
+	// ready data plane pod.
+	// +optional
+	// +kubebuilder:validation:Enum=Cluster;Local
+	ExternalTrafficPolicy string `json:"externalTrafficPolicy,omitempty"`
+}
+
+// Provisioned returns who creates the Service, applying the default.
+func (g *GatewayService) Provisioned() GatewayServiceProvisioner {
+	if g == nil || g.Provisioner == "" {
+		return GatewayServiceByImplementation
+	}
+	return g.Provisioner
 }
 
 // BFDSettings are the BFD timers of one peer; peers with equal settings share one MetalLB
@@ -432,6 +534,12 @@ type AnycastClassSpec struct {
 	// +optional
 	GatewayClass *GatewayClassTemplate `json:"gatewayClass,omitempty"`
 
+	// gatewayService says how each Gateway's LoadBalancer Service gets the VIP: who creates
+	// it and in which namespace. Default: the Gateway API implementation creates it in the
+	// Gateway's namespace and copies the MetalLB annotations from the Gateway.
+	// +optional
+	GatewayService *GatewayService `json:"gatewayService,omitempty"`
+
 	// metallbNamespace is where MetalLB runs on every member; its objects are written there.
 	// +kubebuilder:default=metallb-system
 	// +optional
@@ -471,6 +579,16 @@ type ClusterStatus struct {
 	// lastTransitionTime is when reachable last changed.
 	// +optional
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
+	// metallb is MetalLB's own verdict on the member's configuration, from its
+	// ConfigurationState objects (MetalLB v0.15.3 and later): Valid, Invalid or Unknown
+	// (no verdict published). Invalid means MetalLB rejects its whole configuration and
+	// keeps the last good one: nothing the operator changes there takes effect.
+	// +optional
+	MetalLB string `json:"metallb,omitempty"`
+	// metallbMessage is MetalLB's error summary per component when it rejects its
+	// configuration.
+	// +optional
+	MetalLBMessage string `json:"metallbMessage,omitempty"`
 	// kubeconfigSecretRef is how the member was reached, remembered so that a member
 	// removed from spec.clusters can still be cleaned up.
 	// +optional

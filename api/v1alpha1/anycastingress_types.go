@@ -343,6 +343,11 @@ type IngressClusterStatus struct {
 	// health verdict that withdrew it.
 	// +optional
 	WithdrawnReason string `json:"withdrawnReason,omitempty"`
+	// announcingNodes is how many of the member's nodes MetalLB's speakers report
+	// announcing the VIP from (its ServiceBGPStatus objects, MetalLB v0.15 and later);
+	// unset when MetalLB publishes none for the Gateway's Service.
+	// +optional
+	AnnouncingNodes *int32 `json:"announcingNodes,omitempty"`
 	// routerState is what the routers carry for the member, as the watcher sees it:
 	// Advertised, Prepended (its path carries its ASN more than once) or Withdrawn.
 	// +optional

@@ -30,7 +30,8 @@ type Advertisement struct {
 	// Prepend is the number of prepended ASNs in Prepend mode.
 	Prepend int `json:"prepend,omitempty"`
 	// Reason says why the member does not simply advertise: "Drained" (the ingress's
-	// spec.drain), "ClusterDrained" (the class drains the member) or "Unhealthy".
+	// spec.drain), "ClusterDrained" (the class drains the member), "Unhealthy" or
+	// "AwaitingHealth".
 	Reason string `json:"reason,omitempty"`
 	// Field is the spec field that asked for a drain, for refusals.
 	Field string `json:"-"`
@@ -41,6 +42,9 @@ const (
 	ReasonDrained        = "Drained"
 	ReasonClusterDrained = "ClusterDrained"
 	ReasonUnhealthy      = "Unhealthy"
+	// ReasonAwaitingHealth: the member has not advertised the VIP yet and waits until it
+	// is healthy for the first time.
+	ReasonAwaitingHealth = "AwaitingHealth"
 )
 
 // MemberAdvertisement decides what member does with the VIP of ing: a drain (the class's
@@ -64,6 +68,9 @@ func MemberAdvertisement(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress,
 	}
 	if contains(obs.HealthWithdrawn, member) {
 		return Advertisement{Mode: Withdraw, Reason: ReasonUnhealthy}
+	}
+	if contains(obs.AwaitingHealth, member) {
+		return Advertisement{Mode: Withdraw, Reason: ReasonAwaitingHealth}
 	}
 	return Advertisement{Mode: Advertise}
 }

@@ -46,23 +46,26 @@ func ingressGateway(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, clus
 	}
 	gw := &gwv1.Gateway{
 		ObjectMeta: metav1.ObjectMeta{Name: ing.Name, Namespace: ing.Namespace, Labels: labels},
-		Spec: gwv1.GatewaySpec{
-			GatewayClassName: gwv1.ObjectName(GatewayClassName(c)),
-			Addresses:        []gwv1.GatewaySpecAddress{{Type: ptr.To(gwv1.IPAddressType), Value: vip.String()}},
-			// Implementations copy these onto the LoadBalancer Service they create for the
-			// Gateway; MetalLB then gives that Service exactly the VIP, from the VIP's pool.
-			Infrastructure: &gwv1.GatewayInfrastructure{
-				Annotations: map[gwv1.AnnotationKey]gwv1.AnnotationValue{
-					MetalLBAddressPoolAnnotation: gwv1.AnnotationValue(PoolName(ing.Namespace, ing.Name)),
-					MetalLBLoadBalancerIPsAnno:   gwv1.AnnotationValue(vip.String()),
-				},
-				// The health gate finds the Gateway's Service by this label.
-				Labels: map[gwv1.LabelKey]gwv1.LabelValue{
-					owner.GatewayLabel:          gwv1.LabelValue(ing.Name),
-					owner.GatewayNamespaceLabel: gwv1.LabelValue(ing.Namespace),
-				},
+		Spec:       gwv1.GatewaySpec{GatewayClassName: gwv1.ObjectName(GatewayClassName(c))},
+	}
+	gs := c.Spec.GatewayService
+	if gs.Provisioned() == v1alpha1.GatewayServiceByImplementation {
+		if gs != nil && gs.SpecAddresses {
+			gw.Spec.Addresses = []gwv1.GatewaySpecAddress{{Type: ptr.To(gwv1.IPAddressType), Value: vip.String()}}
+		}
+		// Implementations copy these onto the LoadBalancer Service they create for the
+		// Gateway; MetalLB then gives that Service exactly the VIP, from the VIP's pool,
+		// whose serviceAllocation admits only a Service with these labels.
+		gw.Spec.Infrastructure = &gwv1.GatewayInfrastructure{
+			Annotations: map[gwv1.AnnotationKey]gwv1.AnnotationValue{
+				MetalLBAddressPoolAnnotation: gwv1.AnnotationValue(PoolName(ing.Namespace, ing.Name)),
+				MetalLBLoadBalancerIPsAnno:   gwv1.AnnotationValue(vip.String()),
 			},
-		},
+			Labels: map[gwv1.LabelKey]gwv1.LabelValue{},
+		}
+		for k, v := range GatewayServiceLabels(ing) {
+			gw.Spec.Infrastructure.Labels[gwv1.LabelKey(k)] = gwv1.LabelValue(v)
+		}
 	}
 	for _, l := range listeners {
 		gl := gwv1.Listener{
@@ -91,6 +94,9 @@ func ingressGateway(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, clus
 		gw.Spec.Listeners = append(gw.Spec.Listeners, gl)
 	}
 	out := []*unstructured.Unstructured{toUnstructured(gw, GVKGateway)}
+	if gs.Provisioned() == v1alpha1.GatewayServiceByOperator {
+		out = append(out, gatewayService(c, ing, listeners, vip))
+	}
 
 	for _, r := range ing.Spec.Routes {
 		backendName, backendPort := routeBackend(ing, cluster, r.Backend)

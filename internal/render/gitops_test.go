@@ -30,10 +30,13 @@ var gitopsAnnotations = map[string]string{
 	"kubectl.kubernetes.io/last-applied-configuration": `{"apiVersion":"anycast.dev/v1alpha1"}`,
 }
 
-// allowedChildLabels are the only labels a rendered object may carry: the owner labels.
+// allowedChildLabels are the only labels a rendered object may carry: the owner labels,
+// and on the Service the operator makes for a shared data plane, the gateway labels the
+// VIP's pool admits.
 var allowedChildLabels = map[string]bool{
 	owner.ManagedByLabel: true, owner.KindLabel: true, owner.NameLabel: true,
 	owner.NamespaceLabel: true, owner.ClassLabel: true,
+	owner.GatewayLabel: true, owner.GatewayNamespaceLabel: true,
 }
 
 // TestRenderedChildrenCarryNoTrackingMetadata renders every golden input with the ArgoCD

@@ -51,10 +51,36 @@ type Observed struct {
 	// speaker per node, so two classes cannot give it different ASNs or the same peer.
 	ClassConflicts []Problem `json:"classConflicts,omitempty"`
 
+	// Members is what the controller read on each member, keyed by member name. A member
+	// missing here was not read (the render command, or a member that is down): nothing
+	// is refused for what could not be seen.
+	Members map[string]MemberObserved `json:"members,omitempty"`
+
 	// HealthWithdrawn lists the members whose advertisement of this ingress's VIP the
 	// health gate withdraws (the controller decides, with its hold-down and the rule that
 	// the last advertising member is never withdrawn).
 	HealthWithdrawn []string `json:"healthWithdrawn,omitempty"`
+
+	// AwaitingHealth lists the members that have not advertised the VIP yet and are not
+	// healthy yet: a member's first advertisement waits for its health (see the health
+	// gate), since MetalLB would announce the VIP as soon as the Service has it.
+	AwaitingHealth []string `json:"awaitingHealth,omitempty"`
+}
+
+// MemberObserved is what one member holds that rendering depends on.
+type MemberObserved struct {
+	// Pools are the MetalLB IPAddressPools on the member, every one of them, ours or not:
+	// MetalLB rejects its whole configuration when two pools overlap, so a VIP pool that
+	// would overlap one of them is refused on that member instead of applied.
+	Pools []PoolObserved `json:"pools,omitempty"`
+}
+
+// PoolObserved is one IPAddressPool on a member.
+type PoolObserved struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Addresses as the pool writes them: CIDRs or "first-last" ranges.
+	Addresses []string `json:"addresses"`
 }
 
 // SkupperObserved is what the hub and the spokes report about linking, for one namespace.
@@ -78,6 +104,9 @@ type GrantObserved struct {
 	URL  string `json:"url,omitempty"`
 	Code string `json:"code,omitempty"`
 	CA   string `json:"ca,omitempty"`
+	// Issued is true when the spoke already holds the token for this credential: it stays
+	// rendered even while the hub Site has no endpoints (it was presented already).
+	Issued bool `json:"issued,omitempty"`
 }
 
 // SecretKey is the key of Observed.Secrets for a Secret reference.

@@ -120,10 +120,14 @@ func ingressMetalLB(c *v1alpha1.AnycastClass, m *v1alpha1.ClusterMember, ing *v1
 		ObjectMeta: meta,
 		Spec: mlbv1beta1.IPAddressPoolSpec{
 			Addresses: []string{netip.PrefixFrom(vip, vip.BitLen()).String()},
-			// Only a Service that asks for this pool by name gets the VIP, and only in the
-			// ingress namespace: nothing else can take it by accident.
+			// Only a Service that asks for this pool by name gets the VIP, only in the
+			// namespace where the Gateway's Service lives, and only the Service labelled
+			// for this ingress's Gateway: nothing else can take it by accident.
 			AutoAssign: ptr.To(false),
-			AllocateTo: &mlbv1beta1.ServiceAllocation{Namespaces: []string{ing.Namespace}},
+			AllocateTo: &mlbv1beta1.ServiceAllocation{
+				Namespaces:       []string{GatewayServiceNamespace(c, ing)},
+				ServiceSelectors: []metav1.LabelSelector{{MatchLabels: GatewayServiceLabels(ing)}},
+			},
 		},
 	}, GVKIPAddressPool)}
 	if adv.Mode == Withdraw {

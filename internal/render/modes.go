@@ -11,7 +11,8 @@ import (
 // MetalLB validates its configuration per BGP mode, and a rejected configuration only
 // shows in the speaker's log. So the operator refuses, in status, what a member's mode
 // cannot do, and renders nothing for that member. The lists below are what MetalLB v0.16's
-// native mode rejects (see DESIGN.md); the FRR modes (frr, frr-k8s) accept them all.
+// native mode rejects, as the real MetalLB v0.16 was seen to; the FRR modes (frr, frr-k8s)
+// accept them all.
 
 // modeRefusalsForMember lists the class fields of one member its mode rejects.
 func modeRefusalsForMember(m *v1alpha1.ClusterMember) []Problem {
@@ -29,6 +30,15 @@ func modeRefusalsForMember(m *v1alpha1.ClusterMember) []Problem {
 		})
 	}
 	for _, p := range m.Peers {
+		// MetalLB's native speaker formats "host:port" without brackets, so it cannot
+		// even dial an IPv6 peer ("too many colons in address"); it then replaces the
+		// member's working sessions with the dead one.
+		if a, err := netip.ParseAddr(p.Address); err == nil && a.Unmap().Is6() {
+			refuse(p.Name, "address", "an IPv6 peer address, which the native speaker cannot dial")
+		}
+		if a, err := netip.ParseAddr(p.SourceAddress); err == nil && a.Unmap().Is6() {
+			refuse(p.Name, "sourceAddress", "an IPv6 source address, which the native speaker cannot use")
+		}
 		if p.BFD != nil {
 			refuse(p.Name, "bfd", "BFD")
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -29,12 +30,13 @@ var kindOrder = map[string]int{
 	"BGPAdvertisement": 4,
 	"GatewayClass":     5,
 	"Gateway":          6,
-	"HTTPRoute":        7,
-	"Site":             8,
-	"AccessGrant":      9,
-	"AccessToken":      10,
-	"Connector":        11,
-	"Listener":         12,
+	"Service":          7,
+	"HTTPRoute":        8,
+	"Site":             9,
+	"AccessGrant":      10,
+	"AccessToken":      11,
+	"Connector":        12,
+	"Listener":         13,
 }
 
 // GVKs of every kind render emits, for callers that watch or list them.
@@ -47,11 +49,14 @@ var (
 	GVKGatewayClass     = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "GatewayClass"}
 	GVKGateway          = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "Gateway"}
 	GVKHTTPRoute        = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "HTTPRoute"}
-	GVKSite             = schema.GroupVersionKind{Group: "skupper.io", Version: "v2alpha1", Kind: "Site"}
-	GVKAccessGrant      = schema.GroupVersionKind{Group: "skupper.io", Version: "v2alpha1", Kind: "AccessGrant"}
-	GVKAccessToken      = schema.GroupVersionKind{Group: "skupper.io", Version: "v2alpha1", Kind: "AccessToken"}
-	GVKConnector        = schema.GroupVersionKind{Group: "skupper.io", Version: "v2alpha1", Kind: "Connector"}
-	GVKListener         = schema.GroupVersionKind{Group: "skupper.io", Version: "v2alpha1", Kind: "Listener"}
+	// GVKService is the LoadBalancer Service the operator makes in front of a shared data
+	// plane (gatewayService.provisioner Operator).
+	GVKService     = schema.GroupVersionKind{Version: "v1", Kind: "Service"}
+	GVKSite        = schema.GroupVersionKind{Group: "skupper.io", Version: "v2alpha1", Kind: "Site"}
+	GVKAccessGrant = schema.GroupVersionKind{Group: "skupper.io", Version: "v2alpha1", Kind: "AccessGrant"}
+	GVKAccessToken = schema.GroupVersionKind{Group: "skupper.io", Version: "v2alpha1", Kind: "AccessToken"}
+	GVKConnector   = schema.GroupVersionKind{Group: "skupper.io", Version: "v2alpha1", Kind: "Connector"}
+	GVKListener    = schema.GroupVersionKind{Group: "skupper.io", Version: "v2alpha1", Kind: "Listener"}
 	// GVKLink is read, never rendered: Skupper writes Links when it redeems a token.
 	GVKLink = schema.GroupVersionKind{Group: "skupper.io", Version: "v2alpha1", Kind: "Link"}
 )
@@ -59,7 +64,7 @@ var (
 // AllKinds lists every kind render emits, in apply order.
 var AllKinds = []schema.GroupVersionKind{
 	GVKSecret, GVKBFDProfile, GVKBGPPeer, GVKIPAddressPool, GVKBGPAdvertisement,
-	GVKGatewayClass, GVKGateway, GVKHTTPRoute,
+	GVKGatewayClass, GVKGateway, GVKService, GVKHTTPRoute,
 	GVKSite, GVKAccessGrant, GVKAccessToken, GVKConnector, GVKListener,
 }
 
@@ -130,3 +135,43 @@ func shortHash(v interface{}) string {
 // (the MetalLB namespace): "<namespace>.<name>". Both parts are DNS labels, so the dot
 // keeps the name unique.
 func ingressObjectName(namespace, name string) string { return namespace + "." + name }
+
+// maxLabel is the longest DNS-1123 label: the limit of a Service port name, a label value
+// and most object names.
+const maxLabel = 63
+
+// labelName names an object after parts (object names that may hold dots or be up to 253
+// characters long) with a DNS-1123 label: lowercase letters, digits and '-', at most 63
+// characters, starting and ending with a letter or digit. Names that other controllers
+// turn into names of their own must be labels: Skupper names the Service port of a
+// Listener after the Listener, and the API server refuses a port name with a dot. The
+// parts are joined with '-' (anything else becomes '-' too) and cut to fit, so the name
+// stays readable; a hash of the exact parts keeps it unique, since neither the join
+// ("a-b","c" and "a","b-c") nor the cut is.
+func labelName(parts ...string) string {
+	suffix := shortHash(parts)
+	var b strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte('-')
+		}
+		for _, r := range p {
+			switch {
+			case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+				b.WriteRune(r)
+			case r >= 'A' && r <= 'Z':
+				b.WriteRune(r - 'A' + 'a')
+			default:
+				b.WriteByte('-')
+			}
+		}
+	}
+	base := b.String()
+	if limit := maxLabel - len(suffix) - 1; len(base) > limit {
+		base = base[:limit]
+	}
+	if base = strings.Trim(base, "-"); base == "" {
+		return suffix
+	}
+	return base + "-" + suffix
+}

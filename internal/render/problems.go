@@ -172,8 +172,10 @@ func checkIngress(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, obs *O
 	if vip.IsValid() {
 		for _, name := range selected {
 			if m := c.Member(name); m != nil {
-				if ps := modeRefusalsForIngress(m, ing, vip); len(ps) > 0 {
-					perCluster[name] = append(perCluster[name], ps...)
+				perCluster[name] = append(perCluster[name], modeRefusalsForIngress(m, ing, vip)...)
+				perCluster[name] = append(perCluster[name], overlapRefusals(c, ing, name, vip, obs)...)
+				if len(perCluster[name]) == 0 {
+					delete(perCluster, name)
 				}
 			}
 		}
