@@ -25,6 +25,7 @@ type changeQueue struct {
 type pendingChange struct {
 	prefixes   map[netip.Prefix]struct{}
 	sessions   bool
+	counters   bool
 	receivedAt time.Time
 }
 
@@ -45,6 +46,15 @@ func (q *changeQueue) push(class string, prefixes []netip.Prefix, sessions bool,
 	if len(prefixes) == 0 && !sessions {
 		return
 	}
+	q.merge(class, prefixes, sessions, false, receivedAt)
+}
+
+// pushCounters merges "the class's prefix counters moved" into its pending change.
+func (q *changeQueue) pushCounters(class string, receivedAt time.Time) {
+	q.merge(class, nil, false, true, receivedAt)
+}
+
+func (q *changeQueue) merge(class string, prefixes []netip.Prefix, sessions, counters bool, receivedAt time.Time) {
 	q.mu.Lock()
 	pc := q.pending[class]
 	if pc == nil {
@@ -56,6 +66,7 @@ func (q *changeQueue) push(class string, prefixes []netip.Prefix, sessions bool,
 		pc.prefixes[p] = struct{}{}
 	}
 	pc.sessions = pc.sessions || sessions
+	pc.counters = pc.counters || counters
 	if receivedAt.Before(pc.receivedAt) {
 		pc.receivedAt = receivedAt
 	}
@@ -77,7 +88,7 @@ func (q *changeQueue) next() (Change, bool) {
 	q.order = q.order[1:]
 	pc := q.pending[class]
 	delete(q.pending, class)
-	c := Change{Class: class, Sessions: pc.sessions, ReceivedAt: pc.receivedAt}
+	c := Change{Class: class, Sessions: pc.sessions, Counters: pc.counters, ReceivedAt: pc.receivedAt}
 	for p := range pc.prefixes {
 		c.Prefixes = append(c.Prefixes, p)
 	}

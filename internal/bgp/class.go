@@ -33,7 +33,20 @@ type classWatcher struct {
 	stopped  bool
 	pools    pools
 	sessions map[string]*session
+
+	// Counter changes are published at most every CountersEvery (countersMoved):
+	// countersAt is when the last one was, countersDue a push already scheduled.
+	countersMu  sync.Mutex
+	countersAt  time.Time
+	countersDue bool
 }
+
+// CountersEvery is how often, at most, a class's prefix counters are published
+// as a Change when only they moved (a router's UPDATEs outside the pools, or in
+// them without a change the ingresses need): each change rewrites the class's
+// status, so a router sending a table must not cost a status write per UPDATE,
+// while the counters still follow the routers within seconds.
+const CountersEvery = 2 * time.Second
 
 // startClass prepares a class; Apply starts its sessions. The watcher never
 // listens: it only dials, so nothing can connect to it.
@@ -185,10 +198,41 @@ func (w *classWatcher) settle(s *session, dropped []netip.Prefix, now time.Time)
 	w.queue.push(w.class, dropped, true, now)
 }
 
-// refreshAccepted updates the accepted-paths gauge of the named sessions.
+// countersMoved publishes that a session's prefix counters moved, as a Change
+// with Counters set: at once if none was published in the last CountersEvery,
+// otherwise once that interval is over (one Change for every move meanwhile).
+func (w *classWatcher) countersMoved(now time.Time) {
+	w.countersMu.Lock()
+	defer w.countersMu.Unlock()
+	if w.countersDue {
+		return
+	}
+	wait := CountersEvery - now.Sub(w.countersAt)
+	if wait <= 0 {
+		w.countersAt = now
+		w.queue.pushCounters(w.class, now)
+		return
+	}
+	w.countersDue = true
+	time.AfterFunc(wait, func() {
+		w.mu.Lock()
+		stopped := w.stopped
+		w.mu.Unlock()
+		w.countersMu.Lock()
+		defer w.countersMu.Unlock()
+		w.countersDue = false
+		w.countersAt = time.Now()
+		if !stopped {
+			w.queue.pushCounters(w.class, now)
+		}
+	})
+}
+
+// refreshAccepted updates the accepted-prefixes gauge of the named sessions.
 func (w *classWatcher) refreshAccepted(sessions map[string]bool) {
 	for name := range sessions {
-		sessionPrefixes.WithLabelValues(w.class, name, "accepted").Set(float64(w.ix.acceptedBy(name)))
+		prefixes, _ := w.ix.acceptedBy(name)
+		sessionPrefixes.WithLabelValues(w.class, name, "accepted").Set(float64(prefixes))
 	}
 }
 
@@ -212,8 +256,10 @@ func (w *classWatcher) states() []SessionState {
 	need := w.pools.afis()
 	out := make([]SessionState, 0, len(w.sessions))
 	for _, s := range w.sessions {
+		accepted, acceptedPaths := w.ix.acceptedBy(s.cfg.Name)
 		st := SessionState{Name: s.cfg.Name, State: s.state, Since: s.since, Message: describe(s),
-			Received: uint64(max(0, s.received.Load())), Accepted: uint64(w.ix.acceptedBy(s.cfg.Name))}
+			Received: uint64(max(0, s.receivedPrefixes.Load())), ReceivedPaths: uint64(max(0, s.receivedPaths.Load())),
+			Accepted: uint64(accepted), AcceptedPaths: uint64(acceptedPaths)}
 		st.Synced, st.SyncIn = s.synced(need, now)
 		var wait time.Duration
 		if st.Relearning, wait = s.relearning(now); wait > st.SyncIn {

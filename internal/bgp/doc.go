@@ -21,19 +21,26 @@
 //
 // # What it does
 //
-//   - It only dials (nothing listens for BGP) and never advertises: it has no
-//     code that sends an UPDATE; its OPEN offers ADD-PATH receive only.
+//   - It only dials (nothing listens for BGP) and never advertises: its OPEN
+//     offers ADD-PATH receive only, and the only UPDATE it sends is the
+//     End-of-RIB marker, one per negotiated family, empty (no route, no
+//     attribute but an empty MP_UNREACH_NLRI for IPv6), to a router that
+//     announced graceful restart: RFC 4724 asks for it even with nothing to
+//     send, and a restarting router (BIRD with -R, FRR, GoBGP) holds its own
+//     table back until every graceful-restart peer has sent it.
 //   - Every session negotiates IPv4 and IPv6 unicast, whatever its transport,
 //     with 4-octet ASNs, route refresh, and graceful restart without address
 //     families (End-of-RIB support only: routers then mark the end of their
 //     table, so the session is synced as soon as it is in).
 //   - Only routes inside the class pools (a /32 or /128 VIP inside a pool
 //     matches) are kept; everything else is counted and dropped.
-//     SessionState reports Received (every path the router currently
+//     SessionState reports Received (the prefixes the router currently
 //     announces: re-announcements replace, withdrawals remove) and Accepted
-//     (kept).
+//     (kept), and, as ReceivedPaths and AcceptedPaths, the paths: with
+//     ADD-PATH one prefix arrives once per path id.
 //   - A max-prefix guard per session (SessionConfig.MaxPrefixes, per address
-//     family, counted before filtering): when the router sends more, the
+//     family, counted before filtering, in prefixes: a prefix with many
+//     ADD-PATH path ids counts once): when the router sends more, the
 //     watcher sends Cease/Maximum Number of Prefixes and keeps the session
 //     down until its configuration changes (any Apply that changes it).
 //   - TCP MD5 (SessionConfig.Password) and the eBGP TTL (1, or Multihop) are
@@ -64,7 +71,9 @@
 //     the class's VIPs are unaffected.
 //   - Changes reach the reconcilers on Manager.Changes(), pushed by the
 //     session goroutines as UPDATEs and state changes arrive (no polling),
-//     and coalesced per class so a slow consumer never blocks BGP.
+//     and coalesced per class so a slow consumer never blocks BGP. A change
+//     of the prefix counters alone is pushed too (Change.Counters), at most
+//     every CountersEvery per class.
 //   - Prometheus: anycast_watcher_session_established, anycast_watcher_prefixes
 //     (kind=received|accepted), anycast_watcher_origins, and
 //     anycast_watcher_update_to_status_seconds, which the controller feeds
@@ -120,7 +129,8 @@
 // transfer and about 12 bytes per route, see above). They also satisfy FRR's
 // "bgp ebgp-requires-policy" (on by default outside the datacenter profile),
 // without which FRR sends an eBGP neighbor nothing at all. Set MaxPrefixes
-// above the number of VIPs you expect, so a router misconfigured to send its
+// above the number of VIPs you expect (prefixes: a VIP counts once however
+// many clusters' paths ADD-PATH brings), so a router misconfigured to send its
 // full table is cut off rather than absorbed.
 //
 // # Known limits
@@ -130,7 +140,10 @@
 //   - No enhanced route refresh (RFC 7313): after a pool grows, the new
 //     pools stop Relearning by the quiet-time rule, not by a marker.
 //   - No extended messages (RFC 8654): UPDATEs are at most 4096 bytes.
-//   - As a graceful-restart receiver it keeps nothing of a restarting
-//     router: its paths are dropped when its session goes down, so the
-//     status says what is missing during the restart.
+//   - As a graceful-restart receiver it keeps a restarting router's last
+//     paths only as above (graceful.go): a router in helper mode, one that
+//     ends the session with a NOTIFICATION, or one back without its
+//     forwarding state loses them at once, and the status then says what is
+//     missing. The watcher itself never restarts gracefully: it announces no
+//     family, so a router keeps nothing of it (there is nothing to keep).
 package bgp

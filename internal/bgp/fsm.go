@@ -18,7 +18,9 @@ import (
 // After a max-prefix shutdown it parks until then.
 //
 // It is a receive-only BGP speaker (RFC 4271 FSM, active side only): it
-// sends OPEN, KEEPALIVE, ROUTE-REFRESH and NOTIFICATION, never an UPDATE.
+// sends OPEN, KEEPALIVE, ROUTE-REFRESH and NOTIFICATION, and no UPDATE but
+// the End-of-RIB marker graceful restart asks for (sendEndOfRIB), which
+// carries no route.
 func (w *classWatcher) run(ctx context.Context, s *session) {
 	defer close(s.done)
 	for {
@@ -32,14 +34,17 @@ func (w *classWatcher) run(ctx context.Context, s *session) {
 		}
 		if err != nil {
 			w.log.V(1).Info("connect failed", "session", s.cfg.Name, "address", s.cfg.Address, "error", err.Error())
-			w.setNote(s, func(n *peerNote) { n.connectErr = dialFailure(err) })
+			why := connectFailure(err, s.cfg.port())
+			w.setNote(s, func(n *peerNote) { n.attempt, n.connectFailed = why, true })
 		} else {
-			w.setNote(s, func(n *peerNote) { n.connectErr = "" })
-			rib := newSessionRIB()
-			err = w.serve(ctx, s, newWire(conn), rib)
+			w.setNote(s, func(n *peerNote) {
+				if n.connectFailed { // the connect works now: that cause is over
+					n.attempt, n.connectFailed = "", false
+				}
+			})
+			err = w.serve(ctx, s, newWire(conn))
 			_ = conn.Close()
-			s.received.Store(0)
-			s.receivedVec.Set(0)
+			s.setReceived(0, 0)
 			if ctx.Err() != nil {
 				return
 			}
@@ -66,7 +71,7 @@ func (e *prefixLimitError) Error() string { return "max-prefix limit exceeded ("
 
 // serve runs one connection through OpenSent and OpenConfirm to Established
 // and reads UPDATEs until it ends, returning why.
-func (w *classWatcher) serve(ctx context.Context, s *session, c *wire, rib *sessionRIB) error {
+func (w *classWatcher) serve(ctx context.Context, s *session, c *wire) error {
 	// Removal closes the connection, politely.
 	stop := context.AfterFunc(ctx, func() {
 		c.notify(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_PEER_DECONFIGURED, nil)
@@ -94,9 +99,6 @@ func (w *classWatcher) serve(ctx context.Context, s *session, c *wire, rib *sess
 	neg, err := negotiate(s.cfg, m.Body.(*bgp.BGPOpen))
 	if oe, ok := err.(*openError); ok {
 		c.notify(oe.code, oe.subcode, oe.data)
-		w.setNote(s, func(n *peerNote) {
-			n.openErr = oe.msg + " (sent NOTIFICATION " + bgp.NewNotificationErrorCode(oe.code, oe.subcode).String() + ")"
-		})
 		return oe
 	}
 	if err := c.write(bgp.NewBGPKeepAliveMessage()); err != nil {
@@ -111,6 +113,10 @@ func (w *classWatcher) serve(ctx context.Context, s *session, c *wire, rib *sess
 		return unexpected(c, typ, body, bgp.BGP_ERROR_SUB_RECEIVE_UNEXPECTED_MESSAGE_IN_OPENCONFIRM_STATE)
 	}
 	w.established(s, neg.gr)
+	if err := sendEndOfRIB(c, neg); err != nil {
+		return &connectionLost{"sending End-of-RIB: " + err.Error()}
+	}
+	rib := newSessionRIB(neg.families[bgp.RF_IPv4_UC] != 0, neg.families[bgp.RF_IPv6_UC] != 0)
 
 	// Keepalives and route refreshes go out from their own goroutine, so a
 	// slow UPDATE never delays them; a failed write closes the connection,
@@ -196,7 +202,7 @@ func readFailure(c *wire, err error, hold time.Duration) error {
 		c.notify(bgp.BGP_ERROR_HOLD_TIMER_EXPIRED, 0, nil)
 		return fmt.Errorf("hold timer expired: nothing from the router for %s", hold)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return &connectionLost{"the router closed the connection"}
+		return &connectionLost{closedByRouter}
 	case errors.Is(err, net.ErrClosed):
 		// Closed here after a write failed (removal and relearning return earlier).
 		return &connectionLost{"connection closed"}
@@ -209,6 +215,8 @@ func readFailure(c *wire, err error, hold time.Duration) error {
 // either way: the case in which a router that announced graceful restart is expected
 // back (RFC 4724 4.2).
 type connectionLost struct{ msg string }
+
+const closedByRouter = "the router closed the connection"
 
 func (e *connectionLost) Error() string { return e.msg }
 
@@ -290,7 +298,7 @@ func (w *classWatcher) established(s *session, gr gracefulRestart) {
 	case <-s.refresh: // asked for by a pool change before the session went down: moot now
 	default:
 	}
-	s.note.connectErr, s.note.openErr, s.note.notification = "", "", ""
+	s.note.attempt, s.note.connectFailed = "", false
 	w.mu.Unlock()
 	w.log.Info("session state changed", "session", s.cfg.Name, "address", s.cfg.Address, "state", StateEstablished)
 	setEstablished(w.class, s.cfg.Name, true)
@@ -304,7 +312,6 @@ func (w *classWatcher) established(s *session, gr gracefulRestart) {
 // session must stay down (max-prefix).
 func (w *classWatcher) ended(s *session, err error) bool {
 	now := time.Now()
-	var nf *errNotification
 	var pl *prefixLimitError
 	w.mu.Lock()
 	if w.stopped || s.removed {
@@ -322,12 +329,10 @@ func (w *classWatcher) ended(s *session, err error) bool {
 		s.note.maxPrefix = pl.family
 	case wasUp:
 		s.note.down = err.Error()
-	case errors.As(err, &nf):
-		s.note.notification = nf.text
 	default:
-		if _, ok := err.(*openError); !ok {
-			s.note.down = err.Error()
-		}
+		// The session never came up on this attempt: why is the newest cause, and
+		// why it last went down (when it was up before) stays as it was.
+		s.note.attempt, s.note.connectFailed = openFailure(err, s.state), false
 	}
 	state := StateActive
 	if s.prefixLimited {

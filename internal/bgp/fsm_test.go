@@ -100,8 +100,11 @@ func (c *peerConn) keepAlive() {
 }
 
 // recv reads the next message the watcher sends.
-func (c *peerConn) recv() (*bgp.BGPMessage, error) {
-	_ = c.c.SetReadDeadline(time.Now().Add(converge))
+func (c *peerConn) recv() (*bgp.BGPMessage, error) { return c.recvUntil(time.Now().Add(converge)) }
+
+// recvUntil reads the next message, waiting until deadline at most.
+func (c *peerConn) recvUntil(deadline time.Time) (*bgp.BGPMessage, error) {
+	_ = c.c.SetReadDeadline(deadline)
 	hdr := make([]byte, bgp.BGP_HEADER_LENGTH)
 	if _, err := io.ReadFull(c.c, hdr); err != nil {
 		return nil, err
@@ -114,7 +117,9 @@ func (c *peerConn) recv() (*bgp.BGPMessage, error) {
 	return bgp.ParseBGPMessage(append(hdr, body...))
 }
 
-// recvType reads until a message of type typ, skipping keepalives.
+// recvType reads until a message of type typ, skipping keepalives and the
+// End-of-RIB markers the watcher sends a graceful-restart router; any other
+// UPDATE fails the test (the watcher never advertises).
 func (c *peerConn) recvType(typ uint8) *bgp.BGPMessage {
 	c.t.Helper()
 	for {
@@ -124,6 +129,11 @@ func (c *peerConn) recvType(typ uint8) *bgp.BGPMessage {
 		}
 		if m.Header.Type == typ {
 			return m
+		}
+		if m.Header.Type == bgp.BGP_MSG_UPDATE {
+			if eor, _ := m.Body.(*bgp.BGPUpdate).IsEndOfRib(); eor {
+				continue
+			}
 		}
 		if m.Header.Type != bgp.BGP_MSG_KEEPALIVE {
 			c.t.Fatalf("got message type %d (%+v), want %d", m.Header.Type, m.Body, typ)

@@ -73,7 +73,12 @@ func (w *classWatcher) restarted(s *session, gr gracefulRestart) []netip.Prefix 
 		s.stale = nil
 		return nil
 	}
+	n := len(s.stale)
 	dropped := w.dropStale(s, func(afi uint16) bool { return !gr.forwarding[afi] })
+	if gone := n - len(s.stale); gone > 0 {
+		w.log.Info("dropping a restarting router's kept routes", "session", s.cfg.Name, "paths", gone,
+			"reason", "the router came back without its forwarding state (graceful restart F bit clear, or the family no longer restarted gracefully): it no longer forwards on them")
+	}
 	if len(s.stale) > 0 {
 		w.expireAfter(s, SyncMax, "the router sent no End-of-RIB after it came back")
 	}

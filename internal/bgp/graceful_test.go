@@ -23,12 +23,12 @@ var vipB = netip.MustParsePrefix("192.168.155.152/32")
 
 // startGraceful starts a watcher session to a new scripted peer and returns
 // the peer, so a test can accept the watcher's next connection too.
-func startGraceful(t *testing.T) (*wbgp.Manager, *scriptedPeer) {
+func startGraceful(t *testing.T) (*wbgp.Manager, *scriptedPeer, *logBuffer) {
 	t.Helper()
 	p := newScriptedPeer(t)
-	m, _ := newManager(t)
+	m, logs := newManager(t)
 	apply(t, m, wbgp.Config{ASN: wASN, RouterID: rID, Pools: []netip.Prefix{pool}, Sessions: []wbgp.SessionConfig{p.session(64666)}})
-	return m, p
+	return m, p, logs
 }
 
 // establishGR completes the handshake as a router announcing graceful
@@ -47,15 +47,15 @@ func endOfRIB() *bgp.BGPMessage { return bgp.NewEndOfRib(bgp.RF_IPv4_UC) }
 // upWithVIP starts a watcher session to a router announcing graceful restart
 // (restart time, F bit set) that sends vip and its End-of-RIB, and waits until
 // the session is synced.
-func upWithVIP(t *testing.T, restart uint16) (*wbgp.Manager, *scriptedPeer, *peerConn) {
+func upWithVIP(t *testing.T, restart uint16) (*wbgp.Manager, *scriptedPeer, *peerConn, *logBuffer) {
 	t.Helper()
-	m, p := startGraceful(t)
+	m, p, logs := startGraceful(t)
 	c := p.accept()
 	c.establishGR(restart, true)
 	c.send(announce(vip, "10.0.0.1", asPath(64666, 65001)))
 	c.send(endOfRIB())
 	waitSession(t, m, "scripted", synced)
-	return m, p, c
+	return m, p, c, logs
 }
 
 func synced(s wbgp.SessionState) error {
@@ -93,7 +93,7 @@ func retained(n int) func(wbgp.SessionState) error {
 // said so, until it is back: a path it sends again stays, one it does not
 // goes at its End-of-RIB.
 func TestGracefulRestartKeepsRoutes(t *testing.T) {
-	m, p := startGraceful(t)
+	m, p, _ := startGraceful(t)
 	c := p.accept()
 	c.establishGR(60, true)
 	c.send(announce(vip, "10.0.0.1", asPath(64666, 65001)))
@@ -151,7 +151,7 @@ func TestGracefulRestartKeepsRoutes(t *testing.T) {
 // TestGracefulRestartTimesOut: a router not back within its restart time
 // loses its kept paths.
 func TestGracefulRestartTimesOut(t *testing.T) {
-	m, p, c := upWithVIP(t, 2)
+	m, p, c, _ := upWithVIP(t, 2)
 	_ = p.ln.Close() // it does not come back
 	_ = c.c.Close()
 	waitSession(t, m, "scripted", retained(1))
@@ -167,7 +167,7 @@ func TestGracefulRestartTimesOut(t *testing.T) {
 // lose their paths at once.
 func TestGracefulRestartNotForNotifications(t *testing.T) {
 	t.Run("notification", func(t *testing.T) {
-		m, _, c := upWithVIP(t, 60)
+		m, _, c, _ := upWithVIP(t, 60)
 		c.send(bgp.NewBGPNotificationMessage(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_ADMINISTRATIVE_RESET, nil))
 		_ = c.c.Close()
 		goneSoon(t, m, vip, "after a NOTIFICATION")
@@ -176,15 +176,20 @@ func TestGracefulRestartNotForNotifications(t *testing.T) {
 		}
 	})
 	t.Run("forwarding not kept", func(t *testing.T) {
-		m, p, c := upWithVIP(t, 60)
+		m, p, c, logs := upWithVIP(t, 60)
 		_ = c.c.Close()
 		waitSession(t, m, "scripted", retained(1))
 		c = p.accept()
 		c.establishGR(60, false)
 		goneSoon(t, m, vip, "after the router came back without its forwarding state")
+		// Said in the log, like every other way kept routes go.
+		if out := logs.String(); !strings.Contains(out, `"msg"="dropping a restarting router's kept routes"`) ||
+			!strings.Contains(out, `"paths"=1 "reason"="the router came back without its forwarding state`) {
+			t.Errorf("dropping the kept routes for the clear F bit is not logged:\n%s", logs)
+		}
 	})
 	t.Run("helper only", func(t *testing.T) {
-		m, p := startGraceful(t)
+		m, p, _ := startGraceful(t)
 		c := p.accept()
 		c.open(64666, 9, bgp.NewCapMultiProtocol(bgp.RF_IPv4_UC), bgp.NewCapFourOctetASNumber(64666),
 			bgp.NewCapGracefulRestart(false, false, 120, nil))

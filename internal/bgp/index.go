@@ -19,11 +19,32 @@ type pathKey struct {
 type index struct {
 	mu       sync.RWMutex
 	byPrefix map[netip.Prefix]map[pathKey]Path
-	accepted map[string]int // paths held per session
+	// Per session: the prefixes it holds a path for, and its paths (with ADD-PATH
+	// a prefix can have several paths from one session).
+	acceptedPrefixes map[string]int
+	acceptedPaths    map[string]int
 }
 
 func newIndex() *index {
-	return &index{byPrefix: map[netip.Prefix]map[pathKey]Path{}, accepted: map[string]int{}}
+	return &index{byPrefix: map[netip.Prefix]map[pathKey]Path{}, acceptedPrefixes: map[string]int{}, acceptedPaths: map[string]int{}}
+}
+
+// holds reports whether paths has one from session (a prefix's paths are few:
+// one per session and ADD-PATH id).
+func holds(paths map[pathKey]Path, session string) bool {
+	for k := range paths {
+		if k.session == session {
+			return true
+		}
+	}
+	return false
+}
+
+// addTo moves a per-session counter by d, forgetting sessions that reach 0.
+func addTo(m map[string]int, session string, d int) {
+	if m[session] += d; m[session] == 0 {
+		delete(m, session)
+	}
 }
 
 // set stores p, replacing the path with the same session and path id. It
@@ -43,7 +64,10 @@ func (ix *index) set(p Path) bool {
 			return false
 		}
 	} else {
-		ix.accepted[p.Session]++
+		if !holds(paths, p.Session) {
+			addTo(ix.acceptedPrefixes, p.Session, 1)
+		}
+		addTo(ix.acceptedPaths, p.Session, 1)
 	}
 	paths[k] = p
 	return true
@@ -65,9 +89,9 @@ func (ix *index) removeLocked(k pathKey, prefix netip.Prefix) bool {
 	if len(paths) == 0 {
 		delete(ix.byPrefix, prefix)
 	}
-	ix.accepted[k.session]--
-	if ix.accepted[k.session] == 0 {
-		delete(ix.accepted, k.session)
+	addTo(ix.acceptedPaths, k.session, -1)
+	if !holds(paths, k.session) {
+		addTo(ix.acceptedPrefixes, k.session, -1)
 	}
 	return true
 }
@@ -164,11 +188,11 @@ func (ix *index) origins(prefix netip.Prefix) int {
 	return len(seen)
 }
 
-// acceptedBy is the number of paths held from a session.
-func (ix *index) acceptedBy(session string) int {
+// acceptedBy is the number of prefixes, and of paths, held from a session.
+func (ix *index) acceptedBy(session string) (prefixes, paths int) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return ix.accepted[session]
+	return ix.acceptedPrefixes[session], ix.acceptedPaths[session]
 }
 
 func samePath(a, b Path) bool {

@@ -50,8 +50,9 @@ func TestIPv6VIP(t *testing.T) {
 		}
 	}
 	st := waitSession(t, m, "core-v6", func(s bgp.SessionState) error {
-		if s.Accepted != 2 || s.Received != 3 {
-			return fmt.Errorf("received %d accepted %d, want 3 and 2", s.Received, s.Accepted)
+		if s.Received != 2 || s.Accepted != 1 || s.ReceivedPaths != 3 || s.AcceptedPaths != 2 {
+			return fmt.Errorf("received %d prefixes (%d paths), accepted %d (%d paths), want 2 (3) and 1 (2)",
+				s.Received, s.ReceivedPaths, s.Accepted, s.AcceptedPaths)
 		}
 		return nil
 	})

@@ -17,7 +17,7 @@ var (
 
 	sessionPrefixes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "anycast_watcher_prefixes",
-		Help: "Paths per watcher session: kind=received (sent by the router, before import filtering; sampled when session status is read) or kind=accepted (inside the class pools, held in the route index).",
+		Help: "Prefixes per watcher session (a prefix sent with several ADD-PATH path ids counts once): kind=received (announced by the router, before import filtering) or kind=accepted (inside the class pools, held in the route index).",
 	}, []string{"class", "session", "kind"})
 
 	prefixOrigins = prometheus.NewGaugeVec(prometheus.GaugeOpts{

@@ -1,6 +1,7 @@
 package bgp_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -45,7 +46,10 @@ func TestPerTORSessions(t *testing.T) {
 // TestWatcherNeverAdvertises: the watcher holds routes from three eBGP
 // sessions (core and both TORs), which a plain BGP speaker would re-advertise
 // to the others. Every router must still see zero prefixes from it, in both
-// families, over a stability window after convergence.
+// families, over a stability window after convergence. The only UPDATEs a
+// router receives are the two End-of-RIB markers (FRR announces graceful
+// restart, in helper mode, so RFC 4724 asks the watcher for them): FRR counts
+// exactly two UPDATEs and has End-of-RIB for both families.
 func TestWatcherNeverAdvertises(t *testing.T) {
 	f := fabric.Start(t, fabric.Options{})
 	f.West.Announce(vip)
@@ -92,6 +96,38 @@ func TestWatcherNeverAdvertises(t *testing.T) {
 					t.Fatalf("%s received %d %s prefixes from the watcher, want 0", c.r.Name, count, af)
 				}
 			}
+			updates, eor, err := frrUpdatesFrom(c.r, c.from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if updates != 2 || !eor["ipv4Unicast"] || !eor["ipv6Unicast"] {
+				t.Fatalf("%s received %d UPDATEs from the watcher, End-of-RIB %v; want exactly the two End-of-RIB markers, IPv4 and IPv6 unicast", c.r.Name, updates, eor)
+			}
 		}
 	}
+}
+
+// frrUpdatesFrom reads how many UPDATEs an FRR router has received from a
+// neighbor, and for which families it has the neighbor's End-of-RIB.
+func frrUpdatesFrom(r *fabric.Router, from netip.Addr) (int, map[string]bool, error) {
+	out, err := r.Vtysh("show bgp neighbors " + from.String() + " json")
+	if err != nil {
+		return 0, nil, err
+	}
+	var nbrs map[string]struct {
+		MessageStats struct {
+			UpdatesRecv int `json:"updatesRecv"`
+		} `json:"messageStats"`
+		GracefulRestartInfo struct {
+			EndOfRibRecv map[string]bool `json:"endOfRibRecv"`
+		} `json:"gracefulRestartInfo"`
+	}
+	if err := json.Unmarshal([]byte(out), &nbrs); err != nil {
+		return 0, nil, fmt.Errorf("decoding %s's neighbor %s: %w", r.Name, from, err)
+	}
+	n, ok := nbrs[from.String()]
+	if !ok {
+		return 0, nil, fmt.Errorf("%s has no neighbor %s", r.Name, from)
+	}
+	return n.MessageStats.UpdatesRecv, n.GracefulRestartInfo.EndOfRibRecv, nil
 }

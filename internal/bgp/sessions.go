@@ -2,13 +2,14 @@ package bgp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -65,23 +66,37 @@ type session struct {
 	retainUntil time.Time
 	retainGen   int
 
-	// received counts the paths the router currently announces on the session,
-	// all families, before filtering; written by the session's goroutine.
-	received    atomic.Int64
-	receivedVec prometheus.Gauge
+	// receivedPrefixes and receivedPaths count what the router currently
+	// announces on the session, all families, before filtering (with ADD-PATH
+	// a prefix can have several paths); written by the session's goroutine.
+	receivedPrefixes atomic.Int64
+	receivedPaths    atomic.Int64
+	receivedVec      prometheus.Gauge
 
 	stop    context.CancelFunc
 	done    chan struct{}
 	refresh chan struct{} // asks the goroutine for a ROUTE-REFRESH (cap 1)
 }
 
+// setReceived records the router's current counts and reports whether the
+// prefix count moved (the status shows prefixes).
+func (s *session) setReceived(prefixes, paths int) bool {
+	s.receivedPaths.Store(int64(paths))
+	s.receivedVec.Set(float64(prefixes))
+	return s.receivedPrefixes.Swap(int64(prefixes)) != int64(prefixes)
+}
+
 // peerNote is why a session is not Established, as the watcher saw it.
 type peerNote struct {
-	connectErr   string // last TCP connect failure ("timeout", "refused" or the error)
-	notification string // NOTIFICATION the router sent while the session was opening
-	openErr      string // the router's OPEN was refused by the watcher
-	down         string // why the session last went down
-	maxPrefix    string // family whose prefix limit was exceeded
+	// attempt is why the latest attempt to establish the session failed, in words:
+	// the TCP connect, an OPEN the watcher refused, a NOTIFICATION the router sent
+	// while opening, the router closing the connection... Each failure replaces the
+	// one before (the newest cause wins); Established clears it, and so does a TCP
+	// connect that succeeds after a connect failure (connectFailed).
+	attempt       string
+	connectFailed bool
+	down          string // why the session last went down after being Established
+	maxPrefix     string // family whose prefix limit was exceeded
 }
 
 // When a session counts as synced, for routers that send no End-of-RIB marker (the
@@ -142,14 +157,11 @@ func (s *session) relearning(now time.Time) ([]netip.Prefix, time.Duration) {
 // describe explains why a session is not Established, from the most
 // specific evidence available:
 //
+//   - a router restarting gracefully, whose routes are kept;
 //   - the max-prefix shutdown;
-//   - the last TCP connect error. A timeout is all Linux shows for a TCP MD5
-//     mismatch: segments whose signature is wrong or missing are dropped
-//     silently, on both ends, so the watcher can only say "no answer" and
-//     name the password as the first suspect;
-//   - the router's OPEN refused by the watcher (wrong AS...), or a
-//     NOTIFICATION the router sent while opening;
-//   - the reason the session last went down.
+//   - why the latest attempt to establish failed (peerNote.attempt), with why
+//     the session last went down after it was up, if it was;
+//   - otherwise the reason it last went down.
 func describe(s *session) string {
 	if s.state == StateEstablished {
 		return ""
@@ -169,26 +181,52 @@ func describe(s *session) string {
 			"so the watcher closed it (Cease, maximum number of prefixes reached); it stays down until the session's configuration changes",
 			s.cfg.MaxPrefixes, family)
 	}
-	var why string
 	switch {
-	case note.connectErr == "timeout":
-		why = "not established: no answer from peer (TCP connect timed out); check the TCP MD5 password on both sides, then reachability " +
-			"(Linux silently drops segments with a wrong or missing MD5 signature, so a password mismatch looks exactly like an unreachable peer)"
-	case note.connectErr == "refused":
-		why = fmt.Sprintf("not established: the peer refused the TCP connection to port %d (BGP not listening there, or no neighbor configured for the watcher's address)", s.cfg.port())
-	case note.connectErr != "":
-		why = "not established: TCP connect failed: " + note.connectErr
-	case note.openErr != "":
-		why = "not established: " + note.openErr
-	case note.notification != "":
-		why = "not established: the router sent NOTIFICATION " + note.notification
+	case note.attempt != "" && note.down != "":
+		return "not established: " + note.attempt + "; it last went down: " + note.down
+	case note.attempt != "":
+		return "not established: " + note.attempt
 	case note.down != "":
-		why = "session went down (" + note.down + "); reconnecting"
+		return "session went down (" + note.down + "); reconnecting"
 	default:
 		return fmt.Sprintf("not established yet (%s)", s.state)
 	}
-	if note.down != "" && !strings.HasPrefix(why, "session went down") {
-		why += "; it last went down: " + note.down
+}
+
+// connectFailure words a failed TCP connect. A timeout is all Linux shows for a
+// TCP MD5 mismatch: segments whose signature is wrong or missing are dropped
+// silently, on both ends, so the watcher can only say "no answer" and name the
+// password as the first suspect.
+func connectFailure(err error, port uint16) string {
+	switch why := dialFailure(err); why {
+	case "timeout":
+		return "no answer from peer (TCP connect timed out); check the TCP MD5 password on both sides, then reachability " +
+			"(Linux silently drops segments with a wrong or missing MD5 signature, so a password mismatch looks exactly like an unreachable peer)"
+	case "refused":
+		return fmt.Sprintf("the peer refused the TCP connection to port %d (BGP not listening there, or no neighbor configured for the watcher's address)", port)
+	default:
+		return "TCP connect failed: " + why
 	}
-	return why
+}
+
+// openFailure words why an attempt that reached the OPEN exchange (state) failed
+// before the session was Established.
+func openFailure(err error, state string) string {
+	var oe *openError
+	var nf *errNotification
+	var cl *connectionLost
+	switch {
+	case errors.As(err, &oe):
+		return oe.msg + " (sent NOTIFICATION " + bgp.NewNotificationErrorCode(oe.code, oe.subcode).String() + ")"
+	case errors.As(err, &nf):
+		return nf.Error()
+	case errors.As(err, &cl) && cl.msg == closedByRouter:
+		// No NOTIFICATION to say why: routers close a connection they do not want
+		// (no neighbor for the watcher's address, the neighbor shut down or
+		// disabled, a connection collision) before or instead of answering the OPEN.
+		return fmt.Sprintf("the router closed the connection in %s, without a NOTIFICATION: check that it has a neighbor "+
+			"for the watcher's address and AS and that the neighbor is not shut down (the router's log says why)", state)
+	default:
+		return fmt.Sprintf("the session failed in %s: %s", state, err.Error())
+	}
 }

@@ -32,8 +32,9 @@ type SessionConfig struct {
 	// IPv6 unicast, so a router that sends all paths can.
 	AddPathReceive bool
 	// MaxPrefixes, if non-zero, shuts the session when the router sends
-	// more prefixes than this in one address family. The session then
-	// stays down until its configuration changes.
+	// more prefixes than this in one address family. Prefixes, not paths:
+	// with ADD-PATH a prefix sent with many path ids counts once. The
+	// session then stays down until its configuration changes.
 	MaxPrefixes uint32
 }
 
@@ -76,10 +77,13 @@ type SessionState struct {
 	State string
 	// Since is when the session entered State.
 	Since time.Time
-	// Received counts paths the router sent (all families, before import
-	// filtering); Accepted counts those kept (inside the pools). Both count
-	// paths, not prefixes: with ADD-PATH one prefix can count several times.
-	Received, Accepted uint64
+	// Received counts the prefixes the router currently announces (all
+	// families, before import filtering); Accepted those kept (inside the
+	// pools). ReceivedPaths and AcceptedPaths count paths: with ADD-PATH a
+	// router can send one prefix with several path ids (a core sending every
+	// cluster's path), which counts once as a prefix and once per path.
+	Received, Accepted           uint64
+	ReceivedPaths, AcceptedPaths uint64
 	// Message says why the session is not Established (empty when it is).
 	Message string
 	// Synced is true once an Established session has received the router's table: an
@@ -104,7 +108,9 @@ type SessionState struct {
 }
 
 // Change tells reconcilers that something changed for a class: which
-// prefixes' paths changed, and whether session states changed. ReceivedAt is
+// prefixes' paths changed, whether session states changed, and whether only
+// the sessions' prefix counters moved (Counters: published at most every
+// CountersEvery per class, since each rewrites the class status). ReceivedAt is
 // when the earliest BGP update, withdrawal or state change it covers reached
 // the watcher (read off the session's socket), the start
 // of the update-to-status delay (see ObserveStatusDelay).
@@ -112,6 +118,7 @@ type Change struct {
 	Class      string
 	Prefixes   []netip.Prefix
 	Sessions   bool
+	Counters   bool
 	ReceivedAt time.Time
 }
 

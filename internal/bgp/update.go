@@ -20,10 +20,19 @@ import (
 // attributes before any import policy runs (about 950 MiB for a million
 // routes; see BenchmarkIngest1M).
 //
+// Counts are of prefixes, per family, as MaxPrefixes and the status promise:
+// with ADD-PATH one prefix can arrive with many path ids (a core sending every
+// cluster's path), which must neither trip the limit nor inflate the
+// counters. Without ADD-PATH every path has id 0, so paths are prefixes; with
+// it, perPrefix4/perPrefix6 count the paths of each prefix (nil for a family
+// without ADD-PATH, so a plain session pays nothing for them).
+//
 // Owned by the session's goroutine.
 type sessionRIB struct {
-	v4 map[v4Key]struct{}
-	v6 map[v6Key]struct{}
+	v4         map[v4Key]struct{}
+	v6         map[v6Key]struct{}
+	perPrefix4 map[v4Key]uint32 // key with id 0
+	perPrefix6 map[v6Key]uint32
 }
 
 type v4Key struct {
@@ -38,27 +47,87 @@ type v6Key struct {
 	id   uint32
 }
 
-func newSessionRIB() *sessionRIB {
-	return &sessionRIB{v4: map[v4Key]struct{}{}, v6: map[v6Key]struct{}{}}
+// newSessionRIB makes the RIB of one connection; addPath4 and addPath6 say
+// whether ADD-PATH receive was negotiated for the family.
+func newSessionRIB(addPath4, addPath6 bool) *sessionRIB {
+	r := &sessionRIB{v4: map[v4Key]struct{}{}, v6: map[v6Key]struct{}{}}
+	if addPath4 {
+		r.perPrefix4 = map[v4Key]uint32{}
+	}
+	if addPath6 {
+		r.perPrefix6 = map[v6Key]uint32{}
+	}
+	return r
 }
 
 func (r *sessionRIB) add(p netip.Prefix, id uint32) {
 	if p.Addr().Is4() {
-		r.v4[v4Key{p.Addr().As4(), uint8(p.Bits()), id}] = struct{}{}
-	} else {
-		r.v6[v6Key{p.Addr().As16(), uint8(p.Bits()), id}] = struct{}{}
+		k := v4Key{p.Addr().As4(), uint8(p.Bits()), id}
+		if _, ok := r.v4[k]; ok {
+			return
+		}
+		r.v4[k] = struct{}{}
+		if r.perPrefix4 != nil {
+			k.id = 0
+			r.perPrefix4[k]++
+		}
+		return
+	}
+	k := v6Key{p.Addr().As16(), uint8(p.Bits()), id}
+	if _, ok := r.v6[k]; ok {
+		return
+	}
+	r.v6[k] = struct{}{}
+	if r.perPrefix6 != nil {
+		k.id = 0
+		r.perPrefix6[k]++
 	}
 }
 
 func (r *sessionRIB) remove(p netip.Prefix, id uint32) {
 	if p.Addr().Is4() {
-		delete(r.v4, v4Key{p.Addr().As4(), uint8(p.Bits()), id})
-	} else {
-		delete(r.v6, v6Key{p.Addr().As16(), uint8(p.Bits()), id})
+		k := v4Key{p.Addr().As4(), uint8(p.Bits()), id}
+		if _, ok := r.v4[k]; !ok {
+			return
+		}
+		delete(r.v4, k)
+		if r.perPrefix4 != nil {
+			k.id = 0
+			if r.perPrefix4[k]--; r.perPrefix4[k] == 0 {
+				delete(r.perPrefix4, k)
+			}
+		}
+		return
+	}
+	k := v6Key{p.Addr().As16(), uint8(p.Bits()), id}
+	if _, ok := r.v6[k]; !ok {
+		return
+	}
+	delete(r.v6, k)
+	if r.perPrefix6 != nil {
+		k.id = 0
+		if r.perPrefix6[k]--; r.perPrefix6[k] == 0 {
+			delete(r.perPrefix6, k)
+		}
 	}
 }
 
-func (r *sessionRIB) len() int { return len(r.v4) + len(r.v6) }
+// prefixes4 and prefixes6 count the distinct prefixes of a family.
+func (r *sessionRIB) prefixes4() int {
+	if r.perPrefix4 != nil {
+		return len(r.perPrefix4)
+	}
+	return len(r.v4)
+}
+
+func (r *sessionRIB) prefixes6() int {
+	if r.perPrefix6 != nil {
+		return len(r.perPrefix6)
+	}
+	return len(r.v6)
+}
+
+func (r *sessionRIB) paths() int { return len(r.v4) + len(r.v6) }
 
 // indexOp is one change to the route index found in an UPDATE.
 type indexOp struct {
@@ -169,14 +238,14 @@ func (w *classWatcher) update(s *session, c *wire, neg *negotiated, rib *session
 		}
 	}
 
-	s.received.Store(int64(rib.len()))
-	s.receivedVec.Set(float64(rib.len()))
+	n4, n6 := rib.prefixes4(), rib.prefixes6()
+	countsMoved := s.setReceived(n4+n6, rib.paths())
 	if limit := int(s.cfg.MaxPrefixes); limit > 0 {
 		for _, f := range []struct {
 			n    int
 			rf   bgp.RouteFamily
 			name string
-		}{{len(rib.v4), bgp.RF_IPv4_UC, "ipv4-unicast"}, {len(rib.v6), bgp.RF_IPv6_UC, "ipv6-unicast"}} {
+		}{{n4, bgp.RF_IPv4_UC, "ipv4-unicast"}, {n6, bgp.RF_IPv6_UC, "ipv6-unicast"}} {
 			if f.n > limit {
 				afi, safi := bgp.RouteFamilyToAfiSafi(f.rf)
 				data := make([]byte, 7)
@@ -188,7 +257,9 @@ func (w *classWatcher) update(s *session, c *wire, neg *negotiated, rib *session
 			}
 		}
 	}
-	w.applyOps(s, ops, now)
+	if w.applyOps(s, ops, now) || countsMoved {
+		w.countersMoved(now)
+	}
 	return nil
 }
 
@@ -213,15 +284,17 @@ func (w *classWatcher) tolerate(s *session, c *wire, err error) (withdrawAll boo
 }
 
 // applyOps applies one UPDATE's in-pool changes to the index, unless the
-// session was removed meanwhile. Pools are checked again under the lock: an
-// Apply may have shrunk them since the UPDATE was filtered.
-func (w *classWatcher) applyOps(s *session, ops []indexOp, now time.Time) {
+// session was removed meanwhile, and reports whether the session's accepted
+// prefix count moved. Pools are checked again under the lock: an Apply may
+// have shrunk them since the UPDATE was filtered.
+func (w *classWatcher) applyOps(s *session, ops []indexOp, now time.Time) bool {
 	w.mu.Lock()
 	if w.stopped || s.removed || s.state != StateEstablished {
 		w.mu.Unlock()
-		return
+		return false
 	}
 	s.lastUpdate = now
+	before, _ := w.ix.acceptedBy(s.cfg.Name)
 	var changed []netip.Prefix
 	for _, op := range ops {
 		s.freshen(op.prefix, op.id)
@@ -236,13 +309,15 @@ func (w *classWatcher) applyOps(s *session, ops []indexOp, now time.Time) {
 			changed = append(changed, op.prefix)
 		}
 	}
+	after, _ := w.ix.acceptedBy(s.cfg.Name)
 	w.mu.Unlock()
 	if len(changed) == 0 {
-		return
+		return false
 	}
 	w.refreshAccepted(map[string]bool{s.cfg.Name: true})
 	w.refreshOrigins(changed)
 	w.queue.push(w.class, changed, false, now)
+	return after != before
 }
 
 // endOfRIB records a family's End-of-RIB marker; once every family of the

@@ -133,9 +133,36 @@ type negotiated struct {
 // those whose forwarding state it kept across this restart (forwarding: the F bit). A
 // router only helping others restart lists no family.
 type gracefulRestart struct {
+	announced  bool // the router's OPEN carried the capability
 	time       time.Duration
 	afis       map[uint16]bool
 	forwarding map[uint16]bool
+}
+
+// sendEndOfRIB tells a router that announced graceful restart that the
+// watcher's initial table is complete, once per negotiated family: an UPDATE
+// with nothing in it for IPv4 unicast, an MP_UNREACH_NLRI without NLRI for
+// IPv6 (RFC 4724 2). The watcher has no routes, so its table is complete at
+// once. RFC 4724 asks for the marker "including the case when there is no
+// update to send", and restarting routers wait for it: BIRD with -R, FRR and
+// GoBGP defer their best-path selection, and so the table they send us, until
+// every graceful-restart peer has sent it (BIRD waited its full 240 s
+// without it). These are the only UPDATEs the watcher ever sends; they carry
+// no route. A router without the capability is not sent one: nothing in its
+// procedures waits for it.
+func sendEndOfRIB(c *wire, neg *negotiated) error {
+	if !neg.gr.announced {
+		return nil
+	}
+	for _, f := range families {
+		if _, ok := neg.families[f]; !ok {
+			continue
+		}
+		if err := c.write(bgp.NewEndOfRib(f)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // openError is a rejected OPEN: the NOTIFICATION to send and what to tell
@@ -177,7 +204,7 @@ func negotiate(s SessionConfig, o *bgp.BGPOpen) (*negotiated, error) {
 					sendsPaths[t.RouteFamily] = t.Mode&bgp.BGP_ADD_PATH_SEND != 0
 				}
 			case *bgp.CapGracefulRestart:
-				n.gr = gracefulRestart{time: time.Duration(c.Time&0x0fff) * time.Second, afis: map[uint16]bool{}, forwarding: map[uint16]bool{}}
+				n.gr = gracefulRestart{announced: true, time: time.Duration(c.Time&0x0fff) * time.Second, afis: map[uint16]bool{}, forwarding: map[uint16]bool{}}
 				for _, t := range c.Tuples {
 					if t.SAFI != bgp.SAFI_UNICAST {
 						continue

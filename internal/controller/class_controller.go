@@ -220,7 +220,9 @@ func (r *ClassReconciler) readSecrets(ctx context.Context, class *v1alpha1.Anyca
 }
 
 // reconcileWatcher starts, reconfigures or stops the class's BGP watcher and reports its
-// sessions. It returns when to look again: prefix counts move without a session change.
+// sessions. Session changes and prefix counter moves (at most every bgp.CountersEvery)
+// reach the class through BGPBridge as they happen, so the periodic look it returns is
+// not what keeps the sessions' status current.
 func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.AnycastClass, secrets map[string]string, conds conditionSet) time.Duration {
 	if r.Watcher == nil {
 		return 0

@@ -319,9 +319,10 @@ func uniq(s []string) []string {
 }
 
 // BGPBridge carries the watcher's changes to the reconcilers, as notifications: session
-// changes to the class (and its ingresses, whose verification depends on them), path
-// changes to the ingresses of the VIPs concerned. It also remembers when each change
-// reached the watcher, so the status write can report the delay.
+// changes to the class (and its ingresses, whose verification depends on them), prefix
+// counter changes to the class, path changes to the ingresses of the VIPs concerned. It
+// also remembers when each change reached the watcher, so the status write can report
+// the delay.
 type BGPBridge struct {
 	Changes   <-chan bgp.Change
 	Hub       client.Reader
@@ -350,8 +351,12 @@ func (b *BGPBridge) Start(ctx context.Context) error {
 
 func (b *BGPBridge) forward(ctx context.Context, c bgp.Change) {
 	classReq := reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Class}}
-	if c.Sessions {
+	if c.Sessions || c.Counters {
+		// The class status shows the sessions and their prefix counters; the
+		// watcher publishes counter moves at most every bgp.CountersEvery.
 		b.Classes.Notify(classReq)
+	}
+	if c.Sessions {
 		b.Ingresses.Notify(classReq) // every ingress of the class
 	}
 	for _, p := range c.Prefixes {
