@@ -58,11 +58,41 @@ func TokenName(class, hub string, g GrantObserved) string {
 	return class + "-" + hub + "-" + shortHash([]string{g.URL, g.Code, g.CA})
 }
 
+// IsTokenName reports whether name is the name TokenName gives a token of the class for
+// the hub, whatever its credential. Skupper names the Link and the TLS Secret a redeemed
+// token yields after the token, so this is how the operator recognises the Links and
+// Secrets its own tokens caused.
+func IsTokenName(class, hub, name string) bool {
+	rest, ok := strings.CutPrefix(name, class+"-"+hub+"-")
+	if !ok || len(rest) != 8 {
+		return false
+	}
+	for _, r := range rest {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// BindingName names the Listener and the Connector of a cross-cluster service. Skupper
+// names the Listener's Service port after the Listener (and labels the Service with it),
+// and the API server wants a Service port name to be a DNS-1123 label: no dots, at most
+// 63 characters. So the name is a label made of the ingress and service names, unique per
+// namespace and stable; the routing key, which no API server validates, keeps the readable
+// "<ingress>.<service>".
+func BindingName(ingress, service string) string { return labelName(ingress, service) }
+
 // ListenerHost is the name of the Service a Skupper listener creates for a service: the
 // service's own name, so routes and clients reach it by the same name on every member.
 func ListenerHost(s v1alpha1.CrossClusterService) string { return s.Name }
 
-// RoutingKey joins a listener to its connectors across sites.
+// RoutingKey joins a listener to its connectors across sites. Skupper uses it as a router
+// address only (the CRDs put no pattern on it, and it names no Kubernetes object), and the
+// sites of a namespace's network are that namespace on each member, so it must be unique
+// per namespace: ingress names are, and a service name has no dot, so the last dot splits
+// the key unambiguously. It stays as it always was: changing it would cut every existing
+// listener from its connectors until both sides are rewritten.
 func RoutingKey(ingress, service string) string { return ingress + "." + service }
 
 // namespaceSkupper renders the Skupper objects a namespace shares: the Site on every
@@ -99,9 +129,11 @@ func namespaceSkupper(c *v1alpha1.AnycastClass, namespace string, m *v1alpha1.Cl
 		return out
 	}
 	// A token is only worth creating once the hub can answer its redemption: a redemption
-	// that fails still spends the grant.
+	// that fails still spends the grant. A token the spoke already holds stays, whatever the
+	// hub's endpoints do: deleting a redeemed token and creating it again would present a
+	// spent credential (404), and Skupper redeems a new token at once.
 	g, ok := sk.Grants[m.Name]
-	if ok && sk.HubSiteEndpoints && g.URL != "" && g.Code != "" && g.CA != "" {
+	if ok && (sk.HubSiteEndpoints || g.Issued) && g.URL != "" && g.Code != "" && g.CA != "" {
 		out = append(out, toUnstructured(&skupperv2.AccessToken{
 			ObjectMeta: meta(TokenName(c.Name, hub.Name, g)),
 			Spec:       skupperv2.AccessTokenSpec{URL: g.URL, Code: g.Code, CA: g.CA},
@@ -116,7 +148,7 @@ func ingressSkupper(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, clus
 	labels := owner.Ingress(c.Name, ing.Namespace, ing.Name).Labels()
 	var out []*unstructured.Unstructured
 	for _, s := range ing.Spec.Services {
-		meta := metav1.ObjectMeta{Name: ingressObjectName(ing.Name, s.Name), Namespace: ing.Namespace, Labels: labels}
+		meta := metav1.ObjectMeta{Name: BindingName(ing.Name, s.Name), Namespace: ing.Namespace, Labels: labels}
 		key := RoutingKey(ing.Name, s.Name)
 		if contains(s.RunsOn, cluster) {
 			out = append(out, toUnstructured(&skupperv2.Connector{ObjectMeta: meta, Spec: skupperv2.ConnectorSpec{
