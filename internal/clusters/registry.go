@@ -441,6 +441,18 @@ func (r *Remote) probeLoop(ctx context.Context, c *conn) {
 	}
 }
 
+// notifyUsers tells every class using the connection, and their ingresses, that
+// something they all depend on changed there.
+func (r *Remote) notifyUsers(c *conn) {
+	c.mu.Lock()
+	classes := map[string]bool{}
+	for _, cls := range c.users {
+		classes[cls] = true
+	}
+	c.mu.Unlock()
+	r.notifyClasses(classes)
+}
+
 func (r *Remote) notifyClasses(classes map[string]bool) {
 	names := make([]string, 0, len(classes))
 	for c := range classes {
@@ -476,6 +488,26 @@ func (r *Remote) watchOwned(ctx context.Context, c *conn, cl cluster.Cluster) {
 			UpdateFunc: func(_, o interface{}) { r.notifyHealthInput(o) },
 			DeleteFunc: func(o interface{}) { r.notifyHealthInput(o) },
 		})
+	}
+	// MetalLB's verdict on its configuration: a member whose MetalLB rejects its
+	// configuration must show it within seconds. MetalLB rewrites its ConfigurationStates
+	// at every configuration change (a fresh condition time), so only a changed verdict is
+	// news: anything else would reconcile every ingress of the class per applied object.
+	if _, err := cl.GetRESTMapper().RESTMapping(GVKConfigurationState.GroupKind(), GVKConfigurationState.Version); err == nil {
+		inf, err := cl.GetCache().GetInformer(ctx, newUnstructured(GVKConfigurationState), cache.BlockUntilSynced(false))
+		if err != nil {
+			r.Log.Error(err, "watching MetalLB's verdict", "secret", c.ref)
+		} else {
+			_, _ = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+				AddFunc: func(interface{}) { r.notifyUsers(c) },
+				UpdateFunc: func(old, o interface{}) {
+					if VerdictChanged(old, o) {
+						r.notifyUsers(c)
+					}
+				},
+				DeleteFunc: func(interface{}) { r.notifyUsers(c) },
+			})
+		}
 	}
 	for _, gvk := range render.AllKinds {
 		if gvk == render.GVKSecret {
@@ -549,14 +581,15 @@ func (r *Remote) notifyOwner(o interface{}) {
 
 // MemberCacheOptions caches what the operator wrote on a member, and what its health gate
 // reads there: the Services Gateway implementations create (found by the label the
-// Gateway's infrastructure propagates) and EndpointSlices (route backends).
+// Gateway's infrastructure propagates), EndpointSlices (route backends and the Gateway's
+// data plane), and MetalLB's own state (see ObservedByObject).
 func MemberCacheOptions() cache.Options {
+	by := ObservedByObject()
+	by[&corev1.Service{}] = cache.ByObject{Label: GatewayServiceSelector()}
+	by[&discoveryv1.EndpointSlice{}] = cache.ByObject{Label: labels.Everything()}
 	return cache.Options{
 		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{owner.ManagedByLabel: owner.ManagedByValue}),
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Service{}:            {Label: GatewayServiceSelector()},
-			&discoveryv1.EndpointSlice{}: {Label: labels.Everything()},
-		},
+		ByObject:             by,
 	}
 }
 

@@ -146,6 +146,9 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 			}
 			nameConflicts = append(nameConflicts, c...)
 		}
+		if member != nil {
+			readMetalLBVerdict(ctx, class, member, &st)
+		}
 		statuses = append(statuses, keepTransitionTime(before.Clusters, st))
 	}
 	// Members that left the class: remove everything of the class there, or remember
@@ -179,7 +182,8 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	if len(nameConflicts) > 0 {
 		conds.set(v1alpha1.ConditionAccepted, false, ReasonNameConflict, joinNames(nameConflicts))
 	}
-	conds.readyWith([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionClustersReachable}, []string{v1alpha1.ConditionSessionsEstablished})
+	setMetalLBConfigValid(conds, statuses)
+	conds.readyWith([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionClustersReachable}, []string{v1alpha1.ConditionSessionsEstablished, v1alpha1.ConditionMetalLBConfigValid})
 	return withTransient(res, transient)
 }
 

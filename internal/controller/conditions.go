@@ -160,6 +160,7 @@ var settling = map[string]bool{
 	ReasonPending: true, ReasonPartiallyProgrammed: true, clusters.ReasonConnecting: true,
 	render.ReasonAddressNotAllocated: true, ReasonLinkPending: true, ReasonNoWatcher: true,
 	ReasonSessionsDown: true, ReasonWatcherNotEstablished: true, ReasonWatcherSyncing: true,
+	ReasonMembersAwaitingHealth: true,
 }
 
 func conditionNote(c metav1.Condition) string {

@@ -12,14 +12,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/health"
-	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 )
 
@@ -79,6 +77,8 @@ type gateResult struct {
 	verdicts map[string]health.Verdict
 	// unknown lists members that could not be read (their previous state is kept).
 	unknown map[string]string
+	// announcing is how many nodes MetalLB's speakers announce the VIP from, per member.
+	announcing map[string]*int32
 }
 
 func (g gateResult) decision(member string) (health.Decision, bool) {
@@ -94,7 +94,18 @@ func (g gateResult) decision(member string) (health.Decision, bool) {
 func (g gateResult) withdrawn() []string {
 	var out []string
 	for _, d := range g.outcome.Members {
-		if d.Withdraw {
+		if d.Withdraw && !d.Awaiting {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+// awaiting lists the joining members held back until their first health.
+func (g gateResult) awaiting() []string {
+	var out []string
+	for _, d := range g.outcome.Members {
+		if d.Awaiting {
 			out = append(out, d.Name)
 		}
 	}
@@ -116,7 +127,7 @@ func (g gateResult) recheck() time.Duration {
 // over the verdicts with the previous status as its memory.
 func (r *IngressReconciler) evaluateHealth(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, vip netip.Addr, report networkReport, now time.Time) gateResult {
 	cfg, enabled := gateConfig(ing)
-	g := gateResult{enabled: enabled, verdicts: map[string]health.Verdict{}, unknown: map[string]string{}}
+	g := gateResult{enabled: enabled, verdicts: map[string]health.Verdict{}, unknown: map[string]string{}, announcing: map[string]*int32{}}
 	if !enabled {
 		return g
 	}
@@ -130,7 +141,8 @@ func (r *IngressReconciler) evaluateHealth(ctx context.Context, class *v1alpha1.
 		hm := health.Member{Name: name, Prev: previousOf(p)}
 		adv := render.MemberAdvertisement(class, ing, name, &render.Observed{})
 		hm.Serving = adv.Mode == render.Advertise
-		verdict, err := r.judge(ctx, class, ing, name, vip, report)
+		verdict, announcing, err := r.judge(ctx, class, ing, name, vip, report)
+		g.announcing[name] = announcing
 		if err != nil {
 			// A member that cannot be read keeps its last verdict: its MetalLB goes on
 			// doing what it was told, and nothing can be changed there anyway.
@@ -150,58 +162,109 @@ func (r *IngressReconciler) evaluateHealth(ctx context.Context, class *v1alpha1.
 
 func previousOf(cs v1alpha1.IngressClusterStatus) health.Previous {
 	if cs.Health == "" {
-		return health.Previous{}
+		return health.Previous{Joining: joining(cs)}
 	}
 	p := health.Previous{Known: true, Healthy: cs.Health == HealthHealthy}
 	if cs.HealthSince != nil {
 		p.Since = cs.HealthSince.Time
 	}
 	p.Withdrawn = cs.Advertisement == string(render.Withdraw) && cs.WithdrawnReason == render.ReasonUnhealthy
+	p.Joining = joining(cs)
 	return p
 }
 
-// judge reads one member's Gateway, its LoadBalancer Services and the route backends,
-// and returns the verdict.
-func (r *IngressReconciler) judge(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, name string, vip netip.Addr, report networkReport) (health.Verdict, error) {
+// joining reports whether a member has not advertised the VIP yet: new to the ingress,
+// held back until its first health, or withdrawn by a drain it is coming back from. Its
+// first advertisement waits for its health.
+func joining(cs v1alpha1.IngressClusterStatus) bool {
+	switch render.AdvertisementMode(cs.Advertisement) {
+	case render.Advertise, render.Prepend:
+		return false
+	case render.Withdraw:
+		return cs.WithdrawnReason != render.ReasonUnhealthy
+	}
+	return true
+}
+
+// judge reads one member's Gateway, the LoadBalancer Service made for it with that
+// Service's endpoints and MetalLB's word on it, and the route backends, and returns the
+// verdict and how many nodes MetalLB's speakers announce the VIP from (nil: MetalLB
+// publishes nothing for the Service).
+func (r *IngressReconciler) judge(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, name string, vip netip.Addr, report networkReport) (health.Verdict, *int32, error) {
 	m, err := r.Members.Get(ctx, class, name)
 	if err != nil {
-		return health.Verdict{}, err
+		return health.Verdict{}, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, memberTimeout)
 	defer cancel()
-	in := health.Input{VIP: vip}
+	in := health.Input{
+		VIP:               vip,
+		ServiceByOperator: class.Spec.GatewayService.Provisioned() == v1alpha1.GatewayServiceByOperator,
+		ServiceNamespace:  render.GatewayServiceNamespace(class, ing),
+	}
 
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(render.GVKGateway)
+	var gwUID types.UID
 	switch err := m.Reader.Get(ctx, types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}, u); {
 	case err == nil:
 		gw := &gwv1.Gateway{}
 		if err := fromUnstructured(u, gw); err != nil {
-			return health.Verdict{}, err
+			return health.Verdict{}, nil, err
 		}
-		in.Gateway = gw
+		in.Gateway, gwUID = gw, gw.UID
 	case !apierrors.IsNotFound(err):
-		return health.Verdict{}, err
+		return health.Verdict{}, nil, err
 	}
 
-	svcs := &corev1.ServiceList{}
-	if err := m.Reader.List(ctx, svcs, client.MatchingLabels{owner.GatewayLabel: ing.Name, owner.GatewayNamespaceLabel: ing.Namespace}); err != nil {
-		return health.Verdict{}, err
+	svcs, err := gatewayServices(ctx, m.Reader, class, ing, gwUID)
+	if err != nil {
+		return health.Verdict{}, nil, err
 	}
-	in.Services = svcs.Items
+	in.Services = svcs
+	if in.Nodes, err = readNodes(ctx, m.Reader); err != nil {
+		return health.Verdict{}, nil, err
+	}
+	in.Endpoints, in.AllocationFailures = map[string][]health.Endpoint{}, map[string]string{}
+	for i := range svcs {
+		s := &svcs[i]
+		k := health.ServiceKey(s.Namespace, s.Name)
+		if in.Endpoints[k], err = serviceEndpoints(ctx, m.Reader, s.Namespace, s.Name); err != nil {
+			return health.Verdict{}, nil, err
+		}
+		if !carries(s, vip.String()) {
+			in.AllocationFailures[k] = allocationFailure(ctx, m.LiveReader, s)
+		}
+	}
+	announcing, err := announcingNodes(ctx, m.Reader, render.MetalLBNamespace(class), svcs)
+	if err != nil {
+		return health.Verdict{}, nil, err
+	}
 
 	for _, route := range ing.Spec.Routes {
 		b, err := r.backendHealth(ctx, class, ing, m, route, report)
 		if err != nil {
-			return health.Verdict{}, err
+			return health.Verdict{}, nil, err
 		}
 		in.Backends = append(in.Backends, b)
 	}
-	return health.Evaluate(in), nil
+	return health.Evaluate(in), announcing, nil
 }
 
 // ReasonPending: a new ingress's members have not served the VIP yet (see applyGateStatus).
 const ReasonPending = "Pending"
+
+// Reasons of the Healthy condition while members wait for their first health: each
+// member's first advertisement waits until it is healthy (MetalLB would announce the VIP
+// as soon as the Service has it, before the Gateway serves).
+const (
+	// ReasonMembersAwaitingHealth: some members advertise; others have not been healthy
+	// yet and do not advertise until they are.
+	ReasonMembersAwaitingHealth = "MembersAwaitingHealth"
+	// ReasonNoMemberHealthy: past the pending deadline, no member has ever been healthy,
+	// so the VIP is advertised nowhere.
+	ReasonNoMemberHealthy = "NoMemberHealthy"
+)
 
 // pendingDeadline is how long a new ingress may wait for its first healthy member before
 // it is reported as AllMembersUnhealthy: a gateway that is never programmed is an error.
@@ -213,7 +276,12 @@ const pendingDeadline = 5 * time.Minute
 func (r *IngressReconciler) applyGateStatus(ctx context.Context, conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1alpha1.AnycastClass, g gateResult, out *render.Output, prev map[string]v1alpha1.IngressClusterStatus, now time.Time) time.Duration {
 	for i := range ing.Status.Clusters {
 		cs := &ing.Status.Clusters[i]
-		if co := out.Cluster(cs.Name); co != nil && co.Advertisement != nil {
+		switch co := out.Cluster(cs.Name); {
+		case co != nil && len(co.Refusals) > 0:
+			// Nothing of this generation was applied there: the member still does what it
+			// was last told (a refused prepend drain must not read as prepended).
+			cs.Advertisement, cs.WithdrawnReason = prev[cs.Name].Advertisement, prev[cs.Name].WithdrawnReason
+		case co != nil && co.Advertisement != nil:
 			cs.Advertisement = string(co.Advertisement.Mode)
 			cs.WithdrawnReason = co.Advertisement.Reason
 		}
@@ -258,12 +326,17 @@ func (r *IngressReconciler) applyGateStatus(ctx context.Context, conds condition
 		}
 		return 0
 	}
-	var unhealthy, withdrawn []string
+	var unhealthy, withdrawn, awaiting []string
+	anyHealthy := false
 	for _, d := range g.outcome.Members {
+		anyHealthy = anyHealthy || d.Healthy
 		if !d.Healthy {
 			unhealthy = append(unhealthy, d.Name+" ("+g.verdicts[d.Name].Message()+")")
 		}
-		if d.Withdraw {
+		switch {
+		case d.Awaiting:
+			awaiting = append(awaiting, d.Name)
+		case d.Withdraw:
 			withdrawn = append(withdrawn, d.Name)
 		}
 	}
@@ -277,16 +350,23 @@ func (r *IngressReconciler) applyGateStatus(ctx context.Context, conds condition
 	if c := conds.get(v1alpha1.ConditionHealthy); c != nil && (c.Reason != ReasonPending || now.Sub(c.LastTransitionTime.Time) > pendingDeadline) {
 		starting = false
 	}
+	nothingServes := len(awaiting) > 0 && !anyHealthy
 	switch {
-	case g.outcome.AllUnhealthy && starting:
+	case (g.outcome.AllUnhealthy || nothingServes) && starting:
 		conds.set(v1alpha1.ConditionHealthy, false, ReasonPending,
-			"waiting for the members to serve the VIP for the first time: "+joinNames(unhealthy))
+			"waiting for the members to serve the VIP for the first time (a member advertises it once healthy): "+joinNames(unhealthy))
 		return pendingDeadline - now.Sub(conds.get(v1alpha1.ConditionHealthy).LastTransitionTime.Time) + time.Second
+	case nothingServes:
+		conds.set(v1alpha1.ConditionHealthy, false, ReasonNoMemberHealthy,
+			"no member has been healthy yet, so none advertises the VIP (a member's first advertisement waits for its health): "+joinNames(unhealthy))
 	case g.outcome.AllUnhealthy:
 		conds.set(v1alpha1.ConditionHealthy, false, "AllMembersUnhealthy",
 			"every serving member is unhealthy, so every one keeps advertising (withdrawing them all would black-hole the VIP): "+joinNames(unhealthy))
 	case len(withdrawn) > 0:
 		conds.set(v1alpha1.ConditionHealthy, false, "MembersWithdrawn", "withdrawn from the VIP until healthy for the hold-down: "+joinNames(unhealthy))
+	case len(awaiting) > 0:
+		conds.set(v1alpha1.ConditionHealthy, false, ReasonMembersAwaitingHealth,
+			"not advertising until healthy for the first time: "+joinNames(unhealthy))
 	case len(unhealthy) > 0:
 		conds.set(v1alpha1.ConditionHealthy, false, "MembersUnhealthy", "unhealthy, withdrawn if it lasts: "+joinNames(unhealthy))
 	default:

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -65,6 +66,8 @@ type IngressReconciler struct {
 	Workers int
 
 	backoff redeemBackoff
+	// statuses remembers the status last written per ingress (see statusMemory).
+	statuses statusMemory
 	// networks serialises the reconciles of one Skupper network (class and namespace),
 	// which several ingress workers share, and remembers the networks known to be clean.
 	networks networkLocks
@@ -81,8 +84,11 @@ type IngressReconciler struct {
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gateways;httproutes,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=skupper.io,resources=sites;listeners;connectors;accessgrants;accesstokens,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=skupper.io,resources=links,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=list
+// +kubebuilder:rbac:groups=metallb.io,resources=configurationstates;servicebgpstatuses,verbs=get;list;watch
 
 // Reconcile brings one ingress's children on every member in line with its spec and
 // reports what happened in its status, written once at the end.
@@ -92,6 +98,7 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if err := r.Client.Get(ctx, req.NamespacedName, ing); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Allocator.Release(req.NamespacedName)
+			r.statuses.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -111,7 +118,13 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, err
 	}
 
-	orig := ing.DeepCopy()
+	// The status the API server holds is the one we last wrote, when the cache has not
+	// caught up with that write yet: comparing with the cache alone would skip a needed
+	// write whenever the new status happens to equal the cache's older one (seen after a
+	// restart while MetalLB removed a VIP: Ready=True stayed for good, since status
+	// writes do not trigger a reconcile).
+	orig := r.statuses.base(ing)
+	ing.Status = *orig.Status.DeepCopy() // the hold-downs and transitions start from it too
 	before := &orig.Status
 	bgpChangeAt, _ := r.Delays.Take(req.NamespacedName)
 	defer func() {
@@ -120,11 +133,13 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 			return
 		}
 		// The status is ours alone: a merge patch needs no resourceVersion, so a cache
-		// that has not caught up with our own finalizer write cannot make it fail.
+		// that has not caught up with our own finalizer write cannot make it fail; and it
+		// is computed from what the server holds, so no stale field survives it.
 		if err := r.Client.Status().Patch(ctx, ing, client.MergeFrom(orig)); err != nil {
 			retErr = errors.Join(retErr, fmt.Errorf("writing status: %w", err))
 			return
 		}
+		r.statuses.wrote(ing)
 		r.Delays.Written(bgpChangeAt, time.Now())
 		emitTransitions(r.Recorder, ing, before.Conditions, ing.Status.Conditions)
 	}()
@@ -171,12 +186,19 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	}
 	now := time.Now()
 	gate := r.evaluateHealth(ctx, class, ing, addr, report, now)
+	metallb := r.observeMetalLB(ctx, class, ing)
 
 	conflicts, err := classConflicts(ctx, r.Client, class)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	obs := render.Observed{Address: addr.String(), NamespaceLabels: ns.Labels, HealthWithdrawn: gate.withdrawn(), ClassConflicts: conflicts}
+	obs := render.Observed{
+		Address: addr.String(), NamespaceLabels: ns.Labels, ClassConflicts: conflicts,
+		HealthWithdrawn: gate.withdrawn(), AwaitingHealth: gate.awaiting(), Members: map[string]render.MemberObserved{},
+	}
+	for name, st := range metallb {
+		obs.Members[name] = render.MemberObserved{Pools: st.pools}
+	}
 	out := render.RenderIngress(class, ing, &obs)
 	if len(out.Problems) > 0 {
 		ing.Status.Address = ""
@@ -184,9 +206,16 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, nil
 	}
 	ing.Status.Address = addr.String()
-	if refusals := out.AllProblems(); len(refusals) > 0 {
+	allRefused := len(out.Clusters) > 0
+	for _, co := range out.Clusters {
+		allRefused = allRefused && len(co.Refusals) > 0
+	}
+	switch refusals := out.AllProblems(); {
+	case allRefused:
+		conds.set(v1alpha1.ConditionAccepted, false, refusals[0].Reason, render.Summary(refusals)+"; every selected member refuses the ingress, so nothing of this generation is applied anywhere (members keep what was applied before)")
+	case len(refusals) > 0:
 		conds.set(v1alpha1.ConditionAccepted, false, refusals[0].Reason, render.Summary(refusals)+"; the other members are programmed")
-	} else {
+	default:
 		conds.set(v1alpha1.ConditionAccepted, true, ReasonAccepted, "")
 	}
 
@@ -196,6 +225,11 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	outcomes := make([]outcome, 0, len(out.Clusters))
 	for _, co := range out.Clusters {
 		st, oc, err := r.programMember(ctx, class, ref, co)
+		if mst, ok := metallb[co.Name]; ok && oc == outcomeProgrammed && mst.verdict == MetalLBInvalid {
+			// Applied, but MetalLB rejects its whole configuration: nothing of it acts.
+			st.Programmed, st.Message, oc = false, rejectionMessage(co.Name, mst), outcomeRejected
+		}
+		st.AnnouncingNodes = gate.announcing[co.Name]
 		statuses = append(statuses, st)
 		outcomes = append(outcomes, oc)
 		if err != nil {
@@ -228,6 +262,9 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	setLinked(conds, ing, class, report)
 	pendingWait := r.applyGateStatus(ctx, conds, ing, class, gate, out, prev, now)
 	syncWait := setAdvertised(conds, ing, class, r.Watcher, addr, prev, now)
+	if allRefused {
+		explainRefusedEverywhere(conds)
+	}
 	// Ready follows what the routers carry when a watcher can tell, and the health of the
 	// members when the gate is on.
 	conds.readyWith([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionProgrammed, v1alpha1.ConditionLinked},
@@ -263,6 +300,7 @@ const (
 	outcomeRefused
 	outcomeUnavailable
 	outcomeConflict
+	outcomeRejected
 	outcomeFailed
 )
 
@@ -344,9 +382,45 @@ func setProgrammed(conds conditionSet, statuses []v1alpha1.IngressClusterStatus,
 		outcomeRefused:     ReasonPartiallyProgrammed,
 		outcomeUnavailable: ReasonMemberUnavailable,
 		outcomeConflict:    ReasonNameConflict,
+		outcomeRejected:    ReasonMetalLBConfigRejected,
 		outcomeFailed:      ReasonApplyFailed,
 	}[worst]
 	conds.set(v1alpha1.ConditionProgrammed, len(pending) == 0, reason, summary)
+}
+
+// explainRefusedEverywhere says what is true of an ingress every selected member refuses:
+// nothing of this generation was applied anywhere, so nothing is on its way either.
+func explainRefusedEverywhere(conds conditionSet) {
+	const why = "every selected member refuses the ingress (see Accepted), so nothing of this generation is applied"
+	conds.set(v1alpha1.ConditionProgrammed, false, ReasonNotAccepted, "nothing is programmed: "+why)
+	if c := conds.get(v1alpha1.ConditionHealthy); c != nil && c.Status != metav1.ConditionTrue {
+		conds.set(v1alpha1.ConditionHealthy, false, ReasonNotAccepted, "no member serves this generation: "+why)
+	}
+	if c := conds.get(v1alpha1.ConditionAdvertised); c != nil && c.Status == metav1.ConditionFalse {
+		conds.set(v1alpha1.ConditionAdvertised, false, ReasonNotAccepted, "the routers carry no path of the VIP, and none is on its way: "+why)
+	}
+}
+
+// observeMetalLB reads the MetalLB pools and verdict of every selected member that can be
+// reached now. A member that cannot be read is left out: nothing is refused for what
+// could not be seen, and its own status says why it is unavailable.
+func (r *IngressReconciler) observeMetalLB(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress) map[string]metallbState {
+	out := map[string]metallbState{}
+	for _, name := range render.SelectedClusters(class, ing) {
+		m, err := r.Members.Get(ctx, class, name)
+		if err != nil {
+			continue
+		}
+		mctx, cancel := context.WithTimeout(ctx, memberTimeout)
+		st, err := readMetalLB(mctx, m.Reader, render.MetalLBNamespace(class))
+		cancel()
+		if err != nil {
+			logf.FromContext(ctx).V(1).Info("reading MetalLB state", "cluster", name, "error", err.Error())
+			continue
+		}
+		out[name] = st
+	}
+	return out
 }
 
 // finalize removes the ingress's children from every member it can reach, then lets the

@@ -61,10 +61,15 @@ func TestIngressLifecycle(t *testing.T) {
 			}
 			return nil
 		})
+		// The Gateway asks for the VIP through the annotations its implementation copies
+		// onto its Service (spec.addresses only when the class asks for it).
 		waitObject(t, render.GVKGateway, ns, "hello", func(u *unstructured.Unstructured) error {
-			addrs := nestedSlice(u, "spec", "addresses")
-			if len(addrs) != 1 || addrs[0].(map[string]interface{})["value"] != "192.168.155.152" {
-				return fmt.Errorf("gateway addresses %v", addrs)
+			ann, _, _ := unstructured.NestedStringMap(u.Object, "spec", "infrastructure", "annotations")
+			if ann[render.MetalLBLoadBalancerIPsAnno] != "192.168.155.152" {
+				return fmt.Errorf("gateway infrastructure annotations %v", ann)
+			}
+			if addrs := nestedSlice(u, "spec", "addresses"); len(addrs) != 0 {
+				return fmt.Errorf("gateway spec.addresses %v, want none by default", addrs)
 			}
 			return nil
 		})

@@ -123,6 +123,16 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return r.ingressesOfClassRequests(ctx, &v1alpha1.AnycastClass{ObjectMeta: metav1.ObjectMeta{Name: req.Name}})
 		}))
 	}
+	if kindServed(mgr, clusters.GVKConfigurationState) {
+		// MetalLB's verdict on this cluster, as a member.
+		b = b.Watches(newUnstructured(clusters.GVKConfigurationState), handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+			var out []reconcile.Request
+			for _, c := range classesWithLocalMember(ctx, r.Client) {
+				out = append(out, r.ingressesOfClassRequests(ctx, &v1alpha1.AnycastClass{ObjectMeta: metav1.ObjectMeta{Name: c}})...)
+			}
+			return out
+		}), builder.WithPredicates(verdictChanged))
+	}
 	for _, gvk := range append(append([]schema.GroupVersionKind{}, ingressKinds...), skupperNetworkKinds...) {
 		if !kindServed(mgr, gvk) {
 			logf.Log.WithName("setup").Info("not watching a kind the cluster does not serve", "kind", gvk.String())
@@ -249,6 +259,15 @@ func (r *ClassReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Notifier != nil {
 		b = b.WatchesRawSource(r.Notifier.Source(nil))
 	}
+	if kindServed(mgr, clusters.GVKConfigurationState) {
+		b = b.Watches(newUnstructured(clusters.GVKConfigurationState), handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+			var out []reconcile.Request
+			for _, c := range classesWithLocalMember(ctx, r.Client) {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: c}})
+			}
+			return out
+		}), builder.WithPredicates(verdictChanged))
+	}
 	for _, gvk := range classKinds {
 		if gvk == render.GVKSecret || !kindServed(mgr, gvk) {
 			continue
@@ -317,6 +336,31 @@ func classOwnerRequests(_ context.Context, o client.Object) []reconcile.Request 
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: ref.Name}}}
+}
+
+// verdictChanged passes ConfigurationState events that change MetalLB's verdict: MetalLB
+// rewrites the objects at every configuration change.
+var verdictChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	return clusters.VerdictChanged(e.ObjectOld, e.ObjectNew)
+}}
+
+// classesWithLocalMember lists the classes with a member that is the cluster the
+// operator runs in.
+func classesWithLocalMember(ctx context.Context, c client.Reader) []string {
+	list := &v1alpha1.AnycastClassList{}
+	if err := c.List(ctx, list); err != nil {
+		return nil
+	}
+	var out []string
+	for _, cls := range list.Items {
+		for _, m := range cls.Spec.Clusters {
+			if m.KubeconfigSecretRef == nil {
+				out = append(out, cls.Name)
+				break
+			}
+		}
+	}
+	return out
 }
 
 func requestsFor(items []v1alpha1.AnycastIngress) []reconcile.Request {

@@ -24,6 +24,11 @@ type Previous struct {
 	Since   time.Time
 	// Withdrawn: the gate had withdrawn it.
 	Withdrawn bool
+	// Joining: the member has not advertised the VIP yet (new to the ingress, or back
+	// from a drain that withdrew it). Its first advertisement waits for its first healthy
+	// verdict: MetalLB announces a VIP as soon as the Service has it and a ready endpoint,
+	// which is before the Gateway serves anything.
+	Joining bool
 }
 
 // Member is one member's input to the gate.
@@ -46,13 +51,17 @@ type Decision struct {
 	Withdraw bool
 	// Recheck is when the decision may change without a new event (a timer running).
 	Recheck time.Duration
+	// Awaiting: a joining member withheld until it is healthy for the first time. It is
+	// not counted by the last-member rule: it carries no traffic to keep.
+	Awaiting bool
 }
 
 // Outcome is the gate's output for all members.
 type Outcome struct {
 	Members []Decision
 	// AllUnhealthy: every serving member is unhealthy, so every one keeps advertising:
-	// withdrawing them all would turn a partial outage into a total one.
+	// withdrawing them all would turn a partial outage into a total one. Members awaiting
+	// their first health do not count: they do not advertise.
 	AllUnhealthy bool
 	// Kept lists unhealthy members kept advertising because they are the last ones.
 	Kept []string
@@ -66,6 +75,13 @@ func Gate(cfg GateConfig, now time.Time, members []Member) Outcome {
 		d := Decision{Name: m.Name, Healthy: m.Verdict.Healthy, Since: now}
 		if m.Prev.Known && m.Prev.Healthy == m.Verdict.Healthy && !m.Prev.Since.IsZero() {
 			d.Since = m.Prev.Since
+		}
+		if m.Serving && m.Prev.Joining && !d.Healthy {
+			// Not advertised yet and not healthy yet: nothing to keep, nothing to hold
+			// down; it advertises as soon as it is healthy.
+			d.Withdraw, d.Awaiting = true, true
+			out.Members = append(out.Members, d)
+			continue
 		}
 		if m.Serving {
 			held := now.Sub(d.Since)
@@ -96,7 +112,7 @@ func Gate(cfg GateConfig, now time.Time, members []Member) Outcome {
 	if serving > 0 && advertising == 0 {
 		// Never withdraw the last advertising member.
 		for i, m := range members {
-			if m.Serving && out.Members[i].Withdraw {
+			if m.Serving && out.Members[i].Withdraw && !out.Members[i].Awaiting {
 				out.Members[i].Withdraw = false
 				out.Members[i].Recheck = 0
 				out.Kept = append(out.Kept, m.Name)

@@ -95,3 +95,46 @@ func TestGateIgnoresDrainedMembers(t *testing.T) {
 		t.Fatalf("the only serving member must stay: %+v", o)
 	}
 }
+
+// TestJoiningMemberAwaitsHealth: a member that has not advertised yet is withheld until
+// its first healthy verdict (MetalLB would announce the VIP before the Gateway serves), at
+// once and without a hold-down, and does not count for the last-member rule: withholding
+// every joining member of a new ingress advertises nothing, since nothing works yet.
+func TestJoiningMemberAwaitsHealth(t *testing.T) {
+	cfg := GateConfig{WithdrawAfter: 2 * time.Second, HoldDown: 10 * time.Second}
+	t0 := time.Unix(1000, 0)
+	joining := Previous{Joining: true}
+
+	// A new ingress: neither member healthy yet. Nothing advertises, nobody is kept.
+	o := Gate(cfg, t0, members(t0, false, false, map[string]Previous{"west": joining, "east": joining}))
+	for _, d := range o.Members {
+		if !d.Withdraw || !d.Awaiting {
+			t.Fatalf("%s: withdraw=%v awaiting=%v, want both", d.Name, d.Withdraw, d.Awaiting)
+		}
+	}
+	if o.AllUnhealthy || len(o.Kept) > 0 {
+		t.Fatalf("joining members must not trigger the last-member rule: %+v", o)
+	}
+
+	// west turns healthy: it advertises at once (no hold-down for a first advertisement).
+	o = Gate(cfg, t0, members(t0, true, false, map[string]Previous{"west": joining, "east": joining}))
+	if d := o.Members[0]; d.Withdraw || d.Awaiting {
+		t.Fatalf("healthy joining west: %+v", d)
+	}
+	if d := o.Members[1]; !d.Withdraw || !d.Awaiting {
+		t.Fatalf("east still joining: %+v", d)
+	}
+
+	// west advertises and turns unhealthy while east still joins: west is the last
+	// advertising member and is kept; east stays withheld.
+	o = Gate(cfg, t0, members(t0, false, false, map[string]Previous{"west": {Known: true, Healthy: false, Since: t0.Add(-time.Minute)}, "east": joining}))
+	if d := o.Members[0]; d.Withdraw {
+		t.Fatalf("west is the last advertising member: %+v", d)
+	}
+	if d := o.Members[1]; !d.Withdraw {
+		t.Fatalf("east joins unhealthy and must stay withheld: %+v", d)
+	}
+	if !o.AllUnhealthy || len(o.Kept) != 1 || o.Kept[0] != "west" {
+		t.Fatalf("west kept as the last member: %+v", o)
+	}
+}

@@ -23,9 +23,25 @@ type Input struct {
 	VIP netip.Addr
 	// Gateway is the rendered Gateway as the member holds it; nil when absent.
 	Gateway *gwv1.Gateway
-	// Services are the LoadBalancer Services the Gateway's implementation created (found
-	// by the label the Gateway's infrastructure propagates).
+	// Services are the LoadBalancer Services made for the Gateway: by its implementation
+	// (found by the infrastructure labels and tied to the Gateway, see OwnedByGateway), or
+	// by the operator in front of a shared data plane.
 	Services []corev1.Service
+	// ServiceNamespace is the namespace the VIP's pool admits (the class's
+	// gatewayService.namespace, or the Gateway's).
+	ServiceNamespace string
+	// Endpoints are the endpoints of each Service's EndpointSlices, by ServiceKey.
+	Endpoints map[string][]Endpoint
+	// Nodes are the member's nodes the operator could read, by name; a node missing here
+	// is not held against the member.
+	Nodes map[string]NodeState
+	// AllocationFailures are MetalLB's last AllocationFailed event message per Service
+	// without the VIP, by ServiceKey.
+	AllocationFailures map[string]string
+	// ServiceByOperator: the Service is the operator's, in front of a shared data plane
+	// that does not report a Gateway's address (Traefik), so the Gateway's
+	// status.addresses is not checked.
+	ServiceByOperator bool
 	// Backends are the route backends as seen from this member.
 	Backends []Backend
 }
@@ -74,13 +90,11 @@ func Evaluate(in Input) Verdict {
 		case c.ObservedGeneration != 0 && c.ObservedGeneration < gw.Generation:
 			reasons = append(reasons, "the Gateway's implementation has not caught up with its last change")
 		}
-		if !gatewayHasAddress(gw, vip) {
+		if !in.ServiceByOperator && !gatewayHasAddress(gw, vip) {
 			reasons = append(reasons, "the Gateway's status.addresses does not list the VIP "+vip)
 		}
 	}
-	if !serviceCarries(in.Services, vip) {
-		reasons = append(reasons, "no LoadBalancer Service of the Gateway carries the VIP "+vip+describeServices(in.Services))
-	}
+	reasons = append(reasons, judgeServices(in)...)
 	for _, b := range in.Backends {
 		switch {
 		case !b.Remote && b.ReadyEndpoints == 0:
@@ -98,20 +112,6 @@ func gatewayHasAddress(gw *gwv1.Gateway, vip string) bool {
 	for _, a := range gw.Status.Addresses {
 		if a.Value == vip {
 			return true
-		}
-	}
-	return false
-}
-
-func serviceCarries(svcs []corev1.Service, vip string) bool {
-	for _, s := range svcs {
-		if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
-			continue
-		}
-		for _, i := range s.Status.LoadBalancer.Ingress {
-			if i.IP == vip {
-				return true
-			}
 		}
 	}
 	return false

@@ -31,6 +31,7 @@ func lbService(ip string) corev1.Service {
 
 func TestEvaluate(t *testing.T) {
 	healthy := Input{VIP: vip, Gateway: programmedGateway(vip.String()), Services: []corev1.Service{lbService(vip.String())},
+		Endpoints: map[string][]Endpoint{"hello-world/hello-lb": {{Ready: true, Node: "node-1"}}},
 		Backends: []Backend{{Route: "hello", Service: "hello-world", ReadyEndpoints: 2}, {Route: "api", Service: "backend", Remote: true, ListenerMatched: true, ConnectorReady: true}}}
 	cases := []struct {
 		name   string

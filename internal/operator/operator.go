@@ -100,6 +100,20 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return wrap("hub", rt) })
 	}
 	everything := labels.Everything()
+	byObject := clusters.ObservedByObject()
+	for o, by := range map[client.Object]cache.ByObject{
+		&v1alpha1.AnycastClass{}:   {Label: everything},
+		&v1alpha1.AnycastIngress{}: {Label: everything},
+		&corev1.Namespace{}:        {Label: everything},
+		// Only the operator's namespace: its RBAC allows no Secret list or watch
+		// elsewhere. MetalLB's password copies are read live (see Client below).
+		&corev1.Secret{}: {Namespaces: map[string]cache.Config{opts.Namespace: {LabelSelector: everything}}},
+		// The health gate's inputs on this cluster as a member.
+		&corev1.Service{}:            {Label: clusters.GatewayServiceSelector()},
+		&discoveryv1.EndpointSlice{}: {Label: everything},
+	} {
+		byObject[o] = by
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme.New(),
 		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
@@ -118,17 +132,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 			// The operator only needs to see what it wrote on a cluster: caching every
 			// Gateway or Secret of a large cluster would cost memory for nothing.
 			DefaultLabelSelector: owner.Managed(),
-			ByObject: map[client.Object]cache.ByObject{
-				&v1alpha1.AnycastClass{}:   {Label: everything},
-				&v1alpha1.AnycastIngress{}: {Label: everything},
-				&corev1.Namespace{}:        {Label: everything},
-				// Only the operator's namespace: its RBAC allows no Secret list or watch
-				// elsewhere. MetalLB's password copies are read live (see Client below).
-				&corev1.Secret{}: {Namespaces: map[string]cache.Config{opts.Namespace: {LabelSelector: everything}}},
-				// The health gate's inputs on this cluster as a member.
-				&corev1.Service{}:            {Label: clusters.GatewayServiceSelector()},
-				&discoveryv1.EndpointSlice{}: {Label: everything},
-			},
+			ByObject:             byObject,
 		},
 		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true, DisableFor: []client.Object{&corev1.Secret{}}}},
 	})

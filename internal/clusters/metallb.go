@@ -1,0 +1,83 @@
+package clusters
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/anycast-operator/anycast-operator/internal/health"
+	"github.com/anycast-operator/anycast-operator/internal/render"
+)
+
+// MetalLB objects the operator reads on a member but did not write.
+var (
+	// GVKConfigurationState is MetalLB's verdict on its configuration (v0.15.3 and later):
+	// one object for the controller and one per speaker.
+	GVKConfigurationState = schema.GroupVersionKind{Group: "metallb.io", Version: "v1beta1", Kind: "ConfigurationState"}
+	// GVKServiceBGPStatus says, per Service and node, which peers a speaker announces the
+	// Service's IP to.
+	GVKServiceBGPStatus = schema.GroupVersionKind{Group: "metallb.io", Version: "v1beta1", Kind: "ServiceBGPStatus"}
+)
+
+// ObservedByObject are the cache entries, on a member and on the hub's own cluster, for
+// what the operator reads there but did not write: every IPAddressPool (MetalLB rejects
+// its whole configuration when two pools overlap, so a VIP's pool must be checked against
+// all of them), MetalLB's ConfigurationStates and ServiceBGPStatuses, and the Nodes, cut
+// down to what decides whether MetalLB may announce from them.
+func ObservedByObject() map[client.Object]cache.ByObject {
+	everything := labels.Everything()
+	return map[client.Object]cache.ByObject{
+		newUnstructured(render.GVKIPAddressPool): {Label: everything},
+		newUnstructured(GVKConfigurationState):  {Label: everything},
+		newUnstructured(GVKServiceBGPStatus):    {Label: everything},
+		&corev1.Node{}:                          {Label: everything, Transform: trimNode},
+	}
+}
+
+// trimNode keeps of a Node only its name, the label that excludes it from load balancers
+// and its NetworkUnavailable condition: a large cluster's Nodes would otherwise cost the
+// operator their whole status (images, addresses, capacity) for two facts.
+func trimNode(o interface{}) (interface{}, error) {
+	n, ok := o.(*corev1.Node)
+	if !ok {
+		return o, nil
+	}
+	out := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, UID: n.UID, ResourceVersion: n.ResourceVersion}}
+	if v, ok := n.Labels[health.ExcludeFromLBLabel]; ok {
+		out.Labels = map[string]string{health.ExcludeFromLBLabel: v}
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeNetworkUnavailable {
+			out.Status.Conditions = []corev1.NodeCondition{{Type: c.Type, Status: c.Status}}
+		}
+	}
+	return out, nil
+}
+
+func newUnstructured(gvk schema.GroupVersionKind) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	return u
+}
+
+// VerdictChanged reports whether an update of a ConfigurationState changed MetalLB's
+// verdict (its result or error summary), the only change worth a reconcile.
+func VerdictChanged(old, new interface{}) bool {
+	o, ok1 := old.(*unstructured.Unstructured)
+	n, ok2 := new.(*unstructured.Unstructured)
+	if !ok1 || !ok2 {
+		return true
+	}
+	for _, f := range []string{"result", "errorSummary"} {
+		a, _, _ := unstructured.NestedString(o.Object, "status", f)
+		b, _, _ := unstructured.NestedString(n.Object, "status", f)
+		if a != b {
+			return true
+		}
+	}
+	return false
+}

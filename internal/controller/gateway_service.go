@@ -1,0 +1,156 @@
+package controller
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/clusters"
+	"github.com/anycast-operator/anycast-operator/internal/health"
+	"github.com/anycast-operator/anycast-operator/internal/owner"
+	"github.com/anycast-operator/anycast-operator/internal/render"
+)
+
+// gatewayServices lists the LoadBalancer Services made for an ingress's Gateway on a
+// member: the operator's own (provisioner Operator), or those the implementation made and
+// tied to the Gateway (an owner reference or owning-gateway labels). A Service carrying
+// only the infrastructure labels (a stale one, or anyone's) does not count.
+func gatewayServices(ctx context.Context, r client.Reader, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, gwUID types.UID) ([]corev1.Service, error) {
+	list := &corev1.ServiceList{}
+	if err := r.List(ctx, list, client.MatchingLabels(render.GatewayServiceLabels(ing))); err != nil {
+		return nil, err
+	}
+	gw := types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}
+	byOperator := class.Spec.GatewayService.Provisioned() == v1alpha1.GatewayServiceByOperator
+	ours := owner.Ingress(class.Name, ing.Namespace, ing.Name)
+	var out []corev1.Service
+	for i := range list.Items {
+		s := &list.Items[i]
+		if byOperator {
+			if ref, ok := owner.FromLabels(s.Labels); ok && ref == ours && s.Name == render.OperatorServiceName(ing.Namespace, ing.Name) {
+				out = append(out, *s)
+			}
+			continue
+		}
+		if health.OwnedByGateway(s, gw, gwUID) {
+			out = append(out, *s)
+		}
+	}
+	return out, nil
+}
+
+// readNodes reads the member's Nodes (cut down to what MetalLB's announcing depends on).
+func readNodes(ctx context.Context, r client.Reader) (map[string]health.NodeState, error) {
+	list := &corev1.NodeList{}
+	if err := r.List(ctx, list); err != nil {
+		return nil, err
+	}
+	out := make(map[string]health.NodeState, len(list.Items))
+	for _, n := range list.Items {
+		st := health.NodeState{}
+		_, st.Excluded = n.Labels[health.ExcludeFromLBLabel]
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue {
+				st.NetworkUnavailable = true
+			}
+		}
+		out[n.Name] = st
+	}
+	return out, nil
+}
+
+// serviceEndpoints lists the endpoints of a Service's EndpointSlices. An endpoint without
+// a ready condition counts as ready, as the EndpointSlice API says.
+func serviceEndpoints(ctx context.Context, r client.Reader, namespace, service string) ([]health.Endpoint, error) {
+	slices := &discoveryv1.EndpointSliceList{}
+	if err := r.List(ctx, slices, client.InNamespace(namespace), client.MatchingLabels{discoveryv1.LabelServiceName: service}); err != nil {
+		return nil, err
+	}
+	var out []health.Endpoint
+	for _, s := range slices.Items {
+		for _, e := range s.Endpoints {
+			ep := health.Endpoint{Ready: e.Conditions.Ready == nil || *e.Conditions.Ready}
+			if e.NodeName != nil {
+				ep.Node = *e.NodeName
+			}
+			out = append(out, ep)
+		}
+	}
+	return out, nil
+}
+
+func carries(s *corev1.Service, ip string) bool {
+	for _, i := range s.Status.LoadBalancer.Ingress {
+		if i.IP == ip {
+			return true
+		}
+	}
+	return false
+}
+
+// allocationFailure is the message of MetalLB's latest AllocationFailed event for a
+// Service, or "". Events are read live and only for a Service still without the VIP: they
+// are not worth a cache of every event of a cluster. A failed read says nothing.
+func allocationFailure(ctx context.Context, r client.Reader, s *corev1.Service) string {
+	events := &corev1.EventList{}
+	sel := fields.AndSelectors(fields.OneTermEqualSelector("involvedObject.uid", string(s.UID)), fields.OneTermEqualSelector("reason", "AllocationFailed"))
+	if err := r.List(ctx, events, client.InNamespace(s.Namespace), client.MatchingFieldsSelector{Selector: sel}); err != nil || len(events.Items) == 0 {
+		return ""
+	}
+	sort.Slice(events.Items, func(i, j int) bool { return eventTime(&events.Items[i]).Before(eventTime(&events.Items[j])) })
+	return events.Items[len(events.Items)-1].Message
+}
+
+// eventTime is when an event last happened, whichever of its times is set.
+func eventTime(e *corev1.Event) time.Time {
+	switch {
+	case !e.LastTimestamp.IsZero():
+		return e.LastTimestamp.Time
+	case !e.EventTime.IsZero():
+		return e.EventTime.Time
+	}
+	return e.CreationTimestamp.Time
+}
+
+// announcingNodes counts the nodes whose MetalLB speaker announces one of the Services to
+// at least one peer, from MetalLB's ServiceBGPStatus objects; nil when MetalLB publishes
+// none for them (older MetalLB, or nothing announced yet).
+func announcingNodes(ctx context.Context, r client.Reader, metallbNamespace string, svcs []corev1.Service) (*int32, error) {
+	nodes := map[string]bool{}
+	found := false
+	for _, s := range svcs {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(clusters.GVKServiceBGPStatus.GroupVersion().WithKind("ServiceBGPStatusList"))
+		err := r.List(ctx, list, client.InNamespace(metallbNamespace), client.MatchingLabels{
+			"metallb.io/service-name": s.Name, "metallb.io/service-namespace": s.Namespace,
+		})
+		if meta.IsNoMatchError(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range list.Items {
+			found = true
+			peers, _, _ := unstructured.NestedStringSlice(o.Object, "status", "peers")
+			node, _, _ := unstructured.NestedString(o.Object, "status", "node")
+			if len(peers) > 0 && node != "" {
+				nodes[node] = true
+			}
+		}
+	}
+	if !found {
+		return nil, nil
+	}
+	n := int32(len(nodes))
+	return &n, nil
+}
