@@ -24,7 +24,7 @@ frrk8s_dir="$out_root/frr-k8s-${FRRK8S_VERSION}"
 traefik_dir="$out_root/traefik-${TRAEFIK_VERSION}"
 
 metallb_stamp() { printf 'metallb %s\nfrr-k8s replace %s\n%s\n' "$METALLB_VERSION" "${METALLB_FRRK8S:-none}" "$goversion"; }
-frrk8s_stamp() { printf 'frr-k8s %s\n%s\n' "$FRRK8S_VERSION" "$goversion"; }
+frrk8s_stamp() { printf 'frr-k8s %s\ncrds asn int64\n%s\n' "$FRRK8S_VERSION" "$goversion"; }
 traefik_stamp() { printf 'traefik %s\ngo-http-auth %s\nlego %s\n%s\n' "$TRAEFIK_VERSION" "$TRAEFIK_HTTP_AUTH" "$TRAEFIK_LEGO" "$goversion"; }
 
 log() { printf '>> %s\n' "$*" >&2; }
@@ -95,6 +95,12 @@ build_frrk8s() {
   # The CRDs (FRRConfiguration, BGPSessionState, FRRNodeState) and the reloader that
   # frr-k8s's own pod runs beside FRR (frr-tools/reloader/frr-reloader.sh).
   cp "$src"/config/crd/bases/*.yaml "$tmp/crds/"
+  chmod u+w "$tmp"/crds/*.yaml
+  # v0.0.21's CRDs declare its ASN fields `format: int32` with `maximum: 4294967295`, which a
+  # v1.36 kube-apiserver refuses in every FRRConfiguration ("Maximum boundary value must be
+  # of type integer with format int32"); MetalLB's v0.16 CRDs changed the same fields to
+  # int64. Same fix here, nothing else changed.
+  sed -i -e '/format: int32$/{N;s/format: int32\(\n *maximum: 4294967295\)$/format: int64\1/}' "$tmp"/crds/*.yaml
   install -m 0755 "$src/frr-tools/reloader/frr-reloader.sh" "$tmp/frr-reloader.sh"
   frrk8s_stamp > "$tmp/VERSION"
   rm -rf "$frrk8s_dir"; mv "$tmp" "$frrk8s_dir"
@@ -177,6 +183,8 @@ for c in "${want[@]}"; do
 done
 
 if (( ${#todo[@]} )); then
+  # Fewer builds than slots: each gets more of the cores.
+  (( jobs <= ${#todo[@]} )) || jobs=${#todo[@]}
   mkdir -p "$out_root"
   start=$SECONDS
   log "building ${todo[*]} from the module proxy into $out_root ($jobs at a time, $goversion)"

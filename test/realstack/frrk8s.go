@@ -45,10 +45,10 @@ type FRRK8s struct {
 	Node       *Node
 	Dir        string
 	Router     *labfabric.Router // vtysh -N <netns>: FRR's view, for tests
-	Controller *Process       // frr-k8s-controller
-	Reloader   *Process       // frr-reloader.sh
-	holder     *Process       // keeps the mount namespace alive
-	runDir     string         // /var/run/frr/<netns>
+	Controller *Process          // frr-k8s-controller
+	Reloader   *Process          // frr-reloader.sh
+	holder     *Process          // keeps the mount namespace alive
+	runDir     string            // /var/run/frr/<netns>
 }
 
 // FRRK8sOptions shape frr-k8s on a node.
@@ -99,6 +99,15 @@ func (n *Node) StartFRRK8s(ctx context.Context, o FRRK8sOptions) (*FRRK8s, error
 	f.holder = c.track(holder)
 	if err := holder.waitLog(10*time.Second, "ready"); err != nil {
 		return nil, err
+	}
+	// Never start FRR in the host's namespaces: check that the holder has its own.
+	for _, ns := range []string{"mnt", "net"} {
+		mine, _ := os.Readlink("/proc/self/ns/" + ns)
+		its, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", holder.Pid(), ns))
+		if err != nil || its == mine {
+			return nil, fmt.Errorf("node %s: the mount-namespace holder (pid %d) has %s namespace %q (%v), the host's is %q:\n%s",
+				n.Name, holder.Pid(), ns, its, err, mine, holder.LogTail(2000))
+		}
 	}
 	enter := []string{"nsenter", "-t", strconv.Itoa(holder.Pid()), "-m", "-n", "--"}
 

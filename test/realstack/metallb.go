@@ -138,6 +138,8 @@ type ConfigError struct {
 //
 //	{"controller":"PoolReconciler","error":"<why>","level":"error",...}   the configuration does not parse or validate
 //	{"controller":"ConfigReconciler","event":"reload failed, retry",...}  the speaker could not apply it
+//	{"level":"error","msg":"Reconciler error","controller":"frrconfiguration","error":"<why>",...}
+//	                                        in frr-k8s mode: its FRRConfiguration for the node was refused
 //
 // (MetalLB logs "error","failed to parse the configuration","error",<why>: go-kit's JSON
 // keeps the last value of a repeated key, so the line carries the reason only). Lines with
@@ -152,7 +154,7 @@ func ConfigErrors(procs ...*Process) []ConfigError {
 		if p == nil {
 			continue
 		}
-		for _, line := range strings.Split(p.Log(), "\n") {
+		for _, line := range strings.Split(p.Output(), "\n") {
 			if msg, ok := configErrorLine(line); ok {
 				out = append(out, ConfigError{Process: p.Name, Line: line, Message: msg})
 			}
@@ -173,6 +175,10 @@ func configErrorLine(line string) (string, bool) {
 	}
 	if m["level"] != "error" {
 		return "", false
+	}
+	if m["msg"] == "Reconciler error" && m["controller"] == "frrconfiguration" {
+		msg, _ := m["error"].(string)
+		return "writing the node's FRRConfiguration: " + msg, true
 	}
 	switch m["controller"] {
 	case "ConfigReconciler", "PoolReconciler":

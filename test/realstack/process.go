@@ -2,6 +2,7 @@ package realstack
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ type Process struct {
 	LogPath string
 
 	cmd    *exec.Cmd
+	hdr    int // bytes of the log written before the process: its command line
 	logf   *os.File
 	exited chan struct{}
 	mu     sync.Mutex
@@ -35,7 +37,9 @@ func startProcess(dir, name string, env []string, argv ...string) (*Process, err
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(logf, "=== %s: %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(argv, " "))
+	// The log starts with the command line (after whatever an earlier run appended).
+	hdr, _ := logf.Seek(0, io.SeekEnd)
+	n, _ := fmt.Fprintf(logf, "=== %s: %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(argv, " "))
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -44,7 +48,7 @@ func startProcess(dir, name string, env []string, argv ...string) (*Process, err
 		logf.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &Process{Name: name, LogPath: logPath, cmd: cmd, logf: logf, exited: make(chan struct{})}
+	p := &Process{Name: name, LogPath: logPath, cmd: cmd, hdr: int(hdr) + n, logf: logf, exited: make(chan struct{})}
 	go func() {
 		err := cmd.Wait()
 		p.mu.Lock()
@@ -84,6 +88,16 @@ func (p *Process) ExitErr() error {
 func (p *Process) Log() string {
 	b, _ := os.ReadFile(p.LogPath)
 	return string(b)
+}
+
+// Output is what this run of the process has written, without the command line that
+// starts its log (which would match any word of its arguments).
+func (p *Process) Output() string {
+	s := p.Log()
+	if len(s) < p.hdr {
+		return ""
+	}
+	return s[p.hdr:]
 }
 
 // LogTail is the last n bytes of the log, for failure messages.
@@ -131,7 +145,7 @@ func (p *Process) errExited() error {
 func (p *Process) waitLog(timeout time.Duration, needles ...string) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		log := p.Log()
+		log := p.Output()
 		for _, n := range needles {
 			if strings.Contains(log, n) {
 				return nil

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/anycast-operator/anycast-operator/test/fabric"
 	"github.com/anycast-operator/anycast-operator/test/realstack"
 )
 
@@ -33,9 +34,9 @@ func vipPool(name, cidr string) *metallbv1beta1.IPAddressPool {
 	return &metallbv1beta1.IPAddressPool{
 		ObjectMeta: metav1.ObjectMeta{Namespace: mlbNS, Name: name},
 		Spec: metallbv1beta1.IPAddressPoolSpec{
-			Addresses:         []string{cidr},
-			AutoAssign:        new(false),
-			AllocateTo:        &metallbv1beta1.ServiceAllocation{Namespaces: []string{appNS}},
+			Addresses:  []string{cidr},
+			AutoAssign: new(false),
+			AllocateTo: &metallbv1beta1.ServiceAllocation{Namespaces: []string{appNS}},
 		},
 	}
 }
@@ -142,7 +143,142 @@ func stateIs(ctx context.Context, c client.Client, name string, want metallbv1be
 	return fmt.Errorf("no ConfigurationState %s yet (have %d)", name, len(states))
 }
 
-var (
-	_ = strings.Contains
-	_ = metallbv1beta2.BGPPeer{}
-)
+// bgpObjects are what the operator renders for one member with one TOR: the peer, and
+// the advertisement of the VIP pool to it with a community.
+func bgpObjects(pool string, myASN, peerASN uint32, peer netip.Addr) []client.Object {
+	return []client.Object{
+		&metallbv1beta2.BGPPeer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: mlbNS, Name: "tor"},
+			Spec: metallbv1beta2.BGPPeerSpec{
+				MyASN: myASN, ASN: peerASN, Address: peer.String(),
+				HoldTime: &metav1.Duration{Duration: 9 * time.Second},
+			},
+		},
+		&metallbv1beta1.BGPAdvertisement{
+			ObjectMeta: metav1.ObjectMeta{Namespace: mlbNS, Name: pool},
+			Spec: metallbv1beta1.BGPAdvertisementSpec{
+				IPAddressPools: []string{pool}, Peers: []string{"tor"}, Communities: []string{"65535:100"},
+			},
+		},
+	}
+}
+
+// announcedVIP is the Service a speaker announces: the VIP by annotation, with a ready
+// endpoint on node (the speaker announces nothing for a Service without one).
+func announcedVIP(t *testing.T, cl *realstack.Cluster, node string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := realstack.EnsureNamespace(ctx, cl.Client, appNS); err != nil {
+		t.Fatal(err)
+	}
+	svc := lbService("gw", "vip", vipText)
+	create(t, cl.Client, vipPool("vip", vipText+"/32"), svc)
+	if err := realstack.StandInEndpointSlice(ctx, cl.Client, svc, []realstack.Endpoint{{Address: "10.244.0.10", Node: node}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// torHolds waits until router holds the VIP from the speaker at from, with AS path asPath,
+// next hop from.
+func torHolds(t *testing.T, router *fabric.Router, from netip.Addr, asPath string) {
+	t.Helper()
+	realstack.Eventually(t, router.Name+" holds the VIP from the speaker", 2*time.Minute, func() error {
+		paths, err := router.BGPPaths(vip)
+		if err != nil {
+			return err
+		}
+		for _, p := range paths {
+			if p.From == from && p.ASPath == asPath && slices.Contains(p.NextHops, from) && p.Valid {
+				return nil
+			}
+		}
+		n, _ := router.Neighbor(from)
+		return fmt.Errorf("paths %+v; want one from %s with AS path %q (neighbor %s: %s, last reset %q)", paths, from, asPath, from, n.State, n.LastReset)
+	})
+}
+
+// torPeer is the TOR's end of the /30 between a speaker namespace of the fabric and its
+// TOR: the speaker has .2, the TOR .1.
+func torPeer(speaker netip.Addr) netip.Addr { return speaker.Prev() }
+
+// TestNativeSpeakerAnnounces: the real speaker in native mode, in a node namespace of the
+// fabric, peers with the FRR TOR west and the TOR's RIB holds the VIP from it.
+func TestNativeSpeakerAnnounces(t *testing.T) {
+	bin := realstack.Require(t, realstack.ComponentMetalLB)
+	ctx := realstack.Ctx(t)
+	f := fabric.Start(t, fabric.Options{})
+	f.West.Stop() // the fabric's gobgpd stand-in leaves the namespace to the real speaker
+	cl := realstack.StartCluster(t, bin, "west")
+	ctl, err := cl.StartMetalLBController(ctx, realstack.ControllerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := cl.AddNode(ctx, "west-node", f.West.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := node.StartSpeaker(ctx, realstack.SpeakerOptions{Mode: realstack.ModeNative})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create(t, cl.Client, bgpObjects("vip", fabric.WestASN, fabric.TORWestASN, torPeer(f.West.Addr))...)
+	announcedVIP(t, cl, node.Name)
+
+	torHolds(t, f.TORWest, f.West.Addr, fmt.Sprint(fabric.WestASN))
+	noConfigErrors(t, ctl, sp)
+	realstack.Eventually(t, "the speaker's ConfigurationState Valid", 30*time.Second, func() error {
+		return stateIs(ctx, cl.Client, "speaker-"+node.Name, metallbv1beta1.ConfigurationResultValid)
+	})
+}
+
+// TestFRRK8sSpeakerAnnounces: the real speaker in frr-k8s mode writes its node's
+// FRRConfiguration, the real frr-k8s controller on that node turns it into FRR's
+// configuration, frr-k8s's reloader applies it to the node's FRR, and that FRR peers with
+// the FRR TOR east, whose RIB holds the VIP from the node.
+func TestFRRK8sSpeakerAnnounces(t *testing.T) {
+	bin := realstack.Require(t, realstack.ComponentMetalLB, realstack.ComponentFRRK8s)
+	ctx := realstack.Ctx(t)
+	f := fabric.Start(t, fabric.Options{})
+	f.East.Stop()
+	cl := realstack.StartCluster(t, bin, "east")
+	if err := cl.InstallFRRK8sCRDs(); err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := cl.StartMetalLBController(ctx, realstack.ControllerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := cl.AddNode(ctx, "east-node", f.East.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frr, err := node.StartFRRK8s(ctx, realstack.FRRK8sOptions{ASN: fabric.EastASN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("frr-k8s wrote:\n%s\nreload status %q\nFRR log:\n%s", frr.ConfigFile(), frr.ReloadStatus(), frr.FRRLog())
+		}
+	})
+	sp, err := node.StartSpeaker(ctx, realstack.SpeakerOptions{Mode: realstack.ModeFRRK8s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create(t, cl.Client, bgpObjects("vip", fabric.EastASN, fabric.TOREastASN, torPeer(f.East.Addr))...)
+	announcedVIP(t, cl, node.Name)
+
+	torHolds(t, f.TOREast, f.East.Addr, fmt.Sprint(fabric.EastASN))
+	// The path went through frr-k8s: its config names the VIP, and the node's FRR holds
+	// the session.
+	if conf := frr.ConfigFile(); !strings.Contains(conf, vip.String()) {
+		t.Errorf("frr-k8s's FRR configuration does not name %s:\n%s", vip, conf)
+	}
+	if st, err := frr.Router.Neighbor(torPeer(f.East.Addr)); err != nil || st.State != "Established" {
+		t.Errorf("the node's FRR: neighbor %s is %+v (%v), want Established", torPeer(f.East.Addr), st, err)
+	}
+	noConfigErrors(t, ctl, sp)
+	realstack.Eventually(t, "the speaker's ConfigurationState Valid", 30*time.Second, func() error {
+		return stateIs(ctx, cl.Client, "speaker-"+node.Name, metallbv1beta1.ConfigurationResultValid)
+	})
+}
