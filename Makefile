@@ -61,7 +61,7 @@ skupper-crds: ## Fetch the upstream Skupper CRDs when ../shared/crds/skupper is 
 	 hack/fetch-skupper-crds.sh "$(SKUPPER_COMMIT)" "$(LOCALBIN)/skupper-crds"
 
 .PHONY: test
-test: vet envtest-assets skupper-crds ## Run all tests against a real kube-apiserver and etcd (envtest).
+test: vet envtest-assets skupper-crds real-components ## Run all tests against a real kube-apiserver and etcd (envtest).
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-unit
@@ -98,6 +98,10 @@ fuzz: skupper-crds ## Fuzz the renderer (FuzzRender) and the API validation (Fuz
 	$(GO) test -run '^$$' -fuzz '^FuzzValidation$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./cmd/anycast-operator/
 
 ##@ Lab
+
+.PHONY: real-components
+real-components: ## Build the real MetalLB, frr-k8s and Traefik from the Go module proxy into bin/real (versions: hack/real-components.env; cached).
+	@hack/real-components.sh >/dev/null
 
 LAB_DIR ?= $(CURDIR)/lab
 

@@ -3,22 +3,33 @@ package realstack_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	metallbv1beta1 "go.universe.tf/metallb/api/v1beta1"
 	metallbv1beta2 "go.universe.tf/metallb/api/v1beta2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/anycast-operator/anycast-operator/test/fabric"
 	"github.com/anycast-operator/anycast-operator/test/realstack"
 )
+
+func init() {
+	// envtest's CRD installation logs through controller-runtime; nothing to show here.
+	ctrllog.SetLogger(logr.Discard())
+}
 
 const (
 	mlbNS   = realstack.DefaultMetalLBNamespace
@@ -281,4 +292,231 @@ func TestFRRK8sSpeakerAnnounces(t *testing.T) {
 	realstack.Eventually(t, "the speaker's ConfigurationState Valid", 30*time.Second, func() error {
 		return stateIs(ctx, cl.Client, "speaker-"+node.Name, metallbv1beta1.ConfigurationResultValid)
 	})
+}
+
+// TestOverlappingPoolsInvalid: a pool that overlaps another makes the real MetalLB
+// (v0.16.1) reject its whole configuration: both its ConfigurationStates turn Invalid
+// with an errorSummary, the controller and the speaker log the rejection (ConfigErrors
+// finds it), and the speaker keeps its last good configuration: a BGPAdvertisement deleted
+// meanwhile is still announced until the overlap is gone.
+func TestOverlappingPoolsInvalid(t *testing.T) {
+	bin := realstack.Require(t, realstack.ComponentMetalLB)
+	ctx := realstack.Ctx(t)
+	f := fabric.Start(t, fabric.Options{})
+	f.West.Stop()
+	cl := realstack.StartCluster(t, bin, "west")
+	ctl, err := cl.StartMetalLBController(ctx, realstack.ControllerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := cl.AddNode(ctx, "west-node", f.West.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := node.StartSpeaker(ctx, realstack.SpeakerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bgp := bgpObjects("vip", fabric.WestASN, fabric.TORWestASN, torPeer(f.West.Addr))
+	create(t, cl.Client, bgp...)
+	announcedVIP(t, cl, node.Name)
+	torHolds(t, f.TORWest, f.West.Addr, fmt.Sprint(fabric.WestASN))
+	for _, name := range []string{"controller", "speaker-" + node.Name} {
+		realstack.Eventually(t, name+" Valid", 30*time.Second, func() error {
+			return stateIs(ctx, cl.Client, name, metallbv1beta1.ConfigurationResultValid)
+		})
+	}
+	noConfigErrors(t, ctl, sp)
+
+	// A site-wide pool covering the VIP, as a platform team may already have.
+	site := &metallbv1beta1.IPAddressPool{
+		ObjectMeta: metav1.ObjectMeta{Namespace: mlbNS, Name: "site"},
+		Spec:       metallbv1beta1.IPAddressPoolSpec{Addresses: []string{"192.168.155.0/24"}},
+	}
+	create(t, cl.Client, site)
+	for _, name := range []string{"controller", "speaker-" + node.Name} {
+		realstack.Eventually(t, name+" Invalid", time.Minute, func() error {
+			return stateIs(ctx, cl.Client, name, metallbv1beta1.ConfigurationResultInvalid)
+		})
+	}
+	states, err := realstack.ConfigurationStates(ctx, cl.Client, mlbNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range states {
+		t.Logf("ConfigurationState %s/%s labels %v: result %q errorSummary %q", st.Namespace, st.Name, st.Labels, st.Status.Result, st.Status.ErrorSummary)
+		for _, c := range st.Status.Conditions {
+			t.Logf("  condition %s=%s reason %s: %q", c.Type, c.Status, c.Reason, c.Message)
+		}
+		if !strings.Contains(st.Status.ErrorSummary, "overlaps") {
+			t.Errorf("ConfigurationState %s: errorSummary %q does not name the overlap", st.Name, st.Status.ErrorSummary)
+		}
+	}
+	wantLabels := map[string]map[string]string{
+		"controller":           {"metallb.io/component-type": "controller"},
+		"speaker-" + node.Name: {"metallb.io/component-type": "speaker", "metallb.io/node-name": node.Name},
+	}
+	for _, st := range states {
+		for k, v := range wantLabels[st.Name] {
+			if st.Labels[k] != v {
+				t.Errorf("ConfigurationState %s: label %s=%q, want %q", st.Name, k, st.Labels[k], v)
+			}
+		}
+	}
+	errs := realstack.ConfigErrors(ctl, sp)
+	for _, e := range errs {
+		t.Logf("%s logged: %s", e.Process, e.Line)
+	}
+	for _, p := range []*realstack.Process{ctl, sp} {
+		if !slices.ContainsFunc(errs, func(e realstack.ConfigError) bool {
+			return e.Process == p.Name && strings.Contains(e.Message, "overlaps")
+		}) {
+			t.Errorf("ConfigErrors found no overlap in the %s's log", p.Name)
+		}
+	}
+
+	// Frozen: the speaker keeps the last good configuration, so withdrawing the
+	// advertisement does nothing while the overlap stays.
+	if err := cl.Client.Delete(ctx, bgp[1]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Second)
+	torHolds(t, f.TORWest, f.West.Addr, fmt.Sprint(fabric.WestASN))
+	// Without the overlap the configuration is valid again, and the deletion takes effect.
+	if err := cl.Client.Delete(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	realstack.Eventually(t, "the TOR drops the VIP once the configuration is valid again", time.Minute, func() error {
+		paths, err := f.TORWest.BGPPaths(vip)
+		if err != nil {
+			return err
+		}
+		if len(paths) > 0 {
+			return fmt.Errorf("still %+v", paths)
+		}
+		return nil
+	})
+	realstack.Eventually(t, "speaker Valid again", 30*time.Second, func() error {
+		return stateIs(ctx, cl.Client, "speaker-"+node.Name, metallbv1beta1.ConfigurationResultValid)
+	})
+}
+
+// TestTraefikServesGateway: real Traefik, in a node namespace with its Kubernetes Gateway
+// provider, programs a Gateway of its GatewayClass and an HTTPRoute to a backend Service
+// whose endpoint (from an EndpointSlice with a named port) is a real HTTP server on the
+// node; an HTTP GET to Traefik's entry point is answered 200 by that backend.
+func TestTraefikServesGateway(t *testing.T) {
+	bin := realstack.Require(t, realstack.ComponentTraefik)
+	ctx := realstack.Ctx(t)
+	f := fabric.Start(t, fabric.Options{})
+	cl := realstack.StartCluster(t, bin, "west")
+	node, err := cl.AddNode(ctx, "west-node", f.West.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The backend: a real HTTP server on the node's address (Traefik skips loopback
+	// endpoints).
+	backendAddr := netip.AddrPortFrom(f.West.Addr, 8080)
+	ln, err := realstack.ListenInNetNS(node.NetNS, backendAddr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from west %s", r.URL.Path)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	if err := realstack.EnsureNamespace(ctx, cl.Client, appNS); err != nil {
+		t.Fatal(err)
+	}
+	backend := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "backend"},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "backend"},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}},
+		},
+	}
+	create(t, cl.Client, backend)
+	if err := realstack.StandInEndpointSlice(ctx, cl.Client, backend, []realstack.Endpoint{{Address: f.West.Addr.String(), Node: node.Name}}); err != nil {
+		t.Fatal(err)
+	}
+	create(t, cl.Client,
+		&gwv1.GatewayClass{
+			ObjectMeta: metav1.ObjectMeta{Name: "traefik"},
+			Spec:       gwv1.GatewayClassSpec{ControllerName: realstack.TraefikControllerName},
+		},
+		&gwv1.Gateway{
+			ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "gw"},
+			Spec: gwv1.GatewaySpec{
+				GatewayClassName: "traefik",
+				Listeners:        []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}},
+			},
+		},
+		&gwv1.HTTPRoute{
+			ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "hello"},
+			Spec: gwv1.HTTPRouteSpec{
+				CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "gw"}}},
+				Rules: []gwv1.HTTPRouteRule{{
+					Matches: []gwv1.HTTPRouteMatch{{Path: &gwv1.HTTPPathMatch{
+						Type: new(gwv1.PathMatchPathPrefix), Value: new("/hello"),
+					}}},
+					BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{
+						Name: "backend", Port: new(gwv1.PortNumber(8080)),
+					}}}},
+				}},
+			},
+		},
+	)
+	tr, err := node.StartTraefik(realstack.TraefikOptions{EntryPoints: map[string]int{"web": 80}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	httpc := realstack.HTTPClientInNetNS(node.NetNS, 5*time.Second)
+	url := fmt.Sprintf("http://%s/hello", netip.AddrPortFrom(f.West.Addr, 80))
+	realstack.Eventually(t, "GET "+url+" through Traefik", time.Minute, func() error {
+		resp, err := httpc.Get(url)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || string(body) != "hello from west /hello" {
+			return fmt.Errorf("%s: %q", resp.Status, body)
+		}
+		return nil
+	})
+	// Only the route's path is routed.
+	if resp, err := httpc.Get(fmt.Sprintf("http://%s/other", netip.AddrPortFrom(f.West.Addr, 80))); err != nil {
+		t.Error(err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET /other: %s, want 404 (no route)", resp.Status)
+		}
+	}
+	// Traefik's own verdicts, in status.
+	gw := &gwv1.Gateway{}
+	realstack.Eventually(t, "Gateway Programmed", 30*time.Second, func() error {
+		if err := cl.Client.Get(ctx, client.ObjectKey{Namespace: appNS, Name: "gw"}, gw); err != nil {
+			return err
+		}
+		for _, typ := range []string{"Accepted", "Programmed"} {
+			if c := meta.FindStatusCondition(gw.Status.Conditions, typ); c == nil || c.Status != metav1.ConditionTrue {
+				return fmt.Errorf("Gateway %s: %+v", typ, c)
+			}
+		}
+		return nil
+	})
+	route := &gwv1.HTTPRoute{}
+	if err := cl.Client.Get(ctx, client.ObjectKey{Namespace: appNS, Name: "hello"}, route); err != nil {
+		t.Fatal(err)
+	}
+	if len(route.Status.Parents) != 1 || meta.FindStatusCondition(route.Status.Parents[0].Conditions, "Accepted") == nil ||
+		!meta.IsStatusConditionTrue(route.Status.Parents[0].Conditions, "Accepted") {
+		t.Errorf("HTTPRoute status %+v, want Accepted by its Gateway", route.Status.Parents)
+	}
+	t.Logf("Gateway status: %+v", gw.Status)
+	_ = tr
 }
