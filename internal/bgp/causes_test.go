@@ -2,6 +2,7 @@ package bgp_test
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 
@@ -80,5 +81,14 @@ func TestFailedOpenIsNotADown(t *testing.T) {
 	_ = c.c.Close()
 	msg := messageSays(t, m, []string{"not established: the router closed the connection in OpenSent",
 		"it last went down: " + down}, "session went down (the router closed the connection)")
+	t.Logf("message: %s", msg)
+
+	// A router closing with the watcher's OPEN still unread sends a reset (BIRD
+	// refusing a connection did, now and then): the same, said so.
+	c = p.accept()
+	_ = c.c.(*net.TCPConn).SetLinger(0)
+	_ = c.c.Close()
+	msg = messageSays(t, m, []string{"not established: the router closed the connection in OpenSent (the router reset the connection)",
+		"it last went down: " + down}, "session went down", "connection reset by peer")
 	t.Logf("message: %s", msg)
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
@@ -114,7 +115,7 @@ func (w *classWatcher) serve(ctx context.Context, s *session, c *wire) error {
 	}
 	w.established(s, neg.gr)
 	if err := sendEndOfRIB(c, neg); err != nil {
-		return &connectionLost{"sending End-of-RIB: " + err.Error()}
+		return &connectionLost{msg: "sending End-of-RIB: " + err.Error()}
 	}
 	rib := newSessionRIB(neg.families[bgp.RF_IPv4_UC] != 0, neg.families[bgp.RF_IPv6_UC] != 0)
 
@@ -202,19 +203,26 @@ func readFailure(c *wire, err error, hold time.Duration) error {
 		c.notify(bgp.BGP_ERROR_HOLD_TIMER_EXPIRED, 0, nil)
 		return fmt.Errorf("hold timer expired: nothing from the router for %s", hold)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return &connectionLost{closedByRouter}
+		return &connectionLost{msg: closedByRouter, byRouter: true}
+	case errors.Is(err, syscall.ECONNRESET):
+		// What a router closing the connection looks like when our last message
+		// was still unread on its side (BIRD refusing a connection in OpenSent).
+		return &connectionLost{msg: "the router reset the connection", byRouter: true}
 	case errors.Is(err, net.ErrClosed):
 		// Closed here after a write failed (removal and relearning return earlier).
-		return &connectionLost{"connection closed"}
+		return &connectionLost{msg: "connection closed"}
 	default:
-		return &connectionLost{err.Error()}
+		return &connectionLost{msg: err.Error()}
 	}
 }
 
 // connectionLost is a session ended by its TCP connection, without a NOTIFICATION
 // either way: the case in which a router that announced graceful restart is expected
 // back (RFC 4724 4.2).
-type connectionLost struct{ msg string }
+type connectionLost struct {
+	msg      string
+	byRouter bool // the router closed or reset it
+}
 
 const closedByRouter = "the router closed the connection"
 

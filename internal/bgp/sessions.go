@@ -220,12 +220,16 @@ func openFailure(err error, state string) string {
 		return oe.msg + " (sent NOTIFICATION " + bgp.NewNotificationErrorCode(oe.code, oe.subcode).String() + ")"
 	case errors.As(err, &nf):
 		return nf.Error()
-	case errors.As(err, &cl) && cl.msg == closedByRouter:
+	case errors.As(err, &cl) && cl.byRouter:
 		// No NOTIFICATION to say why: routers close a connection they do not want
 		// (no neighbor for the watcher's address, the neighbor shut down or
 		// disabled, a connection collision) before or instead of answering the OPEN.
-		return fmt.Sprintf("the router closed the connection in %s, without a NOTIFICATION: check that it has a neighbor "+
-			"for the watcher's address and AS and that the neighbor is not shut down (the router's log says why)", state)
+		how := ""
+		if cl.msg != closedByRouter {
+			how = " (" + cl.msg + ")"
+		}
+		return fmt.Sprintf("the router closed the connection in %s%s, without a NOTIFICATION: check that it has a neighbor "+
+			"for the watcher's address and AS and that the neighbor is not shut down (the router's log says why)", state, how)
 	default:
 		return fmt.Sprintf("the session failed in %s: %s", state, err.Error())
 	}

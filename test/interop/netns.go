@@ -1,0 +1,256 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Every object a Net creates outside its own namespaces is named after a
+// "block": a small integer owned by one live process, recorded in
+// stateDir/<block>.pid, so concurrent test binaries never share names or
+// root-namespace addresses, and the next run removes what a crashed one left.
+// The same scheme as the FRR fabric's (internal/lab/fabric), in its own
+// directory, name prefix and address range, so the two never meet.
+const (
+	stateDir   = "/run/aci"
+	namePrefix = "aci-"
+	maxBlocks  = 32
+)
+
+// Net is one test's network namespaces, each joined to the test process (the
+// root namespace, where the watcher dials from) by a veth pair.
+type Net struct {
+	tb    testing.TB
+	block int
+	links int
+	dir   string // scratch directory for the routers' files
+}
+
+// Link is a veth pair between the test process and a router's namespace.
+type Link struct {
+	NS                        string
+	WatcherAddr, RouterAddr   netip.Addr // IPv4, /30
+	WatcherAddr6, RouterAddr6 netip.Addr // IPv6, /64
+}
+
+// NewNet takes a block for the test; tb.Cleanup removes its namespaces, the
+// processes in them and its scratch files.
+func NewNet(tb testing.TB) *Net {
+	tb.Helper()
+	Require(tb)
+	block, err := acquireBlock()
+	if err != nil {
+		tb.Fatalf("interop network: %v", err)
+	}
+	dir := filepath.Join(stateDir, fmt.Sprintf("%d-run", block))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	n := &Net{tb: tb, block: block, dir: dir}
+	tb.Cleanup(func() {
+		for _, ns := range blockNamespaces(block) {
+			if err := deleteNS(ns); err != nil {
+				tb.Logf("removing namespace %s: %v", ns, err)
+			}
+		}
+		_ = os.RemoveAll(dir)
+		releaseBlock(block)
+	})
+	return n
+}
+
+// Dir is the test's scratch directory (configurations, sockets, logs).
+func (n *Net) Dir() string { return n.dir }
+
+// Link creates a namespace for a router (role: short, e.g. "bird") and its
+// link to the test process. Addresses come from the RFC 2544 benchmarking
+// range, carved per block: 198.19.(192+block).(4k+1..2)/30 and
+// 2001:2:0:(0x2000+16*block+k)::1..2/64; the FRR fabric's blocks use
+// 198.19.0-63.
+func (n *Net) Link(role string) Link {
+	n.tb.Helper()
+	k := n.links
+	n.links++
+	if k >= 16 {
+		n.tb.Fatalf("at most 16 links per test")
+	}
+	l := Link{
+		NS:           fmt.Sprintf("%s%d-%s", namePrefix, n.block, role),
+		WatcherAddr:  netip.MustParseAddr(fmt.Sprintf("198.19.%d.%d", 192+n.block, 4*k+1)),
+		RouterAddr:   netip.MustParseAddr(fmt.Sprintf("198.19.%d.%d", 192+n.block, 4*k+2)),
+		WatcherAddr6: netip.MustParseAddr(fmt.Sprintf("2001:2:0:%x::1", 0x2000+16*n.block+k)),
+		RouterAddr6:  netip.MustParseAddr(fmt.Sprintf("2001:2:0:%x::2", 0x2000+16*n.block+k)),
+	}
+	rootIf := fmt.Sprintf("aci%d-%d", n.block, k)
+	steps := [][]string{
+		{"netns", "add", l.NS},
+		{"-n", l.NS, "link", "set", "lo", "up"},
+		{"link", "add", rootIf, "type", "veth", "peer", "name", "eth0", "netns", l.NS},
+		{"addr", "add", l.WatcherAddr.String() + "/30", "dev", rootIf},
+		{"-6", "addr", "add", l.WatcherAddr6.String() + "/64", "dev", rootIf, "nodad"},
+		{"link", "set", rootIf, "up"},
+		{"-n", l.NS, "addr", "add", l.RouterAddr.String() + "/30", "dev", "eth0"},
+		// nodad: duplicate address detection would keep the address tentative,
+		// unusable for BGP, for a second or two.
+		{"-n", l.NS, "-6", "addr", "add", l.RouterAddr6.String() + "/64", "dev", "eth0", "nodad"},
+		{"-n", l.NS, "link", "set", "eth0", "up"},
+	}
+	for _, s := range steps {
+		if _, err := run("ip", s...); err != nil {
+			n.tb.Fatalf("interop network: %v", err)
+		}
+	}
+	return l
+}
+
+// commandTimeout bounds every helper command (ip, birdc): they answer in
+// milliseconds when healthy.
+const commandTimeout = 30 * time.Second
+
+// run executes a command and returns its stdout; the error carries stderr.
+func run(name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("%s %s: %w: %s%s", name, strings.Join(args, " "), err,
+			strings.TrimSpace(stderr.String()), strings.TrimSpace(stdout.String()))
+	}
+	return stdout.String(), nil
+}
+
+// acquireBlock takes the lowest block no live process owns, removing the
+// leftovers of dead owners first.
+func acquireBlock() (int, error) {
+	unlock, err := lockState()
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	owned := ownedBlocks()
+	if err := sweep(owned); err != nil {
+		return 0, err
+	}
+	for n := range maxBlocks {
+		if owned[n] {
+			continue
+		}
+		pidFile := filepath.Join(stateDir, strconv.Itoa(n)+".pid")
+		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+	return 0, fmt.Errorf("all %d interop blocks are in use by live processes", maxBlocks)
+}
+
+func lockState() (func(), error) {
+	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(stateDir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil // closing releases the lock
+}
+
+func releaseBlock(n int) { _ = os.Remove(filepath.Join(stateDir, strconv.Itoa(n)+".pid")) }
+
+// ownedBlocks lists the blocks whose owner process is alive. A block is owned
+// by one test at a time; a later test of the same process takes another.
+func ownedBlocks() map[int]bool {
+	owned := map[int]bool{}
+	for n := range maxBlocks {
+		b, err := os.ReadFile(filepath.Join(stateDir, strconv.Itoa(n)+".pid"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
+			owned[n] = true
+		}
+	}
+	return owned
+}
+
+// sweep deletes the namespaces, processes and scratch files of every block
+// not owned by a live process.
+func sweep(owned map[int]bool) error {
+	for n := range maxBlocks {
+		if owned[n] {
+			continue
+		}
+		for _, ns := range blockNamespaces(n) {
+			if err := deleteNS(ns); err != nil {
+				return fmt.Errorf("removing leftover namespace %s: %w", ns, err)
+			}
+		}
+		_ = os.RemoveAll(filepath.Join(stateDir, fmt.Sprintf("%d-run", n)))
+		releaseBlock(n)
+	}
+	return nil
+}
+
+// blockNamespaces lists the namespaces of block n ("aci-<n>-<role>").
+func blockNamespaces(n int) []string {
+	out, err := run("ip", "netns", "list")
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, line := range strings.Split(out, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if strings.HasPrefix(fields[0], fmt.Sprintf("%s%d-", namePrefix, n)) {
+			names = append(names, fields[0])
+		}
+	}
+	return names
+}
+
+// deleteNS kills every process left in a namespace (only routers a test
+// started run there) and removes it; its veth goes with it.
+func deleteNS(name string) error {
+	for attempt := range 50 {
+		out, _ := run("ip", "netns", "pids", name)
+		pids := strings.Fields(out)
+		if len(pids) == 0 {
+			break
+		}
+		sig := syscall.SIGTERM
+		if attempt > 20 {
+			sig = syscall.SIGKILL
+		}
+		for _, p := range pids {
+			if pid, err := strconv.Atoi(p); err == nil {
+				_ = syscall.Kill(pid, sig)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, err := run("ip", "netns", "del", name)
+	return err
+}
