@@ -28,8 +28,9 @@ const (
 	// MetalLBModeFRRK8s is MetalLB delegating BGP to frr-k8s.
 	MetalLBModeFRRK8s MetalLBMode = "frr-k8s"
 	// MetalLBModeNative is MetalLB's own Go BGP speaker: no BFD, no graceful restart, no
-	// keepalive or connect timers, no local ASN, no VRF, no IPv6 advertisements, no large
-	// communities, no AS path prepending.
+	// keepalive or connect timers, no local ASN, no VRF, no IPv6 advertisements, no IPv6
+	// peers or source addresses (it cannot even dial one), no large communities, no AS path
+	// prepending.
 	MetalLBModeNative MetalLBMode = "native"
 )
 
@@ -252,7 +253,9 @@ type Peer struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Name string `json:"name"`
 
-	// address of the peer, IPv4 or IPv6.
+	// address of the peer, IPv4 or IPv6. MetalLB in native mode cannot dial an IPv6 peer
+	// ("too many colons in address"): a native member with one would replace its working
+	// sessions with a dead one, so the operator refuses it there (UnsupportedByMetalLBMode).
 	// +kubebuilder:validation:MaxLength=45
 	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="address must be an IPv4 or IPv6 address"
 	Address string `json:"address"`
@@ -381,7 +384,10 @@ type ClusterMember struct {
 	Interconnect Interconnect `json:"interconnect,omitempty"`
 
 	// metallbMode is the BGP implementation of this member's MetalLB: frr (default),
-	// frr-k8s or native.
+	// frr-k8s or native. The operator refuses, per member and in status, what the mode
+	// cannot do, before anything is applied: MetalLB validates its configuration as a whole,
+	// and one object its mode rejects (a BFDProfile, an IPv6 pool or peer in native mode)
+	// makes it reject every later change on that member.
 	// +kubebuilder:default=frr
 	// +optional
 	MetalLBMode MetalLBMode `json:"metallbMode,omitempty"`
@@ -395,7 +401,11 @@ type ClusterMember struct {
 	// +optional
 	Drain *DrainPolicy `json:"drain,omitempty"`
 
-	// peers are the member's BGP neighbours; each becomes a MetalLB BGPPeer.
+	// peers are the member's BGP neighbours; each becomes a MetalLB BGPPeer. A BGPPeer is
+	// rewritten only when a field of that peer (or the member's asn, or the peer's password
+	// Secret) changes, and MetalLB answers a rewritten BGPPeer by resetting that session:
+	// the member's VIPs leave that router until it is back up. No other class edit (pools,
+	// other peers, other members, the watcher, drains) rewrites it.
 	// +optional
 	// +listType=map
 	// +listMapKey=name

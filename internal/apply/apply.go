@@ -79,6 +79,10 @@ type Applier struct {
 	// Indexed lists the kinds for which Reader has the owner index (owner.IndexField):
 	// Prune looks those up by index instead of matching every cached object's labels.
 	Indexed map[schema.GroupVersionKind]bool
+	// MetalLBNamespaces, when set, are where Prune looks for MetalLB's kinds (group
+	// metallb.io): a spoke grants the operator MetalLB rights in MetalLB's namespace only,
+	// so a cluster-wide list of them would be refused there.
+	MetalLBNamespaces []string
 }
 
 // Result says what Apply did.
@@ -285,18 +289,27 @@ func (a *Applier) prune(ctx context.Context, sel labels.Selector, indexKey strin
 		if indexKey != "" && a.Indexed[gvk] {
 			opts = append(opts, client.MatchingFields{owner.IndexField: indexKey})
 		}
-		if gvk.Group == "" && gvk.Kind == "Secret" {
+		namespaces := []string{""}
+		switch {
+		case gvk.Group == "" && gvk.Kind == "Secret":
 			if secretNamespace == "" {
 				continue
 			}
-			opts = append(opts, client.InNamespace(secretNamespace))
+			namespaces = []string{secretNamespace}
+		case gvk.Group == "metallb.io" && len(a.MetalLBNamespaces) > 0:
+			namespaces = a.MetalLBNamespaces
 		}
-		if err := a.Reader.List(ctx, list, opts...); err != nil {
-			if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
-				continue
+		var items []unstructured.Unstructured
+		for _, ns := range namespaces {
+			if err := a.Reader.List(ctx, list, append(opts, client.InNamespace(ns))...); err != nil {
+				if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
+					break
+				}
+				return deleted, fmt.Errorf("listing %s matching %s: %w", gvk.Kind, sel, err)
 			}
-			return deleted, fmt.Errorf("listing %s matching %s: %w", gvk.Kind, sel, err)
+			items = append(items, list.Items...)
 		}
+		list.Items = items
 		for i := range list.Items {
 			item := &list.Items[i]
 			item.SetGroupVersionKind(gvk)

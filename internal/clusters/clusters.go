@@ -31,11 +31,14 @@ type Member struct {
 	LiveReader client.Reader
 	// Indexed lists the kinds Reader indexes by owner (see IndexOwners).
 	Indexed map[schema.GroupVersionKind]bool
+	// MetalLBNamespaces are the namespaces the operator may see MetalLB's objects in on
+	// this member; nil means every namespace (the hub's own cluster).
+	MetalLBNamespaces []string
 }
 
 // Applier returns an applier writing to the member.
 func (m *Member) Applier() *apply.Applier {
-	return &apply.Applier{Client: m.Client, Reader: m.Reader, LiveReader: m.LiveReader, Indexed: m.Indexed}
+	return &apply.Applier{Client: m.Client, Reader: m.Reader, LiveReader: m.LiveReader, Indexed: m.Indexed, MetalLBNamespaces: m.MetalLBNamespaces}
 }
 
 // IndexOwners adds the owner index to a cache for every rendered kind the cluster serves
@@ -65,7 +68,7 @@ func IndexOwners(ctx context.Context, indexer client.FieldIndexer, mapper meta.R
 // an object a cache has not seen yet (a member just back from an outage, say), since
 // after it no owner is left to remove it.
 func (m *Member) LiveApplier() *apply.Applier {
-	return &apply.Applier{Client: m.Client, Reader: m.LiveReader, LiveReader: m.LiveReader}
+	return &apply.Applier{Client: m.Client, Reader: m.LiveReader, LiveReader: m.LiveReader, MetalLBNamespaces: m.MetalLBNamespaces}
 }
 
 // UnavailableError says why a member cannot be used right now.

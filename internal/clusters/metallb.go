@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/anycast-operator/anycast-operator/internal/health"
+	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 )
 
@@ -24,17 +25,34 @@ var (
 )
 
 // ObservedByObject are the cache entries, on a member and on the hub's own cluster, for
-// what the operator reads there but did not write: every IPAddressPool (MetalLB rejects
-// its whole configuration when two pools overlap, so a VIP's pool must be checked against
-// all of them), MetalLB's ConfigurationStates and ServiceBGPStatuses, and the Nodes, cut
-// down to what decides whether MetalLB may announce from them.
-func ObservedByObject() map[client.Object]cache.ByObject {
+// MetalLB's objects and for what the operator reads there but did not write. MetalLB's
+// objects are watched in MetalLB's namespaces only (nil: every namespace, as on the hub's
+// own cluster, whose role is cluster-wide): a spoke grants MetalLB rights there alone.
+// Every IPAddressPool is watched, ours or not (MetalLB rejects its whole configuration
+// when two pools overlap, so a VIP's pool is checked against all of them), and MetalLB's
+// ConfigurationStates and ServiceBGPStatuses; the Nodes are cut down to what decides
+// whether MetalLB may announce from them.
+func ObservedByObject(metallbNamespaces []string) map[client.Object]cache.ByObject {
 	everything := labels.Everything()
+	managed := owner.Managed()
+	in := func(sel labels.Selector) cache.ByObject {
+		if metallbNamespaces == nil {
+			return cache.ByObject{Label: sel}
+		}
+		ns := map[string]cache.Config{}
+		for _, n := range metallbNamespaces {
+			ns[n] = cache.Config{LabelSelector: sel}
+		}
+		return cache.ByObject{Namespaces: ns}
+	}
 	return map[client.Object]cache.ByObject{
-		newUnstructured(render.GVKIPAddressPool): {Label: everything},
-		newUnstructured(GVKConfigurationState):  {Label: everything},
-		newUnstructured(GVKServiceBGPStatus):    {Label: everything},
-		&corev1.Node{}:                          {Label: everything, Transform: trimNode},
+		newUnstructured(render.GVKIPAddressPool):    in(everything),
+		newUnstructured(render.GVKBGPAdvertisement): in(managed),
+		newUnstructured(render.GVKBGPPeer):          in(managed),
+		newUnstructured(render.GVKBFDProfile):       in(managed),
+		newUnstructured(GVKConfigurationState):      in(everything),
+		newUnstructured(GVKServiceBGPStatus):        in(everything),
+		&corev1.Node{}:                              {Label: everything, Transform: trimNode},
 	}
 }
 

@@ -95,6 +95,12 @@ type conn struct {
 	identity string
 	// indexed lists the kinds cl's cache indexes by owner.
 	indexed map[schema.GroupVersionKind]bool
+	// metallbNamespaces are the MetalLB namespaces of the classes using the member: its
+	// cache watches MetalLB's objects there only, as the spoke role allows (MetalLB's
+	// objects, and the operator's rights on them, live in MetalLB's namespace).
+	metallbNamespaces []string
+	// ctx lives as long as the connection.
+	ctx context.Context
 }
 
 func (c *conn) member(name string) *Member {
@@ -104,7 +110,8 @@ func (c *conn) member(name string) *Member {
 		return nil
 	}
 	cl := c.cl.GetClient()
-	return &Member{Name: name, Client: cl, Reader: cl, LiveReader: c.cl.GetAPIReader(), Indexed: c.indexed}
+	return &Member{Name: name, Client: cl, Reader: cl, LiveReader: c.cl.GetAPIReader(), Indexed: c.indexed,
+		MetalLBNamespaces: append([]string(nil), c.metallbNamespaces...)}
 }
 
 func (c *conn) getHealth() Health {
@@ -119,19 +126,25 @@ func (r *Remote) Get(ctx context.Context, class *v1alpha1.AnycastClass, name str
 	if m == nil {
 		return nil, &UnavailableError{Member: name, Reason: "UnknownCluster", Message: "not a member of class " + class.Name}
 	}
-	return r.GetByRef(ctx, class.Name, name, m.KubeconfigSecretRef)
+	return r.getByRef(ctx, class.Name, name, m.KubeconfigSecretRef, render.MetalLBNamespace(class))
 }
 
 // GetByRef returns the member named name of class, reached through ref (nil: the local
 // cluster). Removed members are reached this way, from the reference the class status
 // remembers, to clean them up.
 func (r *Remote) GetByRef(ctx context.Context, class, name string, ref *v1alpha1.SecretKeyReference) (*Member, error) {
+	return r.getByRef(ctx, class, name, ref, "")
+}
+
+// getByRef is GetByRef for a class whose MetalLB runs in metallbNamespace ("": any the
+// connection already watches).
+func (r *Remote) getByRef(ctx context.Context, class, name string, ref *v1alpha1.SecretKeyReference, metallbNamespace string) (*Member, error) {
 	if ref == nil {
 		local := *r.Local
 		local.Name = name
 		return &local, nil
 	}
-	c, err := r.connect(ctx, ref)
+	c, err := r.connect(ctx, ref, metallbNamespace)
 	if err != nil {
 		if u, ok := err.(*UnavailableError); ok {
 			u.Member = name
@@ -147,6 +160,9 @@ func (r *Remote) GetByRef(ctx context.Context, class, name string, ref *v1alpha1
 	c.mu.Unlock()
 	if !h.OK {
 		return nil, &UnavailableError{Member: name, Reason: h.Reason, Message: h.Message}
+	}
+	if err := r.watchMetalLBNamespace(c, metallbNamespace); err != nil {
+		return nil, &UnavailableError{Member: name, Reason: ReasonConnecting, Message: "watching MetalLB's namespace " + metallbNamespace + ": " + shortErr(err)}
 	}
 	m := c.member(name)
 	if m == nil {
@@ -267,7 +283,7 @@ func clusterIdentity(ctx context.Context, r client.Reader) (string, error) {
 
 // connect returns the connection for ref, building it, or rebuilding it when the Secret's
 // content changed.
-func (r *Remote) connect(ctx context.Context, ref *v1alpha1.SecretKeyReference) (*conn, error) {
+func (r *Remote) connect(ctx context.Context, ref *v1alpha1.SecretKeyReference, metallbNamespace string) (*conn, error) {
 	key := ref.Key
 	if key == "" {
 		key = DefaultKubeconfigKey
@@ -306,7 +322,10 @@ func (r *Remote) connect(ctx context.Context, ref *v1alpha1.SecretKeyReference) 
 		return nil, &UnavailableError{Reason: ReasonBadKubeconfig,
 			Message: fmt.Sprintf("the Secret %s/%s key %q is not a usable kubeconfig: %s", r.Namespace, ref.Name, key, shortErr(err))}
 	}
-	c, err := r.start(refName, cfg)
+	if metallbNamespace == "" {
+		metallbNamespace = render.DefaultMetalLBNamespace
+	}
+	c, err := r.start(refName, cfg, metallbNamespace)
 	if err != nil {
 		return nil, &UnavailableError{Reason: ReasonBadKubeconfig,
 			Message: fmt.Sprintf("the kubeconfig in Secret %s/%s key %q cannot be used: %s", r.Namespace, ref.Name, key, shortErr(err))}
@@ -318,7 +337,7 @@ func (r *Remote) connect(ctx context.Context, ref *v1alpha1.SecretKeyReference) 
 
 // start probes the member once, builds its client and cache if it answers, and keeps
 // probing it in the background.
-func (r *Remote) start(ref string, cfg *rest.Config) (*conn, error) {
+func (r *Remote) start(ref string, cfg *rest.Config, metallbNamespace string) (*conn, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = 100, 200
 	cfg.UserAgent = owner.ManagedByValue
@@ -332,7 +351,7 @@ func (r *Remote) start(ref string, cfg *rest.Config) (*conn, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &conn{ref: ref, cfg: cfg, cancel: cancel, dc: dc}
+	c := &conn{ref: ref, cfg: cfg, cancel: cancel, dc: dc, ctx: ctx, metallbNamespaces: []string{metallbNamespace}}
 	pctx, pcancel := context.WithTimeout(ctx, r.probeTimeout())
 	c.health = probe(pctx, dc)
 	pcancel()
@@ -350,10 +369,13 @@ func (r *Remote) start(ref string, cfg *rest.Config) (*conn, error) {
 
 // buildCluster (re)builds the member's client and cache and starts them.
 func (r *Remote) buildCluster(ctx context.Context, c *conn) error {
+	c.mu.Lock()
+	namespaces := append([]string(nil), c.metallbNamespaces...)
+	c.mu.Unlock()
 	cl, err := cluster.New(c.cfg, func(o *cluster.Options) {
 		o.Scheme = r.Scheme
 		o.Logger = r.Log.WithValues("member", c.ref)
-		o.Cache = MemberCacheOptions()
+		o.Cache = MemberCacheOptions(namespaces)
 		o.Client = client.Options{Cache: &client.CacheOptions{Unstructured: true, DisableFor: []client.Object{&corev1.Secret{}}}}
 	})
 	if err != nil {
@@ -383,6 +405,27 @@ func (r *Remote) buildCluster(ctx context.Context, c *conn) error {
 	}()
 	go r.watchOwned(cctx, c, cl)
 	return nil
+}
+
+// watchMetalLBNamespace makes the member's cache watch MetalLB's objects in ns too, when a
+// class with another MetalLB namespace starts using the member: the cache is rebuilt (a
+// rare event: the classes on one member share MetalLB's namespace).
+func (r *Remote) watchMetalLBNamespace(c *conn, ns string) error {
+	if ns == "" {
+		return nil
+	}
+	c.mu.Lock()
+	for _, have := range c.metallbNamespaces {
+		if have == ns {
+			c.mu.Unlock()
+			return nil
+		}
+	}
+	c.metallbNamespaces = append(c.metallbNamespaces, ns)
+	sort.Strings(c.metallbNamespaces)
+	c.mu.Unlock()
+	r.Log.Info("member cache now watches another MetalLB namespace: rebuilding it", "secret", c.ref, "namespace", ns)
+	return r.buildCluster(c.ctx, c)
 }
 
 func (r *Remote) probeTimeout() time.Duration {
@@ -583,8 +626,8 @@ func (r *Remote) notifyOwner(o interface{}) {
 // reads there: the Services Gateway implementations create (found by the label the
 // Gateway's infrastructure propagates), EndpointSlices (route backends and the Gateway's
 // data plane), and MetalLB's own state (see ObservedByObject).
-func MemberCacheOptions() cache.Options {
-	by := ObservedByObject()
+func MemberCacheOptions(metallbNamespaces []string) cache.Options {
+	by := ObservedByObject(metallbNamespaces)
 	by[&corev1.Service{}] = cache.ByObject{Label: GatewayServiceSelector()}
 	by[&discoveryv1.EndpointSlice{}] = cache.ByObject{Label: labels.Everything()}
 	return cache.Options{

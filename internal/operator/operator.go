@@ -100,7 +100,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return wrap("hub", rt) })
 	}
 	everything := labels.Everything()
-	byObject := clusters.ObservedByObject()
+	byObject := clusters.ObservedByObject(nil)
 	for o, by := range map[client.Object]cache.ByObject{
 		&v1alpha1.AnycastClass{}:   {Label: everything},
 		&v1alpha1.AnycastIngress{}: {Label: everything},

@@ -390,11 +390,12 @@ func installHub(t *testing.T) *release {
 // installSpoke applies the spoke role (no CRDs: installed with --skip-crds).
 func installSpoke(t *testing.T) *release {
 	t.Helper()
-	r := mustRender(t, spokeRelease, spokeNamespace, map[string]any{"role": "spoke"})
+	r := mustRender(t, spokeRelease, spokeNamespace, spokeValues())
 	spokeOnce.Do(func() {
 		ok := t.Run("install", func(t *testing.T) {
 			ensureNamespace(t, spokeNamespace, nil)
 			ensureNamespace(t, spokeMetalLB, nil)
+			ensureNamespace(t, spokeDataPlane, nil)
 			applyObjects(t, r.Objects(t))
 		})
 		if !ok {

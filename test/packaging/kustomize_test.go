@@ -171,8 +171,8 @@ func TestSpokeKustomizeEqualsChart(t *testing.T) {
 	}
 	kobjs := parseObjects(t, "config/spoke", b)
 	chart := mustRender(t, "anycast-operator", "anycast-system", map[string]any{"role": "spoke"}).Objects(t)
-	kc, km := spokeRules(t, kobjs, "metallb-system")
-	cc, cm := spokeRules(t, chart, "metallb-system")
+	kc, km, _ := spokeRules(t, kobjs, "metallb-system")
+	cc, cm, _ := spokeRules(t, chart, "metallb-system")
 	if !reflect.DeepEqual(normalizeRules(kc), normalizeRules(cc)) {
 		t.Errorf("cluster rules differ:\nconfig/spoke: %v\nchart: %v", normalizeRules(kc), normalizeRules(cc))
 	}

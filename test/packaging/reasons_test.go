@@ -19,7 +19,7 @@ import (
 var successReasons = map[string]bool{
 	"Accepted": true, "Programmed": true, "Ready": true, "AllReachable": true, "Reachable": true,
 	"Linked": true, "NoCrossClusterServices": true, "Advertised": true, "Established": true,
-	"Withdrawn": true,
+	"Withdrawn": true, "MetalLBConfigValid": true,
 }
 
 // conditionReasons collects the condition reasons the operator's code defines: string

@@ -29,7 +29,17 @@ const (
 	inMetalLB   scope = iota // MetalLB's namespace only
 	anyNS                    // every namespace (ingress namespaces are not known in advance)
 	clusterWide              // cluster-scoped resources
+	inDataPlane              // the namespaces of spoke.dataPlaneNamespaces only
 )
+
+// spokeDataPlane is the shared Gateway data plane namespace the tests install the spoke
+// role with (spoke.dataPlaneNamespaces).
+const spokeDataPlane = "traefik"
+
+// spokeValues are the chart values the spoke role is tested with.
+func spokeValues() map[string]any {
+	return map[string]any{"role": "spoke", "spoke": map[string]any{"dataPlaneNamespaces": []any{spokeDataPlane}}}
+}
 
 type need struct {
 	Group, Resource string
@@ -55,6 +65,11 @@ var spokeNeeds = []need{
 	{"skupper.io", "links", readVerbs, anyNS, "link status"},
 	{"", "namespaces", []string{"get", "list", "watch", "create"}, clusterWide, "the ingress namespace may not exist on a spoke"},
 	{"", "services", []string{"get", "list", "watch", "patch"}, anyNS, "Gateway Services (health) and the skupper-router Service annotation"},
+	{"", "services", writeVerbs, inDataPlane, "the Service in front of a shared Gateway data plane (gatewayService.provisioner Operator)"},
+	{"", "nodes", readVerbs, clusterWide, "whether MetalLB may announce from a node (health)"},
+	{"", "events", []string{"list"}, anyNS, "MetalLB's AllocationFailed events on a Gateway's Service (health)"},
+	{"metallb.io", "configurationstates", readVerbs, inMetalLB, "MetalLB's verdict on its configuration"},
+	{"metallb.io", "servicebgpstatuses", readVerbs, inMetalLB, "which nodes announce a Gateway's Service"},
 	{"discovery.k8s.io", "endpointslices", readVerbs, anyNS, "health checks"},
 	{"apiextensions.k8s.io", "customresourcedefinitions", []string{"get", "list"}, clusterWide, "whether MetalLB, Gateway API and Skupper are installed"},
 }
@@ -80,6 +95,8 @@ func TestSpokeRBACAllowsWhatTheHubWrites(t *testing.T) {
 			namespaces = ingressNamespaces
 		case clusterWide:
 			namespaces = []string{""}
+		case inDataPlane:
+			namespaces = []string{spokeDataPlane}
 		}
 		for _, ns := range namespaces {
 			for _, v := range nd.Verbs {
@@ -123,7 +140,8 @@ func TestSpokeRBACDeniesEverythingElse(t *testing.T) {
 		access{Verb: "list", Group: "apps", Resource: "daemonsets"},
 		access{Verb: "create", Resource: "serviceaccounts", Subresource: "token", Namespace: spokeNamespace},
 		access{Verb: "get", Resource: "serviceaccounts", Namespace: spokeNamespace},
-		access{Verb: "list", Resource: "nodes"},
+		access{Verb: "create", Resource: "nodes"},
+		access{Verb: "update", Resource: "nodes"},
 		access{Verb: "delete", Resource: "namespaces"},
 		access{Verb: "update", Resource: "namespaces"},
 		access{Verb: "patch", Resource: "namespaces"},
@@ -156,8 +174,9 @@ func TestSpokeRBACDeniesEverythingElse(t *testing.T) {
 	t.Logf("%d denials checked", len(denied))
 }
 
-// spokeRules returns the ClusterRole and MetalLB Role rules of a rendered spoke role.
-func spokeRules(t *testing.T, objs []*unstructured.Unstructured, metallbNS string) (cluster, metallb []rbacv1.PolicyRule) {
+// spokeRules returns the ClusterRole, MetalLB Role and data plane Role rules of a rendered
+// spoke role.
+func spokeRules(t *testing.T, objs []*unstructured.Unstructured, metallbNS string) (cluster, metallb, dataPlane []rbacv1.PolicyRule) {
 	t.Helper()
 	for _, o := range objs {
 		switch o.GetKind() {
@@ -172,28 +191,35 @@ func spokeRules(t *testing.T, objs []*unstructured.Unstructured, metallbNS strin
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.UnstructuredContent(), &r); err != nil {
 				t.Fatal(err)
 			}
-			if r.Namespace != metallbNS {
-				t.Errorf("spoke Role in %s: only MetalLB's namespace may have one", r.Namespace)
+			switch r.Namespace {
+			case metallbNS:
+				metallb = append(metallb, r.Rules...)
+			case spokeDataPlane:
+				dataPlane = append(dataPlane, r.Rules...)
+			default:
+				t.Errorf("spoke Role in %s: only MetalLB's namespace and spoke.dataPlaneNamespaces may have one", r.Namespace)
 			}
-			metallb = append(metallb, r.Rules...)
 		}
 	}
-	return cluster, metallb
+	return cluster, metallb, dataPlane
 }
 
 // TestSpokeRBACGrantsNothingElse: every (group, resource, verb) the chart grants is in
 // spokeNeeds at the right scope; with TestSpokeRBACAllowsWhatTheHubWrites this makes the
 // spoke's permissions exactly the list.
 func TestSpokeRBACGrantsNothingElse(t *testing.T) {
-	r := mustRender(t, spokeRelease, spokeNamespace, map[string]any{"role": "spoke"})
-	cluster, metallb := spokeRules(t, r.Objects(t), spokeMetalLB)
-	wantCluster, wantMetalLB := map[string]bool{}, map[string]bool{}
+	r := mustRender(t, spokeRelease, spokeNamespace, spokeValues())
+	cluster, metallb, dataPlane := spokeRules(t, r.Objects(t), spokeMetalLB)
+	wantCluster, wantMetalLB, wantDataPlane := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, nd := range spokeNeeds {
 		for _, v := range nd.Verbs {
 			key := nd.Group + "|" + nd.Resource + "|" + v + "|"
-			if nd.Scope == inMetalLB {
+			switch nd.Scope {
+			case inMetalLB:
 				wantMetalLB[key] = true
-			} else {
+			case inDataPlane:
+				wantDataPlane[key] = true
+			default:
 				wantCluster[key] = true
 			}
 		}
@@ -219,6 +245,7 @@ func TestSpokeRBACGrantsNothingElse(t *testing.T) {
 	}
 	check("ClusterRole", cluster, wantCluster)
 	check("MetalLB Role", metallb, wantMetalLB)
+	check("data plane Role", dataPlane, wantDataPlane)
 }
 
 func containsStar(xs []string) bool {

@@ -42,9 +42,15 @@ local inProgress = {
   ClusterDrained = true,        -- (status.clusters[].withdrawnReason) drained by the class
   Unhealthy = true,             -- (status.clusters[].withdrawnReason) withdrawn for its health
   AllMembersHealthy = true,     -- (a True reason) every serving member can serve
+  MembersAwaitingHealth = true, -- a member waits for its first health before it advertises
+  AwaitingHealth = true,        -- (status.clusters[].withdrawnReason) not advertised yet
+  MetalLBConfigValid = true,    -- (a True reason) every member's MetalLB accepts its config
 }
 
 local needsPerson = {
+  PoolOverlap = true,           -- another MetalLB pool on a member covers the VIP
+  MetalLBConfigRejected = true, -- a member's MetalLB rejects its whole configuration
+  NoMemberHealthy = true,       -- no member has ever been healthy: the VIP is advertised nowhere
   AddressInUse = true,
   AddressNotInPool = true,
   PoolExhausted = true,
