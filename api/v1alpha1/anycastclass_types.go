@@ -484,8 +484,11 @@ type WatcherSession struct {
 	// +optional
 	AddPathReceive *bool `json:"addPathReceive,omitempty"`
 
-	// maxPrefixes is the most prefixes the router may send on this session; beyond it the
-	// session is shut down. Default 10000.
+	// maxPrefixes is the most prefixes the router may send on this session, per address
+	// family (IPv4, IPv6 unicast), counted before the pools filter them; a prefix sent with
+	// several ADD-PATH paths (one per cluster from a core) counts once. Beyond it the
+	// watcher closes the session (Cease, maximum number of prefixes) and keeps it down until
+	// its configuration changes. Set it above the number of VIPs. Default 10000.
 	// +kubebuilder:default=10000
 	// +optional
 	// +kubebuilder:validation:Minimum=1
