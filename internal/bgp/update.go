@@ -24,15 +24,13 @@ import (
 // with ADD-PATH one prefix can arrive with many path ids (a core sending every
 // cluster's path), which must neither trip the limit nor inflate the
 // counters. Without ADD-PATH every path has id 0, so paths are prefixes; with
-// it, perPrefix4/perPrefix6 count the paths of each prefix (nil for a family
-// without ADD-PATH, so a plain session pays nothing for them).
+// it, familyRIB.perPrefix counts the paths of each prefix (nil for a family
+// without ADD-PATH, so a plain session pays nothing for it).
 //
 // Owned by the session's goroutine.
 type sessionRIB struct {
-	v4         map[v4Key]struct{}
-	v6         map[v6Key]struct{}
-	perPrefix4 map[v4Key]uint32 // key with id 0
-	perPrefix6 map[v6Key]uint32
+	v4 familyRIB[v4Key]
+	v6 familyRIB[v6Key]
 }
 
 type v4Key struct {
@@ -47,87 +45,74 @@ type v6Key struct {
 	id   uint32
 }
 
+// familyRIB is one address family of a sessionRIB: its paths, and with
+// ADD-PATH the number of paths of each prefix (keyed by the path key with id 0).
+type familyRIB[K comparable] struct {
+	paths     map[K]struct{}
+	perPrefix map[K]uint32 // nil without ADD-PATH: every path is a prefix
+}
+
+func newFamilyRIB[K comparable](addPath bool) familyRIB[K] {
+	f := familyRIB[K]{paths: map[K]struct{}{}}
+	if addPath {
+		f.perPrefix = map[K]uint32{}
+	}
+	return f
+}
+
+func (f *familyRIB[K]) add(path, prefix K) {
+	if _, ok := f.paths[path]; ok {
+		return
+	}
+	f.paths[path] = struct{}{}
+	if f.perPrefix != nil {
+		f.perPrefix[prefix]++
+	}
+}
+
+func (f *familyRIB[K]) remove(path, prefix K) {
+	if _, ok := f.paths[path]; !ok {
+		return
+	}
+	delete(f.paths, path)
+	if f.perPrefix != nil {
+		if f.perPrefix[prefix]--; f.perPrefix[prefix] == 0 {
+			delete(f.perPrefix, prefix)
+		}
+	}
+}
+
+// prefixes counts the family's distinct prefixes.
+func (f *familyRIB[K]) prefixes() int {
+	if f.perPrefix != nil {
+		return len(f.perPrefix)
+	}
+	return len(f.paths)
+}
+
 // newSessionRIB makes the RIB of one connection; addPath4 and addPath6 say
 // whether ADD-PATH receive was negotiated for the family.
 func newSessionRIB(addPath4, addPath6 bool) *sessionRIB {
-	r := &sessionRIB{v4: map[v4Key]struct{}{}, v6: map[v6Key]struct{}{}}
-	if addPath4 {
-		r.perPrefix4 = map[v4Key]uint32{}
-	}
-	if addPath6 {
-		r.perPrefix6 = map[v6Key]uint32{}
-	}
-	return r
+	return &sessionRIB{v4: newFamilyRIB[v4Key](addPath4), v6: newFamilyRIB[v6Key](addPath6)}
 }
 
 func (r *sessionRIB) add(p netip.Prefix, id uint32) {
 	if p.Addr().Is4() {
-		k := v4Key{p.Addr().As4(), uint8(p.Bits()), id}
-		if _, ok := r.v4[k]; ok {
-			return
-		}
-		r.v4[k] = struct{}{}
-		if r.perPrefix4 != nil {
-			k.id = 0
-			r.perPrefix4[k]++
-		}
-		return
-	}
-	k := v6Key{p.Addr().As16(), uint8(p.Bits()), id}
-	if _, ok := r.v6[k]; ok {
-		return
-	}
-	r.v6[k] = struct{}{}
-	if r.perPrefix6 != nil {
-		k.id = 0
-		r.perPrefix6[k]++
+		r.v4.add(v4Key{p.Addr().As4(), uint8(p.Bits()), id}, v4Key{p.Addr().As4(), uint8(p.Bits()), 0})
+	} else {
+		r.v6.add(v6Key{p.Addr().As16(), uint8(p.Bits()), id}, v6Key{p.Addr().As16(), uint8(p.Bits()), 0})
 	}
 }
 
 func (r *sessionRIB) remove(p netip.Prefix, id uint32) {
 	if p.Addr().Is4() {
-		k := v4Key{p.Addr().As4(), uint8(p.Bits()), id}
-		if _, ok := r.v4[k]; !ok {
-			return
-		}
-		delete(r.v4, k)
-		if r.perPrefix4 != nil {
-			k.id = 0
-			if r.perPrefix4[k]--; r.perPrefix4[k] == 0 {
-				delete(r.perPrefix4, k)
-			}
-		}
-		return
-	}
-	k := v6Key{p.Addr().As16(), uint8(p.Bits()), id}
-	if _, ok := r.v6[k]; !ok {
-		return
-	}
-	delete(r.v6, k)
-	if r.perPrefix6 != nil {
-		k.id = 0
-		if r.perPrefix6[k]--; r.perPrefix6[k] == 0 {
-			delete(r.perPrefix6, k)
-		}
+		r.v4.remove(v4Key{p.Addr().As4(), uint8(p.Bits()), id}, v4Key{p.Addr().As4(), uint8(p.Bits()), 0})
+	} else {
+		r.v6.remove(v6Key{p.Addr().As16(), uint8(p.Bits()), id}, v6Key{p.Addr().As16(), uint8(p.Bits()), 0})
 	}
 }
 
-// prefixes4 and prefixes6 count the distinct prefixes of a family.
-func (r *sessionRIB) prefixes4() int {
-	if r.perPrefix4 != nil {
-		return len(r.perPrefix4)
-	}
-	return len(r.v4)
-}
-
-func (r *sessionRIB) prefixes6() int {
-	if r.perPrefix6 != nil {
-		return len(r.perPrefix6)
-	}
-	return len(r.v6)
-}
-
-func (r *sessionRIB) paths() int { return len(r.v4) + len(r.v6) }
+func (r *sessionRIB) paths() int { return len(r.v4.paths) + len(r.v6.paths) }
 
 // indexOp is one change to the route index found in an UPDATE.
 type indexOp struct {
@@ -238,7 +223,7 @@ func (w *classWatcher) update(s *session, c *wire, neg *negotiated, rib *session
 		}
 	}
 
-	n4, n6 := rib.prefixes4(), rib.prefixes6()
+	n4, n6 := rib.v4.prefixes(), rib.v6.prefixes()
 	countsMoved := s.setReceived(n4+n6, rib.paths())
 	if limit := int(s.cfg.MaxPrefixes); limit > 0 {
 		for _, f := range []struct {

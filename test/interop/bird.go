@@ -1,17 +1,15 @@
 package interop
 
 import (
-	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	labfabric "github.com/anycast-operator/anycast-operator/internal/lab/fabric"
 )
 
 // BIRDOptions shape a BIRD 2 router that peers with the watcher: it
@@ -33,18 +31,12 @@ type BIRDOptions struct {
 	Extra string
 }
 
-// BIRD is one BIRD 2 process in a namespace, run in the foreground as a child
-// of the test so its life is the test's to end.
+// BIRD is one BIRD 2 process in a namespace.
 type BIRD struct {
 	tb   testing.TB
-	link Link
+	proc proc
 	dir  string
 	conf string
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	out  *lockedBuffer
-	done chan struct{}
 }
 
 // StartBIRD writes the router's configuration and starts it; tb.Cleanup stops it.
@@ -54,13 +46,13 @@ func StartBIRD(tb testing.TB, n *Net, l Link, opts BIRDOptions) *BIRD {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	b := &BIRD{tb: tb, link: l, dir: dir, conf: filepath.Join(dir, "bird.conf")}
+	b := &BIRD{tb: tb, proc: proc{ns: l.NS, name: "BIRD"}, dir: dir, conf: filepath.Join(dir, "bird.conf")}
 	if err := os.WriteFile(b.conf, []byte(birdConfig(l, dir, opts)), 0o644); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
 		if tb.Failed() {
-			tb.Logf("BIRD in %s at teardown:\n%s\nits log:\n%s", l.NS, b.show(), b.LogTail(60))
+			tb.Logf("BIRD in %s at teardown:\n%s\nits log:\n%s\nits output:\n%s", l.NS, b.show(), b.LogTail(60), b.proc.output())
 		}
 		b.Stop()
 	})
@@ -121,28 +113,16 @@ func birdConfig(l Link, dir string, o BIRDOptions) string {
 // sends them its table).
 func (b *BIRD) Start(recovery bool) {
 	b.tb.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.cmd != nil {
-		b.tb.Fatalf("BIRD in %s is already running", b.link.NS)
-	}
-	args := []string{"netns", "exec", b.link.NS, "bird", "-f", "-c", b.conf, "-s", b.socket(), "-P", filepath.Join(b.dir, "bird.pid")}
+	args := []string{"bird", "-f", "-c", b.conf, "-s", b.socket(), "-P", filepath.Join(b.dir, "bird.pid")}
 	if recovery {
 		args = append(args, "-R")
 	}
-	// ip netns exec execs bird after switching namespaces: the child is BIRD.
-	cmd := exec.Command("ip", args...)
-	b.out = &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = b.out, b.out
-	if err := cmd.Start(); err != nil {
-		b.tb.Fatalf("starting BIRD: %v", err)
+	if err := b.proc.start(nil, args...); err != nil {
+		b.tb.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	b.cmd, b.done = cmd, done
 	// Ready once birdc answers.
-	if err := waitFor(10*time.Second, func() error { _, err := b.Birdc("show status"); return err }); err != nil {
-		b.tb.Fatalf("BIRD did not come up: %v; its output: %s", err, b.out)
+	if err := labfabric.WaitFor(10*time.Second, func() error { _, err := b.Birdc("show status"); return err }); err != nil {
+		b.tb.Fatalf("BIRD did not come up: %v; its output: %s", err, b.proc.output())
 	}
 }
 
@@ -161,43 +141,13 @@ func (b *BIRD) GracefulRestart() {
 	if out, err := b.Birdc("graceful", "restart"); err != nil || !strings.Contains(out, "Graceful restart requested") {
 		b.tb.Fatalf("birdc graceful restart: %v %s", err, out)
 	}
-	b.wait(10 * time.Second)
+	if err := b.proc.waitExit(10 * time.Second); err != nil {
+		b.tb.Fatal(err)
+	}
 }
 
-// Stop ends BIRD (SIGTERM, SIGKILL if it lingers).
-func (b *BIRD) Stop() {
-	b.mu.Lock()
-	cmd, done := b.cmd, b.done
-	b.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-	b.mu.Lock()
-	b.cmd = nil
-	b.mu.Unlock()
-}
-
-func (b *BIRD) wait(d time.Duration) {
-	b.tb.Helper()
-	b.mu.Lock()
-	done := b.done
-	b.mu.Unlock()
-	select {
-	case <-done:
-	case <-time.After(d):
-		b.tb.Fatalf("BIRD did not exit within %s", d)
-	}
-	b.mu.Lock()
-	b.cmd = nil
-	b.mu.Unlock()
-}
+// Stop ends BIRD (SIGTERM: it closes its sessions with a Cease).
+func (b *BIRD) Stop() { b.proc.stop(5 * time.Second) }
 
 // ImportedFromWatcher is how many routes BIRD holds from the watcher (its
 // "Routes: N imported" for the protocol, summed over both channels).
@@ -229,7 +179,7 @@ func (b *BIRD) ImportedFromWatcher() (int, error) {
 // and returns the time BIRD stamped on it.
 func (b *BIRD) LogLine(substr string, since time.Time, deadline time.Duration) (time.Time, error) {
 	var at time.Time
-	err := waitFor(deadline, func() error {
+	err := labfabric.WaitFor(deadline, func() error {
 		data, _ := os.ReadFile(filepath.Join(b.dir, "bird.log"))
 		for _, line := range strings.Split(string(data), "\n") {
 			if !strings.Contains(line, substr) || len(line) < 23 {
@@ -248,11 +198,7 @@ func (b *BIRD) LogLine(substr string, since time.Time, deadline time.Duration) (
 }
 
 // LogTail is the end of BIRD's log.
-func (b *BIRD) LogTail(lines int) string {
-	data, _ := os.ReadFile(filepath.Join(b.dir, "bird.log"))
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	return strings.Join(all[max(0, len(all)-lines):], "\n")
-}
+func (b *BIRD) LogTail(lines int) string { return tail(filepath.Join(b.dir, "bird.log"), lines) }
 
 func (b *BIRD) show() string {
 	out, err := b.Birdc("show", "protocols", "all", "watcher")
@@ -260,38 +206,4 @@ func (b *BIRD) show() string {
 		return err.Error()
 	}
 	return out
-}
-
-// lockedBuffer collects a child's output, written by exec's copying goroutine
-// while a failing test may read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// waitFor polls cond every 50 ms until it returns nil or deadline passes.
-func waitFor(deadline time.Duration, cond func() error) error {
-	end := time.Now().Add(deadline)
-	for {
-		err := cond()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(end) {
-			return fmt.Errorf("after %s: %w", deadline, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

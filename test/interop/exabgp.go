@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	labfabric "github.com/anycast-operator/anycast-operator/internal/lab/fabric"
 )
 
 // ExaBGPOptions shape an ExaBGP 4 speaker that peers with the watcher,
@@ -31,13 +31,9 @@ type ExaBGPOptions struct {
 // its session changes are recorded as JSON by another (Messages).
 type ExaBGP struct {
 	tb   testing.TB
+	proc proc
 	link Link
 	dir  string
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	out  *lockedBuffer
-	done chan struct{}
 }
 
 // StartExaBGP configures and starts ExaBGP; tb.Cleanup stops it.
@@ -47,7 +43,7 @@ func StartExaBGP(tb testing.TB, n *Net, l Link, opts ExaBGPOptions) *ExaBGP {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	e := &ExaBGP{tb: tb, link: l, dir: dir}
+	e := &ExaBGP{tb: tb, proc: proc{ns: l.NS, name: "ExaBGP"}, link: l, dir: dir}
 	if err := syscall.Mkfifo(e.path("ctl.fifo"), 0o600); err != nil {
 		tb.Fatal(err)
 	}
@@ -111,38 +107,25 @@ neighbor %s {
 // router's address of the link.
 func (e *ExaBGP) Start(o ExaBGPOptions) {
 	e.tb.Helper()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.cmd != nil {
-		e.tb.Fatalf("ExaBGP in %s is already running", e.link.NS)
-	}
 	conf := e.path("exabgp.conf")
 	if err := os.WriteFile(conf, []byte(e.config(o)), 0o644); err != nil {
 		e.tb.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", e.link.NS, "exabgp", conf)
-	cmd.Env = append(os.Environ(),
-		"exabgp.tcp.bind="+e.link.RouterAddr.String(), "exabgp.tcp.port=179",
+	if err := e.proc.start([]string{
+		"exabgp.tcp.bind=" + e.link.RouterAddr.String(), "exabgp.tcp.port=179",
 		// Root in a test namespace: keep root (the helpers' files are root's),
 		// no CLI pipes, no acknowledgements to the command process (its stdin is
 		// the FIFO), the log in a file.
 		"exabgp.daemon.user=root", "exabgp.daemon.drop=false", "exabgp.daemon.daemonize=false",
 		"exabgp.api.cli=false", "exabgp.api.ack=false",
-		"exabgp.log.destination="+e.path("exabgp.log"))
-	e.out = &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = e.out, e.out
-	if err := cmd.Start(); err != nil {
-		e.tb.Fatalf("starting ExaBGP: %v", err)
+		"exabgp.log.destination=" + e.path("exabgp.log"),
+	}, "exabgp", conf); err != nil {
+		e.tb.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	e.cmd, e.done = cmd, done
 	// Ready once it listens.
-	if err := waitFor(15*time.Second, func() error {
-		select {
-		case <-done:
-			return fmt.Errorf("ExaBGP exited: %s", e.out)
-		default:
+	if err := labfabric.WaitFor(15*time.Second, func() error {
+		if gone, out := e.proc.exited(); gone {
+			return fmt.Errorf("ExaBGP exited: %s", out)
 		}
 		out, err := run("ip", "netns", "exec", e.link.NS, "ss", "-Hltn", "sport = :179")
 		if err != nil {
@@ -158,22 +141,7 @@ func (e *ExaBGP) Start(o ExaBGPOptions) {
 }
 
 // Stop ends ExaBGP (SIGTERM: it closes its session with a Cease).
-func (e *ExaBGP) Stop() {
-	e.mu.Lock()
-	cmd, done := e.cmd, e.done
-	e.cmd = nil
-	e.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-}
+func (e *ExaBGP) Stop() { e.proc.stop(10 * time.Second) }
 
 // Send gives ExaBGP API commands, one per line ("announce route 192.168.155.151/32
 // next-hop self path-information 0.0.0.1").
@@ -237,9 +205,7 @@ func (e *ExaBGP) Messages() []Message {
 	return out
 }
 
-// LogTail is the end of ExaBGP's log.
+// LogTail is the end of ExaBGP's log, and its output.
 func (e *ExaBGP) LogTail(lines int) string {
-	data, _ := os.ReadFile(e.path("exabgp.log"))
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	return strings.Join(all[max(0, len(all)-lines):], "\n") + "\n" + e.out.String()
+	return tail(e.path("exabgp.log"), lines) + "\n" + e.proc.output()
 }

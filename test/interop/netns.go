@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	labfabric "github.com/anycast-operator/anycast-operator/internal/lab/fabric"
 )
 
 // Every object a Net creates outside its own namespaces is named after a
@@ -114,7 +116,7 @@ func (n *Net) Link(role string) Link {
 	return l
 }
 
-// commandTimeout bounds every helper command (ip, birdc): they answer in
+// commandTimeout bounds every helper command (ip, birdc, ss): they answer in
 // milliseconds when healthy.
 const commandTimeout = 30 * time.Second
 
@@ -122,14 +124,15 @@ const commandTimeout = 30 * time.Second
 func run(name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %w: %s%s", name, strings.Join(args, " "), err,
-			strings.TrimSpace(stderr.String()), strings.TrimSpace(stdout.String()))
+	out, err := exec.CommandContext(ctx, name, args...).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
+		}
+		return string(out), fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
 	}
-	return stdout.String(), nil
+	return string(out), nil
 }
 
 // acquireBlock takes the lowest block no live process owns, removing the
@@ -187,11 +190,26 @@ func ownedBlocks() map[int]bool {
 		if err != nil {
 			continue
 		}
-		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
+		if alive(pid) {
 			owned[n] = true
 		}
 	}
 	return owned
+}
+
+// alive reports whether pid is a live process: a killed test binary stays a
+// zombie until its parent reaps it, and owns nothing any more.
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 // sweep deletes the namespaces, processes and scratch files of every block
@@ -231,26 +249,26 @@ func blockNamespaces(n int) []string {
 	return names
 }
 
-// deleteNS kills every process left in a namespace (only routers a test
-// started run there) and removes it; its veth goes with it.
+// deleteNS removes a namespace; its veth goes with it. The routers a test
+// started are stopped by their own cleanups first, so whatever still runs
+// inside belongs to a run that crashed, and is killed outright.
 func deleteNS(name string) error {
-	for attempt := range 50 {
+	err := labfabric.WaitFor(10*time.Second, func() error {
 		out, _ := run("ip", "netns", "pids", name)
 		pids := strings.Fields(out)
-		if len(pids) == 0 {
-			break
-		}
-		sig := syscall.SIGTERM
-		if attempt > 20 {
-			sig = syscall.SIGKILL
-		}
 		for _, p := range pids {
 			if pid, err := strconv.Atoi(p); err == nil {
-				_ = syscall.Kill(pid, sig)
+				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		if len(pids) > 0 {
+			return fmt.Errorf("processes %v still in namespace %s", pids, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	_, err := run("ip", "netns", "del", name)
+	_, err = run("ip", "netns", "del", name)
 	return err
 }

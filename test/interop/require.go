@@ -5,14 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"testing"
-)
 
-// InCI reports whether the CI environment variable asks for strict mode, in
-// which a missing router fails a test instead of skipping it.
-func InCI() bool {
-	v := os.Getenv("CI")
-	return v != "" && v != "false" && v != "0"
-}
+	labfabric "github.com/anycast-operator/anycast-operator/internal/lab/fabric"
+)
 
 // Available says why this machine cannot run the interop tests (not root, or
 // BIRD 2, ExaBGP or iproute2 missing), or nil when it can.
@@ -34,7 +29,7 @@ func Available() error {
 func Require(tb testing.TB) {
 	tb.Helper()
 	if err := Available(); err != nil {
-		if InCI() {
+		if labfabric.InCI() { // CI=true
 			tb.Fatalf("CI is set, so this is a failure, not a skip: %v", err)
 		}
 		tb.Skip(err)
