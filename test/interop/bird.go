@@ -42,10 +42,7 @@ type BIRD struct {
 // StartBIRD writes the router's configuration and starts it; tb.Cleanup stops it.
 func StartBIRD(tb testing.TB, n *Net, l Link, opts BIRDOptions) *BIRD {
 	tb.Helper()
-	dir := filepath.Join(n.Dir(), l.NS)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		tb.Fatal(err)
-	}
+	dir := n.routerDir(l)
 	b := &BIRD{tb: tb, proc: proc{ns: l.NS, name: "BIRD"}, dir: dir, conf: filepath.Join(dir, "bird.conf")}
 	if err := os.WriteFile(b.conf, []byte(birdConfig(l, dir, opts)), 0o644); err != nil {
 		tb.Fatal(err)

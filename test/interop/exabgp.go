@@ -39,11 +39,7 @@ type ExaBGP struct {
 // StartExaBGP configures and starts ExaBGP; tb.Cleanup stops it.
 func StartExaBGP(tb testing.TB, n *Net, l Link, opts ExaBGPOptions) *ExaBGP {
 	tb.Helper()
-	dir := filepath.Join(n.Dir(), l.NS)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	e := &ExaBGP{tb: tb, proc: proc{ns: l.NS, name: "ExaBGP"}, link: l, dir: dir}
+	e := &ExaBGP{tb: tb, proc: proc{ns: l.NS, name: "ExaBGP"}, link: l, dir: n.routerDir(l)}
 	if err := syscall.Mkfifo(e.path("ctl.fifo"), 0o600); err != nil {
 		tb.Fatal(err)
 	}

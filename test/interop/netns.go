@@ -19,11 +19,12 @@ import (
 )
 
 // Every object a Net creates outside its own namespaces is named after a
-// "block": a small integer owned by one live process, recorded in
-// stateDir/<block>.pid, so concurrent test binaries never share names or
-// root-namespace addresses, and the next run removes what a crashed one left.
-// The same scheme as the FRR fabric's (internal/lab/fabric), in its own
-// directory, name prefix and address range, so the two never meet.
+// "block": a small integer held by one test at a time through an exclusive
+// flock on stateDir/<block>.lock, which the kernel drops when the process
+// dies, so concurrent test binaries never share names or root-namespace
+// addresses, and a crashed run's block is free again, with its leftovers
+// removed by the next test that looks. Own directory, name prefix and address
+// range: the FRR fabric's blocks (internal/lab/fabric) never meet these.
 const (
 	stateDir   = "/run/aci"
 	namePrefix = "aci-"
@@ -35,6 +36,7 @@ const (
 type Net struct {
 	tb    testing.TB
 	block int
+	lock  *os.File // holds the block
 	links int
 	dir   string // scratch directory for the routers' files
 }
@@ -51,7 +53,7 @@ type Link struct {
 func NewNet(tb testing.TB) *Net {
 	tb.Helper()
 	Require(tb)
-	block, err := acquireBlock()
+	block, lock, err := acquireBlock()
 	if err != nil {
 		tb.Fatalf("interop network: %v", err)
 	}
@@ -59,21 +61,25 @@ func NewNet(tb testing.TB) *Net {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	n := &Net{tb: tb, block: block, dir: dir}
+	n := &Net{tb: tb, block: block, lock: lock, dir: dir}
 	tb.Cleanup(func() {
-		for _, ns := range blockNamespaces(block) {
-			if err := deleteNS(ns); err != nil {
-				tb.Logf("removing namespace %s: %v", ns, err)
-			}
+		if err := clean(block); err != nil {
+			tb.Logf("interop network: %v", err)
 		}
-		_ = os.RemoveAll(dir)
-		releaseBlock(block)
+		lock.Close() // releases the block
 	})
 	return n
 }
 
-// Dir is the test's scratch directory (configurations, sockets, logs).
-func (n *Net) Dir() string { return n.dir }
+// routerDir makes and returns the scratch directory of the router on link l.
+func (n *Net) routerDir(l Link) string {
+	n.tb.Helper()
+	dir := filepath.Join(n.dir, l.NS)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		n.tb.Fatal(err)
+	}
+	return dir
+}
 
 // Link creates a namespace for a router (role: short, e.g. "bird") and its
 // link to the test process. Addresses come from the RFC 2544 benchmarking
@@ -135,99 +141,49 @@ func run(name string, args ...string) (string, error) {
 	return string(out), nil
 }
 
-// acquireBlock takes the lowest block no live process owns, removing the
-// leftovers of dead owners first.
-func acquireBlock() (int, error) {
-	unlock, err := lockState()
-	if err != nil {
-		return 0, err
-	}
-	defer unlock()
-	owned := ownedBlocks()
-	if err := sweep(owned); err != nil {
-		return 0, err
-	}
-	for n := range maxBlocks {
-		if owned[n] {
-			continue
-		}
-		pidFile := filepath.Join(stateDir, strconv.Itoa(n)+".pid")
-		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-			return 0, err
-		}
-		return n, nil
-	}
-	return 0, fmt.Errorf("all %d interop blocks are in use by live processes", maxBlocks)
-}
-
-func lockState() (func(), error) {
+// acquireBlock takes the lowest block no live process holds, and removes what
+// crashed runs left in every free block on the way.
+func acquireBlock() (int, *os.File, error) {
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
-		return nil, err
+		return 0, nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(stateDir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { f.Close() }, nil // closing releases the lock
-}
-
-func releaseBlock(n int) { _ = os.Remove(filepath.Join(stateDir, strconv.Itoa(n)+".pid")) }
-
-// ownedBlocks lists the blocks whose owner process is alive. A block is owned
-// by one test at a time; a later test of the same process takes another.
-func ownedBlocks() map[int]bool {
-	owned := map[int]bool{}
+	taken, held := -1, (*os.File)(nil)
 	for n := range maxBlocks {
-		b, err := os.ReadFile(filepath.Join(stateDir, strconv.Itoa(n)+".pid"))
+		f, err := os.OpenFile(filepath.Join(stateDir, fmt.Sprintf("%d.lock", n)), os.O_CREATE|os.O_RDWR, 0o644)
 		if err != nil {
+			return 0, nil, err
+		}
+		// Go opens files close-on-exec: the routers a test starts never inherit
+		// the lock, so it goes with the test process.
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close() // held by a live test
 			continue
 		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil {
+		if err := clean(n); err != nil {
+			f.Close()
+			return 0, nil, fmt.Errorf("removing what a crashed run left in block %d: %w", n, err)
+		}
+		if taken >= 0 {
+			f.Close()
 			continue
 		}
-		if alive(pid) {
-			owned[n] = true
-		}
+		taken, held = n, f
 	}
-	return owned
+	if taken < 0 {
+		return 0, nil, fmt.Errorf("all %d interop blocks are held by live tests", maxBlocks)
+	}
+	return taken, held, nil
 }
 
-// alive reports whether pid is a live process: a killed test binary stays a
-// zombie until its parent reaps it, and owns nothing any more.
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// "pid (comm) S ...": the state follows the last ')'.
-	i := bytes.LastIndexByte(stat, ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
-}
-
-// sweep deletes the namespaces, processes and scratch files of every block
-// not owned by a live process.
-func sweep(owned map[int]bool) error {
-	for n := range maxBlocks {
-		if owned[n] {
-			continue
+// clean removes a block's namespaces (and the processes in them) and scratch
+// files.
+func clean(n int) error {
+	for _, ns := range blockNamespaces(n) {
+		if err := deleteNS(ns); err != nil {
+			return err
 		}
-		for _, ns := range blockNamespaces(n) {
-			if err := deleteNS(ns); err != nil {
-				return fmt.Errorf("removing leftover namespace %s: %w", ns, err)
-			}
-		}
-		_ = os.RemoveAll(filepath.Join(stateDir, fmt.Sprintf("%d-run", n)))
-		releaseBlock(n)
 	}
-	return nil
+	return os.RemoveAll(filepath.Join(stateDir, fmt.Sprintf("%d-run", n)))
 }
 
 // blockNamespaces lists the namespaces of block n ("aci-<n>-<role>").
