@@ -186,23 +186,14 @@ func clean(n int) error {
 	return os.RemoveAll(filepath.Join(stateDir, fmt.Sprintf("%d-run", n)))
 }
 
-// blockNamespaces lists the namespaces of block n ("aci-<n>-<role>").
+// blockNamespaces lists the namespaces of block n ("aci-<n>-<role>"): ip netns
+// keeps one file per namespace in /run/netns.
 func blockNamespaces(n int) []string {
-	out, err := run("ip", "netns", "list")
-	if err != nil {
-		return nil
+	paths, _ := filepath.Glob(fmt.Sprintf("/run/netns/%s%d-*", namePrefix, n))
+	for i, p := range paths {
+		paths[i] = filepath.Base(p)
 	}
-	var names []string
-	for _, line := range strings.Split(out, "\n") {
-		fields := strings.Fields(line)
-		if len(fields) == 0 {
-			continue
-		}
-		if strings.HasPrefix(fields[0], fmt.Sprintf("%s%d-", namePrefix, n)) {
-			names = append(names, fields[0])
-		}
-	}
-	return names
+	return paths
 }
 
 // deleteNS removes a namespace; its veth goes with it. The routers a test
