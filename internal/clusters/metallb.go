@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -98,4 +99,18 @@ func VerdictChanged(old, new interface{}) bool {
 		}
 	}
 	return false
+}
+
+// IsForeign reports whether a watched object (or its tombstone) was not made by the
+// operator.
+func IsForeign(o interface{}) bool {
+	if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+		o = d.Obj
+	}
+	obj, ok := o.(client.Object)
+	if !ok {
+		return false
+	}
+	_, ours := owner.FromLabels(obj.GetLabels())
+	return !ours
 }

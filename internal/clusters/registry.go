@@ -527,9 +527,9 @@ func (r *Remote) watchOwned(ctx context.Context, c *conn, cl cluster.Cluster) {
 			continue
 		}
 		_, _ = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o interface{}) { r.notifyHealthInput(o) },
-			UpdateFunc: func(_, o interface{}) { r.notifyHealthInput(o) },
-			DeleteFunc: func(o interface{}) { r.notifyHealthInput(o) },
+			AddFunc:    func(o interface{}) { r.notifyHealthInput(ctx, cl.GetClient(), o) },
+			UpdateFunc: func(_, o interface{}) { r.notifyHealthInput(ctx, cl.GetClient(), o) },
+			DeleteFunc: func(o interface{}) { r.notifyHealthInput(ctx, cl.GetClient(), o) },
 		})
 	}
 	// MetalLB's verdict on its configuration: a member whose MetalLB rejects its
@@ -549,6 +549,20 @@ func (r *Remote) watchOwned(ctx context.Context, c *conn, cl cluster.Cluster) {
 					}
 				},
 				DeleteFunc: func(interface{}) { r.notifyUsers(c) },
+			})
+		}
+	}
+	// Pools that are not ours: one may come, change or go that overlaps (or no longer
+	// overlaps) a VIP, which refuses (or admits) the VIP's pool on this member.
+	if _, err := cl.GetRESTMapper().RESTMapping(render.GVKIPAddressPool.GroupKind(), render.GVKIPAddressPool.Version); err == nil {
+		if inf, err := cl.GetCache().GetInformer(ctx, newUnstructured(render.GVKIPAddressPool), cache.BlockUntilSynced(false)); err == nil {
+			foreign := func(o interface{}) {
+				if IsForeign(o) {
+					r.notifyUsers(c)
+				}
+			}
+			_, _ = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+				AddFunc: foreign, UpdateFunc: func(_, o interface{}) { foreign(o) }, DeleteFunc: foreign,
 			})
 		}
 	}
@@ -575,7 +589,7 @@ func (r *Remote) watchOwned(ctx context.Context, c *conn, cl cluster.Cluster) {
 }
 
 // notifyHealthInput tells the ingress controller that a health input changed on a member.
-func (r *Remote) notifyHealthInput(o interface{}) {
+func (r *Remote) notifyHealthInput(ctx context.Context, member client.Reader, o interface{}) {
 	if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
 		o = d.Obj
 	}
@@ -592,6 +606,24 @@ func (r *Remote) notifyHealthInput(o interface{}) {
 	if req, ok := BackendRequest(obj); ok {
 		r.Ingresses.Notify(req)
 	}
+	if req, ok := GatewayEndpointsRequest(ctx, member, obj); ok {
+		r.Ingresses.Notify(req)
+	}
+}
+
+// GatewayEndpointsRequest maps an EndpointSlice of a Gateway's LoadBalancer Service (its
+// data plane's endpoints, which decide whether MetalLB announces the VIP) to its ingress,
+// through the Service in the member's cache.
+func GatewayEndpointsRequest(ctx context.Context, member client.Reader, o client.Object) (reconcile.Request, bool) {
+	name := o.GetLabels()[discoveryv1.LabelServiceName]
+	if name == "" {
+		return reconcile.Request{}, false
+	}
+	svc := &corev1.Service{}
+	if err := member.Get(ctx, types.NamespacedName{Namespace: o.GetNamespace(), Name: name}, svc); err != nil {
+		return reconcile.Request{}, false // not a Gateway's Service: the cache holds only those
+	}
+	return GatewayRequest(svc)
 }
 
 func (r *Remote) notifyOwner(o interface{}) {

@@ -79,6 +79,9 @@ type gateResult struct {
 	unknown map[string]string
 	// announcing is how many nodes MetalLB's speakers announce the VIP from, per member.
 	announcing map[string]*int32
+	// addressPending: on some member no Service of the Gateway carries the VIP yet. MetalLB
+	// says why only in an event, which nothing watches, so the reconcile looks again soon.
+	addressPending bool
 }
 
 func (g gateResult) decision(member string) (health.Decision, bool) {
@@ -141,8 +144,9 @@ func (r *IngressReconciler) evaluateHealth(ctx context.Context, class *v1alpha1.
 		hm := health.Member{Name: name, Prev: previousOf(p)}
 		adv := render.MemberAdvertisement(class, ing, name, &render.Observed{})
 		hm.Serving = adv.Mode == render.Advertise
-		verdict, announcing, err := r.judge(ctx, class, ing, name, vip, report)
+		verdict, announcing, addressPending, err := r.judge(ctx, class, ing, name, vip, report)
 		g.announcing[name] = announcing
+		g.addressPending = g.addressPending || addressPending
 		if err != nil {
 			// A member that cannot be read keeps its last verdict: its MetalLB goes on
 			// doing what it was told, and nothing can be changed there anyway.
@@ -190,10 +194,10 @@ func joining(cs v1alpha1.IngressClusterStatus) bool {
 // Service's endpoints and MetalLB's word on it, and the route backends, and returns the
 // verdict and how many nodes MetalLB's speakers announce the VIP from (nil: MetalLB
 // publishes nothing for the Service).
-func (r *IngressReconciler) judge(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, name string, vip netip.Addr, report networkReport) (health.Verdict, *int32, error) {
+func (r *IngressReconciler) judge(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, name string, vip netip.Addr, report networkReport) (v health.Verdict, announcing *int32, addressPending bool, err error) {
 	m, err := r.Members.Get(ctx, class, name)
 	if err != nil {
-		return health.Verdict{}, nil, err
+		return health.Verdict{}, nil, false, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, memberTimeout)
 	defer cancel()
@@ -210,45 +214,48 @@ func (r *IngressReconciler) judge(ctx context.Context, class *v1alpha1.AnycastCl
 	case err == nil:
 		gw := &gwv1.Gateway{}
 		if err := fromUnstructured(u, gw); err != nil {
-			return health.Verdict{}, nil, err
+			return health.Verdict{}, nil, false, err
 		}
 		in.Gateway, gwUID = gw, gw.UID
 	case !apierrors.IsNotFound(err):
-		return health.Verdict{}, nil, err
+		return health.Verdict{}, nil, false, err
 	}
 
 	svcs, err := gatewayServices(ctx, m.Reader, class, ing, gwUID)
 	if err != nil {
-		return health.Verdict{}, nil, err
+		return health.Verdict{}, nil, false, err
 	}
 	in.Services = svcs
 	if in.Nodes, err = readNodes(ctx, m.Reader); err != nil {
-		return health.Verdict{}, nil, err
+		return health.Verdict{}, nil, false, err
 	}
 	in.Endpoints, in.AllocationFailures = map[string][]health.Endpoint{}, map[string]string{}
+	addressPending = true
 	for i := range svcs {
 		s := &svcs[i]
 		k := health.ServiceKey(s.Namespace, s.Name)
 		if in.Endpoints[k], err = serviceEndpoints(ctx, m.Reader, s.Namespace, s.Name); err != nil {
-			return health.Verdict{}, nil, err
+			return health.Verdict{}, nil, false, err
 		}
 		if !carries(s, vip.String()) {
 			in.AllocationFailures[k] = allocationFailure(ctx, m.LiveReader, s)
+		} else {
+			addressPending = false
 		}
 	}
-	announcing, err := announcingNodes(ctx, m.Reader, render.MetalLBNamespace(class), svcs)
+	announcing, err = announcingNodes(ctx, m.Reader, render.MetalLBNamespace(class), svcs)
 	if err != nil {
-		return health.Verdict{}, nil, err
+		return health.Verdict{}, nil, false, err
 	}
 
 	for _, route := range ing.Spec.Routes {
 		b, err := r.backendHealth(ctx, class, ing, m, route, report)
 		if err != nil {
-			return health.Verdict{}, nil, err
+			return health.Verdict{}, nil, false, err
 		}
 		in.Backends = append(in.Backends, b)
 	}
-	return health.Evaluate(in), announcing, nil
+	return health.Evaluate(in), announcing, addressPending, nil
 }
 
 // ReasonPending: a new ingress's members have not served the VIP yet (see applyGateStatus).

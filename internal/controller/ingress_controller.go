@@ -279,6 +279,9 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if rc := gate.recheck(); rc > 0 && (requeue == 0 || rc < requeue) {
 		requeue = rc + 100*time.Millisecond
 	}
+	if gate.addressPending {
+		pendingWait = minPositive(pendingWait, addressRecheck)
+	}
 	for _, w := range []time.Duration{syncWait, pendingWait} {
 		if w > 0 && (requeue == 0 || w < requeue) {
 			requeue = w
@@ -290,6 +293,17 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		}
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// addressRecheck is how soon an ingress is looked at again while a Gateway's Service has
+// no VIP: MetalLB's reason (an AllocationFailed event) is not watched.
+const addressRecheck = 10 * time.Second
+
+func minPositive(a, b time.Duration) time.Duration {
+	if a <= 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
 }
 
 // outcome is how programming one member went.

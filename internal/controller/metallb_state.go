@@ -11,6 +11,7 @@ import (
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
+	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 )
 
@@ -48,7 +49,11 @@ func readMetalLB(ctx context.Context, r client.Reader, namespace string) (metall
 	}
 	for _, p := range pools.Items {
 		addrs, _, _ := unstructured.NestedStringSlice(p.Object, "spec", "addresses")
-		st.pools = append(st.pools, render.PoolObserved{Namespace: p.GetNamespace(), Name: p.GetName(), Addresses: addrs})
+		po := render.PoolObserved{Namespace: p.GetNamespace(), Name: p.GetName(), Addresses: addrs}
+		if ref, ok := owner.FromLabels(p.GetLabels()); ok {
+			po.Class = ref.Class
+		}
+		st.pools = append(st.pools, po)
 	}
 	states := &unstructured.UnstructuredList{}
 	states.SetGroupVersionKind(clusters.GVKConfigurationState.GroupVersion().WithKind("ConfigurationStateList"))

@@ -96,11 +96,15 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return nil
 		})).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			var out []reconcile.Request
+			if req, ok := clusters.GatewayEndpointsRequest(ctx, r.Client, o); ok {
+				out = append(out, req)
+			}
 			req, ok := clusters.BackendRequest(o)
 			if !ok {
-				return nil
+				return out
 			}
-			return r.backendRequests(ctx, req.Namespace, strings.TrimPrefix(req.Name, clusters.BackendRequestPrefix))
+			return append(out, r.backendRequests(ctx, req.Namespace, strings.TrimPrefix(req.Name, clusters.BackendRequestPrefix))...)
 		})).
 		// A new or changed kubeconfig Secret can bring a member back.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
@@ -123,15 +127,15 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return r.ingressesOfClassRequests(ctx, &v1alpha1.AnycastClass{ObjectMeta: metav1.ObjectMeta{Name: req.Name}})
 		}))
 	}
+	if kindServed(mgr, render.GVKIPAddressPool) {
+		// A pool that is not ours may come, change or go and overlap a VIP (or stop to).
+		b = b.Watches(newUnstructured(render.GVKIPAddressPool), handler.EnqueueRequestsFromMapFunc(r.ingressesWithLocalMember),
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return clusters.IsForeign(o) })))
+	}
 	if kindServed(mgr, clusters.GVKConfigurationState) {
 		// MetalLB's verdict on this cluster, as a member.
-		b = b.Watches(newUnstructured(clusters.GVKConfigurationState), handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
-			var out []reconcile.Request
-			for _, c := range classesWithLocalMember(ctx, r.Client) {
-				out = append(out, r.ingressesOfClassRequests(ctx, &v1alpha1.AnycastClass{ObjectMeta: metav1.ObjectMeta{Name: c}})...)
-			}
-			return out
-		}), builder.WithPredicates(verdictChanged))
+		b = b.Watches(newUnstructured(clusters.GVKConfigurationState), handler.EnqueueRequestsFromMapFunc(r.ingressesWithLocalMember),
+			builder.WithPredicates(verdictChanged))
 	}
 	for _, gvk := range append(append([]schema.GroupVersionKind{}, ingressKinds...), skupperNetworkKinds...) {
 		if !kindServed(mgr, gvk) {
@@ -336,6 +340,16 @@ func classOwnerRequests(_ context.Context, o client.Object) []reconcile.Request 
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: ref.Name}}}
+}
+
+// ingressesWithLocalMember enqueues every ingress of the classes that have the cluster
+// the operator runs in as a member.
+func (r *IngressReconciler) ingressesWithLocalMember(ctx context.Context, _ client.Object) []reconcile.Request {
+	var out []reconcile.Request
+	for _, c := range classesWithLocalMember(ctx, r.Client) {
+		out = append(out, r.ingressesOfClassRequests(ctx, &v1alpha1.AnycastClass{ObjectMeta: metav1.ObjectMeta{Name: c}})...)
+	}
+	return out
 }
 
 // verdictChanged passes ConfigurationState events that change MetalLB's verdict: MetalLB

@@ -81,6 +81,11 @@ type PoolObserved struct {
 	Name      string `json:"name"`
 	// Addresses as the pool writes them: CIDRs or "first-last" ranges.
 	Addresses []string `json:"addresses"`
+	// Class is the AnycastClass whose ingress owns the pool, when the operator made it.
+	// The pools of one class never overlap (each holds one VIP, and the allocator gives a
+	// VIP to one ingress at a time, reporting AddressInUse to the others), and the pool of
+	// an ingress that just gave its VIP up may still be seen for a moment.
+	Class string `json:"class,omitempty"`
 }
 
 // SkupperObserved is what the hub and the spokes report about linking, for one namespace.

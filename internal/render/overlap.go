@@ -15,7 +15,8 @@ import (
 const ReasonPoolOverlap = "PoolOverlap"
 
 // overlapRefusals refuses the VIP's pool on a member where another pool already covers the
-// VIP. The ingress's own pool (same name, same namespace) is not another pool.
+// VIP. The ingress's own pool (same name, same namespace) is not another pool, nor are the
+// pools of the class's other ingresses (see PoolObserved.Class).
 func overlapRefusals(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, member string, vip netip.Addr, obs *Observed) []Problem {
 	mo, ok := obs.Members[member]
 	if !ok {
@@ -24,7 +25,7 @@ func overlapRefusals(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, mem
 	ns, own := MetalLBNamespace(c), PoolName(ing.Namespace, ing.Name)
 	var out []Problem
 	for _, p := range mo.Pools {
-		if p.Namespace == ns && p.Name == own {
+		if (p.Namespace == ns && p.Name == own) || p.Class == c.Name {
 			continue
 		}
 		for _, a := range p.Addresses {
