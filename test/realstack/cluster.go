@@ -2,7 +2,6 @@ package realstack
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -147,5 +146,3 @@ func freePort() (int, error) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
-var _ = fmt.Sprintf

@@ -176,7 +176,7 @@ func bgpObjects(pool string, myASN, peerASN uint32, peer netip.Addr) []client.Ob
 
 // announcedVIP is the Service a speaker announces: the VIP by annotation, with a ready
 // endpoint on node (the speaker announces nothing for a Service without one).
-func announcedVIP(t *testing.T, cl *realstack.Cluster, node string) {
+func announcedVIP(t *testing.T, cl *realstack.Cluster, node string) *corev1.Service {
 	t.Helper()
 	ctx := context.Background()
 	if err := realstack.EnsureNamespace(ctx, cl.Client, appNS); err != nil {
@@ -184,8 +184,29 @@ func announcedVIP(t *testing.T, cl *realstack.Cluster, node string) {
 	}
 	svc := lbService("gw", "vip", vipText)
 	create(t, cl.Client, vipPool("vip", vipText+"/32"), svc)
-	if err := realstack.StandInEndpointSlice(ctx, cl.Client, svc, []realstack.Endpoint{{Address: "10.244.0.10", Node: node}}); err != nil {
+	setEndpoint(t, cl, svc, node, true)
+	return svc
+}
+
+func setEndpoint(t *testing.T, cl *realstack.Cluster, svc *corev1.Service, node string, ready bool) {
+	t.Helper()
+	ep := realstack.Endpoint{Address: "10.244.0.10", Node: node, NotReady: !ready}
+	if err := realstack.StandInEndpointSlice(context.Background(), cl.Client, svc, []realstack.Endpoint{ep}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// torLacks checks, over a few seconds, that router holds no path for the VIP.
+func torLacks(t *testing.T, router *fabric.Router, d time.Duration) {
+	t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+		paths, err := router.BGPPaths(vip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(paths) > 0 {
+			t.Fatalf("%s holds the VIP: %+v", router.Name, paths)
+		}
 	}
 }
 
@@ -208,33 +229,63 @@ func torHolds(t *testing.T, router *fabric.Router, from netip.Addr, asPath strin
 	})
 }
 
+// startMember plays cluster name of the fabric on the real stack: its API server, the real
+// MetalLB controller, and its node "<name>-node" in the namespace of the fabric's speaker
+// sp, which is stopped to leave the namespace to the real speaker (started by the test,
+// after frr-k8s when frrK8s).
+func startMember(t *testing.T, bin realstack.Binaries, name string, sp *fabric.Speaker, frrK8s bool) (*realstack.Cluster, *realstack.Process, *realstack.Node) {
+	t.Helper()
+	ctx := realstack.Ctx(t)
+	sp.Stop()
+	cl := realstack.StartCluster(t, bin, name)
+	if frrK8s {
+		if err := cl.InstallFRRK8sCRDs(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctl, err := cl.StartMetalLBController(ctx, realstack.ControllerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := cl.AddNode(ctx, name+"-node", sp.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl, ctl, node
+}
+
 // torPeer is the TOR's end of the /30 between a speaker namespace of the fabric and its
 // TOR: the speaker has .2, the TOR .1.
 func torPeer(speaker netip.Addr) netip.Addr { return speaker.Prev() }
 
 // TestNativeSpeakerAnnounces: the real speaker in native mode, in a node namespace of the
-// fabric, peers with the FRR TOR west and the TOR's RIB holds the VIP from it.
+// fabric, peers with the FRR TOR west and the TOR's RIB holds the VIP from it; it follows
+// the readiness of the Service's endpoint.
 func TestNativeSpeakerAnnounces(t *testing.T) {
 	bin := realstack.Require(t, realstack.ComponentMetalLB)
 	ctx := realstack.Ctx(t)
 	f := fabric.Start(t, fabric.Options{})
-	f.West.Stop() // the fabric's gobgpd stand-in leaves the namespace to the real speaker
-	cl := realstack.StartCluster(t, bin, "west")
-	ctl, err := cl.StartMetalLBController(ctx, realstack.ControllerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := cl.AddNode(ctx, "west-node", f.West.NS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl, ctl, node := startMember(t, bin, "west", f.West, false)
 	sp, err := node.StartSpeaker(ctx, realstack.SpeakerOptions{Mode: realstack.ModeNative})
 	if err != nil {
 		t.Fatal(err)
 	}
 	create(t, cl.Client, bgpObjects("vip", fabric.WestASN, fabric.TORWestASN, torPeer(f.West.Addr))...)
-	announcedVIP(t, cl, node.Name)
+	svc := announcedVIP(t, cl, node.Name)
+	torHolds(t, f.TORWest, f.West.Addr, fmt.Sprint(fabric.WestASN))
 
+	// The speaker withdraws the VIP when the Service's only endpoint is not ready, and
+	// announces it again when it is.
+	setEndpoint(t, cl, svc, node.Name, false)
+	realstack.Eventually(t, "the VIP withdrawn without a ready endpoint", time.Minute, func() error {
+		paths, err := f.TORWest.BGPPaths(vip)
+		if err != nil || len(paths) > 0 {
+			return fmt.Errorf("paths %+v (%v)", paths, err)
+		}
+		return nil
+	})
+	torLacks(t, f.TORWest, 3*time.Second)
+	setEndpoint(t, cl, svc, node.Name, true)
 	torHolds(t, f.TORWest, f.West.Addr, fmt.Sprint(fabric.WestASN))
 	noConfigErrors(t, ctl, sp)
 	realstack.Eventually(t, "the speaker's ConfigurationState Valid", 30*time.Second, func() error {
@@ -250,19 +301,7 @@ func TestFRRK8sSpeakerAnnounces(t *testing.T) {
 	bin := realstack.Require(t, realstack.ComponentMetalLB, realstack.ComponentFRRK8s)
 	ctx := realstack.Ctx(t)
 	f := fabric.Start(t, fabric.Options{})
-	f.East.Stop()
-	cl := realstack.StartCluster(t, bin, "east")
-	if err := cl.InstallFRRK8sCRDs(); err != nil {
-		t.Fatal(err)
-	}
-	ctl, err := cl.StartMetalLBController(ctx, realstack.ControllerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := cl.AddNode(ctx, "east-node", f.East.NS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl, ctl, node := startMember(t, bin, "east", f.East, true)
 	frr, err := node.StartFRRK8s(ctx, realstack.FRRK8sOptions{ASN: fabric.EastASN})
 	if err != nil {
 		t.Fatal(err)
@@ -303,16 +342,7 @@ func TestOverlappingPoolsInvalid(t *testing.T) {
 	bin := realstack.Require(t, realstack.ComponentMetalLB)
 	ctx := realstack.Ctx(t)
 	f := fabric.Start(t, fabric.Options{})
-	f.West.Stop()
-	cl := realstack.StartCluster(t, bin, "west")
-	ctl, err := cl.StartMetalLBController(ctx, realstack.ControllerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := cl.AddNode(ctx, "west-node", f.West.NS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl, ctl, node := startMember(t, bin, "west", f.West, false)
 	sp, err := node.StartSpeaker(ctx, realstack.SpeakerOptions{})
 	if err != nil {
 		t.Fatal(err)
