@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
-	"github.com/anycast-operator/anycast-operator/internal/controller"
+	"github.com/anycast-operator/anycast-operator/internal/ipam"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 	"github.com/anycast-operator/anycast-operator/internal/schemacheck"
 	"github.com/anycast-operator/anycast-operator/test/fuzz"
@@ -29,7 +29,7 @@ import (
 // manifests), keeps the sets whose every object the CRD accepts, and runs, on the
 // defaulted objects as the controller reads them:
 //
-//   - the allocator (controller.Allocator.Resolve) for every ingress, twice, requiring a
+//   - the allocator (ipam.Index.Resolve) for every ingress, twice, requiring a
 //     valid address or a problem with a reason, never the same address for two
 //     ingresses, the spec address when one is given, and the same answer the second time;
 //   - render.RenderClass, render.RenderIngress with the allocated address and
@@ -153,13 +153,13 @@ func pureChecks(t *testing.T, classObj interface{}, ingressObjs []*object) (fail
 	for _, o := range ingressObjs {
 		all = append(all, *o.typed.(*v1alpha1.AnycastIngress))
 	}
-	alloc := controller.NewAllocator()
+	index := ipam.IndexOf(all)
 	addrs := map[string]netip.Addr{}
 	for pass := 0; pass < 2; pass++ {
 		for i := range all {
 			ing := &all[i]
 			key := ing.Namespace + "/" + ing.Name
-			addr, problem := alloc.Resolve(class, ing, all)
+			addr, problem := index.Resolve(class, ing)
 			if problem != nil {
 				if problem.Reason == "" || problem.Message == "" {
 					t.Fatalf("Resolve %s: a problem without a reason or message: %+v", key, problem)

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
-	"github.com/anycast-operator/anycast-operator/internal/controller"
+	"github.com/anycast-operator/anycast-operator/internal/ipam"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 )
 
@@ -26,7 +26,8 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 const renderUsage = `Usage: anycast-operator render -f FILE [-f FILE...] [flags]
 
 Prints, per member cluster, the objects the operator would apply for the AnycastClass and
-AnycastIngress manifests in FILE ("-" reads stdin), without contacting any cluster. A file
+AnycastIngress manifests in FILE ("-" reads stdin), and the BGP watcher sessions a class
+asks for, without contacting any cluster. A file
 may also hold a render input (class, ingress, observed) as used by the golden tests.
 Exits 1 when something would not be applied, saying why.
 
@@ -92,6 +93,18 @@ func renderCmd(args []string, stdout, stderr io.Writer) int {
 				}
 				fmt.Fprintf(stdout, "---\n# cluster: %s\n%s", co.Name, b)
 			}
+		}
+		for _, p := range out.WatcherProblems {
+			failed = true
+			fmt.Fprintf(stderr, "render: %s: watcher: %s\n", j.scope(), p.Error())
+		}
+		if out.Watcher != nil && !j.ingressOnly && *cluster == "" {
+			b, err := yaml.Marshal(out.Watcher)
+			if err != nil {
+				fmt.Fprintln(stderr, "render:", err)
+				return 1
+			}
+			fmt.Fprintf(stdout, "---\n# watcher of class %s: receive-only BGP sessions run by the operator (passwords are read from its namespace, never printed)\n%s", j.in.Class.Name, b)
 		}
 	}
 	if failed {
@@ -263,13 +276,14 @@ func resolveManifests(docs []document, nsLabels map[string]map[string]string) ([
 	for _, name := range names {
 		class := classes[name]
 		out = append(out, job{in: render.Input{Class: class}})
-		alloc := controller.NewAllocator()
 		all := byClass[name]
+		// The controller's own decision, over the ingresses of the files.
+		index := ipam.IndexOf(all)
 		for i := range all {
 			ing := &all[i]
-			addr, problem := alloc.Resolve(&class, ing, all)
-			if problem != nil {
-				return nil, fmt.Errorf("AnycastIngress %s/%s: %s", ing.Namespace, ing.Name, problem.Message)
+			addr, refusal := index.Resolve(&class, ing)
+			if refusal != nil {
+				return nil, fmt.Errorf("AnycastIngress %s/%s: %s", ing.Namespace, ing.Name, refusal.Message)
 			}
 			ing.Status.Address = addr.String()
 			labels := map[string]string{"kubernetes.io/metadata.name": ing.Namespace}

@@ -9,6 +9,7 @@ import (
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
+	"github.com/anycast-operator/anycast-operator/internal/ipam"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 )
 
@@ -30,7 +31,7 @@ func olderClasses(ctx context.Context, c client.Reader, class *v1alpha1.AnycastC
 		if o.Name == class.Name || !o.DeletionTimestamp.IsZero() {
 			continue
 		}
-		if o.CreationTimestamp.Before(&class.CreationTimestamp) || (o.CreationTimestamp.Equal(&class.CreationTimestamp) && o.Name < class.Name) {
+		if ipam.Older(ipam.AgeOf(&o), ipam.AgeOf(class)) {
 			out = append(out, o)
 		}
 	}

@@ -170,7 +170,7 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		// Every start: the address index is still being filled from the cache.
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
-	addr, problem := r.Allocator.ResolveIndexed(class, ing)
+	addr, problem := r.Allocator.Resolve(class, ing)
 	if problem != nil {
 		ing.Status.Address = ""
 		notAccepted(problem.Reason, problem.Message)

@@ -38,9 +38,6 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	}); err != nil {
 		return err
 	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.AnycastIngress{}, addressIndex, ingressAddress); err != nil {
-		return err
-	}
 	return mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.AnycastIngress{}, backendIndex, ingressBackends)
 }
 

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -13,12 +14,11 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/bgp"
-	"github.com/anycast-operator/anycast-operator/internal/ipam"
+
 	"github.com/anycast-operator/anycast-operator/internal/notify"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 )
@@ -36,78 +36,52 @@ type Watcher interface {
 // table yet, so a missing path is not evidence (Advertised and Drained are Unknown).
 const ReasonWatcherSyncing = "WatcherSyncing"
 
-// addressIndex indexes AnycastIngresses by the VIP they use, so a BGP change for a
-// prefix reaches exactly the ingresses of that VIP.
-const addressIndex = "status.address"
-
-func ingressAddress(o client.Object) []string {
-	ing := o.(*v1alpha1.AnycastIngress)
-	if ing.Status.Address != "" {
-		return []string{ing.Status.Address}
-	}
-	if ing.Spec.Address != "" {
-		return []string{ing.Spec.Address}
-	}
-	return nil
-}
-
-// watcherConfig turns a class's watcher spec into the watcher's configuration, with the
-// session passwords read from the operator's namespace. A missing password is reported
-// rather than started without authentication.
+// watcherConfig is the class's rendered watcher (render.RenderWatcher) with the session
+// passwords read from the operator's namespace. A session whose password is missing is
+// reported rather than started without authentication.
 func watcherConfig(class *v1alpha1.AnycastClass, secrets map[string]string) (bgp.Config, []string, error) {
-	w := class.Spec.Watcher
-	pools, err := ipam.ParsePools(class.Spec.Pools)
-	if err != nil {
-		return bgp.Config{}, nil, err
+	w, problems := render.RenderWatcher(class, secrets)
+	var missing, invalid []string
+	lacking := map[string]bool{}
+	for _, p := range problems {
+		if p.Reason == render.ReasonPasswordSecretNotFound {
+			missing = append(missing, p.Message)
+			lacking[p.Field] = true
+			continue
+		}
+		invalid = append(invalid, p.Message)
 	}
-	rid, err := netip.ParseAddr(w.RouterID)
-	if err != nil {
-		return bgp.Config{}, nil, fmt.Errorf("spec.watcher.routerID: %w", err)
+	if len(invalid) > 0 {
+		return bgp.Config{}, nil, errors.New(strings.Join(invalid, "; "))
 	}
-	cfg := bgp.Config{ASN: uint32(w.ASN), RouterID: rid, Pools: pools}
-	var missing []string
+	cfg := bgp.Config{ASN: w.ASN, RouterID: w.RouterID, Pools: w.Pools}
 	for _, s := range w.Sessions {
-		addr, err := netip.ParseAddr(s.Address)
-		if err != nil {
-			return bgp.Config{}, nil, fmt.Errorf("spec.watcher.sessions[%s].address: %w", s.Name, err)
+		if lacking[fmt.Sprintf("spec.watcher.sessions[%s].passwordSecretRef", s.Name)] {
+			continue
 		}
 		sc := bgp.SessionConfig{
-			Name: s.Name, Address: addr, ASN: uint32(s.ASN),
-			HoldTime: dur(s.HoldTime), KeepaliveTime: dur(s.KeepaliveTime), ConnectRetry: dur(s.ConnectRetry),
-			AddPathReceive: s.AddPathReceive == nil || *s.AddPathReceive,
-		}
-		if s.Port != nil {
-			sc.Port = uint16(*s.Port)
-		}
-		if s.Multihop != nil {
-			sc.Multihop = uint8(*s.Multihop)
-		}
-		if s.MaxPrefixes != nil {
-			sc.MaxPrefixes = uint32(*s.MaxPrefixes)
+			Name: s.Name, Address: s.Address, Port: s.Port, ASN: s.ASN, Multihop: s.Multihop,
+			HoldTime: mustDuration(s.HoldTime), KeepaliveTime: mustDuration(s.KeepaliveTime), ConnectRetry: mustDuration(s.ConnectRetry),
+			AddPathReceive: s.AddPathReceive, MaxPrefixes: s.MaxPrefixes,
 		}
 		if s.LocalAddress != "" {
-			if sc.LocalAddress, err = netip.ParseAddr(s.LocalAddress); err != nil {
-				return bgp.Config{}, nil, fmt.Errorf("spec.watcher.sessions[%s].localAddress: %w", s.Name, err)
-			}
+			sc.LocalAddress = netip.MustParseAddr(s.LocalAddress) // render parsed it
 		}
-		if s.PasswordSecretRef != nil {
-			pw, ok := secrets[render.SecretKey(s.PasswordSecretRef, "password")]
-			if !ok {
-				missing = append(missing, fmt.Sprintf("session %s: Secret %s key %q", s.Name, s.PasswordSecretRef.Name, keyOr(s.PasswordSecretRef.Key, "password")))
-				continue
-			}
-			sc.Password = pw
+		if s.PasswordSecret != "" {
+			sc.Password = secrets[s.PasswordSecret]
 		}
 		cfg.Sessions = append(cfg.Sessions, sc)
 	}
 	return cfg, missing, nil
 }
 
-func dur(d *metav1.Duration) time.Duration {
-	if d == nil {
-		return 0
+// mustDuration parses a duration render wrote with time.Duration.String.
+func mustDuration(s string) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		panic("render wrote an unparsable duration " + s)
 	}
-	return d.Duration
+	return d
 }
 
 // sessionStatuses converts the watcher's session states for the class status, keeping
@@ -324,8 +298,10 @@ func uniq(s []string) []string {
 // also remembers when each change reached the watcher, so the status write can report
 // the delay.
 type BGPBridge struct {
-	Changes   <-chan bgp.Change
-	Hub       client.Reader
+	Changes <-chan bgp.Change
+	// Addresses says which ingresses hold a VIP: the allocator's own index, the one
+	// index of addresses the operator keeps.
+	Addresses *Allocator
 	Classes   *notify.Notifier
 	Ingresses *notify.Notifier
 	Delays    *DelayTracker
@@ -360,18 +336,9 @@ func (b *BGPBridge) forward(ctx context.Context, c bgp.Change) {
 		b.Ingresses.Notify(classReq) // every ingress of the class
 	}
 	for _, p := range c.Prefixes {
-		list := &v1alpha1.AnycastIngressList{}
-		if err := b.Hub.List(ctx, list, client.MatchingFields{addressIndex: p.Addr().String()}); err != nil {
-			b.Ingresses.Notify(classReq)
-			continue
-		}
-		for _, ing := range list.Items {
-			if ing.Spec.ClassName != c.Class {
-				continue
-			}
-			req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}}
-			b.Delays.Mark(req.NamespacedName, c.ReceivedAt)
-			b.Ingresses.Notify(req)
+		for _, key := range b.Addresses.Holders(c.Class, p.Addr()) {
+			b.Delays.Mark(key, c.ReceivedAt)
+			b.Ingresses.Notify(reconcile.Request{NamespacedName: key})
 		}
 	}
 }

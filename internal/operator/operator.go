@@ -180,8 +180,9 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 			opts.StatusDelayObserver(d)
 		}
 	}}
+	allocator := controller.NewAllocator()
 	if err := mgr.Add(&controller.BGPBridge{
-		Changes: watcher.Changes(), Hub: mgr.GetClient(), Classes: classEvents, Ingresses: ingressEvents, Delays: delays,
+		Changes: watcher.Changes(), Addresses: allocator, Classes: classEvents, Ingresses: ingressEvents, Delays: delays,
 	}); err != nil {
 		return nil, err
 	}
@@ -199,7 +200,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("setting up the class controller: %w", err)
 	}
 	if err := (&controller.IngressReconciler{
-		Client: mgr.GetClient(), Members: registry, Allocator: controller.NewAllocator(), Recorder: recorder, Notifier: ingressEvents,
+		Client: mgr.GetClient(), Members: registry, Allocator: allocator, Recorder: recorder, Notifier: ingressEvents,
 		Watcher: watcher, Delays: delays, Workers: opts.IngressWorkers,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ingress controller: %w", err)

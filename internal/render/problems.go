@@ -241,11 +241,11 @@ func effectiveAddress(ing *v1alpha1.AnycastIngress, obs *Observed) (netip.Addr, 
 		return netip.Addr{}, &Problem{Reason: ReasonAddressNotAllocated, Field: "spec.address",
 			Message: "spec.address is unset and no address has been allocated from the class pools yet"}
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
+	a, ok := ipam.ParseVIP(s)
+	if !ok {
 		return netip.Addr{}, &Problem{Reason: ReasonInvalidSpec, Field: field, Message: fmt.Sprintf("%s %q is not an IP address", field, s)}
 	}
-	return a.Unmap(), nil
+	return a, nil
 }
 
 // SelectedClusters are the members the ingress selects, in class order.
@@ -281,4 +281,12 @@ func keyOr(k, def string) string {
 		return def
 	}
 	return k
+}
+
+// ProblemOf is the Problem of an address refusal (nil for none).
+func ProblemOf(r *ipam.Refusal) *Problem {
+	if r == nil {
+		return nil
+	}
+	return &Problem{Reason: r.Reason, Field: r.Field, Message: r.Message}
 }

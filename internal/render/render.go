@@ -12,6 +12,10 @@ type Output struct {
 	Problems []Problem `json:"problems,omitempty"`
 	// Clusters are the members in scope, in class order.
 	Clusters []ClusterOutput `json:"clusters,omitempty"`
+	// Watcher is the class's BGP watcher as the operator starts it (class renders).
+	Watcher *Watcher `json:"watcher,omitempty"`
+	// WatcherProblems stop the watcher only (the members are programmed regardless).
+	WatcherProblems []Problem `json:"watcherProblems,omitempty"`
 }
 
 // ClusterOutput is what one member must hold.
@@ -100,6 +104,7 @@ func RenderClass(c *v1alpha1.AnycastClass, obs *Observed) *Output {
 	if len(global) > 0 {
 		return out
 	}
+	out.Watcher, out.WatcherProblems = RenderWatcher(c, obs.Secrets)
 	for i := range c.Spec.Clusters {
 		m := &c.Spec.Clusters[i]
 		co := ClusterOutput{Name: m.Name, Refusals: perCluster[m.Name]}
