@@ -43,17 +43,17 @@ type Member struct {
 
 // Decision is the gate's output for one member.
 type Decision struct {
-	Name    string
-	Healthy bool
+	Name    string `json:"name"`
+	Healthy bool   `json:"healthy"`
 	// Since is when the verdict last changed.
-	Since time.Time
+	Since time.Time `json:"since"`
 	// Withdraw: the member's advertisement is withdrawn for its health.
-	Withdraw bool
+	Withdraw bool `json:"withdraw,omitempty"`
 	// Recheck is when the decision may change without a new event (a timer running).
-	Recheck time.Duration
+	Recheck time.Duration `json:"recheck,omitempty"`
 	// Awaiting: a joining member withheld until it is healthy for the first time. It is
 	// not counted by the last-member rule: it carries no traffic to keep.
-	Awaiting bool
+	Awaiting bool `json:"awaiting,omitempty"`
 }
 
 // Outcome is the gate's output for all members.
