@@ -65,8 +65,15 @@ test: vet envtest-assets skupper-crds real-components ## Run all tests against a
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-unit
-test-unit: ## Run only the tests that need no API server.
-	$(GO) test $(GO_TEST_FLAGS) ./internal/render/... ./cmd/...
+# The pure packages (no API server, no root, no network namespaces): every one of them, so
+# a new pure package goes here too.
+UNIT_PACKAGES ?= ./internal/render/... ./internal/status/... ./internal/ipam/... ./internal/health/... \
+	./internal/logging/... ./internal/lab/gobgpnet/... ./test/scale/apicount/... ./config/argocd/...
+
+.PHONY: test-unit
+test-unit: skupper-crds ## Run only the tests that need no API server, root or network namespaces (the pure packages, the render command).
+	$(GO) test $(GO_TEST_FLAGS) $(UNIT_PACKAGES)
+	$(GO) test $(GO_TEST_FLAGS) -run 'TestRender|FuzzValidation|TestValidationSeeds' ./cmd/anycast-operator/
 
 .PHONY: golden
 golden: ## Regenerate the renderer's golden files (review the diff!).
