@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,43 +29,63 @@ func (r *IngressReconciler) backendHealth(ctx context.Context, class *v1alpha1.A
 		}
 	}
 	if remote == nil {
-		slices := &discoveryv1.EndpointSliceList{}
-		if err := m.Reader.List(ctx, slices, client.InNamespace(ing.Namespace), client.MatchingLabels{discoveryv1.LabelServiceName: route.Backend.Service}); err != nil {
-			return b, err
-		}
-		for _, s := range slices.Items {
-			for _, e := range s.Endpoints {
-				if e.Conditions.Ready == nil || *e.Conditions.Ready {
-					b.ReadyEndpoints++
-				}
+		n, err := readyEndpoints(ctx, m.Reader, ing.Namespace, route.Backend.Service)
+		b.ReadyEndpoints = n
+		return b, err
+	}
+	b.Remote = true
+	why, err := r.remotePath(ctx, class, ing, m, remote, report)
+	b.RemoteReady, b.Why = why == "", why
+	return b, err
+}
+
+// readyEndpoints counts the ready endpoints of a Service's EndpointSlices (member caches
+// hold every EndpointSlice).
+func readyEndpoints(ctx context.Context, reader client.Reader, namespace, service string) (int, error) {
+	slices := &discoveryv1.EndpointSliceList{}
+	if err := reader.List(ctx, slices, client.InNamespace(namespace), client.MatchingLabels{discoveryv1.LabelServiceName: service}); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range slices.Items {
+		for _, e := range s.Endpoints {
+			if e.Conditions.Ready == nil || *e.Conditions.Ready {
+				n++
 			}
 		}
-		return b, nil
 	}
+	return n, nil
+}
 
-	b.Remote = true
-	lu := &unstructured.Unstructured{}
-	lu.SetGroupVersionKind(render.GVKListener)
-	if err := m.Reader.Get(ctx, types.NamespacedName{Namespace: ing.Namespace, Name: render.RoutingKey(ing.Name, remote.Name)}, lu); err != nil && !apierrors.IsNotFound(err) {
-		return b, err
-	} else if err == nil {
-		var l skupperv2.Listener
-		if err := fromUnstructured(lu, &l); err != nil {
-			return b, err
+// remotePath says what keeps a member from reaching a service over Skupper, or "" when
+// nothing does, from what can be observed without a router: the member's Listener (Skupper
+// writes an error there when another Service or Listener holds the name), its link and the
+// serving members' links, their Connectors, and their own ready endpoints for the service
+// (the Service of that name their own routes use). A Connector's selectedPods is not
+// read: the Skupper controller never writes it; hasMatchingConnector neither: only a
+// running router writes it.
+func (r *IngressReconciler) remotePath(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, m *clusters.Member, remote *v1alpha1.CrossClusterService, report networkReport) (string, error) {
+	name := render.BindingName(ing.Name, remote.Name)
+	problem, err := bindingProblem(ctx, m.Reader, render.GVKListener, ing.Namespace, name)
+	if err != nil {
+		return "", err
+	}
+	if problem != "" {
+		return "its Skupper Listener " + name + " " + problem, nil
+	}
+	linked := func(member string) (bool, string) {
+		st, ok := report.Links[member]
+		if hub := class.Hub(); hub != nil && hub.Name == member && !ok {
+			return true, ""
 		}
-		b.ListenerMatched = l.Status.HasMatchingConnector
+		return st.State == LinkReady, orDefault(st.Message, "not observed yet")
 	}
-	linked := func(member string) bool {
-		hub := class.Hub()
-		return (hub != nil && hub.Name == member) || report.Links[member].State == LinkReady
-	}
-	if !linked(m.Name) {
-		b.Why = m.Name + " is not linked to the Skupper network (" + report.Links[m.Name].Message + ")"
-		return b, nil
+	if ok, msg := linked(m.Name); !ok {
+		return m.Name + " is not linked to the Skupper network (" + msg + ")", nil
 	}
 	var why []string
 	for _, where := range remote.RunsOn {
-		if !linked(where) {
+		if ok, _ := linked(where); !ok {
 			why = append(why, where+" is not linked")
 			continue
 		}
@@ -74,23 +94,50 @@ func (r *IngressReconciler) backendHealth(ctx context.Context, class *v1alpha1.A
 			why = append(why, where+" is unavailable")
 			continue
 		}
-		cu := &unstructured.Unstructured{}
-		cu.SetGroupVersionKind(render.GVKConnector)
-		if err := cm.Reader.Get(ctx, types.NamespacedName{Namespace: ing.Namespace, Name: render.RoutingKey(ing.Name, remote.Name)}, cu); err != nil {
-			why = append(why, where+" has no connector yet")
+		if problem, err := bindingProblem(ctx, cm.Reader, render.GVKConnector, ing.Namespace, name); err != nil {
+			return "", err
+		} else if problem != "" {
+			why = append(why, where+"'s Connector "+problem)
 			continue
 		}
-		var c skupperv2.Connector
-		if err := fromUnstructured(cu, &c); err != nil {
-			return b, err
+		n, err := readyEndpoints(ctx, cm.Reader, ing.Namespace, remote.Name)
+		if err != nil {
+			return "", err
 		}
-		if len(c.Status.SelectedPods) == 0 {
-			why = append(why, where+"'s connector selects no pods")
+		if n == 0 {
+			why = append(why, where+" has no ready endpoints for Service "+remote.Name)
 			continue
 		}
-		b.ConnectorReady = true
-		return b, nil
+		return "", nil
 	}
-	b.Why = strings.Join(why, ", ")
-	return b, nil
+	return strings.Join(why, ", "), nil
+}
+
+// bindingProblem says what is wrong with a Listener or Connector: it does not exist, or
+// Skupper reports it in Error (with Skupper's message); "" when neither.
+func bindingProblem(ctx context.Context, reader client.Reader, gvk schema.GroupVersionKind, namespace, name string) (string, error) {
+	var b struct {
+		Status skupperv2.CommonStatus `json:"status"`
+	}
+	found, err := getSkupper(ctx, reader, gvk, namespace, name, &b)
+	switch {
+	case err != nil:
+		return "", err
+	case !found:
+		return "does not exist yet", nil
+	case b.Status.Status == "Error":
+		return "is in Error: " + b.Status.Message, nil
+	}
+	return "", nil
+}
+
+// getSkupper reads a Skupper object into a typed struct; found is false when it does not
+// exist.
+func getSkupper(ctx context.Context, reader client.Reader, gvk schema.GroupVersionKind, namespace, name string, into interface{}) (found bool, err error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	if err := reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, u); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return true, fromUnstructured(u, into)
 }

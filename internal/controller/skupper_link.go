@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	skupperv2 "github.com/anycast-operator/anycast-operator/api/external/skupper/v2alpha1"
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
@@ -29,24 +32,51 @@ const (
 	LinkError         = "Error"
 )
 
-// linkState is one spoke's link to the hub, as its token and Link report it.
+// Reasons of Linked=False besides ReasonLinkPending, from the worst: a Skupper Site in
+// Error needs a person (Skupper cannot link or serve from it); a refused redemption is
+// repaired by the operator with a fresh grant.
+const (
+	ReasonSiteError        = "SiteError"
+	ReasonRedemptionFailed = "RedemptionFailed"
+)
+
+// linkRecheck is how often a Ready link is looked at again. Skupper writes Links and
+// their Secrets on the spoke without the operator's labels, so member caches do not hold
+// them and nothing notifies a deletion: this is how soon a deleted Link is noticed.
+const linkRecheck = 30 * time.Second
+
+// linkErrorGrace is how long a Link may stay in Error before the operator gives up its
+// credential and links the spoke again.
+const linkErrorGrace = 30 * time.Second
+
+// linkState is one member's link to the hub, as its Site, token and Link report it.
 type linkState struct {
-	State   string
+	State string
+	// Reason is the reason of Linked=False this state stands for.
+	Reason  string
 	Message string
 }
+
+func linkPending(msg string) linkState { return linkState{LinkPending, ReasonLinkPending, msg} }
 
 // networkReport is what reconciling a namespace's Skupper network found.
 type networkReport struct {
 	// Needed is false when no ingress of the class in the namespace uses Skupper.
 	Needed bool
-	// Links holds the state of each spoke; the hub is always linked to itself.
+	// Links holds the state of each spoke, and of the hub when its Site is in Error.
 	Links map[string]linkState
 	// RequeueAfter asks to look again (a link on its way up, a backoff running).
 	RequeueAfter time.Duration
 }
 
-// redeemBackoff spaces fresh grants after failed redemptions of one spoke, so a hub that
-// keeps failing is not flooded: 2s, 4s, 8s ... up to two minutes.
+func (n *networkReport) requeue(d time.Duration) {
+	if d > 0 && (n.RequeueAfter == 0 || d < n.RequeueAfter) {
+		n.RequeueAfter = d
+	}
+}
+
+// redeemBackoff spaces the tokens of one spoke after failed redemptions and lost links,
+// so a hub that keeps failing is not flooded: 2s, 4s, 8s ... up to two minutes.
 type redeemBackoff struct {
 	mu    sync.Mutex
 	state map[string]backoffEntry
@@ -93,8 +123,9 @@ func (b *redeemBackoff) reset(key string) {
 // class's ingresses there uses cross-cluster services, and removes it when none does. It
 // links every spoke to the hub: the hub's grant for the spoke is filled by the hub's
 // Skupper controller; once the hub Site has endpoints, the spoke gets a token carrying the
-// grant's credential; a failed redemption spends the grant, so the next attempt is a new
-// grant, after a backoff.
+// grant's credential, and keeps it for as long as it serves. Anything that spends or
+// breaks that credential (a refused redemption, a lost Link, a deleted spoke Site) moves
+// the spoke to a fresh grant; the Links of abandoned tokens are removed.
 func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *v1alpha1.AnycastClass, namespace string) (networkReport, error) {
 	key := class.Name + "/" + namespace
 	unlock := r.networks.lock(key)
@@ -130,6 +161,9 @@ func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *
 
 	hub := class.Hub()
 	obs := render.Observed{Skupper: render.SkupperObserved{Grants: map[string]render.GrantObserved{}}}
+	// hold lists the members whose state could not be read: nothing is applied or pruned
+	// there this time, since a token that could not be seen might be deleted.
+	hold := map[string]bool{}
 	linking := hub != nil && len(class.Spec.Clusters) > 1
 	if linking {
 		hubMember, err := r.memberFor(ctx, class, hub.Name)
@@ -138,14 +172,18 @@ func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *
 			// the spokes: their tokens and links keep working.
 			for _, m := range class.Spec.Clusters {
 				if m.Name != hub.Name {
-					report.Links[m.Name] = linkState{LinkPending, "the hub " + hub.Name + " is unavailable: " + err.Error()}
+					report.Links[m.Name] = linkPending("the hub " + hub.Name + " is unavailable: " + err.Error())
 				}
 			}
 			report.RequeueAfter = 30 * time.Second
 			return report, nil
 		}
-		if err := r.observeHub(ctx, class, namespace, hubMember, &obs.Skupper); err != nil {
+		hubSite, err := r.observeHub(ctx, class, namespace, hubMember, &obs.Skupper)
+		if err != nil {
 			return report, fmt.Errorf("cluster %s: reading the Skupper network: %w", hub.Name, err)
+		}
+		if msg, failed := siteError(hubSite); failed {
+			report.Links[hub.Name] = linkState{LinkError, ReasonSiteError, "the Skupper Site " + hub.Name + " is in Error: " + msg}
 		}
 		if ra := hub.RouterAccess; ra != nil && ra.Type == v1alpha1.RouterAccessLoadBalancer && ra.Pool != "" {
 			mctx, cancel := context.WithTimeout(ctx, memberTimeout)
@@ -159,10 +197,12 @@ func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *
 			if m.Name == hub.Name {
 				continue
 			}
-			st, requeue := r.observeSpoke(ctx, class, namespace, hub.Name, m.Name, &obs.Skupper)
+			sp := &spokeLink{r: r, class: class, namespace: namespace, hub: hub.Name, hubSite: hubSite, spoke: m.Name, sk: &obs.Skupper}
+			st, requeue := sp.observe(ctx)
 			report.Links[m.Name] = st
-			if requeue > 0 && (report.RequeueAfter == 0 || requeue < report.RequeueAfter) {
-				report.RequeueAfter = requeue
+			report.requeue(requeue)
+			if sp.hold {
+				hold[m.Name] = true
 			}
 		}
 	}
@@ -170,7 +210,7 @@ func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *
 	out := render.RenderSkupperNetwork(class, namespace, &obs)
 	var errs []error
 	for _, co := range out.Clusters {
-		if len(co.Refusals) > 0 {
+		if len(co.Refusals) > 0 || hold[co.Name] {
 			continue
 		}
 		m, err := r.memberFor(ctx, class, co.Name)
@@ -187,29 +227,30 @@ func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *
 	return report, errors.Join(errs...)
 }
 
-// observeHub reads whether the hub Site has endpoints and the state of each spoke's
-// current grant.
-func (r *IngressReconciler) observeHub(ctx context.Context, class *v1alpha1.AnycastClass, namespace string, hub *clusters.Member, sk *render.SkupperObserved) error {
+// siteError returns the message of a Site Skupper reports in Error ("skupper-router is not
+// owned by skupper site ...", left by a deleted Site, for one): it cannot link or serve.
+func siteError(s *skupperv2.Site) (string, bool) {
+	if s == nil || s.Status.Status != "Error" {
+		return "", false
+	}
+	return orDefault(s.Status.Message, "no message"), true
+}
+
+// observeHub reads the hub Site (nil when absent) and the state of each spoke's current
+// grant.
+func (r *IngressReconciler) observeHub(ctx context.Context, class *v1alpha1.AnycastClass, namespace string, hub *clusters.Member, sk *render.SkupperObserved) (*skupperv2.Site, error) {
 	ctx, cancel := context.WithTimeout(ctx, memberTimeout)
 	defer cancel()
-	site := &unstructured.Unstructured{}
-	site.SetGroupVersionKind(render.GVKSite)
-	err := hub.Reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: hub.Name}, site)
-	switch {
-	case err == nil:
-		var s skupperv2.Site
-		if err := fromUnstructured(site, &s); err != nil {
-			return err
-		}
-		sk.HubSiteEndpoints = len(s.Status.Endpoints) > 0
-	case !apierrors.IsNotFound(err):
-		return err
+	site, err := getSite(ctx, hub.Reader, namespace, hub.Name)
+	if err != nil {
+		return nil, err
 	}
+	sk.HubSiteEndpoints = site != nil && len(site.Status.Endpoints) > 0
 	grants := &unstructured.UnstructuredList{}
 	grants.SetGroupVersionKind(render.GVKAccessGrant.GroupVersion().WithKind("AccessGrantList"))
 	ref := owner.SkupperNetwork(class.Name, namespace)
 	if err := hub.Reader.List(ctx, grants, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: ref.Selector()}); err != nil {
-		return err
+		return nil, err
 	}
 	for _, spoke := range class.Spec.Clusters {
 		best := render.GrantObserved{Attempt: -1}
@@ -220,7 +261,7 @@ func (r *IngressReconciler) observeHub(ctx context.Context, class *v1alpha1.Anyc
 			}
 			var g skupperv2.AccessGrant
 			if err := fromUnstructured(&grants.Items[i], &g); err != nil {
-				return err
+				return nil, err
 			}
 			best = render.GrantObserved{Attempt: attempt, URL: g.Status.URL, Code: g.Status.Code, CA: g.Status.CA}
 		}
@@ -228,72 +269,268 @@ func (r *IngressReconciler) observeHub(ctx context.Context, class *v1alpha1.Anyc
 			sk.Grants[spoke.Name] = best
 		}
 	}
-	return nil
+	return site, nil
 }
 
-// observeSpoke reads a spoke's token and Link. A token the spoke's Skupper controller
-// failed to redeem has spent its grant: the spoke moves to a fresh grant (attempt + 1),
-// once the backoff allows.
-func (r *IngressReconciler) observeSpoke(ctx context.Context, class *v1alpha1.AnycastClass, namespace, hubName, spoke string, sk *render.SkupperObserved) (linkState, time.Duration) {
-	g, ok := sk.Grants[spoke]
-	if !ok || g.URL == "" || g.Code == "" || g.CA == "" {
-		return linkState{LinkPending, "waiting for the hub's Skupper controller to fill the access grant"}, 5 * time.Second
+// getSite reads a Site; nil when there is none.
+func getSite(ctx context.Context, reader client.Reader, namespace, name string) (*skupperv2.Site, error) {
+	var s skupperv2.Site
+	if found, err := getSkupper(ctx, reader, render.GVKSite, namespace, name, &s); !found || err != nil {
+		return nil, err
 	}
-	if !sk.HubSiteEndpoints {
-		return linkState{LinkPending, "waiting for the hub Site " + hubName + " to report endpoints (its skupper-router Service needs an address); no token is issued before, since a failed redemption spends the grant"}, 5 * time.Second
-	}
-	m, err := r.memberFor(ctx, class, spoke)
+	return &s, nil
+}
+
+// spokeLink decides, for one spoke, what its token should be, from the grant the hub
+// filled, the token the spoke holds and the Links Skupper wrote for it.
+type spokeLink struct {
+	r         *IngressReconciler
+	class     *v1alpha1.AnycastClass
+	namespace string
+	hub       string
+	hubSite   *skupperv2.Site
+	spoke     string
+	sk        *render.SkupperObserved
+	// hold is set when the spoke's state could not be read or an abandoned token's Links
+	// could not be removed: nothing is applied there this time.
+	hold bool
+}
+
+func (s *spokeLink) key() string { return s.class.Name + "/" + s.namespace + "/" + s.spoke }
+
+// observe reads the spoke and returns its link state and when to look again. It records
+// in s.sk whether the spoke holds the current token (kept, whatever the hub's endpoints
+// do) and, when the credential is spent or broken, moves the spoke to a fresh grant.
+func (s *spokeLink) observe(ctx context.Context) (linkState, time.Duration) {
+	m, err := s.r.memberFor(ctx, s.class, s.spoke)
 	if err != nil {
-		return linkState{LinkPending, err.Error()}, 30 * time.Second
+		return linkPending(err.Error()), 30 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, memberTimeout)
 	defer cancel()
-	tokenName := render.TokenName(class.Name, hubName, g)
-	tok := &unstructured.Unstructured{}
-	tok.SetGroupVersionKind(render.GVKAccessToken)
-	if err := m.Reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: tokenName}, tok); err != nil {
-		if apierrors.IsNotFound(err) {
-			return linkState{LinkPending, "issuing the access token"}, 5 * time.Second
+	g, ok := s.sk.Grants[s.spoke]
+	filled := ok && g.URL != "" && g.Code != "" && g.CA != ""
+	var token *skupperv2.AccessToken
+	if filled {
+		token, err = getToken(ctx, m.Reader, s.namespace, render.TokenName(s.class.Name, s.hub, g))
+		if err != nil {
+			s.hold = true
+			return linkPending("reading the access token: " + err.Error()), 10 * time.Second
 		}
-		return linkState{LinkPending, "reading the access token: " + err.Error()}, 10 * time.Second
+		if token != nil {
+			// The token was presented already: it stays, whatever the hub does next.
+			g.Issued = true
+			s.sk.Grants[s.spoke] = g
+		}
 	}
-	var token skupperv2.AccessToken
-	if err := fromUnstructured(tok, &token); err != nil {
-		return linkState{LinkError, err.Error()}, time.Minute
+	if msg, failed := siteError(s.hubSite); failed {
+		return linkState{LinkError, ReasonSiteError, "the hub's Skupper Site " + s.hub + " is in Error: " + msg}, 10 * time.Second
 	}
-	key := class.Name + "/" + namespace + "/" + spoke
+	site, err := getSite(ctx, m.Reader, s.namespace, s.spoke)
+	if err != nil {
+		return linkPending("reading the Skupper Site: " + err.Error()), 10 * time.Second
+	}
+	if msg, failed := siteError(site); failed {
+		return linkState{LinkError, ReasonSiteError, "the Skupper Site " + s.spoke + " is in Error: " + msg}, 10 * time.Second
+	}
+	if !filled {
+		return linkPending("waiting for the hub's Skupper controller to fill the access grant"), 5 * time.Second
+	}
+	now := time.Now()
+	if token == nil {
+		if !s.sk.HubSiteEndpoints {
+			return linkPending("waiting for the hub Site " + s.hub + " to report endpoints (its skupper-router Service needs an address); no token is issued before, since a failed redemption spends the grant"), 5 * time.Second
+		}
+		if ready, wait := s.r.backoff.ready(s.key(), now); !ready {
+			// The fresh grant is there; its token waits for the backoff.
+			s.sk.Grants[s.spoke] = render.GrantObserved{Attempt: g.Attempt}
+			return linkPending(fmt.Sprintf("a fresh token is issued in %s", wait.Round(time.Second))), wait
+		}
+		return linkPending("issuing the access token"), 2 * time.Second
+	}
 	switch {
+	case token.Status.Redeemed && token.Status.Status == "Error":
+		// Skupper's word for a token redeemed for a Site that was deleted since ("Already
+		// redeemed for a deleted site"): the Link and Secret went with that Site.
+		return s.relink(ctx, m, token, g, "the token was redeemed for a Skupper Site that is gone ("+token.Status.Message+")")
 	case token.Status.Redeemed:
-		r.backoff.reset(key)
-		link := &unstructured.Unstructured{}
-		link.SetGroupVersionKind(render.GVKLink)
-		// Links are written by Skupper, not by us: read them live, they are not cached.
-		if err := m.LiveReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: tokenName}, link); err != nil {
-			if apierrors.IsNotFound(err) {
-				return linkState{LinkPending, "token redeemed; waiting for the Link"}, 5 * time.Second
-			}
-			return linkState{LinkPending, "reading the Link: " + err.Error()}, 10 * time.Second
-		}
-		var l skupperv2.Link
-		if err := fromUnstructured(link, &l); err != nil {
-			return linkState{LinkError, err.Error()}, time.Minute
-		}
-		if l.Status.Status == "Ready" {
-			return linkState{LinkReady, ""}, 0
-		}
-		return linkState{LinkPending, "Link " + tokenName + " is " + orDefault(l.Status.Status, "Pending") + ": " + l.Status.Message}, 5 * time.Second
+		return s.redeemed(ctx, m, token, g)
 	case token.Status.Status == "Error":
-		// The grant is spent. Move to a fresh grant once the backoff allows; its token
-		// follows when the hub has filled it.
-		now := time.Now()
-		if ok, wait := r.backoff.ready(key, now); !ok {
-			return linkState{LinkError, fmt.Sprintf("redemption failed (%s); a fresh grant will be issued in %s", token.Status.Message, wait.Round(time.Second))}, wait
-		}
-		r.backoff.failed(key, now)
-		sk.Grants[spoke] = render.GrantObserved{Attempt: g.Attempt + 1}
-		return linkState{LinkError, fmt.Sprintf("redemption failed (%s); issuing a fresh grant (attempt %d)", token.Status.Message, g.Attempt+1)}, 5 * time.Second
+		// A refused redemption spends the grant (even a 500 "No valid endpoints found for
+		// site"), and Skupper retries the token at once and on every resync: the token goes
+		// now, and a fresh grant replaces it.
+		s.r.backoff.failed(s.key(), now)
+		s.sk.Grants[s.spoke] = render.GrantObserved{Attempt: g.Attempt + 1}
+		return linkState{LinkError, ReasonRedemptionFailed, fmt.Sprintf("redemption of token %s failed (%s); issuing a fresh grant (attempt %d)", token.Name, token.Status.Message, g.Attempt+1)}, 2 * time.Second
 	}
-	return linkState{LinkPending, "waiting for the spoke's Skupper controller to redeem the token"}, 5 * time.Second
+	return linkPending("waiting for the spoke's Skupper controller to redeem the token"), 2 * time.Second
+}
+
+// redeemed judges the Links of a redeemed token, removes the Links of the spoke's earlier
+// tokens once this one has its own, and relinks when its Link is gone,
+// in Error, or points at endpoints the hub no longer has.
+func (s *spokeLink) redeemed(ctx context.Context, m *clusters.Member, token *skupperv2.AccessToken, g render.GrantObserved) (linkState, time.Duration) {
+	mine, stale, err := s.links(ctx, m, token.Name)
+	if err != nil {
+		return linkPending("reading the Links: " + err.Error()), 10 * time.Second
+	}
+	if len(mine) == 0 {
+		return s.relink(ctx, m, token, g, "the Link of token "+token.Name+" is gone")
+	}
+	var ready, failed *skupperv2.Link
+	for i := range mine {
+		switch mine[i].Status.Status {
+		case "Ready":
+			ready = &mine[i]
+		case "Error":
+			failed = &mine[i]
+		}
+	}
+	switch {
+	case ready == nil && failed != nil:
+		// Skupper also reports a Link in Error for a moment while its Site starts (after a
+		// controller restart, say): only an Error that lasts is worth a new credential.
+		if wait := linkErrorGrace - time.Since(errorSince(failed)); wait > 0 {
+			return linkPending("Link " + failed.Name + " is in Error (" + failed.Status.Message + "); relinking if it lasts"), wait
+		}
+		return s.relink(ctx, m, token, g, "Link "+failed.Name+" is in Error ("+failed.Status.Message+")")
+	case ready == nil && s.movedEndpoints(mine):
+		return s.relink(ctx, m, token, g, "the hub Site "+s.hub+" reports other endpoints than Link "+mine[0].Name+" points at")
+	}
+	// This token has its Link: the Links of earlier tokens (a grant the hub re-issued,
+	// leftovers of an operator that recreated spent tokens) only compete with it.
+	recheck := linkRecheck
+	if err := s.remove(ctx, m, stale); err != nil {
+		logf.FromContext(ctx).Error(err, "removing the Skupper Links of earlier tokens", "spoke", s.spoke, "namespace", s.namespace)
+		recheck = 10 * time.Second
+	}
+	if ready != nil {
+		s.r.backoff.reset(s.key())
+		return linkState{State: LinkReady}, recheck
+	}
+	l := mine[0]
+	return linkPending("Link " + l.Name + " is " + orDefault(l.Status.Status, "Pending") + ": " + orDefault(l.Status.Message, "no status yet")), min(recheck, 5*time.Second)
+}
+
+// errorSince is when a Link's Ready condition turned False, or the zero time when the Link
+// does not say.
+func errorSince(l *skupperv2.Link) time.Time {
+	if c := meta.FindStatusCondition(l.Status.Conditions, "Ready"); c != nil && c.Status == metav1.ConditionFalse {
+		return c.LastTransitionTime.Time
+	}
+	return time.Time{}
+}
+
+// movedEndpoints reports whether the hub Site has endpoints and a Link points at none of
+// them: the hub's router got a new address (a LoadBalancer Service re-addressed after an
+// outage), and a Link to the old one never comes up.
+func (s *spokeLink) movedEndpoints(links []skupperv2.Link) bool {
+	if s.hubSite == nil || len(s.hubSite.Status.Endpoints) == 0 {
+		return false
+	}
+	current := map[string]bool{}
+	for _, e := range s.hubSite.Status.Endpoints {
+		current[e.Host+":"+e.Port] = true
+	}
+	for _, l := range links {
+		for _, e := range l.Spec.Endpoints {
+			if current[e.Host+":"+e.Port] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// links returns the spoke's Links that Skupper wrote for the token named current (mine),
+// and those it wrote for the operator's earlier tokens to this hub (stale). Skupper names
+// a redeemed token's Links and TLS Secret after the token and makes them owned by the
+// spoke's Site; Links of other origins are never touched.
+func (s *spokeLink) links(ctx context.Context, m *clusters.Member, current string) (mine, stale []skupperv2.Link, err error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(render.GVKLink.GroupVersion().WithKind("LinkList"))
+	// Links carry none of the operator's labels, so no cache holds them: read live.
+	if err := m.LiveReader.List(ctx, list, client.InNamespace(s.namespace)); err != nil {
+		return nil, nil, err
+	}
+	for i := range list.Items {
+		var l skupperv2.Link
+		if err := fromUnstructured(&list.Items[i], &l); err != nil {
+			return nil, nil, err
+		}
+		if !ownedBySite(l.OwnerReferences, s.spoke) || !render.IsTokenName(s.class.Name, s.hub, l.Spec.TLSCredentials) {
+			continue
+		}
+		if l.Spec.TLSCredentials == current {
+			mine = append(mine, l)
+		} else {
+			stale = append(stale, l)
+		}
+	}
+	return mine, stale, nil
+}
+
+func ownedBySite(refs []metav1.OwnerReference, site string) bool {
+	for _, o := range refs {
+		if o.Kind == "Site" && o.Name == site && strings.HasPrefix(o.APIVersion, render.GVKSite.Group+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// The Links Skupper wrote for an abandoned token are removed on the spokes (the local
+// cluster can be one). Their TLS Secrets are not: the spoke role lets the hub touch no
+// Secret outside MetalLB's namespace, and the garbage collector removes them with the Site
+// that owns them.
+// +kubebuilder:rbac:groups=skupper.io,resources=links,verbs=get;list;watch;delete
+
+// relink abandons a token whose credential is spent or broken: its Links go (one in Error
+// would stay there, and keep competing with the new one), then a fresh grant replaces it,
+// after the backoff. If they cannot be removed, the token stays for now, so the next
+// attempt still knows them by its name.
+func (s *spokeLink) relink(ctx context.Context, m *clusters.Member, token *skupperv2.AccessToken, g render.GrantObserved, why string) (linkState, time.Duration) {
+	mine, _, err := s.links(ctx, m, token.Name)
+	if err == nil {
+		err = s.remove(ctx, m, mine)
+	}
+	if err != nil {
+		s.hold = true
+		return linkPending(why + "; removing the Links of token " + token.Name + ": " + err.Error()), 10 * time.Second
+	}
+	logf.FromContext(ctx).Info("relinking a Skupper spoke", "spoke", s.spoke, "namespace", s.namespace, "token", token.Name, "why", why)
+	s.r.backoff.failed(s.key(), time.Now())
+	s.sk.Grants[s.spoke] = render.GrantObserved{Attempt: g.Attempt + 1}
+	return linkPending(fmt.Sprintf("%s; issuing a fresh grant (attempt %d)", why, g.Attempt+1)), 2 * time.Second
+}
+
+// remove deletes Links, each only if it is still the object that was read.
+func (s *spokeLink) remove(ctx context.Context, m *clusters.Member, links []skupperv2.Link) error {
+	var errs []error
+	for i := range links {
+		l := &links[i]
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(render.GVKLink)
+		u.SetNamespace(l.Namespace)
+		u.SetName(l.Name)
+		uid := l.UID
+		if err := m.Client.Delete(ctx, u, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("Link %s: %w", l.Name, err))
+			continue
+		}
+		logf.FromContext(ctx).Info("removed a Skupper Link of an abandoned token", "spoke", s.spoke, "namespace", l.Namespace,
+			"link", l.Name, "tlsSecret", l.Spec.TLSCredentials)
+	}
+	return errors.Join(errs...)
+}
+
+// getToken reads an AccessToken; nil when there is none.
+func getToken(ctx context.Context, reader client.Reader, namespace, name string) (*skupperv2.AccessToken, error) {
+	var t skupperv2.AccessToken
+	if found, err := getSkupper(ctx, reader, render.GVKAccessToken, namespace, name, &t); !found || err != nil {
+		return nil, err
+	}
+	return &t, nil
 }
 
 // forEachMember runs f on every reachable member of the class, with a timeout each.
@@ -321,7 +558,8 @@ func (r *IngressReconciler) memberFor(ctx context.Context, class *v1alpha1.Anyca
 	return r.Members.Get(ctx, class, name)
 }
 
-// setLinked summarises the links of the members an ingress selects.
+// setLinked summarises the links of the members an ingress selects. The reason is that of
+// the worst member: a Site in Error, then a refused redemption, then links on their way.
 func setLinked(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1alpha1.AnycastClass, report networkReport) {
 	if !render.NeedsSkupper(ing) {
 		for i := range ing.Status.Clusters {
@@ -331,31 +569,38 @@ func setLinked(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1alpha1
 		return
 	}
 	var pending []string
-	failed := false
+	reason := ""
+	rank := map[string]int{ReasonLinkPending: 1, ReasonRedemptionFailed: 2, ReasonSiteError: 3}
+	hub := class.Hub()
 	for i := range ing.Status.Clusters {
 		cs := &ing.Status.Clusters[i]
-		if hub := class.Hub(); hub != nil && hub.Name == cs.Name || len(class.Spec.Clusters) < 2 {
-			cs.Link = LinkReady
-			continue
-		}
 		st, ok := report.Links[cs.Name]
-		if !ok {
-			st = linkState{LinkPending, "not observed yet"}
+		switch {
+		case len(class.Spec.Clusters) < 2:
+			st = linkState{State: LinkReady}
+		case hub != nil && hub.Name == cs.Name && !ok:
+			// The hub is linked to itself; only its Site's errors are reported.
+			st = linkState{State: LinkReady}
+		case !ok:
+			st = linkPending("not observed yet")
 		}
 		cs.Link = st.State
-		if st.State != LinkReady {
-			pending = append(pending, cs.Name+" ("+st.Message+")")
-			failed = failed || st.State == LinkError
+		if st.State == LinkReady {
+			continue
+		}
+		pending = append(pending, cs.Name+" ("+st.Message+")")
+		if r := orDefault(st.Reason, ReasonLinkPending); rank[r] > rank[reason] {
+			reason = r
 		}
 	}
 	sort.Strings(pending)
 	switch {
 	case len(pending) == 0:
 		conds.set(v1alpha1.ConditionLinked, true, "Linked", "every member is linked to the hub")
-	case failed:
-		conds.set(v1alpha1.ConditionLinked, false, "RedemptionFailed", "not linked: "+joinNames(pending))
-	default:
+	case reason == ReasonLinkPending:
 		conds.set(v1alpha1.ConditionLinked, false, ReasonLinkPending, "not linked yet: "+joinNames(pending))
+	default:
+		conds.set(v1alpha1.ConditionLinked, false, reason, "not linked: "+joinNames(pending))
 	}
 }
 

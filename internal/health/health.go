@@ -54,12 +54,14 @@ type Backend struct {
 	Remote bool
 	// ReadyEndpoints counts the ready endpoints of a local Service's EndpointSlices.
 	ReadyEndpoints int
-	// ListenerMatched: the member's Skupper listener has a matching connector somewhere.
-	ListenerMatched bool
-	// ConnectorReady: some member where the service runs has a linked connector that
-	// selected pods, and this member is linked too.
-	ConnectorReady bool
-	// Why says what is missing on the Skupper path, when ConnectorReady is false.
+	// RemoteReady: the path over Skupper is up as far as the operator can see it. This
+	// member's Listener is there and not in error, this member's link to the hub is Ready,
+	// and some member where the service runs is linked, holds its Connector (not in error)
+	// and has ready endpoints for the service. Skupper's own selectedPods and
+	// hasMatchingConnector are not used: the controller never writes the first, and only a
+	// running router writes the second.
+	RemoteReady bool
+	// Why says what is missing on the Skupper path, when RemoteReady is false.
 	Why string
 }
 
@@ -99,9 +101,7 @@ func Evaluate(in Input) Verdict {
 		switch {
 		case !b.Remote && b.ReadyEndpoints == 0:
 			reasons = append(reasons, fmt.Sprintf("route %s: Service %s has no ready endpoints", b.Route, b.Service))
-		case b.Remote && !b.ListenerMatched:
-			reasons = append(reasons, fmt.Sprintf("route %s: the Skupper listener for %s has no matching connector", b.Route, b.Service))
-		case b.Remote && !b.ConnectorReady:
+		case b.Remote && !b.RemoteReady:
 			reasons = append(reasons, fmt.Sprintf("route %s: %s is not reachable over Skupper: %s", b.Route, b.Service, b.Why))
 		}
 	}

@@ -32,7 +32,7 @@ func lbService(ip string) corev1.Service {
 func TestEvaluate(t *testing.T) {
 	healthy := Input{VIP: vip, Gateway: programmedGateway(vip.String()), Services: []corev1.Service{lbService(vip.String())},
 		Endpoints: map[string][]Endpoint{"hello-world/hello-lb": {{Ready: true, Node: "node-1"}}},
-		Backends: []Backend{{Route: "hello", Service: "hello-world", ReadyEndpoints: 2}, {Route: "api", Service: "backend", Remote: true, ListenerMatched: true, ConnectorReady: true}}}
+		Backends:  []Backend{{Route: "hello", Service: "hello-world", ReadyEndpoints: 2}, {Route: "api", Service: "backend", Remote: true, RemoteReady: true}}}
 	cases := []struct {
 		name   string
 		mutate func(*Input)
@@ -49,8 +49,7 @@ func TestEvaluate(t *testing.T) {
 		{"service with another address", func(in *Input) { in.Services = []corev1.Service{lbService("10.0.0.1")} }, []string{"carries the VIP", "10.0.0.1"}},
 		{"no service", func(in *Input) { in.Services = nil }, []string{"has created none"}},
 		{"backend without endpoints", func(in *Input) { in.Backends[0].ReadyEndpoints = 0 }, []string{"route hello: Service hello-world has no ready endpoints"}},
-		{"skupper without connector", func(in *Input) { in.Backends[1].ListenerMatched = false }, []string{"no matching connector"}},
-		{"skupper not linked", func(in *Input) { in.Backends[1].ConnectorReady, in.Backends[1].Why = false, "east is not linked" }, []string{"east is not linked"}},
+		{"skupper not linked", func(in *Input) { in.Backends[1].RemoteReady, in.Backends[1].Why = false, "east is not linked" }, []string{"route api: backend is not reachable over Skupper: east is not linked"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
