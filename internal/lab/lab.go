@@ -361,6 +361,7 @@ func (l *Lab) startFixtures(ctx context.Context) error {
 	l.skupper = &skupperfixture.Fixture{Hub: l.west.Client, HubSite: "west", Spokes: map[string]client.Client{"east": l.east.Client},
 		Interval: 250 * time.Millisecond}
 	l.skupper.SetHubEndpoints(true)
+	l.skupper.SetRouter(true) // the stand-in for the skupper-router pods
 	l.wg.Add(1)
 	go func() { defer l.wg.Done(); l.skupper.Run(ctx) }()
 	l.startGateways(ctx)

@@ -128,8 +128,13 @@ func run(m *testing.M) int {
 	skupper = &skupperfixture.Fixture{
 		Hub: west.Client, HubSite: "west",
 		Spokes: map[string]client.Client{"east": east.Client, "north": north.Client},
+		// A failed token the operator leaves in place is retried by Skupper on its resync
+		// (30 s); a shorter one here makes such a token show up within the tests.
+		Resync: 3 * time.Second,
 	}
 	skupper.SetHubEndpoints(true)
+	// The stand-in for the skupper-router pods: without it Links never become Ready.
+	skupper.SetRouter(true)
 	go skupper.Run(ctx)
 	// Clearly named stand-ins for each cluster's Gateway implementation and MetalLB IP
 	// assignment: the health gate reads what they report.

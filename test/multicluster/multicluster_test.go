@@ -56,7 +56,7 @@ func TestFanOutAndLinking(t *testing.T) {
 		}
 	}
 	// The backend runs on east: a Connector there, Listeners elsewhere.
-	listener := render.RoutingKey("hello", "backend")
+	listener := render.BindingName("hello", "backend")
 	if testenv.Get(t, east.Client, render.GVKConnector, ns, listener) == nil {
 		t.Error("east lacks the Connector")
 	}

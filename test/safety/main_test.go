@@ -87,6 +87,7 @@ func run(m *testing.M) int {
 	go eastGW.Run(ctx)
 	sk := &skupperfixture.Fixture{Hub: west.Client, HubSite: "west", Spokes: map[string]client.Client{"east": east.Client}}
 	sk.SetHubEndpoints(true)
+	sk.SetRouter(true) // the stand-in for the skupper-router pods
 	go sk.Run(ctx)
 
 	code := m.Run()

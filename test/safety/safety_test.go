@@ -246,7 +246,12 @@ func TestBackendHealth(t *testing.T) {
 		t.Errorf("east's message should name the backend: %q", e.HealthMessage)
 	}
 
-	// The app is declared as running on west: east reaches it over Skupper.
+	// The app is declared as running on west: east reaches it over Skupper. The Service of
+	// that name on east goes first: Skupper's Listener creates its own Service of the
+	// service's name, and refuses to bind a name another Service holds.
+	if err := east.Client.Delete(context.Background(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}); err != nil {
+		t.Fatal(err)
+	}
 	testenv.Eventually(t, "route app over Skupper", converge, func() error {
 		i := get(t, key)
 		i.Spec.Services = []v1alpha1.CrossClusterService{{Name: "app", Port: 8080, Selector: "app=app", RunsOn: []string{"west"}}}
