@@ -81,6 +81,7 @@ local needsPerson = {
   StillAdvertised = true,       -- drained members are still seen as origins
   MembersWithdrawn = true,      -- members cannot serve and are withdrawn: capacity is reduced
   AllMembersUnhealthy = true,   -- no member can serve; all keep advertising: an outage
+  SiteError = true,             -- a Skupper Site is in Error: it cannot link or serve
 }
 
 local function describe(c)
