@@ -33,6 +33,7 @@ type classWatcher struct {
 	stopped  bool
 	pools    pools
 	sessions map[string]*session
+	bmp      *bmpCollector // nil without Config.BMP
 
 	// Counter changes are published at most every CountersEvery (countersMoved):
 	// countersAt is when the last one was, countersDue a push already scheduled.
@@ -70,9 +71,16 @@ func (w *classWatcher) stop() {
 		s.stop()
 		all = append(all, s)
 	}
+	c := w.bmp
+	if c != nil {
+		c.shutdown()
+	}
 	w.mu.Unlock()
 	for _, s := range all {
 		<-s.done
+	}
+	if c != nil {
+		c.streams.Wait()
 	}
 }
 
@@ -112,7 +120,39 @@ func (w *classWatcher) apply(cfg Config) {
 		w.addSession(c, now)
 		sessionsChanged = true
 	}
+	if bmpChanged, dropped := w.applyBMP(cfg.BMP, now); bmpChanged {
+		changed = append(changed, dropped...)
+		sessionsChanged = true
+	}
 	w.queue.push(w.class, changed, sessionsChanged, now)
+}
+
+// applyBMP starts, reconfigures or stops the class's BMP collector. It
+// reports whether anything changed, and the prefixes that lost paths. The
+// caller holds w.mu.
+func (w *classWatcher) applyBMP(cfg *BMPConfig, now time.Time) (bool, []netip.Prefix) {
+	c := w.bmp
+	var dropped []netip.Prefix
+	switch {
+	case cfg == nil && c == nil:
+		return false, nil
+	case cfg == nil:
+		// Its goroutines end on their own: they find their router removed.
+		w.bmp = nil
+		for _, r := range c.routers {
+			dropped = append(dropped, c.removeRouter(r, now)...)
+		}
+		c.shutdown()
+	case c == nil:
+		w.bmp = newBMPCollector(w)
+		dropped = w.bmp.apply(*cfg, now)
+	case cfg.equal(&c.cfg) && c.ln != nil:
+		return false, nil
+	default:
+		dropped = c.apply(*cfg, now)
+	}
+	w.refreshOrigins(dropped)
+	return true, dropped
 }
 
 // addSession starts a session's goroutine. The caller holds w.mu.
@@ -174,6 +214,9 @@ func (w *classWatcher) setPools(ps pools, now time.Time) []netip.Prefix {
 	}
 	if len(added) == 0 {
 		return changed
+	}
+	if w.bmp != nil {
+		changed = append(changed, w.bmp.relearn(now)...)
 	}
 	for _, s := range w.sessions {
 		if s.state != StateEstablished {

@@ -110,7 +110,7 @@ func (w *classWatcher) dropStale(s *session, match func(afi uint16) bool) []neti
 			continue
 		}
 		delete(s.stale, k)
-		if w.ix.remove(s.cfg.Name, k.prefix, k.id) {
+		if w.ix.remove(pathKey{session: s.cfg.Name, id: k.id}, k.prefix) {
 			dropped = append(dropped, k.prefix)
 		}
 	}

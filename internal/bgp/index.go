@@ -9,10 +9,18 @@ import (
 
 // pathKey identifies one path of a prefix: the session it came from and its
 // ADD-PATH identifier (0 without ADD-PATH, so a session has one path then).
+// For a path a router reported over BMP, session is the router's name, and
+// peer and rib say which of its neighbours' tables it is from (zero for a
+// BGP session's paths).
 type pathKey struct {
 	session string
+	peer    netip.Addr
+	rib     RIB
 	id      uint32
 }
+
+// keyOf is the index key of p.
+func keyOf(p Path) pathKey { return pathKey{p.Session, p.Peer, p.RIB, p.PathID} }
 
 // index is one class's route index: every path currently held per prefix,
 // across sessions. Only prefixes inside the pools are ever stored.
@@ -58,7 +66,7 @@ func (ix *index) set(p Path) bool {
 		paths = map[pathKey]Path{}
 		ix.byPrefix[p.Prefix] = paths
 	}
-	k := pathKey{p.Session, p.PathID}
+	k := keyOf(p)
 	if old, ok := paths[k]; ok {
 		if samePath(old, p) {
 			return false
@@ -74,10 +82,10 @@ func (ix *index) set(p Path) bool {
 }
 
 // remove deletes one path and reports whether it was there.
-func (ix *index) remove(session string, prefix netip.Prefix, id uint32) bool {
+func (ix *index) remove(k pathKey, prefix netip.Prefix) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	return ix.removeLocked(pathKey{session, id}, prefix)
+	return ix.removeLocked(k, prefix)
 }
 
 func (ix *index) removeLocked(k pathKey, prefix netip.Prefix) bool {
@@ -102,7 +110,7 @@ func (ix *index) dropSession(session string) []netip.Prefix {
 	return ix.dropWhere(func(k pathKey, _ netip.Prefix) bool { return k.session == session })
 }
 
-// keysOf lists the paths a session holds.
+// keysOf lists the paths a BGP session holds.
 func (ix *index) keysOf(session string) []staleKey {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
@@ -142,7 +150,8 @@ func (ix *index) dropWhere(match func(pathKey, netip.Prefix) bool) []netip.Prefi
 }
 
 // paths returns copies of every path held for prefix, sorted by session,
-// path id, next hop and AS path, so callers get a stable order.
+// BMP peer and RIB, path id, next hop and AS path, so callers get a stable
+// order.
 func (ix *index) paths(prefix netip.Prefix) []Path {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
@@ -156,6 +165,8 @@ func (ix *index) paths(prefix netip.Prefix) []Path {
 	slices.SortFunc(out, func(a, b Path) int {
 		return cmp.Or(
 			cmp.Compare(a.Session, b.Session),
+			a.Peer.Compare(b.Peer),
+			cmp.Compare(a.RIB, b.RIB),
 			cmp.Compare(a.PathID, b.PathID),
 			a.NextHop.Compare(b.NextHop),
 			slices.Compare(a.ASPath, b.ASPath),
@@ -193,6 +204,25 @@ func (ix *index) acceptedBy(session string) (prefixes, paths int) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	return ix.acceptedPrefixes[session], ix.acceptedPaths[session]
+}
+
+// acceptedByPeer counts, per BMP neighbour of a router (session), the
+// prefixes held from it, in any of its tables. It walks the index, which
+// holds only paths inside the pools.
+func (ix *index) acceptedByPeer(session string) map[netip.Addr]int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	out := map[netip.Addr]int{}
+	for _, paths := range ix.byPrefix {
+		seen := map[netip.Addr]bool{}
+		for k := range paths {
+			if k.session == session && !seen[k.peer] {
+				seen[k.peer] = true
+				out[k.peer]++
+			}
+		}
+	}
+	return out
 }
 
 func samePath(a, b Path) bool {

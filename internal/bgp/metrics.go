@@ -12,7 +12,7 @@ import (
 var (
 	sessionEstablished = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "anycast_watcher_session_established",
-		Help: "1 if the watcher's BGP session is Established, 0 otherwise.",
+		Help: "1 if the watcher's BGP session is Established (or, for a router streaming BMP, connected), 0 otherwise.",
 	}, []string{"class", "session"})
 
 	sessionPrefixes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -25,6 +25,16 @@ var (
 		Help: "Distinct origin ASes (clusters) the watcher sees for a prefix inside the class pools.",
 	}, []string{"class", "prefix"})
 
+	bmpRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "anycast_watcher_bmp_refused_total",
+		Help: "BMP connections the class's collector closed at once because their source address is no configured router's.",
+	}, []string{"class"})
+
+	bmpDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "anycast_watcher_bmp_streams_ended_total",
+		Help: "BMP streams of a router that ended, by reason: closed (by the router or the collector), terminated (a Termination message), cut (mid-message), malformed, limit (over maxPrefixes, maxPeers or the message size bound).",
+	}, []string{"class", "router", "reason"})
+
 	statusDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "anycast_watcher_update_to_status_seconds",
 		Help:    "Delay from a BGP update, withdrawal or session change reaching the watcher to the status write that reflects it.",
@@ -33,7 +43,7 @@ var (
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(sessionEstablished, sessionPrefixes, prefixOrigins, statusDelay)
+	crmetrics.Registry.MustRegister(sessionEstablished, sessionPrefixes, prefixOrigins, bmpRefused, bmpDropped, statusDelay)
 }
 
 // ObserveStatusDelay records the delay between Change.ReceivedAt and the
@@ -52,11 +62,14 @@ func setEstablished(class, session string, up bool) {
 
 func forgetSessionMetrics(class, session string) {
 	sessionEstablished.DeleteLabelValues(class, session)
+	bmpDropped.DeletePartialMatch(prometheus.Labels{"class": class, "router": session})
 	sessionPrefixes.DeletePartialMatch(prometheus.Labels{"class": class, "session": session})
 }
 
 func forgetClassMetrics(class string) {
 	sessionEstablished.DeletePartialMatch(prometheus.Labels{"class": class})
+	bmpRefused.DeletePartialMatch(prometheus.Labels{"class": class})
+	bmpDropped.DeletePartialMatch(prometheus.Labels{"class": class})
 	sessionPrefixes.DeletePartialMatch(prometheus.Labels{"class": class})
 	prefixOrigins.DeletePartialMatch(prometheus.Labels{"class": class})
 }

@@ -130,9 +130,15 @@ func (s *session) synced(need []uint16, now time.Time) (bool, time.Duration) {
 // quietSince is the time rule: from start, SyncMin, and no UPDATE for SyncQuiet; or
 // SyncMax whatever arrives.
 func (s *session) quietSince(start, now time.Time) (bool, time.Duration) {
+	return quietSince(start, s.lastUpdate, now)
+}
+
+// quietSince is the time rule for a view that started at start and last
+// changed at last (BGP sessions and BMP routers alike).
+func quietSince(start, last, now time.Time) (bool, time.Duration) {
 	up := now.Sub(start)
-	quiet := now.Sub(s.lastUpdate)
-	if s.lastUpdate.Before(start) {
+	quiet := now.Sub(last)
+	if last.Before(start) {
 		quiet = up
 	}
 	if up >= SyncMax || (up >= SyncMin && quiet >= SyncQuiet) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -38,8 +39,11 @@ type SessionConfig struct {
 	MaxPrefixes uint32
 }
 
-// Config is one class's watcher.
+// Config is one class's watcher: its BGP sessions, its BMP collector, or
+// both, feeding one route index.
 type Config struct {
+	// ASN and RouterID are the watcher's own, which its OPENs carry: needed
+	// with Sessions only (a BMP collector speaks no BGP).
 	ASN      uint32
 	RouterID netip.Addr // IPv4
 	// Pools are the prefixes whose routes the watcher keeps (the class's
@@ -47,11 +51,81 @@ type Config struct {
 	// /32 and /128 VIPs included. Everything else is dropped on import.
 	Pools    []netip.Prefix
 	Sessions []SessionConfig
+	// BMP, if set, is the class's BMP collector (bmp.go): routers stream
+	// their neighbours' routes to it. Its routers' names share the
+	// namespace of the sessions' (both name paths in Path.Session).
+	BMP *BMPConfig
 }
+
+// BMPConfig is a BMP collector (RFC 7854): a listener that routers connect to
+// and stream their Adj-RIB-In per neighbour, read-only: nothing is ever
+// written to a router's connection.
+type BMPConfig struct {
+	// Listen is the TCP address and port to accept routers on ([::] for
+	// every address); port 0 picks a free one (BMPState.Address says which).
+	Listen netip.AddrPort
+	// Routers are the routers allowed to connect, by source address; a
+	// connection from any other address is closed at once and recorded
+	// (BMPState.Refused).
+	Routers []BMPRouterConfig
+}
+
+// BMPRouterConfig is one router allowed to stream BMP to the collector.
+type BMPRouterConfig struct {
+	// Name identifies the router in status, metrics and Path.Session.
+	Name string
+	// Address is the source address of the router's BMP connection.
+	Address netip.Addr
+	// MaxPrefixes, if non-zero, bounds the prefixes the router may report
+	// for one monitored neighbour, per address family and per table
+	// (pre-policy, post-policy, Loc-RIB), counted before the pools filter
+	// them, as SessionConfig.MaxPrefixes. Beyond it the collector drops the
+	// router's stream and refuses the router until its configuration
+	// changes.
+	MaxPrefixes uint32
+	// MaxPeers bounds the neighbours (and Loc-RIB instances) one router may
+	// report; 0 means DefaultBMPMaxPeers. With MaxPrefixes it bounds what
+	// the collector keeps per router. Beyond it, as beyond MaxPrefixes.
+	MaxPeers uint32
+}
+
+// DefaultBMPMaxPeers is BMPRouterConfig.MaxPeers when unset.
+const DefaultBMPMaxPeers = 64
+
+func (r BMPRouterConfig) maxPeers() int {
+	if r.MaxPeers == 0 {
+		return DefaultBMPMaxPeers
+	}
+	return int(r.MaxPeers)
+}
+
+// RIB names the router's table a path reported over BMP comes from.
+type RIB string
+
+// The tables a router reports over BMP.
+const (
+	// RIBPrePolicy is a neighbour's Adj-RIB-In as received, before the
+	// router's import policy (RFC 7854).
+	RIBPrePolicy RIB = "PrePolicy"
+	// RIBPostPolicy is a neighbour's Adj-RIB-In after the import policy.
+	RIBPostPolicy RIB = "PostPolicy"
+	// RIBLoc is the router's own selected routes (Loc-RIB, RFC 9069).
+	RIBLoc RIB = "LocRIB"
+)
 
 // Path is one route the watcher holds for a prefix.
 type Path struct {
-	Session string       // SessionConfig.Name it was received on
+	// Session is where the watcher saw the path: the SessionConfig.Name it
+	// was received on, or the BMPRouterConfig.Name of the router that
+	// reported it over BMP.
+	Session string
+	// Peer and PeerAS are, for a path reported over BMP, the router's
+	// neighbour it received the path from (the monitored peer; Peer is
+	// invalid for RIBLoc), and RIB the router's table it is from. All three
+	// are zero for a path received on a BGP session.
+	Peer    netip.Addr
+	PeerAS  uint32
+	RIB     RIB
 	Prefix  netip.Prefix // the VIP (or any prefix inside a pool)
 	NextHop netip.Addr
 	// ASPath is the AS path as received, first AS (the router's) first.
@@ -132,10 +206,10 @@ const (
 
 func (c Config) validate() error {
 	var errs []error
-	if c.ASN == 0 {
+	if len(c.Sessions) > 0 && c.ASN == 0 {
 		errs = append(errs, errors.New("watcher ASN must be set"))
 	}
-	if !c.RouterID.Is4() {
+	if len(c.Sessions) > 0 && !c.RouterID.Is4() {
 		errs = append(errs, fmt.Errorf("router ID %q must be an IPv4 address", c.RouterID))
 	}
 	for _, p := range c.Pools {
@@ -169,7 +243,47 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("session %q: hold time %s is below the BGP minimum of 3s", s.Name, s.HoldTime))
 		}
 	}
+	if c.BMP != nil {
+		errs = append(errs, c.BMP.validate(names)...)
+	}
 	return errors.Join(errs...)
+}
+
+// validate checks the collector; sessions are the BGP sessions' names, which
+// the routers' must not repeat (both name paths).
+func (b BMPConfig) validate(sessions map[string]bool) []error {
+	var errs []error
+	if !b.Listen.Addr().IsValid() {
+		errs = append(errs, fmt.Errorf("BMP listen address %q has no IP address", b.Listen))
+	}
+	names, addrs := map[string]bool{}, map[netip.Addr]bool{}
+	for _, r := range b.Routers {
+		switch {
+		case r.Name == "":
+			errs = append(errs, fmt.Errorf("BMP router %s has no name", r.Address))
+		case sessions[r.Name]:
+			errs = append(errs, fmt.Errorf("BMP router name %q is also a session's: paths name one or the other", r.Name))
+		case names[r.Name]:
+			errs = append(errs, fmt.Errorf("BMP router name %q is used twice", r.Name))
+		}
+		names[r.Name] = true
+		if !r.Address.IsValid() {
+			errs = append(errs, fmt.Errorf("BMP router %q has no address", r.Name))
+		} else if addrs[r.Address.Unmap()] {
+			// A connection is matched to its router by source address alone.
+			errs = append(errs, fmt.Errorf("BMP router %q: address %s is used by another router", r.Name, r.Address))
+		}
+		addrs[r.Address.Unmap()] = true
+	}
+	return errs
+}
+
+// equal compares two collector configurations (nil is no collector).
+func (b *BMPConfig) equal(o *BMPConfig) bool {
+	if b == nil || o == nil {
+		return b == o
+	}
+	return b.Listen == o.Listen && slices.Equal(b.Routers, o.Routers)
 }
 
 func (s SessionConfig) port() uint16 {

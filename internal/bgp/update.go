@@ -114,11 +114,15 @@ func (r *sessionRIB) remove(p netip.Prefix, id uint32) {
 
 func (r *sessionRIB) paths() int { return len(r.v4.paths) + len(r.v6.paths) }
 
-// indexOp is one change to the route index found in an UPDATE.
+// prefixes counts the distinct prefixes of both families.
+func (r *sessionRIB) prefixes() int { return r.v4.prefixes() + r.v6.prefixes() }
+
+// indexOp is one change to the route index found in an UPDATE: the path
+// key withdrawn, or the path announced.
 type indexOp struct {
 	withdraw bool
 	prefix   netip.Prefix
-	id       uint32
+	key      pathKey
 	path     Path
 }
 
@@ -158,8 +162,31 @@ func (w *classWatcher) update(s *session, c *wire, neg *negotiated, rib *session
 		}
 	}
 
-	pools := *w.poolsNow.Load()
+	ops := updateOps(u, withdrawAll, neg.as4, rib, *w.poolsNow.Load(), Path{Session: s.cfg.Name}, now)
+	countsMoved := s.setReceived(rib.prefixes(), rib.paths())
+	if f, name, over := rib.overLimit(s.cfg.MaxPrefixes); over {
+		afi, safi := bgp.RouteFamilyToAfiSafi(f)
+		data := make([]byte, 7)
+		binary.BigEndian.PutUint16(data, afi)
+		data[2] = safi
+		binary.BigEndian.PutUint32(data[3:], s.cfg.MaxPrefixes)
+		c.notify(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_MAXIMUM_NUMBER_OF_PREFIXES_REACHED, data)
+		return &prefixLimitError{family: name}
+	}
+	if w.applyOps(s, ops, now) || countsMoved {
+		w.countersMoved(now)
+	}
+	return nil
+}
+
+// updateOps walks one UPDATE: every withdrawn and announced path is counted in
+// rib, and those inside pools become index operations for the source that
+// from names (Session, and for BMP Peer, PeerAS and RIB). Attributes are
+// decoded once, and only when a path is inside the pools. withdrawAll (RFC
+// 7606 treat-as-withdraw) withdraws the announced paths too.
+func updateOps(u *bgp.BGPUpdate, withdrawAll, as4 bool, rib *sessionRIB, pools pools, from Path, now time.Time) []indexOp {
 	var ops []indexOp
+	key := func(id uint32) pathKey { return pathKey{from.Session, from.Peer, from.RIB, id} }
 	withdraw := func(n bgp.AddrPrefixInterface) {
 		p, id, ok := nlriPrefix(n)
 		if !ok {
@@ -167,7 +194,7 @@ func (w *classWatcher) update(s *session, c *wire, neg *negotiated, rib *session
 		}
 		rib.remove(p, id)
 		if pools.contains(p) {
-			ops = append(ops, indexOp{withdraw: true, prefix: p, id: id})
+			ops = append(ops, indexOp{withdraw: true, prefix: p, key: key(id)})
 		}
 	}
 	var attrs *updateAttrs
@@ -181,11 +208,12 @@ func (w *classWatcher) update(s *session, c *wire, neg *negotiated, rib *session
 			return
 		}
 		if attrs == nil {
-			attrs = decodeAttrs(u.PathAttributes, neg.as4)
+			attrs = decodeAttrs(u.PathAttributes, as4)
 		}
-		path := Path{Session: s.cfg.Name, Prefix: p, NextHop: nextHop, ASPath: attrs.asPath, OriginAS: attrs.origin,
-			Communities: attrs.communities, PathID: id, Since: now}
-		ops = append(ops, indexOp{prefix: p, id: id, path: path})
+		path := from
+		path.Prefix, path.NextHop, path.ASPath, path.OriginAS = p, nextHop, attrs.asPath, attrs.origin
+		path.Communities, path.PathID, path.Since = attrs.communities, id, now
+		ops = append(ops, indexOp{prefix: p, key: key(id), path: path})
 	}
 
 	for _, n := range u.WithdrawnRoutes {
@@ -222,30 +250,22 @@ func (w *classWatcher) update(s *session, c *wire, neg *negotiated, rib *session
 			}
 		}
 	}
+	return ops
+}
 
-	n4, n6 := rib.v4.prefixes(), rib.v6.prefixes()
-	countsMoved := s.setReceived(n4+n6, rib.paths())
-	if limit := int(s.cfg.MaxPrefixes); limit > 0 {
-		for _, f := range []struct {
-			n    int
-			rf   bgp.RouteFamily
-			name string
-		}{{n4, bgp.RF_IPv4_UC, "ipv4-unicast"}, {n6, bgp.RF_IPv6_UC, "ipv6-unicast"}} {
-			if f.n > limit {
-				afi, safi := bgp.RouteFamilyToAfiSafi(f.rf)
-				data := make([]byte, 7)
-				binary.BigEndian.PutUint16(data, afi)
-				data[2] = safi
-				binary.BigEndian.PutUint32(data[3:], uint32(limit))
-				c.notify(bgp.BGP_ERROR_CEASE, bgp.BGP_ERROR_SUB_MAXIMUM_NUMBER_OF_PREFIXES_REACHED, data)
-				return &prefixLimitError{family: f.name}
-			}
-		}
+// overLimit reports the first family in which r holds more than limit
+// prefixes (0: no limit), with its name for people.
+func (r *sessionRIB) overLimit(limit uint32) (bgp.RouteFamily, string, bool) {
+	if limit == 0 {
+		return 0, "", false
 	}
-	if w.applyOps(s, ops, now) || countsMoved {
-		w.countersMoved(now)
+	switch {
+	case r.v4.prefixes() > int(limit):
+		return bgp.RF_IPv4_UC, "ipv4-unicast", true
+	case r.v6.prefixes() > int(limit):
+		return bgp.RF_IPv6_UC, "ipv6-unicast", true
 	}
-	return nil
+	return 0, "", false
 }
 
 // tolerate applies RFC 7606 to a malformed UPDATE: an attribute to discard
@@ -279,14 +299,26 @@ func (w *classWatcher) applyOps(s *session, ops []indexOp, now time.Time) bool {
 		return false
 	}
 	s.lastUpdate = now
+	for _, op := range ops {
+		s.freshen(op.prefix, op.key.id)
+	}
 	before, _ := w.ix.acceptedBy(s.cfg.Name)
+	changed := w.indexOps(ops)
+	after, _ := w.ix.acceptedBy(s.cfg.Name)
+	w.mu.Unlock()
+	w.published(s.cfg.Name, changed, now)
+	return after != before
+}
+
+// indexOps applies one UPDATE's operations to the index and returns the
+// prefixes whose paths changed. The caller holds w.mu.
+func (w *classWatcher) indexOps(ops []indexOp) []netip.Prefix {
 	var changed []netip.Prefix
 	for _, op := range ops {
-		s.freshen(op.prefix, op.id)
 		var hit bool
 		switch {
 		case op.withdraw:
-			hit = w.ix.remove(s.cfg.Name, op.prefix, op.id)
+			hit = w.ix.remove(op.key, op.prefix)
 		case w.pools.contains(op.prefix):
 			hit = w.ix.set(op.path)
 		}
@@ -294,15 +326,18 @@ func (w *classWatcher) applyOps(s *session, ops []indexOp, now time.Time) bool {
 			changed = append(changed, op.prefix)
 		}
 	}
-	after, _ := w.ix.acceptedBy(s.cfg.Name)
-	w.mu.Unlock()
+	return changed
+}
+
+// published pushes the paths a source's message changed to the reconcilers,
+// with the gauges they move.
+func (w *classWatcher) published(source string, changed []netip.Prefix, now time.Time) {
 	if len(changed) == 0 {
-		return false
+		return
 	}
-	w.refreshAccepted(map[string]bool{s.cfg.Name: true})
+	w.refreshAccepted(map[string]bool{source: true})
 	w.refreshOrigins(changed)
 	w.queue.push(w.class, changed, false, now)
-	return after != before
 }
 
 // endOfRIB records a family's End-of-RIB marker; once every family of the
