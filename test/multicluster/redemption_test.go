@@ -102,6 +102,43 @@ func TestHubEndpointFlapsKeepTheToken(t *testing.T) {
 	noSpentCredentialAgain(t, ns)
 }
 
+// TestAnyFailuresLeaveOneLink is the acceptance of issue 14 for linking: after rounds of
+// hub endpoint flaps, Link deletions and failed redemptions, the spoke holds exactly one
+// Link to the hub, Ready, and no spent credential was ever presented again.
+func TestAnyFailuresLeaveOneLink(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t, "anyfailure")
+	backendOn(t, ns, east)
+	t.Cleanup(func() { skupper.SetHubEndpoints(true) })
+	create(t, west.Client, class("anyfailure", member("west", 65001, v1alpha1.InterconnectHub), member("east", 65002, v1alpha1.InterconnectSpoke)))
+	create(t, west.Client, ingress(ns, "hello", "anyfailure", "192.168.155.165", withBackendOn("east")))
+	waitIngress(t, ns, "hello", "Linked", condition(v1alpha1.ConditionLinked, metav1.ConditionTrue, ""))
+	for round := 1; round <= 3; round++ {
+		// A flap of the hub's endpoints.
+		skupper.SetHubEndpoints(false)
+		waitIngress(t, ns, "hello", fmt.Sprintf("round %d: flap", round), condition(v1alpha1.ConditionLinked, metav1.ConditionFalse, ""))
+		skupper.SetHubEndpoints(true)
+		waitIngress(t, ns, "hello", fmt.Sprintf("round %d: linked after the flap", round), condition(v1alpha1.ConditionLinked, metav1.ConditionTrue, ""))
+		// The Link deleted, and the relink's first redemption failing.
+		link := oneLink(t, east, ns, "anyfailure")
+		_, failed0 := skupper.Stats("east")
+		skupper.DropEndpointsAtNextRedemption("east")
+		if err := east.Client.Delete(ctx, &link); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, fmt.Sprintf("round %d: a failed redemption", round), linkRecheckWait, func() error {
+			if _, failed := skupper.Stats("east"); failed == failed0 {
+				return fmt.Errorf("no failed redemption yet")
+			}
+			return nil
+		})
+		skupper.SetHubEndpoints(true)
+		waitIngress(t, ns, "hello", fmt.Sprintf("round %d: linked again", round), condition(v1alpha1.ConditionLinked, metav1.ConditionTrue, ""))
+	}
+	oneLink(t, east, ns, "anyfailure")
+	noSpentCredentialAgain(t, ns)
+}
+
 // TestHubRouterMovedRelinks: the hub's skupper-router Service comes back with another
 // address (MetalLB re-addressing it after an outage): the Link east holds points at the old
 // one and never comes up, so the operator relinks east with a fresh grant, and east ends
