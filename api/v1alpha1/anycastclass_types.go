@@ -496,26 +496,105 @@ type WatcherSession struct {
 	MaxPrefixes *int64 `json:"maxPrefixes,omitempty"`
 }
 
-// Watcher configures the operator's embedded, receive-only BGP speaker. It never advertises
-// a route; it accepts only prefixes inside the class pools and reports which member
-// clusters the routers see as origins of each VIP.
+// Watcher configures the operator's embedded watcher, which verifies from the routers' side
+// which member clusters the routers see as origins of each VIP: receive-only BGP sessions to
+// the routers, a BMP collector the routers stream to, or both, feeding one view. It never
+// advertises a route and accepts only prefixes inside the class pools.
+// +kubebuilder:validation:XValidation:rule="has(self.sessions) || has(self.bmp)",message="the watcher needs sessions, bmp or both"
+// +kubebuilder:validation:XValidation:rule="!has(self.sessions) || (has(self.asn) && has(self.routerID))",message="asn and routerID are required with sessions: they are the watcher's in its BGP OPEN"
+// +kubebuilder:validation:XValidation:rule="!has(self.sessions) || !has(self.bmp) || self.sessions.all(s, self.bmp.routers.all(r, r.name != s.name))",message="a BMP router cannot have a session's name: status.paths name one or the other"
 type Watcher struct {
-	// asn of the watcher.
+	// asn of the watcher, in its BGP sessions' OPEN. Required with sessions.
+	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4294967295
-	ASN int64 `json:"asn"`
+	ASN int64 `json:"asn,omitempty"`
 
-	// routerID of the watcher, an IPv4 address.
+	// routerID of the watcher, an IPv4 address, in its BGP sessions' OPEN. Required with
+	// sessions.
+	// +optional
 	// +kubebuilder:validation:MaxLength=15
 	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip(self).family() == 4",message="routerID must be an IPv4 address"
-	RouterID string `json:"routerID"`
+	RouterID string `json:"routerID,omitempty"`
 
 	// sessions to the routers whose view the watcher reports.
+	// +optional
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
-	Sessions []WatcherSession `json:"sessions"`
+	Sessions []WatcherSession `json:"sessions,omitempty"`
+
+	// bmp is a BMP collector (BGP Monitoring Protocol, RFC 7854): the routers connect to the
+	// operator and stream, per neighbour, the routes they receive (pre- and post-policy
+	// Adj-RIB-In) or select (Loc-RIB), read-only: nothing is ever sent to a router. It needs
+	// no BGP session on the routers, only their BMP configuration (FRR: bgpd -M bmp, `bmp
+	// targets`). Only the operator's leader listens.
+	// +optional
+	BMP *BMPCollector `json:"bmp,omitempty"`
+}
+
+// BMPCollector is the watcher's BMP collector: where it listens and which routers may stream.
+type BMPCollector struct {
+	// listenAddress is the address the collector listens on, in the operator's network; "::"
+	// (every address, IPv4 included) when unset. The routers must reach it: expose the port.
+	// +optional
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="listenAddress must be an IPv4 or IPv6 address"
+	ListenAddress string `json:"listenAddress,omitempty"`
+
+	// port the collector listens on; 11019 when unset (BMP has no well-known port; 11019 is
+	// a common collector default). Two classes need distinct ports or addresses.
+	// +kubebuilder:default=11019
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port *int32 `json:"port,omitempty"`
+
+	// routers allowed to stream, by the source address of their connection. A connection from
+	// any other address is closed before anything is read, and listed in
+	// status.bmp.refused.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.all(a, self.filter(b, ip(b.address) == ip(a.address)).size() == 1)",message="each router needs its own address: a connection is matched to its router by source address"
+	Routers []BMPRouter `json:"routers"`
+}
+
+// BMPRouter is one router allowed to stream BMP to the watcher.
+type BMPRouter struct {
+	// name of the router, unique within the watcher (sessions included): status.paths name
+	// it as the session that saw a path.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// address the router connects from, IPv4 or IPv6 (FRR: the source of its `bmp connect`).
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="address must be an IPv4 or IPv6 address"
+	Address string `json:"address"`
+
+	// maxPrefixes is the most prefixes the router may report for one of its neighbours, per
+	// address family and per table (pre-policy, post-policy, Loc-RIB), counted before the pools
+	// filter them, as a session's maxPrefixes. Beyond it the collector drops the router's stream
+	// and view, and refuses its connections until this router's configuration changes.
+	// Default 10000.
+	// +kubebuilder:default=10000
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000000
+	MaxPrefixes *int64 `json:"maxPrefixes,omitempty"`
+
+	// maxPeers is the most neighbours (and Loc-RIB instances) the router may report at once;
+	// neighbours that went down make room. Beyond it, as beyond maxPrefixes. With maxPrefixes
+	// it bounds what the collector keeps for the router. Default 64.
+	// +kubebuilder:default=64
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1024
+	MaxPeers *int32 `json:"maxPeers,omitempty"`
 }
 
 // AnycastClassSpec is the fabric: member clusters, their BGP peers, the anycast pools and
@@ -633,6 +712,104 @@ type SessionStatus struct {
 	Message string `json:"message,omitempty"`
 }
 
+// BMPStatus is the state of the watcher's BMP collector.
+type BMPStatus struct {
+	// listening is true while the collector accepts connections.
+	Listening bool `json:"listening"`
+	// address the collector listens on.
+	// +optional
+	Address string `json:"address,omitempty"`
+	// message says why the collector does not listen.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// routers is the state of each router's BMP session.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Routers []BMPRouterStatus `json:"routers,omitempty"`
+	// refused lists the latest source addresses whose connections were refused because no
+	// router of the class has them, newest first (at most 8).
+	// +optional
+	Refused []BMPRefusedStatus `json:"refused,omitempty"`
+}
+
+// BMPRouterStatus is one router's BMP session.
+type BMPRouterStatus struct {
+	// name of the router.
+	Name string `json:"name"`
+	// connected is true while the router streams.
+	Connected bool `json:"connected"`
+	// since is when the router connected, or last disconnected.
+	// +optional
+	Since *metav1.Time `json:"since,omitempty"`
+	// sysName is the name the router gave in its Initiation message.
+	// +optional
+	SysName string `json:"sysName,omitempty"`
+	// synced is true once the router has sent its whole view: an End-of-RIB from every
+	// neighbour that is up, or a quiet period. Before, a missing path proves nothing.
+	// +optional
+	Synced bool `json:"synced,omitempty"`
+	// receivedPrefixes sums the prefixes the router reports per neighbour, before the pools
+	// filter them.
+	// +optional
+	ReceivedPrefixes int64 `json:"receivedPrefixes,omitempty"`
+	// acceptedPrefixes is how many of them fall inside the class pools.
+	// +optional
+	AcceptedPrefixes int64 `json:"acceptedPrefixes,omitempty"`
+	// message explains a router that is not connected, or why its last stream ended
+	// (closed, cut mid-message, over its limits, ...).
+	// +optional
+	Message string `json:"message,omitempty"`
+	// peers are the neighbours the router reports (the monitored peers).
+	// +optional
+	Peers []BMPPeerStatus `json:"peers,omitempty"`
+}
+
+// BMPPeerStatus is one neighbour a router reports over BMP.
+type BMPPeerStatus struct {
+	// address of the neighbour; empty for the router's Loc-RIB.
+	// +optional
+	Address string `json:"address,omitempty"`
+	// locRIB is true for the router's own selected routes (RFC 9069) rather than a neighbour's.
+	// +optional
+	LocRIB bool `json:"locRIB,omitempty"`
+	// asn of the neighbour.
+	// +optional
+	ASN int64 `json:"asn,omitempty"`
+	// up is true while the router's session with the neighbour is up.
+	Up bool `json:"up"`
+	// since is when the neighbour came up or went down.
+	// +optional
+	Since *metav1.Time `json:"since,omitempty"`
+	// tables the router reports for it: PrePolicy, PostPolicy, LocRIB.
+	// +optional
+	Tables []string `json:"tables,omitempty"`
+	// receivedPrefixes is how many prefixes the router reports for it (its largest table).
+	// +optional
+	ReceivedPrefixes int64 `json:"receivedPrefixes,omitempty"`
+	// acceptedPrefixes is how many of them fall inside the class pools.
+	// +optional
+	AcceptedPrefixes int64 `json:"acceptedPrefixes,omitempty"`
+	// reportedRoutes is the router's own count of the neighbour's Adj-RIB-In, from its BMP
+	// statistics reports, when it sends them.
+	// +optional
+	ReportedRoutes *int64 `json:"reportedRoutes,omitempty"`
+	// message is why the neighbour went down, from the router's Peer Down.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// BMPRefusedStatus is a source address whose BMP connections were refused.
+type BMPRefusedStatus struct {
+	// address the connections came from.
+	Address string `json:"address"`
+	// attempts counts the refused connections from it.
+	Attempts int64 `json:"attempts"`
+	// lastAttempt is when the latest was refused.
+	// +optional
+	LastAttempt *metav1.Time `json:"lastAttempt,omitempty"`
+}
+
 // AnycastClassStatus is the observed state of an AnycastClass.
 type AnycastClassStatus struct {
 	// observedGeneration is the generation the status describes.
@@ -656,6 +833,10 @@ type AnycastClassStatus struct {
 	// +listType=map
 	// +listMapKey=name
 	Sessions []SessionStatus `json:"sessions,omitempty"`
+
+	// bmp is the state of the watcher's BMP collector and of each router streaming to it.
+	// +optional
+	BMP *BMPStatus `json:"bmp,omitempty"`
 
 	// ingresses is how many AnycastIngresses use this class.
 	// +optional

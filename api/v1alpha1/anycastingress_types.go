@@ -357,10 +357,24 @@ type IngressClusterStatus struct {
 	RouterStateSince *metav1.Time `json:"routerStateSince,omitempty"`
 }
 
-// PathStatus is one path to the VIP as a watcher session sees it.
+// PathStatus is one path to the VIP as the watcher sees it: received on one of its BGP
+// sessions, or reported by a router over BMP.
 type PathStatus struct {
-	// session of the watcher that received the path.
+	// session that saw the path: a watcher session's name, or a BMP router's
+	// (spec.watcher.bmp.routers), the router that holds the path.
 	Session string `json:"session"`
+	// peer is, for a path a router reported over BMP, the router's neighbour it received the
+	// path from (the monitored peer); empty for the router's Loc-RIB and for BGP sessions.
+	// +optional
+	Peer string `json:"peer,omitempty"`
+	// peerAS is that neighbour's AS.
+	// +optional
+	PeerAS int64 `json:"peerAS,omitempty"`
+	// rib is, for a path reported over BMP, the router's table it is from: PrePolicy (the
+	// neighbour's routes as received), PostPolicy (after the router's import policy) or
+	// LocRIB (the router's selected routes).
+	// +optional
+	RIB string `json:"rib,omitempty"`
 	// nextHop of the path.
 	NextHop string `json:"nextHop"`
 	// asPath of the path, space separated.

@@ -23,6 +23,7 @@ func (v viewOf) Apply(context.Context, string, bgp.Config) error { return nil }
 func (v viewOf) Remove(context.Context, string) error            { return nil }
 func (v viewOf) Paths(string, netip.Prefix) []bgp.Path           { return v.paths }
 func (v viewOf) Sessions(string) []bgp.SessionState              { return v.sessions }
+func (v viewOf) BMP(string) bgp.BMPState                         { return bgp.BMPState{} }
 
 // TestAdvertisedWhileRouterRestarts: the only session is down, but its router is
 // restarting gracefully and the watcher kept its table: the VIP is reported as the

@@ -236,7 +236,7 @@ func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.
 			logf.FromContext(ctx).Error(err, "stopping the watcher")
 		}
 		conds.remove(v1alpha1.ConditionSessionsEstablished)
-		class.Status.Sessions = nil
+		class.Status.Sessions, class.Status.BMP = nil, nil
 		return 0
 	}
 	cfg, missing, err := watcherConfig(class, secrets)
@@ -268,6 +268,7 @@ func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.
 		return time.Minute
 	}
 	class.Status.Sessions = sessionStatuses(class, r.Watcher.Sessions(class.Name))
+	class.Status.BMP = bmpStatus(class, r.Watcher.BMP(class.Name))
 	var down, clashes []string
 	for i := range class.Status.Sessions {
 		if why, ok := taken[class.Status.Sessions[i].Name]; ok {
@@ -289,6 +290,13 @@ func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.
 		}
 	}
 	n := len(class.Status.Sessions)
+	// BMP routers count as sessions of the routers' view: up while they stream.
+	routersDown, routers, listenErr := bmpDown(class.Status.BMP)
+	if listenErr != "" {
+		conds.set(v1alpha1.ConditionSessionsEstablished, false, ReasonBMPListenFailed, "the BMP collector does not listen, so no router can stream: "+listenErr)
+		return 30 * time.Second
+	}
+	down, n = append(down, routersDown...), n+routers
 	if len(down) == 0 {
 		conds.set(v1alpha1.ConditionSessionsEstablished, true, "Established", fmt.Sprintf("%d of %d watcher sessions established", n, n))
 	} else {

@@ -30,6 +30,8 @@ type Watcher interface {
 	Paths(class string, prefix netip.Prefix) []bgp.Path
 	// Sessions is the watcher's own bookkeeping: cheap enough for every reconcile.
 	Sessions(class string) []bgp.SessionState
+	// BMP is the class's BMP collector and its routers (bmp_status.go), as cheap.
+	BMP(class string) bgp.BMPState
 }
 
 // ReasonWatcherSyncing: the watcher's sessions are up but have not received the whole
@@ -72,6 +74,7 @@ func watcherConfig(class *v1alpha1.AnycastClass, secrets map[string]string) (bgp
 		}
 		cfg.Sessions = append(cfg.Sessions, sc)
 	}
+	cfg.BMP = bmpConfig(w.BMP)
 	return cfg, missing, nil
 }
 
@@ -140,7 +143,7 @@ func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1al
 	ing.Status.Paths = make([]v1alpha1.PathStatus, 0, len(paths))
 	for _, p := range paths {
 		ps := v1alpha1.PathStatus{
-			Session: p.Session, NextHop: p.NextHop.String(), ASPath: asPathString(p.ASPath),
+			Session: p.Session, Peer: peerString(p.Peer), PeerAS: int64(p.PeerAS), RIB: string(p.RIB), NextHop: p.NextHop.String(), ASPath: asPathString(p.ASPath),
 			OriginAS: int64(p.OriginAS), Cluster: byASN[p.OriginAS], Communities: p.Communities,
 		}
 		if !p.Since.IsZero() {
@@ -166,7 +169,7 @@ func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1al
 	var down, syncing []string
 	var syncWait time.Duration
 	restarting := []string{}
-	for _, s := range w.Sessions(class.Name) {
+	for _, s := range viewSessions(w, class.Name) {
 		switch {
 		case s.State != bgp.StateEstablished && s.Retained > 0:
 			// A router restarting gracefully keeps forwarding: the table it sent last
