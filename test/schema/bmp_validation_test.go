@@ -56,7 +56,7 @@ func TestBMPValidation(t *testing.T) {
 
 	// Valid: BMP alone, and BMP beside sessions; defaults applied.
 	for name, change := range map[string]string{
-		"bmp-only":          bmpOnly,
+		"bmp-only":         bmpOnly,
 		"bmp-and-sessions": `spec: {watcher: {bmp: {listenAddress: "::", port: 1790, routers: [{name: tor-west, address: 10.0.63.254, maxPrefixes: 100, maxPeers: 4}]}}}`,
 	} {
 		obj := object(t, validClass, name, change)
