@@ -76,6 +76,7 @@ local needsPerson = {
   MissingCRDs = true,
   InvalidWatcher = true,        -- spec.watcher cannot be configured
   WatcherFailed = true,         -- the watcher refused its configuration
+  BMPListenFailed = true,       -- the watcher's BMP collector cannot listen on its port
   NotAdvertised = true,         -- the routers see the VIP from no serving member: an outage
   Degraded = true,              -- the routers miss some serving members
   StillAdvertised = true,       -- drained members are still seen as origins
