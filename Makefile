@@ -68,7 +68,7 @@ test: vet envtest-assets skupper-crds real-components ## Run all tests against a
 # The pure packages (no API server, no root, no network namespaces): every one of them, so
 # a new pure package goes here too.
 UNIT_PACKAGES ?= ./internal/render/... ./internal/status/... ./internal/ipam/... ./internal/health/... \
-	./internal/logging/... ./internal/lab/gobgpnet/... ./test/scale/apicount/... ./test/traffic/... ./config/argocd/...
+	./internal/logging/... ./test/lab/gobgpnet/... ./test/scale/apicount/... ./test/traffic/... ./config/argocd/...
 
 .PHONY: test-unit
 test-unit: skupper-crds ## Run only the tests that need no API server, root or network namespaces (the pure packages, the render command).

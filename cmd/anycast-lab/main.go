@@ -24,7 +24,7 @@ import (
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/anycast-operator/anycast-operator/internal/lab"
+	"github.com/anycast-operator/anycast-operator/test/lab"
 )
 
 func main() {

@@ -19,8 +19,8 @@ import (
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/ipam"
 	"github.com/anycast-operator/anycast-operator/internal/render"
-	"github.com/anycast-operator/anycast-operator/internal/schemacheck"
 	"github.com/anycast-operator/anycast-operator/test/fuzz"
+	"github.com/anycast-operator/anycast-operator/test/schemacheck"
 )
 
 // FuzzValidation: the CRD's validation (OpenAPI and CEL) and the controller's own checks

@@ -17,7 +17,7 @@ import (
 	"github.com/anycast-operator/anycast-operator/internal/apply"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 // env is one real API server with the MetalLB CRDs (and every other) installed.

@@ -25,8 +25,8 @@ import (
 	"github.com/anycast-operator/anycast-operator/internal/operator"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
 	gatewayfixture "github.com/anycast-operator/anycast-operator/test/fixtures/gateway"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 const operatorNamespace = "anycast-system"

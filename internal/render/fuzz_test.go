@@ -17,8 +17,8 @@ import (
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
-	"github.com/anycast-operator/anycast-operator/internal/schemacheck"
 	"github.com/anycast-operator/anycast-operator/test/fuzz"
+	"github.com/anycast-operator/anycast-operator/test/schemacheck"
 )
 
 // FuzzRender: any render input whose AnycastClass and AnycastIngress this project's CRD

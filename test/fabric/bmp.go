@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	labfabric "github.com/anycast-operator/anycast-operator/internal/lab/fabric"
+	labfabric "github.com/anycast-operator/anycast-operator/test/lab/fabric"
 )
 
 // BMPOptions point a router's BMP (RFC 7854) stream at a collector.
@@ -25,7 +25,7 @@ type BMPOptions struct {
 	StatsInterval time.Duration
 }
 
-// frrRunDir is where internal/lab/fabric keeps each FRR instance's files
+// frrRunDir is where test/lab/fabric keeps each FRR instance's files
 // (/var/run/frr/<namespace>, FRR's pathspace for -N).
 const frrRunDir = "/var/run/frr"
 

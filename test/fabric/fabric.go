@@ -1,8 +1,8 @@
-// Package fabric is the testing face of internal/lab/fabric, the reference BGP
+// Package fabric is the testing face of test/lab/fabric, the reference BGP
 // topology of DESIGN.md in Linux network namespaces (real FRR core and TORs, a
 // gobgpd per cluster standing in for its MetalLB speaker, veth links from the
 // root namespace for the watcher). The topology itself, its address plan and
-// its leftover cleanup live in internal/lab/fabric, which `make lab` uses too;
+// its leftover cleanup live in test/lab/fabric, which `make lab` uses too;
 // this package ties a fabric's lifetime to a test and turns errors into test
 // failures:
 //
@@ -38,7 +38,7 @@ import (
 	"testing"
 	"time"
 
-	labfabric "github.com/anycast-operator/anycast-operator/internal/lab/fabric"
+	labfabric "github.com/anycast-operator/anycast-operator/test/lab/fabric"
 )
 
 // Reference topology ASNs (DESIGN.md, "How it is proven").
@@ -52,7 +52,7 @@ const (
 	DefaultRogueASN   = labfabric.DefaultRogueASN
 )
 
-// Types shared with internal/lab/fabric.
+// Types shared with test/lab/fabric.
 type (
 	// Options shape a fabric. The zero value builds the reference topology.
 	Options = labfabric.Options
@@ -80,7 +80,7 @@ type (
 	Stream = labfabric.Stream
 )
 
-// Fabric is the running reference topology (see internal/lab/fabric.Fabric);
+// Fabric is the running reference topology (see test/lab/fabric.Fabric);
 // its speakers fail the test on errors.
 type Fabric struct {
 	*labfabric.Fabric

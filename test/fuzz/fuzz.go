@@ -29,7 +29,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
-	"github.com/anycast-operator/anycast-operator/internal/schemacheck"
+	"github.com/anycast-operator/anycast-operator/test/schemacheck"
 )
 
 var (
@@ -40,7 +40,7 @@ var (
 
 // Checkers returns a checker of this project's CRDs and one of every CRD the renderer
 // writes to (MetalLB, Gateway API, Skupper), loaded once per process. The directories are
-// those internal/testenv installs into envtest; this package finds them itself so that
+// those test/testenv installs into envtest; this package finds them itself so that
 // fuzz binaries (built with coverage instrumentation) do not pull in envtest and
 // client-go's informers.
 func Checkers(tb testing.TB) (*schemacheck.Checker, *schemacheck.Checker) {

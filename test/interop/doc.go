@@ -19,7 +19,7 @@
 // watcher sends them nothing but its End-of-RIB markers.
 //
 // Everything runs as root, in namespaces and addresses of a per-test "block"
-// (see netns.go) that never meet the FRR fabric's (internal/lab/fabric).
+// (see netns.go) that never meet the FRR fabric's (test/lab/fabric).
 // Without root, BIRD or ExaBGP the tests are skipped, unless CI is set, in
 // which case they fail: CI must never silently skip them (.ci/run installs
 // bird2 and exabgp).

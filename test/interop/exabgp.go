@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	labfabric "github.com/anycast-operator/anycast-operator/internal/lab/fabric"
+	labfabric "github.com/anycast-operator/anycast-operator/test/lab/fabric"
 )
 
 // ExaBGPOptions shape an ExaBGP 4 speaker that peers with the watcher,

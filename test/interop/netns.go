@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	labfabric "github.com/anycast-operator/anycast-operator/internal/lab/fabric"
+	labfabric "github.com/anycast-operator/anycast-operator/test/lab/fabric"
 )
 
 // Every object a Net creates outside its own namespaces is named after a
@@ -24,7 +24,7 @@ import (
 // dies, so concurrent test binaries never share names or root-namespace
 // addresses, and a crashed run's block is free again, with its leftovers
 // removed by the next test that looks. Own directory, name prefix and address
-// range: the FRR fabric's blocks (internal/lab/fabric) never meet these.
+// range: the FRR fabric's blocks (test/lab/fabric) never meet these.
 const (
 	stateDir   = "/run/aci"
 	namePrefix = "aci-"

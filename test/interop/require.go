@@ -6,7 +6,7 @@ import (
 	"os/exec"
 	"testing"
 
-	labfabric "github.com/anycast-operator/anycast-operator/internal/lab/fabric"
+	labfabric "github.com/anycast-operator/anycast-operator/test/lab/fabric"
 )
 
 // Available says why this machine cannot run the interop tests (not root, or

@@ -1,407 +1,208 @@
-// Package lab_test is the end-to-end test of `make lab`: the reference topology on this
-// machine (two API servers, the operator binary in hub mode, the BGP fabric with its
-// client router beyond the core, the MetalLB speaker stand-ins and the Skupper fixture, the
-// samples), walked through a drain, an undrain and a speaker failure with the client
-// keeping a path to the VIP, and removed without a trace; then the lab binary itself,
-// killed with SIGKILL and started again, as a user's second `make lab` after a crash.
-//
-// TestLab needs the FRR fabric (root, FRR, gobgpd): it is skipped without it, unless CI is
-// set, where that is a failure. TestLabAfterCrash runs whatever fabric this machine has for
-// the crashed run and the GoBGP fallback (LAB_FABRIC=gobgp) for the second, so both fabric
-// modes run on every machine that has FRR.
-package lab_test
+package lab
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"io"
-	"os"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
-	"github.com/anycast-operator/anycast-operator/internal/lab"
-	labfabric "github.com/anycast-operator/anycast-operator/internal/lab/fabric"
-	"github.com/anycast-operator/anycast-operator/internal/scheme"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
+	"github.com/anycast-operator/anycast-operator/test/lab/speaker"
 )
 
-// bins holds the operator and lab binaries built once for the package.
-var bins struct{ operator, lab string }
+// fakeFabric answers the questions samples and the table ask.
+type fakeFabric struct{ port uint16 }
 
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
+func (f fakeFabric) Mode() string                                         { return FabricGoBGP }
+func (f fakeFabric) Describe() string                                     { return "fake" }
+func (f fakeFabric) Announcer(string) speaker.Announcer                   { return nil }
+func (f fakeFabric) StopSpeaker(string)                                   {}
+func (f fakeFabric) StartSpeaker(context.Context, string) error           { return nil }
+func (f fakeFabric) SpeakerRunning(string) bool                           { return true }
+func (f fakeFabric) Core(context.Context, netip.Prefix) (CoreView, error) { return CoreView{}, nil }
+func (f fakeFabric) Block() int                                           { return -1 }
+func (f fakeFabric) Close()                                               {}
+func (f fakeFabric) Client(context.Context, netip.Prefix) (ClientView, error) {
+	return ClientView{}, nil
+}
+func (f fakeFabric) TOR(c string) (netip.Addr, uint32, uint16) {
+	if c == "east" {
+		return netip.MustParseAddr("127.1.1.3"), 64002, f.port
+	}
+	return netip.MustParseAddr("127.1.1.2"), 64001, f.port
+}
+func (f fakeFabric) Watcher() (netip.Addr, netip.Addr, uint32, uint16) {
+	return netip.MustParseAddr("127.1.1.99"), netip.MustParseAddr("127.1.1.1"), 64666, f.port
 }
 
-func run(m *testing.M) int {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL:", err)
-		return 1
-	}
-	tmp, err := os.MkdirTemp("", "anycast-lab-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL:", err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	bins.operator, bins.lab = filepath.Join(tmp, "anycast-operator"), filepath.Join(tmp, "anycast-lab")
-	for out, pkg := range map[string]string{bins.operator: "./cmd/anycast-operator", bins.lab: "./cmd/anycast-lab"} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "FAIL: go build %s: %v\n", pkg, err)
-			return 1
+// TestSamples: the lab applies config/samples with only the fabric's addresses changed,
+// and the result is a valid AnycastClass and AnycastIngress.
+func TestSamples(t *testing.T) {
+	for _, port := range []uint16{179, 1179} {
+		class, ingress, err := samples(fakeFabric{port: port})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	return m.Run()
-}
-
-// requireFRR skips (outside CI) or fails (CI) without the FRR fabric.
-func requireFRR(t *testing.T) {
-	t.Helper()
-	if err := labfabric.Available(); err != nil {
-		if labfabric.InCI() {
-			t.Fatalf("CI is set, so this is a failure, not a skip: the lab's FRR fabric cannot run: %v", err)
+		var c v1alpha1.AnycastClass
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(class.Object, &c, true); err != nil {
+			t.Fatalf("class: %v", err)
 		}
-		t.Skipf("the lab's FRR fabric cannot run here (%v); TestLabAfterCrash covers the GoBGP fabric", err)
-	}
-}
-
-// clientChecks are the client checks each walk-through step must have, by step.
-var clientChecks = map[string]string{
-	"start":                  lab.CheckClientStart,
-	"drain east":             lab.CheckClientViaWest,
-	"undrain east":           lab.CheckClientBoth,
-	"stop east's speaker":    lab.CheckClientViaWest,
-	"restart east's speaker": lab.CheckClientBoth,
-}
-
-// TestLab is `make lab` in this process on the FRR fabric: the sample ingress Ready with
-// ECMP at the core's kernel, the client router (in its own namespace) holding a path to
-// the VIP from the core, the kubeconfigs usable, every walk-through step within its
-// deadline (the client keeping a path via west while east is drained or its speaker
-// down), and nothing left after Close.
-func TestLab(t *testing.T) {
-	requireFRR(t)
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "lab")
-	var out logWriter
-	out.t = t
-	l, err := lab.Up(ctx, lab.Options{Dir: dir, Fabric: lab.FabricFRR, OperatorBinary: bins.operator, Out: &out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := lab.ReadRecord(dir)
-	closed := false
-	defer func() {
-		if !closed {
-			l.Close()
+		var i v1alpha1.AnycastIngress
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(ingress.Object, &i, true); err != nil {
+			t.Fatalf("ingress: %v", err)
 		}
-	}()
-	for _, tm := range l.Timings {
-		t.Logf("bring-up: %-58s %s", tm.What, tm.Took.Round(10*time.Millisecond))
-	}
-	if l.FabricMode != lab.FabricFRR || rec.Block < 0 {
-		t.Fatalf("fabric %s, block %d", l.FabricMode, rec.Block)
-	}
-	if running := rec.Running(); len(running) != 6 {
-		t.Errorf("recorded processes alive: %v, want lab, operator and two kube-apiservers and etcds", running)
-	}
-
-	clientNS := fmt.Sprintf("acf-%d-client", rec.Block)
-	if nss := labfabric.BlockNamespaces(rec.Block); !slices.Contains(nss, clientNS) {
-		t.Errorf("namespaces of block %d: %v, want %s among them", rec.Block, nss, clientNS)
-	}
-
-	snap := l.Snapshot(ctx)
-	table := snap.Render()
-	t.Logf("table:\n%s", table)
-	for _, want := range []string{"FRR", "ECMP via", lab.VIP, "west", "east", "Ready=True", "64001 65001", "64002 65002",
-		"CLIENT (AS64500", "client: via core 64666 6400", fmt.Sprintf("acf-%d-{client,", rec.Block)} {
-		if !strings.Contains(table, want) {
-			t.Errorf("the table does not show %q", want)
+		if c.Name != ClassName || len(c.Spec.Clusters) != 2 || c.Spec.Watcher == nil || i.Spec.Address != VIP {
+			t.Fatalf("samples changed shape: %+v %+v", c.Spec, i.Spec)
 		}
-	}
-	checkClientPaths(t, snap)
-	checkKubeconfig(t, l.Kubeconfig("west"))
-
-	steps, err := l.WalkThrough(ctx, &out, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(steps) != 5 {
-		t.Fatalf("%d steps, want the start and four actions", len(steps))
-	}
-	for _, s := range steps {
-		found := false
-		for _, c := range s.Checks {
-			t.Logf("%-24s %-70s %s", s.Name, c.What, c.Took.Round(10*time.Millisecond))
-			found = found || c.What == clientChecks[s.Name]
+		west, east := c.Member("west"), c.Member("east")
+		if west.ASN != 65001 || east.ASN != 65002 || east.KubeconfigSecretRef == nil || east.KubeconfigSecretRef.Name != EastSecret {
+			t.Errorf("members %+v %+v", west, east)
 		}
-		if !found {
-			t.Errorf("step %q has no client check %q", s.Name, clientChecks[s.Name])
-		}
-	}
-	checkClientPaths(t, l.Snapshot(ctx))
-
-	l.Close()
-	closed = true
-	if left := append(rec.Leftovers(), lab.Strays(dir)...); len(left) > 0 {
-		t.Fatalf("left after Close: %v", left)
-	}
-}
-
-// checkClientPaths checks that the client router holds a best path to the VIP learnt from
-// the core (AS path 64666 then a TOR and its cluster, next hop the core).
-func checkClientPaths(t *testing.T, s *lab.Snapshot) {
-	t.Helper()
-	if s.ClientErr != nil {
-		t.Fatalf("reading the client router: %v", s.ClientErr)
-	}
-	if len(s.Client.Paths) == 0 {
-		t.Fatalf("the client router has no path to %s", lab.VIP)
-	}
-	for _, p := range s.Client.Paths {
-		if p.ASPath != "64666 64001 65001" && p.ASPath != "64666 64002 65002" {
-			t.Errorf("client path %q, want via the core to west or east", p.ASPath)
-		}
-		if p.NextHop != s.Client.CoreAddr || !p.Best {
-			t.Errorf("client path %+v: next hop not the core %s, or not best", p, s.Client.CoreAddr)
-		}
-	}
-}
-
-// checkKubeconfig uses the kubeconfig as `kubectl --kubeconfig ... get anycastingresses
-// -A` would (and runs kubectl when it is installed).
-func checkKubeconfig(t *testing.T, path string) {
-	t.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var list v1alpha1.AnycastIngressList
-	if err := c.List(context.Background(), &list); err != nil {
-		t.Fatal(err)
-	}
-	if len(list.Items) != 1 || list.Items[0].Name != lab.IngressName {
-		t.Errorf("ingresses through %s: %v", path, list.Items)
-	}
-	if kubectl, err := exec.LookPath("kubectl"); err == nil {
-		out, err := exec.Command(kubectl, "--kubeconfig", path, "get", "anycastingresses", "-A", "-o", "name").CombinedOutput()
-		if err != nil || strings.TrimSpace(string(out)) != "anycastingress.anycast.dev/"+lab.IngressName {
-			t.Errorf("kubectl get anycastingresses: %v: %s", err, out)
-		}
-	}
-}
-
-// TestLabAfterCrash runs the lab binary as `make lab` does. A first lab (LAB_KEEP) is
-// killed with SIGKILL once ready, leaving its API servers, etcds and FRR namespaces
-// behind. A second lab in the same directory on the GoBGP fabric (LAB_FABRIC=gobgp) must
-// remove them, come up, walk through every step and stay up; `anycast-lab down` (make
-// lab-down) then ends it, and nothing of either lab remains.
-func TestLabAfterCrash(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "lab")
-
-	first := startLab(t, dir, "LAB_KEEP=1", "LAB_WALK=0")
-	first.waitFor(t, "READY (total)", 4*time.Minute)
-	crashed := lab.ReadRecord(dir)
-	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	if err := first.wait(30 * time.Second); err == nil {
-		t.Fatal("the killed lab exited cleanly?")
-	}
-	left := crashed.Leftovers()
-	t.Logf("left behind by the killed lab: %v", left)
-	var apiservers int
-	for _, l := range left {
-		if strings.HasPrefix(l, "process west-kube-apiserver ") || strings.HasPrefix(l, "process east-kube-apiserver ") {
-			apiservers++
-		}
-	}
-	if apiservers != 2 {
-		t.Errorf("a killed lab should leave its two kube-apiservers running (that is what the next lab must clean): %v", left)
-	}
-	// Its FRR namespaces are left too, unless another package's fabric (make test runs
-	// packages in parallel) already swept them: a dead owner's block is anyone's to clean.
-	if crashed.Block >= 0 && !strings.Contains(strings.Join(left, " "), "namespace acf-") {
-		t.Logf("the killed lab's namespaces were already swept by another fabric")
-	}
-
-	second := startLab(t, dir, "LAB_KEEP=1", "LAB_FABRIC=gobgp")
-	second.waitFor(t, "LAB_KEEP: the lab stays up", 5*time.Minute)
-	// The directory is the second lab's now; everything else of the first must be gone.
-	if l := removeDir(crashed.Leftovers(), crashed.Dir); len(l) > 0 {
-		t.Errorf("the second lab did not remove the first one's leftovers: %v", l)
-	}
-	kept := lab.ReadRecord(dir)
-	out := second.output()
-	for _, want := range []string{
-		"BGP fabric: GOBGP", "READY (total)",
-		"drain east", "undrain east", "stop east's speaker", "restart east's speaker",
-		"Drained=True verified in status", "failover detected in status", "ECMP back at the core",
-		"0. start", "CLIENT (AS64500", "client: via core 64666 6400",
-		lab.CheckClientStart, lab.CheckClientViaWest, lab.CheckClientBoth,
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the output does not show %q", want)
-		}
-	}
-	// The summary lists every step's checks with their times: the client's among them.
-	summary := out[strings.LastIndex(out, "\nsummary\n")+1:]
-	for step, c := range clientChecks {
-		found := false
-		for _, line := range strings.Split(summary, "\n") {
-			if strings.HasPrefix(strings.TrimSpace(line), step+" ") && strings.Contains(line, c) {
-				found = true
-				t.Logf("GoBGP walk-through: %s", strings.TrimSpace(line))
+		for _, m := range []*v1alpha1.ClusterMember{west, east} {
+			addr, asn, _ := fakeFabric{}.TOR(m.Name)
+			if len(m.Peers) != 1 || m.Peers[0].Address != addr.String() || m.Peers[0].ASN != int64(asn) {
+				t.Errorf("%s peers %+v", m.Name, m.Peers)
+			}
+			if (port == 179) != (m.Peers[0].Port == nil) || (m.Peers[0].Port != nil && *m.Peers[0].Port != int32(port)) {
+				t.Errorf("%s peer port %v, fabric port %d", m.Name, m.Peers[0].Port, port)
 			}
 		}
-		if !found {
-			t.Errorf("the walk-through summary has no %q for %q", c, step)
+		s := c.Spec.Watcher.Sessions[0]
+		if c.Spec.Watcher.ASN != 64999 || s.Address != "127.1.1.1" || s.LocalAddress != "127.1.1.99" || s.ASN != 64666 ||
+			s.AddPathReceive == nil || !*s.AddPathReceive || s.Multihop != nil {
+			t.Errorf("watcher %+v", c.Spec.Watcher)
 		}
 	}
-	if strings.Contains(out, "FAILED") {
-		t.Errorf("a step failed")
-	}
-
-	down := exec.Command(bins.lab, "down", "-dir", dir)
-	if b, err := down.CombinedOutput(); err != nil {
-		t.Fatalf("anycast-lab down: %v\n%s", err, b)
-	}
-	if err := second.wait(30 * time.Second); err != nil {
-		t.Errorf("the kept lab did not exit cleanly when taken down: %v", err)
-	}
-	if l := append(append(crashed.Leftovers(), kept.Leftovers()...), lab.Strays(dir)...); len(l) > 0 {
-		t.Fatalf("left after make lab-down: %v", l)
-	}
 }
 
-func removeDir(list []string, dir string) []string {
-	var out []string
-	for _, s := range list {
-		if s != "directory "+dir {
-			out = append(out, s)
-		}
+// TestRender: the table shows the clusters, the ingress's conditions and members, the
+// core's paths with their origin clusters, and the client's path via the core.
+func TestRender(t *testing.T) {
+	yes, no := true, false
+	ing := &v1alpha1.AnycastIngress{
+		ObjectMeta: metav1.ObjectMeta{Name: IngressName, Namespace: IngressNamespace, Generation: 2},
+		Spec:       v1alpha1.AnycastIngressSpec{ClassName: ClassName, Drain: []string{"east"}},
+		Status: v1alpha1.AnycastIngressStatus{
+			Address: VIP,
+			Conditions: []metav1.Condition{
+				{Type: "Ready", Status: metav1.ConditionTrue, ObservedGeneration: 2},
+				{Type: "Drained", Status: metav1.ConditionFalse, ObservedGeneration: 1, Reason: "StillAdvertised", Message: "east still advertises"},
+			},
+			Clusters: []v1alpha1.IngressClusterStatus{{Name: "west", Programmed: true, Advertised: &yes}, {Name: "east", Programmed: true, Advertised: &no, Drained: true}},
+		},
 	}
-	return out
-}
-
-// labProc is a running anycast-lab binary whose output is logged and kept.
-type labProc struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  strings.Builder
-	done chan error
-}
-
-func startLab(t *testing.T, dir string, env ...string) *labProc {
-	t.Helper()
-	root, err := testenv.RepoRoot()
+	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ing)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &labProc{done: make(chan error, 1)}
-	p.cmd = exec.Command(bins.lab, "up", "-dir", dir, "-operator", bins.operator)
-	p.cmd.Dir = root
-	p.cmd.Env = append(os.Environ(), env...)
-	pr, pw := io.Pipe()
-	p.cmd.Stdout, p.cmd.Stderr = pw, pw
-	if err := p.cmd.Start(); err != nil {
+	s := &Snapshot{
+		At: time.Now(), Fabric: "fake fabric", Ingress: ing, IngressRaw: &unstructured.Unstructured{Object: raw},
+		Core: CoreView{HasFIB: true, FIB: []netip.Addr{netip.MustParseAddr("198.18.1.2")}, Paths: []CorePath{
+			{ASPath: "64001 65001", NextHop: netip.MustParseAddr("198.18.1.2"), Best: true, Multipath: true},
+		}},
+		Client: ClientView{ASN: ClientASN, CoreAddr: netip.MustParseAddr("198.18.3.1"), Paths: []CorePath{
+			{ASPath: "64666 64001 65001", NextHop: netip.MustParseAddr("198.18.3.1"), Best: true, Multipath: true},
+		}},
+		Speakers: map[string]SpeakerView{"west": {Running: true}, "east": {State: speaker.State{Problems: []string{"BGPPeer x: nope"}}}},
+		Clusters: []ClusterView{{Name: "west", Role: "hub", ASN: 65001}, {Name: "east", Role: "spoke", ASN: 65002}},
+		Operator: "pid 1",
+	}
+	out := s.Render()
+	for _, want := range []string{
+		"fake fabric", "west     hub", "DOWN", "! east speaker: BGPPeer x: nope",
+		"drain [east]", "Ready=True", "Drained=False(stale)", "Drained: StillAdvertised: east still advertises",
+		"kernel route: via 198.18.1.2", "64001 65001", "west (65001)",
+		"CLIENT (AS64500", "client: via core 64666 64001 65001  (next hop 198.18.3.1, origin west (65001), best)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the table lacks %q:\n%s", want, out)
+		}
+	}
+	if err := s.coreServes("west"); err != nil {
+		t.Error(err)
+	}
+	if err := s.coreServes("west", "east"); err == nil {
+		t.Error("one path is not ECMP across both")
+	}
+	if err := errs1(s.clientReaches(), s.clientReaches("west")); err != nil {
+		t.Error(err)
+	}
+	if err := s.clientReaches("east"); err == nil {
+		t.Error("the client's path to west counted as a path to east")
+	}
+	notCore := *s
+	notCore.Client.Paths = []CorePath{{ASPath: "64001 65001", NextHop: netip.MustParseAddr("198.18.1.2"), Best: true}}
+	if err := notCore.clientReaches(); err == nil {
+		t.Error("a path that does not come from the core counted")
+	}
+	none := *s
+	none.Client.Paths = nil
+	if err := none.clientReaches(); err == nil || !strings.Contains(none.Render(), "client: no path") {
+		t.Errorf("no client path: %v\n%s", err, none.Render())
+	}
+	if err := s.condition("Drained", metav1.ConditionFalse); err == nil || !strings.Contains(err.Error(), "generation") {
+		t.Errorf("a stale condition must not count: %v", err)
+	}
+}
+
+// TestProcessRecords: a recorded process is found alive and stopped; a record whose
+// start time does not match (the pid reused by another process) is never signalled.
+func TestProcessRecords(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		err := p.cmd.Wait()
-		_ = pw.Close()
-		p.done <- err
-	}()
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.out.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		if p.wait(0) == errStillRunning {
-			_ = p.cmd.Process.Kill()
-			_ = p.wait(10 * time.Second)
-		}
-		_ = lab.Down(dir)
-		t.Logf("anycast-lab %v output:\n%s", env, p.output())
-	})
-	return p
-}
-
-func (p *labProc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-func (p *labProc) waitFor(t *testing.T, line string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !strings.Contains(p.output(), line) {
-		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("anycast-lab exited (%v) before printing %q", err, line)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("anycast-lab did not print %q within %s", line, timeout)
-		}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	defer func() { _ = cmd.Process.Kill() }()
+	if err := recordProc(dir, "sleeper", cmd.Process.Pid); err != nil {
+		t.Fatal(err)
 	}
-}
-
-// wait waits for the process to exit and returns its error; an error too when it still
-// runs after timeout.
-func (p *labProc) wait(timeout time.Duration) error {
+	recs := recordedProcs(dir)
+	if len(recs) != 1 || recs[0].Name != "sleeper" || !recs[0].alive() {
+		t.Fatalf("records %+v", recs)
+	}
+	stale := recs[0]
+	stale.Start++
+	if err := stopProcs([]procRecord{stale}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(cmd.Process.Pid, 0); err != nil {
+		t.Fatal("a record with another start time killed the process")
+	}
+	if err := stopProcs(recs, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	select {
-	case err := <-p.done:
-		p.done <- err
-		return err
-	case <-time.After(timeout):
-		return errStillRunning
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the recorded process still runs")
+	}
+	if r := ReadRecord(dir); len(r.Running()) != 0 || r.Block != -1 || filepath.Base(r.Dir) != filepath.Base(dir) {
+		t.Errorf("record %+v", r)
 	}
 }
 
-var errStillRunning = fmt.Errorf("still running")
-
-// logWriter sends the lab's progress lines to the test log.
-type logWriter struct {
-	t  *testing.T
-	mu sync.Mutex
-	b  []byte
-}
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.b = append(w.b, p...)
-	for {
-		i := strings.IndexByte(string(w.b), '\n')
-		if i < 0 {
-			return len(p), nil
+// TestChooseFabric: explicit modes are kept, unknown ones refused.
+func TestChooseFabric(t *testing.T) {
+	for _, m := range []string{FabricFRR, FabricGoBGP} {
+		if got, _, err := chooseFabric(m); err != nil || got != m {
+			t.Errorf("%s: %s %v", m, got, err)
 		}
-		w.t.Log(string(w.b[:i]))
-		w.b = w.b[i+1:]
+	}
+	if got, why, err := chooseFabric(""); err != nil || (got != FabricFRR && got != FabricGoBGP) || why == "" {
+		t.Errorf("auto: %s (%s) %v", got, why, err)
+	}
+	if _, _, err := chooseFabric("quagga"); err == nil {
+		t.Error("unknown fabric accepted")
 	}
 }

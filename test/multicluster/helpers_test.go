@@ -14,8 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
 	gatewayfixture "github.com/anycast-operator/anycast-operator/test/fixtures/gateway"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 const converge = 60 * time.Second

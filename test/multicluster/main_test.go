@@ -24,9 +24,9 @@ import (
 
 	"github.com/anycast-operator/anycast-operator/internal/logging"
 	"github.com/anycast-operator/anycast-operator/internal/operator"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
 	gatewayfixture "github.com/anycast-operator/anycast-operator/test/fixtures/gateway"
 	skupperfixture "github.com/anycast-operator/anycast-operator/test/fixtures/skupper"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 const (

@@ -16,7 +16,7 @@ import (
 	skupperv2 "github.com/anycast-operator/anycast-operator/api/external/skupper/v2alpha1"
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/render"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 // TestFailedRedemptionRecovers: the hub's router loses its endpoints just as east redeems

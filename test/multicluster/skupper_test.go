@@ -14,7 +14,7 @@ import (
 	skupperv2 "github.com/anycast-operator/anycast-operator/api/external/skupper/v2alpha1"
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/render"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 // TestRemoteBackend: a route's backend runs on east only. On west and north Skupper (the

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 // Binaries are the real components built by hack/real-components.sh.

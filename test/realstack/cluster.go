@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 // Cluster is one envtest API server with the real components that play its cluster.
@@ -31,7 +31,7 @@ type Cluster struct {
 	closers []func()
 }
 
-// NewCluster prepares a cluster on env (an API server started by internal/testenv, with
+// NewCluster prepares a cluster on env (an API server started by test/testenv, with
 // the MetalLB, Gateway API and project CRDs installed): it writes the kubeconfig into dir.
 func NewCluster(env *testenv.Env, bin Binaries, dir string) (*Cluster, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -6,7 +6,7 @@
 // bin/real/<component>-<version>; Locate finds them.
 //
 // Each component runs as a plain process out of cluster, against an envtest API server
-// (internal/testenv), with its stdout and stderr captured to a file that tests read
+// (test/testenv), with its stdout and stderr captured to a file that tests read
 // (Process.Output, ConfigErrors). Node components run in a network namespace of the
 // caller's (a speaker namespace of test/fabric, veth-linked to its FRR TOR), and reach the
 // API server through a Forwarder at the kubeconfig's own address:

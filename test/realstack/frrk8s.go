@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	labfabric "github.com/anycast-operator/anycast-operator/internal/lab/fabric"
+	labfabric "github.com/anycast-operator/anycast-operator/test/lab/fabric"
 )
 
 // DefaultFRRK8sNamespace is where frr-k8s runs and reads FRRConfigurations.

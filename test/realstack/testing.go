@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	labfabric "github.com/anycast-operator/anycast-operator/internal/lab/fabric"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
+	labfabric "github.com/anycast-operator/anycast-operator/test/lab/fabric"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 // Require returns the built real components, or ends tb when this machine cannot run
@@ -33,7 +33,7 @@ func Require(tb testing.TB, components ...string) Binaries {
 	return b
 }
 
-// StartCluster starts an envtest API server named name (internal/testenv: the project's,
+// StartCluster starts an envtest API server named name (test/testenv: the project's,
 // MetalLB's, Gateway API's and Skupper's CRDs) and a Cluster on it, logging into a
 // temporary directory. tb.Cleanup stops every process, then the API server; when tb
 // failed, the end of every process's log is written to tb first.

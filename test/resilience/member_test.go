@@ -20,8 +20,8 @@ import (
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/controller"
 	"github.com/anycast-operator/anycast-operator/internal/operator"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
 	"github.com/anycast-operator/anycast-operator/test/scale/apicount"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 // TestMemberRestartAndCompaction: while the operator programs 60 new ingresses, east's

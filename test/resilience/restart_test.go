@@ -12,8 +12,8 @@ import (
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/operator"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
 	"github.com/anycast-operator/anycast-operator/test/scale/membercheck"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 // TestRestartMidApply kills the operator twice while it programs 200 ingresses on two

@@ -1,6 +1,6 @@
 // Package safety_test proves the health gate and the drain modes against real routers: FRR
 // core (64666) and TORs (64001, 64002) in network namespaces; each cluster's MetalLB
-// speaker played by the lab's stand-in (internal/lab/speaker), which reads the MetalLB
+// speaker played by the lab's stand-in (test/lab/speaker), which reads the MetalLB
 // objects the operator writes on that cluster and drives a gobgpd speaker (65001, 65002);
 // the operator's watcher peering with the core. West (the hub) and east are real API
 // servers; clearly named fixtures play the Gateway implementation with MetalLB's IP
@@ -22,9 +22,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/anycast-operator/anycast-operator/internal/operator"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
 	gatewayfixture "github.com/anycast-operator/anycast-operator/test/fixtures/gateway"
 	skupperfixture "github.com/anycast-operator/anycast-operator/test/fixtures/skupper"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 const operatorNamespace = "anycast-system"

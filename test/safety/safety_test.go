@@ -15,12 +15,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
-	labfabric "github.com/anycast-operator/anycast-operator/internal/lab/fabric"
-	"github.com/anycast-operator/anycast-operator/internal/lab/speaker"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
 	"github.com/anycast-operator/anycast-operator/test/fabric"
 	gatewayfixture "github.com/anycast-operator/anycast-operator/test/fixtures/gateway"
+	labfabric "github.com/anycast-operator/anycast-operator/test/lab/fabric"
+	"github.com/anycast-operator/anycast-operator/test/lab/speaker"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 const converge = 90 * time.Second

@@ -18,9 +18,9 @@ import (
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/operator"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
 	"github.com/anycast-operator/anycast-operator/test/fabric"
 	"github.com/anycast-operator/anycast-operator/test/scale/apicount"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 // BenchmarkWatcherBurst1000: 1,000 AnycastIngresses with 1,000 VIPs that west and east

@@ -7,7 +7,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 var env *testenv.Env

@@ -10,8 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
 	"github.com/anycast-operator/anycast-operator/test/fabric"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 // BenchmarkWithdrawalToStatus measures, through the whole operator, the delay from a

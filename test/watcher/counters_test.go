@@ -10,8 +10,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
 	"github.com/anycast-operator/anycast-operator/test/fabric"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 // counterFollow bounds how long the class's counters may trail the routers: the

@@ -24,9 +24,9 @@ import (
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/operator"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
 	"github.com/anycast-operator/anycast-operator/test/fabric"
 	gatewayfixture "github.com/anycast-operator/anycast-operator/test/fixtures/gateway"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 const (

@@ -93,8 +93,8 @@ func (r Route) String() string {
 }
 
 // Announcer is one cluster's BGP speaker. The lab's fabrics implement it: a gobgpd in a
-// network namespace (internal/lab/fabric.Speaker) or an in-process GoBGP server
-// (internal/lab/gobgpnet).
+// network namespace (test/lab/fabric.Speaker) or an in-process GoBGP server
+// (test/lab/gobgpnet).
 type Announcer interface {
 	// Sessions lists the sessions the speaker is wired for.
 	Sessions() []Session

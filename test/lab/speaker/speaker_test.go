@@ -19,8 +19,8 @@ import (
 	mlbv1beta1 "go.universe.tf/metallb/api/v1beta1"
 	mlbv1beta2 "go.universe.tf/metallb/api/v1beta2"
 
-	"github.com/anycast-operator/anycast-operator/internal/lab/speaker"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
+	"github.com/anycast-operator/anycast-operator/test/lab/speaker"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 var env *testenv.Env

@@ -44,7 +44,7 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v3/pkg/server"
 
-	"github.com/anycast-operator/anycast-operator/internal/lab/speaker"
+	"github.com/anycast-operator/anycast-operator/test/lab/speaker"
 )
 
 // Reference topology ASNs.

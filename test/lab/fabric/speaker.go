@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/anycast-operator/anycast-operator/internal/lab/speaker"
+	"github.com/anycast-operator/anycast-operator/test/lab/speaker"
 )
 
 // Speaker is a Debian gobgpd in its own namespace, standing in for one
@@ -280,7 +280,7 @@ func (s *Speaker) Sessions() []speaker.Session {
 
 // Advertise makes the speaker originate exactly routes: what it announced before and is
 // not listed is withdrawn, what changed is announced again. It implements
-// speaker.Announcer, so the MetalLB stand-in (internal/lab/speaker) drives it.
+// speaker.Announcer, so the MetalLB stand-in (test/lab/speaker) drives it.
 func (s *Speaker) Advertise(_ context.Context, routes []speaker.Route) error {
 	want := make(map[netip.Prefix]Attributes, len(routes))
 	for _, r := range routes {

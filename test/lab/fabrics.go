@@ -8,9 +8,9 @@ import (
 	"os/exec"
 	"strings"
 
-	labfabric "github.com/anycast-operator/anycast-operator/internal/lab/fabric"
-	"github.com/anycast-operator/anycast-operator/internal/lab/gobgpnet"
-	"github.com/anycast-operator/anycast-operator/internal/lab/speaker"
+	labfabric "github.com/anycast-operator/anycast-operator/test/lab/fabric"
+	"github.com/anycast-operator/anycast-operator/test/lab/gobgpnet"
+	"github.com/anycast-operator/anycast-operator/test/lab/speaker"
 )
 
 // Fabric modes.
@@ -101,7 +101,7 @@ func chooseFabric(mode string) (string, string, error) {
 	return "", "", fmt.Errorf("unknown fabric %q (want auto, frr or gobgp)", mode)
 }
 
-// frrFabric is internal/lab/fabric: FRR in network namespaces, gobgpd speakers.
+// frrFabric is test/lab/fabric: FRR in network namespaces, gobgpd speakers.
 type frrFabric struct{ f *labfabric.Fabric }
 
 func newFRRFabric() (*frrFabric, error) {
@@ -181,7 +181,7 @@ func (x *frrFabric) Client(_ context.Context, p netip.Prefix) (ClientView, error
 func (x *frrFabric) Block() int { return x.f.Block }
 func (x *frrFabric) Close()     { x.f.Close() }
 
-// goFabric is internal/lab/gobgpnet: GoBGP in this process on loopback addresses.
+// goFabric is test/lab/gobgpnet: GoBGP in this process on loopback addresses.
 type goFabric struct{ n *gobgpnet.Network }
 
 func newGoFabric(ctx context.Context, log io.Writer) (*goFabric, error) {

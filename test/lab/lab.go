@@ -2,7 +2,7 @@
 // planes, west (the hub, where the operator runs) and east (a spoke registered through
 // its kubeconfig Secret), the operator binary in hub mode, the BGP fabric (FRR routers in
 // network namespaces, or GoBGP routers in this process on loopback addresses when FRR
-// cannot run), a MetalLB speaker stand-in per cluster (internal/lab/speaker), the Skupper
+// cannot run), a MetalLB speaker stand-in per cluster (test/lab/speaker), the Skupper
 // status fixture (test/fixtures/skupper), and the samples of config/samples. It prints a
 // table of what the clusters, the operator, the core router and the client router (AS
 // 64500, beyond the core) say, and walks through a drain, an undrain and a speaker
@@ -34,9 +34,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	labfabric "github.com/anycast-operator/anycast-operator/internal/lab/fabric"
-	"github.com/anycast-operator/anycast-operator/internal/lab/speaker"
 	skupperfixture "github.com/anycast-operator/anycast-operator/test/fixtures/skupper"
+	labfabric "github.com/anycast-operator/anycast-operator/test/lab/fabric"
+	"github.com/anycast-operator/anycast-operator/test/lab/speaker"
 )
 
 // Options configure a lab.

@@ -9,8 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
-	"github.com/anycast-operator/anycast-operator/internal/schemacheck"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
+	"github.com/anycast-operator/anycast-operator/test/schemacheck"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 var (

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anycast-operator/anycast-operator/internal/lab/speaker"
+	"github.com/anycast-operator/anycast-operator/test/lab/speaker"
 )
 
 func eventually(t *testing.T, what string, f func() error) {

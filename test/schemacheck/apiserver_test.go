@@ -18,8 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/anycast-operator/anycast-operator/internal/schemacheck"
-	"github.com/anycast-operator/anycast-operator/internal/testenv"
+	"github.com/anycast-operator/anycast-operator/test/schemacheck"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 // The API server is started once, on first use, and stopped by TestMain.

@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
-	"github.com/anycast-operator/anycast-operator/internal/lab/speaker"
+	"github.com/anycast-operator/anycast-operator/test/lab/speaker"
 )
 
 // Snapshot is everything the table shows, read at one moment.
