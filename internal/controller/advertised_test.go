@@ -7,10 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/bgp"
+	"github.com/anycast-operator/anycast-operator/internal/render"
+	"github.com/anycast-operator/anycast-operator/internal/status"
 )
 
 // viewOf is a fixed watcher view: the paths and sessions a Manager would report.
@@ -53,11 +56,12 @@ func TestAdvertisedWhileRouterRestarts(t *testing.T) {
 		{"down", viewOf{nil, []bgp.SessionState{down}}, metav1.ConditionUnknown, ReasonWatcherNotEstablished, "no watcher session is established"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ing := &v1alpha1.AnycastIngress{}
-			ing.Status.Clusters = []v1alpha1.IngressClusterStatus{{Name: "west"}, {Name: "east"}}
-			conds := conditionSet{conds: &ing.Status.Conditions, generation: 1}
-			setAdvertised(conds, ing, class, tc.view, vip, nil, time.Now())
-			c := conds.get(v1alpha1.ConditionAdvertised)
+			obs := &status.Observation{Generation: 1, Now: metav1.Now(), Watcher: watcherObservation(class, tc.view, vip), Members: []status.Member{
+				{Name: "west", Outcome: status.Programmed, Advertisement: &render.Advertisement{Mode: render.Advertise}},
+				{Name: "east", Outcome: status.Programmed, Advertisement: &render.Advertisement{Mode: render.Advertise}},
+			}}
+			st := status.Ingress(obs).Status
+			c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionAdvertised)
 			if c == nil || c.Status != tc.status || c.Reason != tc.reason || !strings.Contains(c.Message, tc.saying) {
 				t.Fatalf("Advertised = %+v; want %s %s saying %q", c, tc.status, tc.reason, tc.saying)
 			}

@@ -2,54 +2,19 @@ package controller
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/health"
 	"github.com/anycast-operator/anycast-operator/internal/render"
+	"github.com/anycast-operator/anycast-operator/internal/status"
 )
-
-// Health verdicts and router states written to AnycastIngress status.clusters.
-const (
-	HealthHealthy   = "Healthy"
-	HealthUnhealthy = "Unhealthy"
-
-	RouterAdvertised = "Advertised"
-	RouterPrepended  = "Prepended"
-	RouterWithdrawn  = "Withdrawn"
-)
-
-var (
-	memberHealthy = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "anycast_member_healthy",
-		Help: "Health verdict of a member for an ingress (1 healthy, 0 unhealthy).",
-	}, []string{"class", "namespace", "ingress", "member"})
-	healthWithdrawals = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "anycast_health_withdrawals_total",
-		Help: "Advertisements withdrawn by the health gate.",
-	}, []string{"class", "member"})
-	withdrawalConfirm = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "anycast_health_withdrawal_confirmed_seconds",
-		Help:    "Delay from an unhealthy verdict to the routers no longer carrying the member's path.",
-		Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120},
-	}, []string{"class"})
-)
-
-func init() {
-	metrics.Registry.MustRegister(memberHealthy, healthWithdrawals, withdrawalConfirm)
-}
 
 // gateConfig reads an ingress's health gate; ok is false when it is off.
 func gateConfig(ing *v1alpha1.AnycastIngress) (health.GateConfig, bool) {
@@ -99,6 +64,21 @@ func (g gateResult) withdrawn() []string {
 	for _, d := range g.outcome.Members {
 		if d.Withdraw && !d.Awaiting {
 			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+// observation is the gate's part of what the status is computed from; nil with the gate
+// off.
+func (g gateResult) observation() *status.Gate {
+	if !g.enabled {
+		return nil
+	}
+	out := &status.Gate{Members: g.outcome.Members, AllUnhealthy: g.outcome.AllUnhealthy, Verdicts: map[string]string{}}
+	for name, v := range g.verdicts {
+		if !v.Healthy {
+			out.Verdicts[name] = v.Message()
 		}
 	}
 	return out
@@ -168,7 +148,7 @@ func previousOf(cs v1alpha1.IngressClusterStatus) health.Previous {
 	if cs.Health == "" {
 		return health.Previous{Joining: joining(cs)}
 	}
-	p := health.Previous{Known: true, Healthy: cs.Health == HealthHealthy}
+	p := health.Previous{Known: true, Healthy: cs.Health == status.HealthHealthy}
 	if cs.HealthSince != nil {
 		p.Since = cs.HealthSince.Time
 	}
@@ -276,111 +256,6 @@ const (
 // pendingDeadline is how long a new ingress may wait for its first healthy member before
 // it is reported as AllMembersUnhealthy: a gateway that is never programmed is an error.
 const pendingDeadline = 5 * time.Minute
-
-// applyGateStatus writes each member's verdict, what it is asked to do with the VIP, and
-// the Healthy condition, and emits events and metrics on transitions. It returns when to
-// look again (a new ingress's pending deadline), or 0.
-func (r *IngressReconciler) applyGateStatus(ctx context.Context, conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1alpha1.AnycastClass, g gateResult, out *render.Output, prev map[string]v1alpha1.IngressClusterStatus, now time.Time) time.Duration {
-	for i := range ing.Status.Clusters {
-		cs := &ing.Status.Clusters[i]
-		switch co := out.Cluster(cs.Name); {
-		case co != nil && len(co.Refusals) > 0:
-			// Nothing of this generation was applied there: the member still does what it
-			// was last told (a refused prepend drain must not read as prepended).
-			cs.Advertisement, cs.WithdrawnReason = prev[cs.Name].Advertisement, prev[cs.Name].WithdrawnReason
-		case co != nil && co.Advertisement != nil:
-			cs.Advertisement = string(co.Advertisement.Mode)
-			cs.WithdrawnReason = co.Advertisement.Reason
-		}
-		if !g.enabled {
-			continue
-		}
-		d, ok := g.decision(cs.Name)
-		if !ok {
-			continue
-		}
-		v := g.verdicts[cs.Name]
-		cs.Health, cs.HealthMessage = HealthHealthy, ""
-		if !d.Healthy {
-			cs.Health, cs.HealthMessage = HealthUnhealthy, v.Message()
-		}
-		since := metav1.NewTime(d.Since.Truncate(time.Second))
-		cs.HealthSince = &since
-		gauge := 0.0
-		if d.Healthy {
-			gauge = 1
-		}
-		memberHealthy.WithLabelValues(class.Name, ing.Namespace, ing.Name, cs.Name).Set(gauge)
-		p := prev[cs.Name]
-		if p.Health != cs.Health {
-			logf.FromContext(ctx).Info("member health changed", "member", cs.Name, "health", cs.Health, "reason", cs.HealthMessage)
-		}
-		wasWithdrawn := p.Advertisement == string(render.Withdraw) && p.WithdrawnReason == render.ReasonUnhealthy
-		isWithdrawn := cs.Advertisement == string(render.Withdraw) && cs.WithdrawnReason == render.ReasonUnhealthy
-		switch {
-		case isWithdrawn && !wasWithdrawn:
-			healthWithdrawals.WithLabelValues(class.Name, cs.Name).Inc()
-			r.event(ing, corev1.EventTypeWarning, "MemberWithdrawn", fmt.Sprintf("%s withdrawn from the VIP: %s", cs.Name, cs.HealthMessage))
-		case wasWithdrawn && !isWithdrawn:
-			r.event(ing, corev1.EventTypeNormal, "MemberRestored", fmt.Sprintf("%s advertises the VIP again after the hold-down", cs.Name))
-		}
-	}
-	if !g.enabled {
-		conds.remove(v1alpha1.ConditionHealthy)
-		for i := range ing.Status.Clusters {
-			cs := &ing.Status.Clusters[i]
-			cs.Health, cs.HealthMessage, cs.HealthSince = "", "", nil
-		}
-		return 0
-	}
-	var unhealthy, withdrawn, awaiting []string
-	anyHealthy := false
-	for _, d := range g.outcome.Members {
-		anyHealthy = anyHealthy || d.Healthy
-		if !d.Healthy {
-			unhealthy = append(unhealthy, d.Name+" ("+g.verdicts[d.Name].Message()+")")
-		}
-		switch {
-		case d.Awaiting:
-			awaiting = append(awaiting, d.Name)
-		case d.Withdraw:
-			withdrawn = append(withdrawn, d.Name)
-		}
-	}
-	// A new ingress's gateways take a moment to be programmed: until a member has been
-	// healthy once, "every member unhealthy" is the ingress coming up, not an outage,
-	// for up to pendingDeadline.
-	starting := true
-	for _, p := range prev {
-		starting = starting && p.Health != HealthHealthy
-	}
-	if c := conds.get(v1alpha1.ConditionHealthy); c != nil && (c.Reason != ReasonPending || now.Sub(c.LastTransitionTime.Time) > pendingDeadline) {
-		starting = false
-	}
-	nothingServes := len(awaiting) > 0 && !anyHealthy
-	switch {
-	case (g.outcome.AllUnhealthy || nothingServes) && starting:
-		conds.set(v1alpha1.ConditionHealthy, false, ReasonPending,
-			"waiting for the members to serve the VIP for the first time (a member advertises it once healthy): "+joinNames(unhealthy))
-		return pendingDeadline - now.Sub(conds.get(v1alpha1.ConditionHealthy).LastTransitionTime.Time) + time.Second
-	case nothingServes:
-		conds.set(v1alpha1.ConditionHealthy, false, ReasonNoMemberHealthy,
-			"no member has been healthy yet, so none advertises the VIP (a member's first advertisement waits for its health): "+joinNames(unhealthy))
-	case g.outcome.AllUnhealthy:
-		conds.set(v1alpha1.ConditionHealthy, false, "AllMembersUnhealthy",
-			"every serving member is unhealthy, so every one keeps advertising (withdrawing them all would black-hole the VIP): "+joinNames(unhealthy))
-	case len(withdrawn) > 0:
-		conds.set(v1alpha1.ConditionHealthy, false, "MembersWithdrawn", "withdrawn from the VIP until healthy for the hold-down: "+joinNames(unhealthy))
-	case len(awaiting) > 0:
-		conds.set(v1alpha1.ConditionHealthy, false, ReasonMembersAwaitingHealth,
-			"not advertising until healthy for the first time: "+joinNames(unhealthy))
-	case len(unhealthy) > 0:
-		conds.set(v1alpha1.ConditionHealthy, false, "MembersUnhealthy", "unhealthy, withdrawn if it lasts: "+joinNames(unhealthy))
-	default:
-		conds.set(v1alpha1.ConditionHealthy, true, "AllMembersHealthy", "every serving member can serve the VIP")
-	}
-	return 0
-}
 
 func (r *IngressReconciler) event(ing *v1alpha1.AnycastIngress, typ, reason, note string) {
 	if r.Recorder != nil {

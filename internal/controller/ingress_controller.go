@@ -27,6 +27,7 @@ import (
 	"github.com/anycast-operator/anycast-operator/internal/notify"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
+	"github.com/anycast-operator/anycast-operator/internal/status"
 )
 
 // Finalizer removes an object's children from every member before the object goes.
@@ -124,12 +125,19 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	// restart while MetalLB removed a VIP: Ready=True stayed for good, since status
 	// writes do not trigger a reconcile).
 	orig := r.statuses.base(ing)
-	ing.Status = *orig.Status.DeepCopy() // the hold-downs and transitions start from it too
-	before := &orig.Status
+	obs := &status.Observation{Generation: ing.Generation, Now: metav1.NewTime(time.Now()), Previous: orig.Status}
+	observed := false
 	bgpChangeAt, _ := r.Delays.Take(req.NamespacedName)
 	defer func() {
-		ing.Status.ObservedGeneration = ing.Generation
-		if equality.Semantic.DeepEqual(before, &ing.Status) {
+		if !observed {
+			return // an early transient error: nothing new to say
+		}
+		result := status.Ingress(obs)
+		ing.Status = result.Status
+		if result.Requeue.Duration > 0 && retErr == nil {
+			res.RequeueAfter = minPositive(res.RequeueAfter, result.Requeue.Duration)
+		}
+		if equality.Semantic.DeepEqual(&orig.Status, &ing.Status) {
 			return
 		}
 		// The status is ours alone: a merge patch needs no resourceVersion, so a cache
@@ -141,25 +149,18 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		}
 		r.statuses.wrote(ing)
 		r.Delays.Written(bgpChangeAt, time.Now())
-		emitTransitions(r.Recorder, ing, before.Conditions, ing.Status.Conditions)
+		r.statusEffects(ctx, class, ing, &orig.Status, obs)
 	}()
-
-	conds := conditionSet{conds: &ing.Status.Conditions, generation: ing.Generation}
-	notAccepted := func(reason, msg string) {
-		conds.set(v1alpha1.ConditionAccepted, false, reason, msg)
-		if !conds.isTrue(v1alpha1.ConditionProgrammed) || conds.get(v1alpha1.ConditionProgrammed).ObservedGeneration != ing.Generation {
-			conds.set(v1alpha1.ConditionProgrammed, false, ReasonNotAccepted, "nothing of this generation is applied until the ingress is accepted; members keep what was applied before")
-		}
-		conds.ready(v1alpha1.ConditionAccepted, v1alpha1.ConditionProgrammed)
+	notAccepted := func(p *render.Problem, address string) (ctrl.Result, error) {
+		obs.NotAccepted, obs.Address, observed = p, address, true
+		return ctrl.Result{}, nil
 	}
 
 	if !classFound {
-		notAccepted(ReasonClassNotFound, fmt.Sprintf("AnycastClass %q does not exist; create it or fix spec.className", ing.Spec.ClassName))
-		return ctrl.Result{}, nil
+		return notAccepted(&render.Problem{Reason: string(v1alpha1.ReasonClassNotFound), Message: fmt.Sprintf("AnycastClass %q does not exist; create it or fix spec.className", ing.Spec.ClassName)}, orig.Status.Address)
 	}
 	if !class.DeletionTimestamp.IsZero() {
-		notAccepted(ReasonClassDeleting, fmt.Sprintf("AnycastClass %q is being deleted", class.Name))
-		return ctrl.Result{}, nil
+		return notAccepted(&render.Problem{Reason: string(v1alpha1.ReasonClassDeleting), Message: fmt.Sprintf("AnycastClass %q is being deleted", class.Name)}, orig.Status.Address)
 	}
 
 	ns := &corev1.Namespace{}
@@ -172,74 +173,91 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	}
 	addr, problem := r.Allocator.Resolve(class, ing)
 	if problem != nil {
-		ing.Status.Address = ""
-		notAccepted(problem.Reason, problem.Message)
-		return ctrl.Result{}, nil
+		return notAccepted(problem, "")
 	}
 
-	// The Skupper network comes first: a backend reached over it is healthy only when its
-	// link is up.
+	// Observe: the Skupper network comes first (a backend reached over it is healthy only
+	// when its link is up), then each member's health and MetalLB.
 	var transient []error
 	report, err := r.reconcileSkupperNetwork(ctx, class, ing.Namespace)
 	if err != nil {
 		transient = append(transient, err)
 	}
-	now := time.Now()
-	gate := r.evaluateHealth(ctx, class, ing, addr, report, now)
+	gate := r.evaluateHealth(ctx, class, ing, addr, report, obs.Now.Time)
 	metallb := r.observeMetalLB(ctx, class, ing)
-
 	conflicts, err := classConflicts(ctx, r.Client, class)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	obs := render.Observed{
+
+	// Render.
+	robs := render.Observed{
 		Address: addr.String(), NamespaceLabels: ns.Labels, ClassConflicts: conflicts,
 		HealthWithdrawn: gate.withdrawn(), AwaitingHealth: gate.awaiting(), Members: map[string]render.MemberObserved{},
 	}
 	for name, st := range metallb {
-		obs.Members[name] = render.MemberObserved{Pools: st.pools}
+		robs.Members[name] = render.MemberObserved{Pools: st.pools}
 	}
-	out := render.RenderIngress(class, ing, &obs)
+	out := render.RenderIngress(class, ing, &robs)
 	if len(out.Problems) > 0 {
-		ing.Status.Address = ""
-		notAccepted(out.Problems[0].Reason, render.Summary(out.Problems))
-		return ctrl.Result{}, nil
-	}
-	ing.Status.Address = addr.String()
-	allRefused := len(out.Clusters) > 0
-	for _, co := range out.Clusters {
-		allRefused = allRefused && len(co.Refusals) > 0
-	}
-	switch refusals := out.AllProblems(); {
-	case allRefused:
-		conds.set(v1alpha1.ConditionAccepted, false, refusals[0].Reason, render.Summary(refusals)+"; every selected member refuses the ingress, so nothing of this generation is applied anywhere (members keep what was applied before)")
-	case len(refusals) > 0:
-		conds.set(v1alpha1.ConditionAccepted, false, refusals[0].Reason, render.Summary(refusals)+"; the other members are programmed")
-	default:
-		conds.set(v1alpha1.ConditionAccepted, true, ReasonAccepted, "")
+		return notAccepted(&render.Problem{Reason: out.Problems[0].Reason, Message: render.Summary(out.Problems)}, "")
 	}
 
-	// Program every selected member; remove the ingress from members it no longer selects.
+	// Apply: every selected member; remove the ingress from members it no longer selects.
+	observed, obs.Address = true, addr.String()
 	ref := owner.Ingress(class.Name, ing.Namespace, ing.Name)
-	statuses := make([]v1alpha1.IngressClusterStatus, 0, len(out.Clusters))
-	outcomes := make([]outcome, 0, len(out.Clusters))
+	unavailable := false
 	for _, co := range out.Clusters {
-		st, oc, err := r.programMember(ctx, class, ref, co)
-		if mst, ok := metallb[co.Name]; ok && oc == outcomeProgrammed && mst.verdict == MetalLBInvalid {
+		m := status.Member{Name: co.Name, Drained: co.Drained, Advertisement: co.Advertisement, Refusals: co.Refusals, AnnouncingNodes: gate.announcing[co.Name]}
+		var err error
+		m.Outcome, m.Message, err = r.programMember(ctx, class, ref, co)
+		if mst, ok := metallb[co.Name]; ok && m.Outcome == status.Programmed && mst.verdict == MetalLBInvalid {
 			// Applied, but MetalLB rejects its whole configuration: nothing of it acts.
-			st.Programmed, st.Message, oc = false, rejectionMessage(co.Name, mst), outcomeRejected
+			m.Outcome, m.Message = status.Rejected, rejectionMessage(co.Name, mst)
 		}
-		st.AnnouncingNodes = gate.announcing[co.Name]
-		statuses = append(statuses, st)
-		outcomes = append(outcomes, oc)
+		unavailable = unavailable || m.Outcome == status.Unavailable
+		obs.Members = append(obs.Members, m)
 		if err != nil {
 			transient = append(transient, err)
 		}
 	}
+	if err := r.pruneUnselected(ctx, class, ref, out); err != nil {
+		transient = append(transient, err)
+	}
+
+	// What the status needs besides the members: links, health, the routers' view.
+	obs.Skupper = skupperObservation(class, ing, report)
+	obs.Gate = gate.observation()
+	obs.Watcher = watcherObservation(class, r.Watcher, addr)
+	if len(transient) > 0 {
+		log.V(1).Info("transient errors, retrying", "errors", errors.Join(transient...).Error())
+		return withTransient(ctrl.Result{}, transient)
+	}
+	// Members that are down come back through the registry's notifications; the requeue
+	// is for what nobody notifies: a link on its way up, a backoff running out, a
+	// hold-down ending (the status adds its own: a new ingress's deadline, a syncing
+	// watcher).
+	requeue := report.RequeueAfter
+	if rc := gate.recheck(); rc > 0 {
+		requeue = minPositive(requeue, rc+100*time.Millisecond)
+	}
+	if gate.addressPending {
+		requeue = minPositive(requeue, addressRecheck)
+	}
+	if unavailable {
+		requeue = minPositive(requeue, time.Minute)
+	}
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// pruneUnselected removes the ingress's objects from the members of the class it no
+// longer selects.
+func (r *IngressReconciler) pruneUnselected(ctx context.Context, class *v1alpha1.AnycastClass, ref owner.Ref, out *render.Output) error {
 	selected := map[string]bool{}
 	for _, co := range out.Clusters {
 		selected[co.Name] = true
 	}
+	var errs []error
 	for _, m := range class.Spec.Clusters {
 		if selected[m.Name] {
 			continue
@@ -249,50 +267,11 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 			_, err := member.Applier().Prune(mctx, ref, ingressKinds, nil, "")
 			cancel()
 			if err != nil {
-				transient = append(transient, fmt.Errorf("cluster %s: %w", m.Name, err))
+				errs = append(errs, fmt.Errorf("cluster %s: %w", m.Name, err))
 			}
 		}
 	}
-	prev := map[string]v1alpha1.IngressClusterStatus{}
-	for _, cs := range ing.Status.Clusters {
-		prev[cs.Name] = cs
-	}
-	ing.Status.Clusters = statuses
-	setProgrammed(conds, statuses, outcomes)
-	setLinked(conds, ing, class, report)
-	pendingWait := r.applyGateStatus(ctx, conds, ing, class, gate, out, prev, now)
-	syncWait := setAdvertised(conds, ing, class, r.Watcher, addr, prev, now)
-	if allRefused {
-		explainRefusedEverywhere(conds)
-	}
-	// Ready follows what the routers carry when a watcher can tell, and the health of the
-	// members when the gate is on.
-	conds.readyWith([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionProgrammed, v1alpha1.ConditionLinked},
-		[]string{v1alpha1.ConditionAdvertised, v1alpha1.ConditionDrained, v1alpha1.ConditionHealthy})
-	if len(transient) > 0 {
-		log.V(1).Info("transient errors, retrying", "errors", errors.Join(transient...).Error())
-		return withTransient(ctrl.Result{}, transient)
-	}
-	// Members that are down come back through the registry's notifications; the requeue
-	// is for what nobody notifies: a link on its way up, a backoff running out.
-	requeue := report.RequeueAfter
-	if rc := gate.recheck(); rc > 0 && (requeue == 0 || rc < requeue) {
-		requeue = rc + 100*time.Millisecond
-	}
-	if gate.addressPending {
-		pendingWait = minPositive(pendingWait, addressRecheck)
-	}
-	for _, w := range []time.Duration{syncWait, pendingWait} {
-		if w > 0 && (requeue == 0 || w < requeue) {
-			requeue = w
-		}
-	}
-	for _, o := range outcomes {
-		if o == outcomeUnavailable && (requeue == 0 || requeue > time.Minute) {
-			requeue = time.Minute
-		}
-	}
-	return ctrl.Result{RequeueAfter: requeue}, nil
+	return errors.Join(errs...)
 }
 
 // addressRecheck is how soon an ingress is looked at again while a Gateway's Service has
@@ -306,50 +285,31 @@ func minPositive(a, b time.Duration) time.Duration {
 	return a
 }
 
-// outcome is how programming one member went.
-type outcome int
-
-const (
-	outcomeProgrammed outcome = iota
-	outcomeRefused
-	outcomeUnavailable
-	outcomeConflict
-	outcomeRejected
-	outcomeFailed
-)
-
 // programMember applies one member's objects and prunes what it no longer needs. A refused
 // member gets nothing applied and nothing pruned. The returned error is transient (the
 // member or its API failed); conflicts and refusals are reported in the status only.
-func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.AnycastClass, ref owner.Ref, co render.ClusterOutput) (v1alpha1.IngressClusterStatus, outcome, error) {
-	st := v1alpha1.IngressClusterStatus{Name: co.Name, Drained: co.Drained}
+func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.AnycastClass, ref owner.Ref, co render.ClusterOutput) (status.Outcome, string, error) {
 	if len(co.Refusals) > 0 {
-		st.Message = render.Summary(co.Refusals)
-		return st, outcomeRefused, nil
+		return status.Refused, render.Summary(co.Refusals), nil
 	}
 	member, err := r.Members.Get(ctx, class, co.Name)
 	if err != nil {
-		st.Message = err.Error()
 		var unavailable *clusters.UnavailableError
 		if errors.As(err, &unavailable) {
-			st.Message = unavailable.Reason + ": " + unavailable.Message
-			return st, outcomeUnavailable, nil
+			return status.Unavailable, unavailable.Reason + ": " + unavailable.Message, nil
 		}
-		return st, outcomeFailed, err
+		return status.Failed, err.Error(), err
 	}
 	mctx, cancel := context.WithTimeout(ctx, memberTimeout)
 	defer cancel()
 	conflicts, err := applyAll(mctx, member.Applier(), ref, co.Objects, ingressKinds, "")
 	switch {
 	case err != nil:
-		st.Message = err.Error()
-		return st, outcomeFailed, fmt.Errorf("cluster %s: %w", co.Name, err)
+		return status.Failed, err.Error(), fmt.Errorf("cluster %s: %w", co.Name, err)
 	case len(conflicts) > 0:
-		st.Message = joinNames(conflicts)
-		return st, outcomeConflict, nil
+		return status.Conflict, joinNames(conflicts), nil
 	}
-	st.Programmed = true
-	return st, outcomeProgrammed, nil
+	return status.Programmed, "", nil
 }
 
 // applyAll applies objects in order, then prunes what ref owns of kinds but objects does
@@ -371,48 +331,6 @@ func applyAll(ctx context.Context, a *apply.Applier, ref owner.Ref, objects []*u
 		return conflicts, err
 	}
 	return conflicts, nil
-}
-
-// setProgrammed summarises the members: Programmed only when every selected member holds
-// every object. The reason names the worst thing that happened.
-func setProgrammed(conds conditionSet, statuses []v1alpha1.IngressClusterStatus, outcomes []outcome) {
-	var pending []string
-	worst := outcomeProgrammed
-	for i, s := range statuses {
-		if outcomes[i] == outcomeProgrammed {
-			continue
-		}
-		pending = append(pending, s.Name+" ("+s.Message+")")
-		if outcomes[i] > worst {
-			worst = outcomes[i]
-		}
-	}
-	summary := fmt.Sprintf("%d of %d members programmed", len(statuses)-len(pending), len(statuses))
-	if len(pending) > 0 {
-		summary += "; not programmed: " + joinNames(pending)
-	}
-	reason := map[outcome]string{
-		outcomeProgrammed:  ReasonProgrammed,
-		outcomeRefused:     ReasonPartiallyProgrammed,
-		outcomeUnavailable: ReasonMemberUnavailable,
-		outcomeConflict:    ReasonNameConflict,
-		outcomeRejected:    ReasonMetalLBConfigRejected,
-		outcomeFailed:      ReasonApplyFailed,
-	}[worst]
-	conds.set(v1alpha1.ConditionProgrammed, len(pending) == 0, reason, summary)
-}
-
-// explainRefusedEverywhere says what is true of an ingress every selected member refuses:
-// nothing of this generation was applied anywhere, so nothing is on its way either.
-func explainRefusedEverywhere(conds conditionSet) {
-	const why = "every selected member refuses the ingress (see Accepted), so nothing of this generation is applied"
-	conds.set(v1alpha1.ConditionProgrammed, false, ReasonNotAccepted, "nothing is programmed: "+why)
-	if c := conds.get(v1alpha1.ConditionHealthy); c != nil && c.Status != metav1.ConditionTrue {
-		conds.set(v1alpha1.ConditionHealthy, false, ReasonNotAccepted, "no member serves this generation: "+why)
-	}
-	if c := conds.get(v1alpha1.ConditionAdvertised); c != nil && c.Status == metav1.ConditionFalse {
-		conds.set(v1alpha1.ConditionAdvertised, false, ReasonNotAccepted, "the routers carry no path of the VIP, and none is on its way: "+why)
-	}
 }
 
 // observeMetalLB reads the MetalLB pools and verdict of every selected member that can be

@@ -20,6 +20,7 @@ import (
 	"github.com/anycast-operator/anycast-operator/internal/controller"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
+	"github.com/anycast-operator/anycast-operator/internal/status"
 	gatewayfixture "github.com/anycast-operator/anycast-operator/test/fixtures/gateway"
 )
 
@@ -144,7 +145,7 @@ func TestGatewayServiceEndpointsJudged(t *testing.T) {
 	t.Cleanup(func() { gateways.SetDataPlaneReady(key, true) })
 	eventually(t, "member unhealthy for its data plane", func() error {
 		ing := getIngress(t, ns, "hello")
-		if cs := ing.Status.Clusters; len(cs) != 1 || cs[0].Health != controller.HealthUnhealthy ||
+		if cs := ing.Status.Clusters; len(cs) != 1 || cs[0].Health != status.HealthUnhealthy ||
 			!strings.Contains(cs[0].HealthMessage, "the Gateway's Service "+ns+"/hello-lb has no ready endpoints") {
 			return fmt.Errorf("clusters %+v", cs)
 		}

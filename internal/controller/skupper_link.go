@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -22,14 +21,14 @@ import (
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
+	"github.com/anycast-operator/anycast-operator/internal/status"
 )
 
 // Link states reported per member in AnycastIngress status.clusters[].link.
 const (
-	LinkNotApplicable = "n/a"
-	LinkPending       = "Pending"
-	LinkReady         = "Ready"
-	LinkError         = "Error"
+	LinkPending = status.LinkPending
+	LinkReady   = status.LinkReady
+	LinkError   = status.LinkError
 )
 
 // Reasons of Linked=False besides ReasonLinkPending, from the worst: a Skupper Site in
@@ -558,50 +557,20 @@ func (r *IngressReconciler) memberFor(ctx context.Context, class *v1alpha1.Anyca
 	return r.Members.Get(ctx, class, name)
 }
 
-// setLinked summarises the links of the members an ingress selects. The reason is that of
-// the worst member: a Site in Error, then a refused redemption, then links on their way.
-func setLinked(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1alpha1.AnycastClass, report networkReport) {
+// skupperObservation is the Skupper part of what the status is computed from; nil when
+// the ingress reaches no service over Skupper.
+func skupperObservation(class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, report networkReport) *status.Skupper {
 	if !render.NeedsSkupper(ing) {
-		for i := range ing.Status.Clusters {
-			ing.Status.Clusters[i].Link = LinkNotApplicable
-		}
-		conds.set(v1alpha1.ConditionLinked, true, "NoCrossClusterServices", "the ingress has no services reached over Skupper")
-		return
+		return nil
 	}
-	var pending []string
-	reason := ""
-	rank := map[string]int{ReasonLinkPending: 1, ReasonRedemptionFailed: 2, ReasonSiteError: 3}
-	hub := class.Hub()
-	for i := range ing.Status.Clusters {
-		cs := &ing.Status.Clusters[i]
-		st, ok := report.Links[cs.Name]
-		switch {
-		case len(class.Spec.Clusters) < 2:
-			st = linkState{State: LinkReady}
-		case hub != nil && hub.Name == cs.Name && !ok:
-			// The hub is linked to itself; only its Site's errors are reported.
-			st = linkState{State: LinkReady}
-		case !ok:
-			st = linkPending("not observed yet")
-		}
-		cs.Link = st.State
-		if st.State == LinkReady {
-			continue
-		}
-		pending = append(pending, cs.Name+" ("+st.Message+")")
-		if r := orDefault(st.Reason, ReasonLinkPending); rank[r] > rank[reason] {
-			reason = r
-		}
+	sk := &status.Skupper{Single: len(class.Spec.Clusters) < 2, Links: map[string]status.Link{}}
+	if hub := class.Hub(); hub != nil {
+		sk.Hub = hub.Name
 	}
-	sort.Strings(pending)
-	switch {
-	case len(pending) == 0:
-		conds.set(v1alpha1.ConditionLinked, true, "Linked", "every member is linked to the hub")
-	case reason == ReasonLinkPending:
-		conds.set(v1alpha1.ConditionLinked, false, ReasonLinkPending, "not linked yet: "+joinNames(pending))
-	default:
-		conds.set(v1alpha1.ConditionLinked, false, reason, "not linked: "+joinNames(pending))
+	for name, l := range report.Links {
+		sk.Links[name] = status.Link{State: l.State, Reason: l.Reason, Message: l.Message}
 	}
+	return sk
 }
 
 func fromUnstructured(u *unstructured.Unstructured, into interface{}) error {

@@ -9,6 +9,7 @@ import (
 
 	skupperv2 "github.com/anycast-operator/anycast-operator/api/external/skupper/v2alpha1"
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/status"
 )
 
 // TestSetLinkedReasons: Linked carries the reason of the worst member (a Site in Error,
@@ -38,10 +39,11 @@ func TestSetLinkedReasons(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			i := ing.DeepCopy()
-			i.Status.Clusters = []v1alpha1.IngressClusterStatus{{Name: "west"}, {Name: "east"}, {Name: "north"}}
-			conds := conditionSet{conds: &i.Status.Conditions}
-			setLinked(conds, i, class, networkReport{Links: tc.links})
+			obs := &status.Observation{Generation: 1, Skupper: skupperObservation(class, ing, networkReport{Links: tc.links})}
+			for _, m := range []string{"west", "east", "north"} {
+				obs.Members = append(obs.Members, status.Member{Name: m, Outcome: status.Programmed})
+			}
+			i := &v1alpha1.AnycastIngress{Status: status.Ingress(obs).Status}
 			c := meta.FindStatusCondition(i.Status.Conditions, v1alpha1.ConditionLinked)
 			if c == nil || c.Status != tc.status || c.Reason != tc.reason || !strings.Contains(c.Message, tc.mentioning) {
 				t.Fatalf("Linked = %+v, want %s/%s mentioning %q", c, tc.status, tc.reason, tc.mentioning)

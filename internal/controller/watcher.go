@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/anycast-operator/anycast-operator/internal/notify"
 	"github.com/anycast-operator/anycast-operator/internal/render"
+	"github.com/anycast-operator/anycast-operator/internal/status"
 )
 
 // Watcher is what the reconcilers use of the embedded BGP watcher (internal/bgp.Manager).
@@ -111,186 +110,25 @@ func sessionStatuses(class *v1alpha1.AnycastClass, states []bgp.SessionState) []
 	return out
 }
 
-// setAdvertised reports what the routers carry for the ingress's VIP and checks it against
-// what each member was asked to do: members that advertise must be seen as origins
-// (Advertised), drained members must be gone or prepended as their mode says (Drained),
-// members the health gate withdrew must be gone (Advertised, WithdrawalPending). Without a
-// watcher the conditions are absent: nothing can be verified.
-//
-// It returns when to look again: a session that has just come up has not received the
-// routers' whole table yet, so a missing path proves nothing until it has (see
-// bgp.SessionState.Synced), and nothing may announce that moment.
-func setAdvertised(conds conditionSet, ing *v1alpha1.AnycastIngress, class *v1alpha1.AnycastClass, w Watcher, vip netip.Addr, prev map[string]v1alpha1.IngressClusterStatus, now time.Time) time.Duration {
+// watcherObservation is the routers' part of what the status is computed from: the
+// paths the watcher holds for the VIP and its sessions' states; nil without a watcher.
+func watcherObservation(class *v1alpha1.AnycastClass, w Watcher, vip netip.Addr) *status.Watcher {
 	if class.Spec.Watcher == nil || w == nil || !vip.IsValid() {
-		conds.remove(v1alpha1.ConditionAdvertised)
-		conds.remove(v1alpha1.ConditionDrained)
-		ing.Status.Paths = nil
-		for i := range ing.Status.Clusters {
-			cs := &ing.Status.Clusters[i]
-			cs.Advertised, cs.RouterState, cs.RouterStateSince = nil, "", nil
-		}
-		return 0
+		return nil
 	}
-	byASN := map[uint32]string{}
-	asnOf := map[string]uint32{}
+	out := &status.Watcher{MemberASNs: map[string]uint32{}}
 	for _, m := range class.Spec.Clusters {
-		byASN[uint32(m.ASN)] = m.Name
-		asnOf[m.Name] = uint32(m.ASN)
+		out.MemberASNs[m.Name] = uint32(m.ASN)
 	}
-	paths := w.Paths(class.Name, netip.PrefixFrom(vip, vip.BitLen()))
-	seen := map[string][]string{} // member -> sessions it is seen on
-	prepended := map[string]bool{}
-	ing.Status.Paths = make([]v1alpha1.PathStatus, 0, len(paths))
-	for _, p := range paths {
-		ps := v1alpha1.PathStatus{
-			Session: p.Session, Peer: peerString(p.Peer), PeerAS: int64(p.PeerAS), RIB: string(p.RIB), NextHop: p.NextHop.String(), ASPath: asPathString(p.ASPath),
-			OriginAS: int64(p.OriginAS), Cluster: byASN[p.OriginAS], Communities: p.Communities,
-		}
-		if !p.Since.IsZero() {
-			t := metav1.NewTime(p.Since.Truncate(time.Second))
-			ps.Since = &t
-		}
-		ing.Status.Paths = append(ing.Status.Paths, ps)
-		if ps.Cluster != "" {
-			seen[ps.Cluster] = append(seen[ps.Cluster], p.Session)
-			// A prepend drain repeats the member's ASN: the routers see a longer path.
-			n := 0
-			for _, as := range p.ASPath {
-				if as == p.OriginAS {
-					n++
-				}
-			}
-			if n > 1 {
-				prepended[ps.Cluster] = true
-			}
-		}
+	for _, p := range w.Paths(class.Name, netip.PrefixFrom(vip, vip.BitLen())) {
+		out.Paths = append(out.Paths, status.Path{Session: p.Session, NextHop: p.NextHop, ASPath: p.ASPath, OriginAS: p.OriginAS, Communities: p.Communities, Since: p.Since})
 	}
-	established, synced := 0, 0
-	var down, syncing []string
-	var syncWait time.Duration
-	restarting := []string{}
-	for _, s := range viewSessions(w, class.Name) {
-		switch {
-		case s.State != bgp.StateEstablished && s.Retained > 0:
-			// A router restarting gracefully keeps forwarding: the table it sent last
-			// stands for its view until it is back (bgp.SessionState.Retained).
-			established++
-			synced++
-			restarting = append(restarting, s.Name)
-		case s.State != bgp.StateEstablished:
-			down = append(down, s.Name)
-		case s.Synced && !slices.ContainsFunc(s.Relearning, func(p netip.Prefix) bool { return p.Contains(vip) }):
-			established++
-			synced++
-		default:
-			established++
-			syncing = append(syncing, s.Name)
-			if syncWait == 0 || s.SyncIn < syncWait {
-				syncWait = s.SyncIn
-			}
-		}
-	}
-
-	var missing, pendingWithdrawal, drainWrong, drained []string
-	serving := 0
-	for i := range ing.Status.Clusters {
-		cs := &ing.Status.Clusters[i]
-		adv := len(seen[cs.Name]) > 0
-		cs.Advertised = &adv
-		state := RouterWithdrawn
-		switch {
-		case prepended[cs.Name]:
-			state = RouterPrepended
-		case adv:
-			state = RouterAdvertised
-		}
-		cs.RouterState = state
-		if p, ok := prev[cs.Name]; ok && p.RouterState == state && p.RouterStateSince != nil {
-			cs.RouterStateSince = p.RouterStateSince
-		} else {
-			t := metav1.NewTime(now.Truncate(time.Second))
-			cs.RouterStateSince = &t
-			if state == RouterWithdrawn && cs.WithdrawnReason == render.ReasonUnhealthy && cs.HealthSince != nil && synced > 0 {
-				withdrawalConfirm.WithLabelValues(class.Name).Observe(now.Sub(cs.HealthSince.Time).Seconds())
-			}
-		}
-		on := strings.Join(uniq(seen[cs.Name]), ", ")
-		switch {
-		case cs.Drained:
-			drained = append(drained, cs.Name)
-			want := RouterWithdrawn
-			if cs.Advertisement == string(render.Prepend) {
-				want = RouterPrepended
-			}
-			if state != want {
-				drainWrong = append(drainWrong, fmt.Sprintf("%s is %s at the routers, want %s", cs.Name, strings.ToLower(state), strings.ToLower(want)))
-			}
-		case cs.Advertisement == string(render.Withdraw):
-			if adv {
-				pendingWithdrawal = append(pendingWithdrawal, fmt.Sprintf("%s (still seen on %s)", cs.Name, on))
-			}
-		default:
-			serving++
-			if !adv {
-				missing = append(missing, cs.Name)
-			}
-		}
-	}
-	// Absence is evidence only from a session that has the routers' whole table.
-	unsynced := established > 0 && synced == 0
-	requeue := time.Duration(0)
-	switch {
-	case established == 0:
-		conds.setStatus(v1alpha1.ConditionAdvertised, metav1.ConditionUnknown, ReasonWatcherNotEstablished,
-			"no watcher session is established ("+strings.Join(down, ", ")+"); the routers' view is unknown: see the class's sessions")
-	case unsynced && len(missing) > 0:
-		conds.setStatus(v1alpha1.ConditionAdvertised, metav1.ConditionUnknown, ReasonWatcherSyncing,
-			"the watcher's sessions ("+strings.Join(syncing, ", ")+") have just come up and are still receiving the routers' table; not seen yet: "+strings.Join(missing, ", "))
-		requeue = syncWait
-	case len(pendingWithdrawal) > 0:
-		conds.set(v1alpha1.ConditionAdvertised, false, "WithdrawalPending", "withdrawn for its health but the routers still carry its path: "+strings.Join(pendingWithdrawal, "; "))
-	case len(missing) == 0:
-		msg := fmt.Sprintf("the routers see all %d serving members as origins", serving)
-		if len(restarting) > 0 {
-			msg += "; as last seen on " + strings.Join(restarting, ", ") + ", whose router is restarting gracefully"
-		}
-		conds.set(v1alpha1.ConditionAdvertised, true, "Advertised", msg)
-	case len(missing) == serving:
-		conds.set(v1alpha1.ConditionAdvertised, false, "NotAdvertised", "no serving member is seen as an origin of the VIP: "+strings.Join(missing, ", "))
-	default:
-		conds.set(v1alpha1.ConditionAdvertised, false, "Degraded", fmt.Sprintf("%d of %d serving members are seen as origins; missing: %s", serving-len(missing), serving, strings.Join(missing, ", ")))
-	}
-	switch {
-	case len(drained) == 0:
-		conds.remove(v1alpha1.ConditionDrained)
-	case established == 0:
-		conds.setStatus(v1alpha1.ConditionDrained, metav1.ConditionUnknown, ReasonWatcherNotEstablished, "whether "+strings.Join(drained, ", ")+" is drained cannot be verified: no watcher session is established")
-	case unsynced && len(drainWrong) == 0:
-		conds.setStatus(v1alpha1.ConditionDrained, metav1.ConditionUnknown, ReasonWatcherSyncing, "whether "+strings.Join(drained, ", ")+" is drained cannot be verified yet: the watcher's sessions are still receiving the routers' table")
-		requeue = syncWait
-	case len(drainWrong) > 0:
-		conds.set(v1alpha1.ConditionDrained, false, "StillAdvertised", "drained in the spec, but "+strings.Join(drainWrong, "; "))
-	default:
-		conds.set(v1alpha1.ConditionDrained, true, "Withdrawn", "the routers carry "+strings.Join(drained, ", ")+" as its drain mode asks")
-	}
-	return requeue
-}
-
-func asPathString(as []uint32) string {
-	parts := make([]string, len(as))
-	for i, a := range as {
-		parts[i] = strconv.FormatUint(uint64(a), 10)
-	}
-	return strings.Join(parts, " ")
-}
-
-func uniq(s []string) []string {
-	sort.Strings(s)
-	out := s[:0]
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
-		}
+	for _, s := range w.Sessions(class.Name) {
+		relearning := slices.ContainsFunc(s.Relearning, func(p netip.Prefix) bool { return p.Contains(vip) })
+		out.Sessions = append(out.Sessions, status.Session{
+			Name: s.Name, Established: s.State == bgp.StateEstablished, Synced: s.Synced && !relearning,
+			SyncIn: metav1.Duration{Duration: s.SyncIn}, Retained: s.Retained > 0,
+		})
 	}
 	return out
 }
