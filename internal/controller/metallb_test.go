@@ -106,7 +106,7 @@ func TestMetalLBRejectionShown(t *testing.T) {
 			return err
 		}
 		if len(c.Status.Clusters) != 1 || c.Status.Clusters[0].MetalLB != controller.MetalLBInvalid ||
-			!strings.Contains(c.Status.Clusters[0].MetalLBMessage, `controller: CIDR "10.250.0.128/25" in pool "broken-b" overlaps with already defined CIDR "10.250.0.0/24"`) {
+			!strings.Contains(c.Status.Clusters[0].MetalLBMessage, `controller: configuration error: CIDR "10.250.0.128/25" in pool "broken-b" overlaps with already defined CIDR "10.250.0.0/24"`) {
 			return fmt.Errorf("clusters %+v", c.Status.Clusters)
 		}
 		return conditionIs(c.Status.Conditions, c.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse, controller.ReasonMetalLBConfigRejected)
