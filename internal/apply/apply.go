@@ -424,3 +424,24 @@ func key(u *unstructured.Unstructured) string {
 	}
 	return u.GetNamespace() + "/" + u.GetName()
 }
+
+// ApplyAll applies objects in order, then prunes what ref owns of kinds but objects do
+// not hold. Conflicting objects are skipped and listed; the first other error stops.
+func (a *Applier) ApplyAll(ctx context.Context, ref owner.Ref, objects []*unstructured.Unstructured, kinds []schema.GroupVersionKind, secretNamespace string) ([]string, error) {
+	keep := map[ID]bool{}
+	var conflicts []string
+	for _, obj := range objects {
+		keep[IDOf(obj)] = true
+		if _, err := a.Apply(ctx, obj); err != nil {
+			if IsConflict(err) {
+				conflicts = append(conflicts, err.Error())
+				continue
+			}
+			return conflicts, err
+		}
+	}
+	if _, err := a.Prune(ctx, ref, kinds, keep, secretNamespace); err != nil {
+		return conflicts, err
+	}
+	return conflicts, nil
+}

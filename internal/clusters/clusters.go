@@ -5,7 +5,9 @@ package clusters
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -98,3 +100,40 @@ type Registry interface {
 // ManagedSelector selects the objects the operator writes on a member; member caches hold
 // only these.
 func ManagedSelector() labels.Selector { return owner.Managed() }
+
+// MemberTimeout bounds the work on one member in one reconcile, so that a member that
+// stops answering cannot hold a worker.
+const MemberTimeout = 20 * time.Second
+
+// ForEach runs f on every member of the class that can be reached now, each with
+// MemberTimeout, and joins their errors (each named by its member). reachedAll is false
+// when a member was unavailable (and skipped).
+func ForEach(ctx context.Context, r Registry, class *v1alpha1.AnycastClass, f func(context.Context, *Member) error) (reachedAll bool, err error) {
+	reachedAll = true
+	var errs []error
+	for _, m := range class.Spec.Clusters {
+		member, err := r.Get(ctx, class, m.Name)
+		if err != nil {
+			reachedAll = false
+			continue
+		}
+		mctx, cancel := context.WithTimeout(ctx, MemberTimeout)
+		if err := f(mctx, member); err != nil {
+			errs = append(errs, fmt.Errorf("cluster %s: %w", m.Name, err))
+		}
+		cancel()
+	}
+	return reachedAll, errors.Join(errs...)
+}
+
+// InMember runs f on one member with MemberTimeout; the member's unavailability is
+// returned as an *UnavailableError.
+func InMember(ctx context.Context, r Registry, class *v1alpha1.AnycastClass, name string, f func(context.Context, *Member) error) error {
+	member, err := r.Get(ctx, class, name)
+	if err != nil {
+		return err
+	}
+	mctx, cancel := context.WithTimeout(ctx, MemberTimeout)
+	defer cancel()
+	return f(mctx, member)
+}

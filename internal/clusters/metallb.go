@@ -1,7 +1,10 @@
 package clusters
 
 import (
+	"context"
+
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -113,4 +116,24 @@ func IsForeign(o interface{}) bool {
 	}
 	_, ours := owner.FromLabels(obj.GetLabels())
 	return !ours
+}
+
+// ServiceEndpoints lists the endpoints of a Service's EndpointSlices. An endpoint without
+// a ready condition counts as ready, as the EndpointSlice API says.
+func ServiceEndpoints(ctx context.Context, r client.Reader, namespace, service string) ([]health.Endpoint, error) {
+	slices := &discoveryv1.EndpointSliceList{}
+	if err := r.List(ctx, slices, client.InNamespace(namespace), client.MatchingLabels{discoveryv1.LabelServiceName: service}); err != nil {
+		return nil, err
+	}
+	var out []health.Endpoint
+	for _, s := range slices.Items {
+		for _, e := range s.Endpoints {
+			ep := health.Endpoint{Ready: e.Conditions.Ready == nil || *e.Conditions.Ready}
+			if e.NodeName != nil {
+				ep.Node = *e.NodeName
+			}
+			out = append(out, ep)
+		}
+	}
+	return out, nil
 }

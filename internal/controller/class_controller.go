@@ -138,8 +138,8 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 			}
 			unreachable = append(unreachable, co.Name+": "+st.Message)
 		} else if len(co.Refusals) == 0 {
-			mctx, cancel := context.WithTimeout(ctx, memberTimeout)
-			c, err := applyAll(mctx, member.Applier(), ref, co.Objects, classKinds, render.MetalLBNamespace(class))
+			mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
+			c, err := member.Applier().ApplyAll(mctx, ref, co.Objects, classKinds, render.MetalLBNamespace(class))
 			cancel()
 			if err != nil {
 				transient = append(transient, fmt.Errorf("cluster %s: %w", co.Name, err))
@@ -316,7 +316,7 @@ func (r *ClassReconciler) finalize(ctx context.Context, class *v1alpha1.AnycastC
 			log.Info("member unavailable during cleanup; the sweep will remove its objects later", "cluster", m.Name, "reason", err.Error())
 			continue
 		}
-		mctx, cancel := context.WithTimeout(ctx, memberTimeout)
+		mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 		_, err = member.LiveApplier().Prune(mctx, ref, classKinds, nil, render.MetalLBNamespace(class))
 		cancel()
 		if err != nil {
@@ -342,7 +342,7 @@ func (r *ClassReconciler) cleanRemovedMember(ctx context.Context, class *v1alpha
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, memberTimeout)
+	ctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 	defer cancel()
 	sel := labels.SelectorFromSet(labels.Set{owner.ManagedByLabel: owner.ManagedByValue, owner.ClassLabel: class.Name})
 	n, err := member.LiveApplier().PruneSelected(ctx, sel, render.AllKinds, nil, render.MetalLBNamespace(class))

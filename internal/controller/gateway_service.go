@@ -6,7 +6,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
@@ -64,26 +63,6 @@ func readNodes(ctx context.Context, r client.Reader) (map[string]health.NodeStat
 			}
 		}
 		out[n.Name] = st
-	}
-	return out, nil
-}
-
-// serviceEndpoints lists the endpoints of a Service's EndpointSlices. An endpoint without
-// a ready condition counts as ready, as the EndpointSlice API says.
-func serviceEndpoints(ctx context.Context, r client.Reader, namespace, service string) ([]health.Endpoint, error) {
-	slices := &discoveryv1.EndpointSliceList{}
-	if err := r.List(ctx, slices, client.InNamespace(namespace), client.MatchingLabels{discoveryv1.LabelServiceName: service}); err != nil {
-		return nil, err
-	}
-	var out []health.Endpoint
-	for _, s := range slices.Items {
-		for _, e := range s.Endpoints {
-			ep := health.Endpoint{Ready: e.Conditions.Ready == nil || *e.Conditions.Ready}
-			if e.NodeName != nil {
-				ep.Node = *e.NodeName
-			}
-			out = append(out, ep)
-		}
 	}
 	return out, nil
 }

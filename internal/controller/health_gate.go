@@ -7,12 +7,15 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/clusters"
 	"github.com/anycast-operator/anycast-operator/internal/health"
 	"github.com/anycast-operator/anycast-operator/internal/render"
+	"github.com/anycast-operator/anycast-operator/internal/skupperlink"
 	"github.com/anycast-operator/anycast-operator/internal/status"
 )
 
@@ -108,7 +111,7 @@ func (g gateResult) recheck() time.Duration {
 
 // evaluateHealth judges every selected member from what it reports, then runs the gate
 // over the verdicts with the previous status as its memory.
-func (r *IngressReconciler) evaluateHealth(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, vip netip.Addr, report networkReport, now time.Time) gateResult {
+func (r *IngressReconciler) evaluateHealth(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, vip netip.Addr, report skupperlink.Report, now time.Time) gateResult {
 	cfg, enabled := gateConfig(ing)
 	g := gateResult{enabled: enabled, verdicts: map[string]health.Verdict{}, unknown: map[string]string{}, announcing: map[string]*int32{}}
 	if !enabled {
@@ -174,12 +177,12 @@ func joining(cs v1alpha1.IngressClusterStatus) bool {
 // Service's endpoints and MetalLB's word on it, and the route backends, and returns the
 // verdict and how many nodes MetalLB's speakers announce the VIP from (nil: MetalLB
 // publishes nothing for the Service).
-func (r *IngressReconciler) judge(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, name string, vip netip.Addr, report networkReport) (v health.Verdict, announcing *int32, addressPending bool, err error) {
+func (r *IngressReconciler) judge(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, name string, vip netip.Addr, report skupperlink.Report) (v health.Verdict, announcing *int32, addressPending bool, err error) {
 	m, err := r.Members.Get(ctx, class, name)
 	if err != nil {
 		return health.Verdict{}, nil, false, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, memberTimeout)
+	ctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 	defer cancel()
 	in := health.Input{
 		VIP:               vip,
@@ -214,7 +217,7 @@ func (r *IngressReconciler) judge(ctx context.Context, class *v1alpha1.AnycastCl
 	for i := range svcs {
 		s := &svcs[i]
 		k := health.ServiceKey(s.Namespace, s.Name)
-		if in.Endpoints[k], err = serviceEndpoints(ctx, m.Reader, s.Namespace, s.Name); err != nil {
+		if in.Endpoints[k], err = clusters.ServiceEndpoints(ctx, m.Reader, s.Namespace, s.Name); err != nil {
 			return health.Verdict{}, nil, false, err
 		}
 		if !carries(s, vip.String()) {
@@ -229,7 +232,7 @@ func (r *IngressReconciler) judge(ctx context.Context, class *v1alpha1.AnycastCl
 	}
 
 	for _, route := range ing.Spec.Routes {
-		b, err := r.backendHealth(ctx, class, ing, m, route, report)
+		b, err := r.linker().BackendHealth(ctx, class, ing, m, route, report)
 		if err != nil {
 			return health.Verdict{}, nil, false, err
 		}
@@ -261,6 +264,10 @@ func (r *IngressReconciler) event(ing *v1alpha1.AnycastIngress, typ, reason, not
 	if r.Recorder != nil {
 		r.Recorder.Eventf(ing, nil, typ, reason, reason, "%s", truncateEvent(note))
 	}
+}
+
+func fromUnstructured(u *unstructured.Unstructured, into interface{}) error {
+	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into)
 }
 
 func containsString(list []string, s string) bool {

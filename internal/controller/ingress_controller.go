@@ -6,13 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -22,27 +22,22 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
-	"github.com/anycast-operator/anycast-operator/internal/apply"
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
 	"github.com/anycast-operator/anycast-operator/internal/notify"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
+	"github.com/anycast-operator/anycast-operator/internal/skupperlink"
 	"github.com/anycast-operator/anycast-operator/internal/status"
 )
 
 // Finalizer removes an object's children from every member before the object goes.
 const Finalizer = "anycast.dev/cleanup"
 
-// memberTimeout bounds the work on one member in one reconcile, so that a member that
-// stops answering cannot hold a worker.
-const memberTimeout = 20 * time.Second
-
-// ingressKinds are the kinds an ingress owns on a member; skupperNetworkKinds those of a
-// namespace's Skupper network; classKinds those of a class.
+// ingressKinds are the kinds an ingress owns on a member; classKinds those of a class (a
+// namespace's Skupper network: skupperlink.NetworkKinds).
 var (
-	ingressKinds        = []schema.GroupVersionKind{render.GVKIPAddressPool, render.GVKBGPAdvertisement, render.GVKGateway, render.GVKHTTPRoute, render.GVKConnector, render.GVKListener}
-	skupperNetworkKinds = []schema.GroupVersionKind{render.GVKSite, render.GVKAccessGrant, render.GVKAccessToken}
-	classKinds          = []schema.GroupVersionKind{render.GVKSecret, render.GVKBFDProfile, render.GVKBGPPeer, render.GVKGatewayClass}
+	ingressKinds = []schema.GroupVersionKind{render.GVKIPAddressPool, render.GVKBGPAdvertisement, render.GVKGateway, render.GVKService, render.GVKHTTPRoute, render.GVKConnector, render.GVKListener}
+	classKinds   = []schema.GroupVersionKind{render.GVKSecret, render.GVKBFDProfile, render.GVKBGPPeer, render.GVKGatewayClass}
 )
 
 // IngressReconciler reconciles AnycastIngress objects on the hub into objects on every
@@ -66,12 +61,12 @@ type IngressReconciler struct {
 	// Workers is how many ingresses are reconciled at once (default 4).
 	Workers int
 
-	backoff redeemBackoff
+	// Linker keeps the Skupper networks; made from Members on first use when unset.
+	Linker     *skupperlink.Linker
+	linkerOnce sync.Once
+
 	// statuses remembers the status last written per ingress (see statusMemory).
 	statuses statusMemory
-	// networks serialises the reconciles of one Skupper network (class and namespace),
-	// which several ingress workers share, and remembers the networks known to be clean.
-	networks networkLocks
 }
 
 // +kubebuilder:rbac:groups=anycast.dev,resources=anycastingresses,verbs=get;list;watch;update;patch
@@ -179,7 +174,7 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	// Observe: the Skupper network comes first (a backend reached over it is healthy only
 	// when its link is up), then each member's health and MetalLB.
 	var transient []error
-	report, err := r.reconcileSkupperNetwork(ctx, class, ing.Namespace)
+	report, err := r.linker().Reconcile(ctx, class, ing.Namespace)
 	if err != nil {
 		transient = append(transient, err)
 	}
@@ -250,6 +245,39 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
+// linker is the Skupper linker, made on first use when the reconciler was built without.
+func (r *IngressReconciler) linker() *skupperlink.Linker {
+	r.linkerOnce.Do(func() {
+		if r.Linker == nil {
+			r.Linker = &skupperlink.Linker{Members: r.Members, Ingresses: r.ingressesIn}
+		}
+	})
+	return r.Linker
+}
+
+// ingressesIn lists the ingresses of a class in a namespace, from the hub's cache.
+func (r *IngressReconciler) ingressesIn(ctx context.Context, class, namespace string) ([]v1alpha1.AnycastIngress, error) {
+	list := &v1alpha1.AnycastIngressList{}
+	err := r.Client.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{classNameIndex: class}, client.UnsafeDisableDeepCopy)
+	return list.Items, err
+}
+
+// skupperObservation is the Skupper part of what the status is computed from; nil when
+// the ingress reaches no service over Skupper.
+func skupperObservation(class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, report skupperlink.Report) *status.Skupper {
+	if !render.NeedsSkupper(ing) {
+		return nil
+	}
+	sk := &status.Skupper{Single: len(class.Spec.Clusters) < 2, Links: map[string]status.Link{}}
+	if hub := class.Hub(); hub != nil {
+		sk.Hub = hub.Name
+	}
+	for name, l := range report.Links {
+		sk.Links[name] = status.Link{State: l.State, Reason: l.Reason, Message: l.Message}
+	}
+	return sk
+}
+
 // pruneUnselected removes the ingress's objects from the members of the class it no
 // longer selects.
 func (r *IngressReconciler) pruneUnselected(ctx context.Context, class *v1alpha1.AnycastClass, ref owner.Ref, out *render.Output) error {
@@ -263,7 +291,7 @@ func (r *IngressReconciler) pruneUnselected(ctx context.Context, class *v1alpha1
 			continue
 		}
 		if member, err := r.Members.Get(ctx, class, m.Name); err == nil {
-			mctx, cancel := context.WithTimeout(ctx, memberTimeout)
+			mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 			_, err := member.Applier().Prune(mctx, ref, ingressKinds, nil, "")
 			cancel()
 			if err != nil {
@@ -300,9 +328,9 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 		}
 		return status.Failed, err.Error(), err
 	}
-	mctx, cancel := context.WithTimeout(ctx, memberTimeout)
+	mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 	defer cancel()
-	conflicts, err := applyAll(mctx, member.Applier(), ref, co.Objects, ingressKinds, "")
+	conflicts, err := member.Applier().ApplyAll(mctx, ref, co.Objects, ingressKinds, "")
 	switch {
 	case err != nil:
 		return status.Failed, err.Error(), fmt.Errorf("cluster %s: %w", co.Name, err)
@@ -310,27 +338,6 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 		return status.Conflict, joinNames(conflicts), nil
 	}
 	return status.Programmed, "", nil
-}
-
-// applyAll applies objects in order, then prunes what ref owns of kinds but objects does
-// not hold. Conflicting objects are skipped and listed; the first other error stops.
-func applyAll(ctx context.Context, a *apply.Applier, ref owner.Ref, objects []*unstructured.Unstructured, kinds []schema.GroupVersionKind, secretNamespace string) ([]string, error) {
-	keep := map[apply.ID]bool{}
-	var conflicts []string
-	for _, obj := range objects {
-		keep[apply.IDOf(obj)] = true
-		if _, err := a.Apply(ctx, obj); err != nil {
-			if apply.IsConflict(err) {
-				conflicts = append(conflicts, err.Error())
-				continue
-			}
-			return conflicts, err
-		}
-	}
-	if _, err := a.Prune(ctx, ref, kinds, keep, secretNamespace); err != nil {
-		return conflicts, err
-	}
-	return conflicts, nil
 }
 
 // observeMetalLB reads the MetalLB pools and verdict of every selected member that can be
@@ -343,7 +350,7 @@ func (r *IngressReconciler) observeMetalLB(ctx context.Context, class *v1alpha1.
 		if err != nil {
 			continue
 		}
-		mctx, cancel := context.WithTimeout(ctx, memberTimeout)
+		mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 		st, err := readMetalLB(mctx, m.Reader, render.MetalLBNamespace(class))
 		cancel()
 		if err != nil {
@@ -370,14 +377,14 @@ func (r *IngressReconciler) finalize(ctx context.Context, ing *v1alpha1.AnycastI
 				log.Info("member unavailable during cleanup; the sweep will remove its objects later", "cluster", m.Name, "reason", err.Error())
 				continue
 			}
-			mctx, cancel := context.WithTimeout(ctx, memberTimeout)
+			mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 			_, err = member.LiveApplier().Prune(mctx, ref, ingressKinds, nil, "")
 			cancel()
 			if err != nil {
 				log.Info("cleanup failed on a member; the sweep will remove its objects later", "cluster", m.Name, "error", err.Error())
 			}
 		}
-		if _, err := r.reconcileSkupperNetwork(ctx, class, ing.Namespace); err != nil {
+		if _, err := r.linker().Reconcile(ctx, class, ing.Namespace); err != nil {
 			log.Info("cleaning the Skupper network failed; the sweep will finish it", "error", err.Error())
 		}
 	}

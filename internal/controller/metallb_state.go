@@ -115,7 +115,7 @@ func rejectionMessage(member string, st metallbState) string {
 
 // readMetalLBVerdict writes a reachable member's MetalLB verdict into its class status.
 func readMetalLBVerdict(ctx context.Context, class *v1alpha1.AnycastClass, m *clusters.Member, st *v1alpha1.ClusterStatus) {
-	ctx, cancel := context.WithTimeout(ctx, memberTimeout)
+	ctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 	defer cancel()
 	ms, err := readMetalLB(ctx, m.Reader, render.MetalLBNamespace(class))
 	if err != nil {

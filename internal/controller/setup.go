@@ -26,6 +26,7 @@ import (
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
+	"github.com/anycast-operator/anycast-operator/internal/skupperlink"
 )
 
 // classNameIndex indexes AnycastIngresses by spec.className.
@@ -134,7 +135,7 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		b = b.Watches(newUnstructured(clusters.GVKConfigurationState), handler.EnqueueRequestsFromMapFunc(r.ingressesWithLocalMember),
 			builder.WithPredicates(verdictChanged))
 	}
-	for _, gvk := range append(append([]schema.GroupVersionKind{}, ingressKinds...), skupperNetworkKinds...) {
+	for _, gvk := range append(append([]schema.GroupVersionKind{}, ingressKinds...), skupperlink.NetworkKinds...) {
 		if !kindServed(mgr, gvk) {
 			logf.Log.WithName("setup").Info("not watching a kind the cluster does not serve", "kind", gvk.String())
 			continue
@@ -233,7 +234,7 @@ func (r *IngressReconciler) ownerRequests(ctx context.Context, o client.Object) 
 	case owner.KindIngress:
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}}}
 	case owner.KindSkupperNetwork:
-		r.networks.dirty(ref.Class + "/" + ref.Namespace)
+		r.linker().Dirty(ref.Class, ref.Namespace)
 		list := &v1alpha1.AnycastIngressList{}
 		if err := r.Client.List(ctx, list, client.InNamespace(ref.Namespace), client.MatchingFields{classNameIndex: ref.Class}, client.UnsafeDisableDeepCopy); err != nil {
 			return nil

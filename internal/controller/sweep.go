@@ -80,7 +80,7 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 	deleted := 0
 	var firstErr error
 	for _, t := range s.Targets(ctx) {
-		mctx, cancel := context.WithTimeout(ctx, 2*memberTimeout)
+		mctx, cancel := context.WithTimeout(ctx, 2*clusters.MemberTimeout)
 		n, err := s.sweepMember(mctx, t)
 		cancel()
 		deleted += n

@@ -304,9 +304,14 @@ func TestChangedGrantReplacesToken(t *testing.T) {
 		return nil
 	})
 	waitIngress(t, ns, "hello", "Linked again", condition(v1alpha1.ConditionLinked, metav1.ConditionTrue, ""))
-	if l := oneLink(t, east, ns, "regrant"); l.Spec.TLSCredentials != newToken {
-		t.Errorf("the Link left is %s's, want the new token's", l.Spec.TLSCredentials)
-	}
+	// The old token's Link can still be the only one for a moment (Linked is True on it)
+	// until the new token's Link is written and the old one removed.
+	testenv.Eventually(t, "the one Link left is the new token's", converge, func() error {
+		if l := oneLink(t, east, ns, "regrant"); l.Spec.TLSCredentials != newToken {
+			return fmt.Errorf("the Link left is %s's, want the new token's", l.Spec.TLSCredentials)
+		}
+		return nil
+	})
 }
 
 // linkRecheckWait bounds a wait that starts with a change no event reports (a Link or its

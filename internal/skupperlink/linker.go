@@ -1,4 +1,10 @@
-package controller
+// Package skupperlink keeps the Skupper network of each (class, namespace) that needs one:
+// a Site on every member, and every spoke linked to the interconnect hub with a token that
+// carries a fresh grant's credential, as the real Skupper controllers were seen to behave
+// (a failed redemption spends its grant, a Link can vanish, a spoke Site can be deleted).
+// It also judges a route backend reached over Skupper. The ingress controller calls it;
+// it renders through internal/render and applies through internal/apply.
+package skupperlink
 
 import (
 	"context"
@@ -12,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -35,8 +42,9 @@ const (
 // Error needs a person (Skupper cannot link or serve from it); a refused redemption is
 // repaired by the operator with a fresh grant.
 const (
-	ReasonSiteError        = "SiteError"
-	ReasonRedemptionFailed = "RedemptionFailed"
+	ReasonSiteError        = string(v1alpha1.ReasonSiteError)
+	ReasonRedemptionFailed = string(v1alpha1.ReasonRedemptionFailed)
+	ReasonLinkPending      = string(v1alpha1.ReasonLinkPending)
 )
 
 // linkRecheck is how often a Ready link is looked at again. Skupper writes Links and
@@ -48,27 +56,29 @@ const linkRecheck = 30 * time.Second
 // credential and links the spoke again.
 const linkErrorGrace = 30 * time.Second
 
-// linkState is one member's link to the hub, as its Site, token and Link report it.
-type linkState struct {
+// Link is one member's link to the hub, as its Site, token and Link report it.
+type Link struct {
 	State string
 	// Reason is the reason of Linked=False this state stands for.
 	Reason  string
 	Message string
 }
 
-func linkPending(msg string) linkState { return linkState{LinkPending, ReasonLinkPending, msg} }
+func linkPending(msg string) Link {
+	return Link{State: LinkPending, Reason: ReasonLinkPending, Message: msg}
+}
 
-// networkReport is what reconciling a namespace's Skupper network found.
-type networkReport struct {
+// Report is what reconciling a namespace's Skupper network found.
+type Report struct {
 	// Needed is false when no ingress of the class in the namespace uses Skupper.
 	Needed bool
 	// Links holds the state of each spoke, and of the hub when its Site is in Error.
-	Links map[string]linkState
+	Links map[string]Link
 	// RequeueAfter asks to look again (a link on its way up, a backoff running).
 	RequeueAfter time.Duration
 }
 
-func (n *networkReport) requeue(d time.Duration) {
+func (n *Report) requeue(d time.Duration) {
 	if d > 0 && (n.RequeueAfter == 0 || d < n.RequeueAfter) {
 		n.RequeueAfter = d
 	}
@@ -118,24 +128,43 @@ func (b *redeemBackoff) reset(key string) {
 	delete(b.state, key)
 }
 
-// reconcileSkupperNetwork keeps the Skupper network of (class, namespace) while one of the
+// NetworkKinds are the kinds of a namespace's Skupper network on a member.
+var NetworkKinds = []schema.GroupVersionKind{render.GVKSite, render.GVKAccessGrant, render.GVKAccessToken}
+
+// Linker keeps the Skupper networks of the ingress namespaces.
+type Linker struct {
+	// Members connects to member clusters.
+	Members clusters.Registry
+	// Ingresses lists the ingresses of a class in a namespace (from the hub's cache).
+	Ingresses func(ctx context.Context, class, namespace string) ([]v1alpha1.AnycastIngress, error)
+
+	backoff redeemBackoff
+	// networks serialises the work on one network (class and namespace), which several
+	// ingress workers share, and remembers the networks known to be clean.
+	networks networkLocks
+}
+
+// Dirty forgets that a network is clean: an object of it was seen on a member.
+func (l *Linker) Dirty(class, namespace string) { l.networks.dirty(class + "/" + namespace) }
+
+// Reconcile keeps the Skupper network of (class, namespace) while one of the
 // class's ingresses there uses cross-cluster services, and removes it when none does. It
 // links every spoke to the hub: the hub's grant for the spoke is filled by the hub's
 // Skupper controller; once the hub Site has endpoints, the spoke gets a token carrying the
 // grant's credential, and keeps it for as long as it serves. Anything that spends or
 // breaks that credential (a refused redemption, a lost Link, a deleted spoke Site) moves
 // the spoke to a fresh grant; the Links of abandoned tokens are removed.
-func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *v1alpha1.AnycastClass, namespace string) (networkReport, error) {
+func (l *Linker) Reconcile(ctx context.Context, class *v1alpha1.AnycastClass, namespace string) (Report, error) {
 	key := class.Name + "/" + namespace
-	unlock := r.networks.lock(key)
+	unlock := l.networks.lock(key)
 	defer unlock()
-	report := networkReport{Links: map[string]linkState{}}
-	list := &v1alpha1.AnycastIngressList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{classNameIndex: class.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	report := Report{Links: map[string]Link{}}
+	ingresses, err := l.Ingresses(ctx, class.Name, namespace)
+	if err != nil {
 		return report, err
 	}
-	for i := range list.Items {
-		if list.Items[i].DeletionTimestamp.IsZero() && render.NeedsSkupper(&list.Items[i]) {
+	for i := range ingresses {
+		if ingresses[i].DeletionTimestamp.IsZero() && render.NeedsSkupper(&ingresses[i]) {
 			report.Needed = true
 		}
 	}
@@ -144,19 +173,19 @@ func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *
 		// Most namespaces never use Skupper: once every member was checked clean (live:
 		// deletion must not trust a cache), the check is not repeated until the class
 		// changes, the network is needed again, or an object of it shows up.
-		if r.networks.isClean(key, class.Generation) {
+		if l.networks.isClean(key, class.Generation) {
 			return report, nil
 		}
-		all, err := r.forEachMember(ctx, class, func(ctx context.Context, m *clusters.Member) error {
-			_, err := m.LiveApplier().Prune(ctx, ref, skupperNetworkKinds, nil, "")
+		all, err := l.forEachMember(ctx, class, func(ctx context.Context, m *clusters.Member) error {
+			_, err := m.LiveApplier().Prune(ctx, ref, NetworkKinds, nil, "")
 			return err
 		})
 		if err == nil && all {
-			r.networks.markClean(key, class.Generation)
+			l.networks.markClean(key, class.Generation)
 		}
 		return report, err
 	}
-	r.networks.dirty(key)
+	l.networks.dirty(key)
 
 	hub := class.Hub()
 	obs := render.Observed{Skupper: render.SkupperObserved{Grants: map[string]render.GrantObserved{}}}
@@ -165,7 +194,7 @@ func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *
 	hold := map[string]bool{}
 	linking := hub != nil && len(class.Spec.Clusters) > 1
 	if linking {
-		hubMember, err := r.memberFor(ctx, class, hub.Name)
+		hubMember, err := l.memberFor(ctx, class, hub.Name)
 		if err != nil {
 			// Without the hub there is nothing to link to, and nothing may be pruned on
 			// the spokes: their tokens and links keep working.
@@ -177,15 +206,15 @@ func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *
 			report.RequeueAfter = 30 * time.Second
 			return report, nil
 		}
-		hubSite, err := r.observeHub(ctx, class, namespace, hubMember, &obs.Skupper)
+		hubSite, err := l.observeHub(ctx, class, namespace, hubMember, &obs.Skupper)
 		if err != nil {
 			return report, fmt.Errorf("cluster %s: reading the Skupper network: %w", hub.Name, err)
 		}
 		if msg, failed := siteError(hubSite); failed {
-			report.Links[hub.Name] = linkState{LinkError, ReasonSiteError, "the Skupper Site " + hub.Name + " is in Error: " + msg}
+			report.Links[hub.Name] = Link{LinkError, ReasonSiteError, "the Skupper Site " + hub.Name + " is in Error: " + msg}
 		}
 		if ra := hub.RouterAccess; ra != nil && ra.Type == v1alpha1.RouterAccessLoadBalancer && ra.Pool != "" {
-			mctx, cancel := context.WithTimeout(ctx, memberTimeout)
+			mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 			_, err := annotateRouterService(mctx, hubMember, namespace, ra.Pool)
 			cancel()
 			if err != nil {
@@ -196,7 +225,7 @@ func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *
 			if m.Name == hub.Name {
 				continue
 			}
-			sp := &spokeLink{r: r, class: class, namespace: namespace, hub: hub.Name, hubSite: hubSite, spoke: m.Name, sk: &obs.Skupper}
+			sp := &spokeLink{l: l, class: class, namespace: namespace, hub: hub.Name, hubSite: hubSite, spoke: m.Name, sk: &obs.Skupper}
 			st, requeue := sp.observe(ctx)
 			report.Links[m.Name] = st
 			report.requeue(requeue)
@@ -212,12 +241,12 @@ func (r *IngressReconciler) reconcileSkupperNetwork(ctx context.Context, class *
 		if len(co.Refusals) > 0 || hold[co.Name] {
 			continue
 		}
-		m, err := r.memberFor(ctx, class, co.Name)
+		m, err := l.memberFor(ctx, class, co.Name)
 		if err != nil {
 			continue // reported by the ingress's own member status
 		}
-		mctx, cancel := context.WithTimeout(ctx, memberTimeout)
-		_, err = applyAll(mctx, m.Applier(), ref, co.Objects, skupperNetworkKinds, "")
+		mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
+		_, err = m.Applier().ApplyAll(mctx, ref, co.Objects, NetworkKinds, "")
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("cluster %s: skupper network: %w", co.Name, err))
@@ -237,8 +266,8 @@ func siteError(s *skupperv2.Site) (string, bool) {
 
 // observeHub reads the hub Site (nil when absent) and the state of each spoke's current
 // grant.
-func (r *IngressReconciler) observeHub(ctx context.Context, class *v1alpha1.AnycastClass, namespace string, hub *clusters.Member, sk *render.SkupperObserved) (*skupperv2.Site, error) {
-	ctx, cancel := context.WithTimeout(ctx, memberTimeout)
+func (l *Linker) observeHub(ctx context.Context, class *v1alpha1.AnycastClass, namespace string, hub *clusters.Member, sk *render.SkupperObserved) (*skupperv2.Site, error) {
+	ctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 	defer cancel()
 	site, err := getSite(ctx, hub.Reader, namespace, hub.Name)
 	if err != nil {
@@ -283,7 +312,7 @@ func getSite(ctx context.Context, reader client.Reader, namespace, name string) 
 // spokeLink decides, for one spoke, what its token should be, from the grant the hub
 // filled, the token the spoke holds and the Links Skupper wrote for it.
 type spokeLink struct {
-	r         *IngressReconciler
+	l         *Linker
 	class     *v1alpha1.AnycastClass
 	namespace string
 	hub       string
@@ -300,12 +329,12 @@ func (s *spokeLink) key() string { return s.class.Name + "/" + s.namespace + "/"
 // observe reads the spoke and returns its link state and when to look again. It records
 // in s.sk whether the spoke holds the current token (kept, whatever the hub's endpoints
 // do) and, when the credential is spent or broken, moves the spoke to a fresh grant.
-func (s *spokeLink) observe(ctx context.Context) (linkState, time.Duration) {
-	m, err := s.r.memberFor(ctx, s.class, s.spoke)
+func (s *spokeLink) observe(ctx context.Context) (Link, time.Duration) {
+	m, err := s.l.memberFor(ctx, s.class, s.spoke)
 	if err != nil {
 		return linkPending(err.Error()), 30 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, memberTimeout)
+	ctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 	defer cancel()
 	g, ok := s.sk.Grants[s.spoke]
 	filled := ok && g.URL != "" && g.Code != "" && g.CA != ""
@@ -323,14 +352,14 @@ func (s *spokeLink) observe(ctx context.Context) (linkState, time.Duration) {
 		}
 	}
 	if msg, failed := siteError(s.hubSite); failed {
-		return linkState{LinkError, ReasonSiteError, "the hub's Skupper Site " + s.hub + " is in Error: " + msg}, 10 * time.Second
+		return Link{LinkError, ReasonSiteError, "the hub's Skupper Site " + s.hub + " is in Error: " + msg}, 10 * time.Second
 	}
 	site, err := getSite(ctx, m.Reader, s.namespace, s.spoke)
 	if err != nil {
 		return linkPending("reading the Skupper Site: " + err.Error()), 10 * time.Second
 	}
 	if msg, failed := siteError(site); failed {
-		return linkState{LinkError, ReasonSiteError, "the Skupper Site " + s.spoke + " is in Error: " + msg}, 10 * time.Second
+		return Link{LinkError, ReasonSiteError, "the Skupper Site " + s.spoke + " is in Error: " + msg}, 10 * time.Second
 	}
 	if !filled {
 		return linkPending("waiting for the hub's Skupper controller to fill the access grant"), 5 * time.Second
@@ -340,7 +369,7 @@ func (s *spokeLink) observe(ctx context.Context) (linkState, time.Duration) {
 		if !s.sk.HubSiteEndpoints {
 			return linkPending("waiting for the hub Site " + s.hub + " to report endpoints (its skupper-router Service needs an address); no token is issued before, since a failed redemption spends the grant"), 5 * time.Second
 		}
-		if ready, wait := s.r.backoff.ready(s.key(), now); !ready {
+		if ready, wait := s.l.backoff.ready(s.key(), now); !ready {
 			// The fresh grant is there; its token waits for the backoff.
 			s.sk.Grants[s.spoke] = render.GrantObserved{Attempt: g.Attempt}
 			return linkPending(fmt.Sprintf("a fresh token is issued in %s", wait.Round(time.Second))), wait
@@ -358,9 +387,9 @@ func (s *spokeLink) observe(ctx context.Context) (linkState, time.Duration) {
 		// A refused redemption spends the grant (even a 500 "No valid endpoints found for
 		// site"), and Skupper retries the token at once and on every resync: the token goes
 		// now, and a fresh grant replaces it.
-		s.r.backoff.failed(s.key(), now)
+		s.l.backoff.failed(s.key(), now)
 		s.sk.Grants[s.spoke] = render.GrantObserved{Attempt: g.Attempt + 1}
-		return linkState{LinkError, ReasonRedemptionFailed, fmt.Sprintf("redemption of token %s failed (%s); issuing a fresh grant (attempt %d)", token.Name, token.Status.Message, g.Attempt+1)}, 2 * time.Second
+		return Link{LinkError, ReasonRedemptionFailed, fmt.Sprintf("redemption of token %s failed (%s); issuing a fresh grant (attempt %d)", token.Name, token.Status.Message, g.Attempt+1)}, 2 * time.Second
 	}
 	return linkPending("waiting for the spoke's Skupper controller to redeem the token"), 2 * time.Second
 }
@@ -368,7 +397,7 @@ func (s *spokeLink) observe(ctx context.Context) (linkState, time.Duration) {
 // redeemed judges the Links of a redeemed token, removes the Links of the spoke's earlier
 // tokens once this one has its own, and relinks when its Link is gone,
 // in Error, or points at endpoints the hub no longer has.
-func (s *spokeLink) redeemed(ctx context.Context, m *clusters.Member, token *skupperv2.AccessToken, g render.GrantObserved) (linkState, time.Duration) {
+func (s *spokeLink) redeemed(ctx context.Context, m *clusters.Member, token *skupperv2.AccessToken, g render.GrantObserved) (Link, time.Duration) {
 	mine, stale, err := s.links(ctx, m, token.Name)
 	if err != nil {
 		return linkPending("reading the Links: " + err.Error()), 10 * time.Second
@@ -404,8 +433,8 @@ func (s *spokeLink) redeemed(ctx context.Context, m *clusters.Member, token *sku
 		recheck = 10 * time.Second
 	}
 	if ready != nil {
-		s.r.backoff.reset(s.key())
-		return linkState{State: LinkReady}, recheck
+		s.l.backoff.reset(s.key())
+		return Link{State: LinkReady}, recheck
 	}
 	l := mine[0]
 	return linkPending("Link " + l.Name + " is " + orDefault(l.Status.Status, "Pending") + ": " + orDefault(l.Status.Message, "no status yet")), min(recheck, 5*time.Second)
@@ -488,7 +517,7 @@ func ownedBySite(refs []metav1.OwnerReference, site string) bool {
 // would stay there, and keep competing with the new one), then a fresh grant replaces it,
 // after the backoff. If they cannot be removed, the token stays for now, so the next
 // attempt still knows them by its name.
-func (s *spokeLink) relink(ctx context.Context, m *clusters.Member, token *skupperv2.AccessToken, g render.GrantObserved, why string) (linkState, time.Duration) {
+func (s *spokeLink) relink(ctx context.Context, m *clusters.Member, token *skupperv2.AccessToken, g render.GrantObserved, why string) (Link, time.Duration) {
 	mine, _, err := s.links(ctx, m, token.Name)
 	if err == nil {
 		err = s.remove(ctx, m, mine)
@@ -498,7 +527,7 @@ func (s *spokeLink) relink(ctx context.Context, m *clusters.Member, token *skupp
 		return linkPending(why + "; removing the Links of token " + token.Name + ": " + err.Error()), 10 * time.Second
 	}
 	logf.FromContext(ctx).Info("relinking a Skupper spoke", "spoke", s.spoke, "namespace", s.namespace, "token", token.Name, "why", why)
-	s.r.backoff.failed(s.key(), time.Now())
+	s.l.backoff.failed(s.key(), time.Now())
 	s.sk.Grants[s.spoke] = render.GrantObserved{Attempt: g.Attempt + 1}
 	return linkPending(fmt.Sprintf("%s; issuing a fresh grant (attempt %d)", why, g.Attempt+1)), 2 * time.Second
 }
@@ -532,45 +561,12 @@ func getToken(ctx context.Context, reader client.Reader, namespace, name string)
 	return &t, nil
 }
 
-// forEachMember runs f on every reachable member of the class, with a timeout each.
-// forEachMember runs f on every available member; reachedAll is false when a member was
-// unavailable (and skipped).
-func (r *IngressReconciler) forEachMember(ctx context.Context, class *v1alpha1.AnycastClass, f func(context.Context, *clusters.Member) error) (reachedAll bool, err error) {
-	reachedAll = true
-	var errs []error
-	for _, m := range class.Spec.Clusters {
-		member, err := r.memberFor(ctx, class, m.Name)
-		if err != nil {
-			reachedAll = false
-			continue
-		}
-		mctx, cancel := context.WithTimeout(ctx, memberTimeout)
-		if err := f(mctx, member); err != nil {
-			errs = append(errs, fmt.Errorf("cluster %s: %w", m.Name, err))
-		}
-		cancel()
-	}
-	return reachedAll, errors.Join(errs...)
+func (l *Linker) forEachMember(ctx context.Context, class *v1alpha1.AnycastClass, f func(context.Context, *clusters.Member) error) (bool, error) {
+	return clusters.ForEach(ctx, l.Members, class, f)
 }
 
-func (r *IngressReconciler) memberFor(ctx context.Context, class *v1alpha1.AnycastClass, name string) (*clusters.Member, error) {
-	return r.Members.Get(ctx, class, name)
-}
-
-// skupperObservation is the Skupper part of what the status is computed from; nil when
-// the ingress reaches no service over Skupper.
-func skupperObservation(class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, report networkReport) *status.Skupper {
-	if !render.NeedsSkupper(ing) {
-		return nil
-	}
-	sk := &status.Skupper{Single: len(class.Spec.Clusters) < 2, Links: map[string]status.Link{}}
-	if hub := class.Hub(); hub != nil {
-		sk.Hub = hub.Name
-	}
-	for name, l := range report.Links {
-		sk.Links[name] = status.Link{State: l.State, Reason: l.Reason, Message: l.Message}
-	}
-	return sk
+func (l *Linker) memberFor(ctx context.Context, class *v1alpha1.AnycastClass, name string) (*clusters.Member, error) {
+	return l.Members.Get(ctx, class, name)
 }
 
 func fromUnstructured(u *unstructured.Unstructured, into interface{}) error {

@@ -1,10 +1,10 @@
-package controller
+package skupperlink
 
 import (
 	"context"
+	"slices"
 	"strings"
 
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -17,14 +17,14 @@ import (
 	"github.com/anycast-operator/anycast-operator/internal/render"
 )
 
-// backendHealth reads one route's backend on a member: the ready endpoints of a local
+// BackendHealth reads one route's backend on a member: the ready endpoints of a local
 // Service, or the Skupper path to a service that runs elsewhere.
-func (r *IngressReconciler) backendHealth(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, m *clusters.Member, route v1alpha1.Route, report networkReport) (health.Backend, error) {
+func (l *Linker) BackendHealth(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, m *clusters.Member, route v1alpha1.Route, report Report) (health.Backend, error) {
 	b := health.Backend{Route: route.Name, Service: route.Backend.Service}
 	var remote *v1alpha1.CrossClusterService
 	for i := range ing.Spec.Services {
 		s := &ing.Spec.Services[i]
-		if s.Name == route.Backend.Service && !containsString(s.RunsOn, m.Name) {
+		if s.Name == route.Backend.Service && !slices.Contains(s.RunsOn, m.Name) {
 			remote = s
 		}
 	}
@@ -34,7 +34,7 @@ func (r *IngressReconciler) backendHealth(ctx context.Context, class *v1alpha1.A
 		return b, err
 	}
 	b.Remote = true
-	why, err := r.remotePath(ctx, class, ing, m, remote, report)
+	why, err := l.remotePath(ctx, class, ing, m, remote, report)
 	b.RemoteReady, b.Why = why == "", why
 	return b, err
 }
@@ -42,19 +42,14 @@ func (r *IngressReconciler) backendHealth(ctx context.Context, class *v1alpha1.A
 // readyEndpoints counts the ready endpoints of a Service's EndpointSlices (member caches
 // hold every EndpointSlice).
 func readyEndpoints(ctx context.Context, reader client.Reader, namespace, service string) (int, error) {
-	slices := &discoveryv1.EndpointSliceList{}
-	if err := reader.List(ctx, slices, client.InNamespace(namespace), client.MatchingLabels{discoveryv1.LabelServiceName: service}); err != nil {
-		return 0, err
-	}
+	eps, err := clusters.ServiceEndpoints(ctx, reader, namespace, service)
 	n := 0
-	for _, s := range slices.Items {
-		for _, e := range s.Endpoints {
-			if e.Conditions.Ready == nil || *e.Conditions.Ready {
-				n++
-			}
+	for _, e := range eps {
+		if e.Ready {
+			n++
 		}
 	}
-	return n, nil
+	return n, err
 }
 
 // remotePath says what keeps a member from reaching a service over Skupper, or "" when
@@ -64,7 +59,7 @@ func readyEndpoints(ctx context.Context, reader client.Reader, namespace, servic
 // (the Service of that name their own routes use). A Connector's selectedPods is not
 // read: the Skupper controller never writes it; hasMatchingConnector neither: only a
 // running router writes it.
-func (r *IngressReconciler) remotePath(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, m *clusters.Member, remote *v1alpha1.CrossClusterService, report networkReport) (string, error) {
+func (l *Linker) remotePath(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, m *clusters.Member, remote *v1alpha1.CrossClusterService, report Report) (string, error) {
 	name := render.BindingName(ing.Name, remote.Name)
 	problem, err := bindingProblem(ctx, m.Reader, render.GVKListener, ing.Namespace, name)
 	if err != nil {
@@ -89,7 +84,7 @@ func (r *IngressReconciler) remotePath(ctx context.Context, class *v1alpha1.Anyc
 			why = append(why, where+" is not linked")
 			continue
 		}
-		cm, err := r.Members.Get(ctx, class, where)
+		cm, err := l.Members.Get(ctx, class, where)
 		if err != nil {
 			why = append(why, where+" is unavailable")
 			continue
