@@ -22,6 +22,7 @@ import (
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
 	"github.com/anycast-operator/anycast-operator/internal/notify"
+	"github.com/anycast-operator/anycast-operator/internal/observe"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 )
@@ -147,7 +148,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 			nameConflicts = append(nameConflicts, c...)
 		}
 		if member != nil {
-			readMetalLBVerdict(ctx, class, member, &st)
+			observe.MetalLBVerdict(ctx, class, member, &st)
 		}
 		statuses = append(statuses, keepTransitionTime(before.Clusters, st))
 	}

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 )
@@ -34,6 +35,8 @@ const (
 	ReasonNoWatcher           = "NoWatcher"
 	// Reasons of settling conditions, named where they are also looked up.
 	ReasonLinkPending           = "LinkPending"
+	ReasonPending               = string(v1alpha1.ReasonPending)
+	ReasonMembersAwaitingHealth = string(v1alpha1.ReasonMembersAwaitingHealth)
 	ReasonSessionsDown          = "SessionsDown"
 	ReasonWatcherNotEstablished = "WatcherNotEstablished"
 )

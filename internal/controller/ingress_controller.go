@@ -24,6 +24,7 @@ import (
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
 	"github.com/anycast-operator/anycast-operator/internal/notify"
+	"github.com/anycast-operator/anycast-operator/internal/observe"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 	"github.com/anycast-operator/anycast-operator/internal/skupperlink"
@@ -120,6 +121,7 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	// restart while MetalLB removed a VIP: Ready=True stayed for good, since status
 	// writes do not trigger a reconcile).
 	orig := r.statuses.base(ing)
+	ing.Status = *orig.Status.DeepCopy() // the gate's memory is what the server holds too
 	obs := &status.Observation{Generation: ing.Generation, Now: metav1.NewTime(time.Now()), Previous: orig.Status}
 	observed := false
 	bgpChangeAt, _ := r.Delays.Take(req.NamespacedName)
@@ -178,8 +180,8 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if err != nil {
 		transient = append(transient, err)
 	}
-	gate := r.evaluateHealth(ctx, class, ing, addr, report, obs.Now.Time)
-	metallb := r.observeMetalLB(ctx, class, ing)
+	gate := r.reader().Health(ctx, class, ing, addr, report, obs.Now.Time)
+	metallb := r.reader().MetalLBOf(ctx, class, ing)
 	conflicts, err := classConflicts(ctx, r.Client, class)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -188,10 +190,10 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	// Render.
 	robs := render.Observed{
 		Address: addr.String(), NamespaceLabels: ns.Labels, ClassConflicts: conflicts,
-		HealthWithdrawn: gate.withdrawn(), AwaitingHealth: gate.awaiting(), Members: map[string]render.MemberObserved{},
+		HealthWithdrawn: gate.Withdrawn(), AwaitingHealth: gate.Awaiting(), Members: map[string]render.MemberObserved{},
 	}
 	for name, st := range metallb {
-		robs.Members[name] = render.MemberObserved{Pools: st.pools}
+		robs.Members[name] = render.MemberObserved{Pools: st.Pools}
 	}
 	out := render.RenderIngress(class, ing, &robs)
 	if len(out.Problems) > 0 {
@@ -203,12 +205,12 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	ref := owner.Ingress(class.Name, ing.Namespace, ing.Name)
 	unavailable := false
 	for _, co := range out.Clusters {
-		m := status.Member{Name: co.Name, Drained: co.Drained, Advertisement: co.Advertisement, Refusals: co.Refusals, AnnouncingNodes: gate.announcing[co.Name]}
+		m := status.Member{Name: co.Name, Drained: co.Drained, Advertisement: co.Advertisement, Refusals: co.Refusals, AnnouncingNodes: gate.Announcing[co.Name]}
 		var err error
 		m.Outcome, m.Message, err = r.programMember(ctx, class, ref, co)
-		if mst, ok := metallb[co.Name]; ok && m.Outcome == status.Programmed && mst.verdict == MetalLBInvalid {
+		if mst, ok := metallb[co.Name]; ok && m.Outcome == status.Programmed && mst.Verdict == observe.MetalLBInvalid {
 			// Applied, but MetalLB rejects its whole configuration: nothing of it acts.
-			m.Outcome, m.Message = status.Rejected, rejectionMessage(co.Name, mst)
+			m.Outcome, m.Message = status.Rejected, observe.RejectionMessage(co.Name, mst)
 		}
 		unavailable = unavailable || m.Outcome == status.Unavailable
 		obs.Members = append(obs.Members, m)
@@ -222,7 +224,7 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 
 	// What the status needs besides the members: links, health, the routers' view.
 	obs.Skupper = skupperObservation(class, ing, report)
-	obs.Gate = gate.observation()
+	obs.Gate = gate.Observation()
 	obs.Watcher = watcherObservation(class, r.Watcher, addr)
 	if len(transient) > 0 {
 		log.V(1).Info("transient errors, retrying", "errors", errors.Join(transient...).Error())
@@ -233,10 +235,10 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	// hold-down ending (the status adds its own: a new ingress's deadline, a syncing
 	// watcher).
 	requeue := report.RequeueAfter
-	if rc := gate.recheck(); rc > 0 {
+	if rc := gate.Recheck(); rc > 0 {
 		requeue = minPositive(requeue, rc+100*time.Millisecond)
 	}
-	if gate.addressPending {
+	if gate.AddressPending {
 		requeue = minPositive(requeue, addressRecheck)
 	}
 	if unavailable {
@@ -253,6 +255,11 @@ func (r *IngressReconciler) linker() *skupperlink.Linker {
 		}
 	})
 	return r.Linker
+}
+
+// reader reads the members for the status and the health gate.
+func (r *IngressReconciler) reader() *observe.Reader {
+	return &observe.Reader{Members: r.Members, Linker: r.linker()}
 }
 
 // ingressesIn lists the ingresses of a class in a namespace, from the hub's cache.
@@ -340,28 +347,6 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 	return status.Programmed, "", nil
 }
 
-// observeMetalLB reads the MetalLB pools and verdict of every selected member that can be
-// reached now. A member that cannot be read is left out: nothing is refused for what
-// could not be seen, and its own status says why it is unavailable.
-func (r *IngressReconciler) observeMetalLB(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress) map[string]metallbState {
-	out := map[string]metallbState{}
-	for _, name := range render.SelectedClusters(class, ing) {
-		m, err := r.Members.Get(ctx, class, name)
-		if err != nil {
-			continue
-		}
-		mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
-		st, err := readMetalLB(mctx, m.Reader, render.MetalLBNamespace(class))
-		cancel()
-		if err != nil {
-			logf.FromContext(ctx).V(1).Info("reading MetalLB state", "cluster", name, "error", err.Error())
-			continue
-		}
-		out[name] = st
-	}
-	return out
-}
-
 // finalize removes the ingress's children from every member it can reach, then lets the
 // ingress go. A member that cannot be reached now is cleaned by the orphan sweep later.
 func (r *IngressReconciler) finalize(ctx context.Context, ing *v1alpha1.AnycastIngress, class *v1alpha1.AnycastClass, classFound bool) error {
@@ -390,4 +375,10 @@ func (r *IngressReconciler) finalize(ctx context.Context, ing *v1alpha1.AnycastI
 	}
 	r.Allocator.Release(types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name})
 	return removeFinalizer(ctx, r.Client, ing)
+}
+
+func (r *IngressReconciler) event(ing *v1alpha1.AnycastIngress, typ, reason, note string) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(ing, nil, typ, reason, reason, "%s", truncateEvent(note))
+	}
 }

@@ -18,6 +18,7 @@ import (
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/controller"
+	"github.com/anycast-operator/anycast-operator/internal/observe"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 	"github.com/anycast-operator/anycast-operator/internal/status"
@@ -102,18 +103,18 @@ func TestMetalLBRejectionShown(t *testing.T) {
 		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "verdict"}, c); err != nil {
 			return err
 		}
-		if err := conditionIs(c.Status.Conditions, c.Generation, v1alpha1.ConditionMetalLBConfigValid, metav1.ConditionFalse, controller.ReasonMetalLBConfigRejected); err != nil {
+		if err := conditionIs(c.Status.Conditions, c.Generation, v1alpha1.ConditionMetalLBConfigValid, metav1.ConditionFalse, observe.ReasonMetalLBConfigRejected); err != nil {
 			return err
 		}
-		if len(c.Status.Clusters) != 1 || c.Status.Clusters[0].MetalLB != controller.MetalLBInvalid ||
+		if len(c.Status.Clusters) != 1 || c.Status.Clusters[0].MetalLB != observe.MetalLBInvalid ||
 			!strings.Contains(c.Status.Clusters[0].MetalLBMessage, `controller: configuration error: CIDR "10.250.0.128/25" in pool "broken-b" overlaps with already defined CIDR "10.250.0.0/24"`) {
 			return fmt.Errorf("clusters %+v", c.Status.Clusters)
 		}
-		return conditionIs(c.Status.Conditions, c.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse, controller.ReasonMetalLBConfigRejected)
+		return conditionIs(c.Status.Conditions, c.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse, observe.ReasonMetalLBConfigRejected)
 	})
 	within(t, "ingress not programmed while MetalLB rejects its configuration", 10*time.Second, func() error {
 		ing := getIngress(t, ns, "hello")
-		if err := conditionIs(ing.Status.Conditions, ing.Generation, v1alpha1.ConditionProgrammed, metav1.ConditionFalse, controller.ReasonMetalLBConfigRejected); err != nil {
+		if err := conditionIs(ing.Status.Conditions, ing.Generation, v1alpha1.ConditionProgrammed, metav1.ConditionFalse, observe.ReasonMetalLBConfigRejected); err != nil {
 			return err
 		}
 		if cs := ing.Status.Clusters; len(cs) != 1 || cs[0].Programmed || !strings.Contains(cs[0].Message, "MetalLB on west rejects its configuration") {

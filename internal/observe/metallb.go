@@ -1,4 +1,4 @@
-package controller
+package observe
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
@@ -27,21 +28,21 @@ const (
 // makes there (new VIPs, drains, the health gate's withdrawals) takes effect.
 const ReasonMetalLBConfigRejected = "MetalLBConfigRejected"
 
-// metallbState is what a member's MetalLB holds and says.
-type metallbState struct {
-	// pools are every IPAddressPool of the MetalLB namespace, ours or not.
-	pools []render.PoolObserved
-	// verdict is MetalLB's own: Valid, Invalid, or Unknown when it publishes none (MetalLB
+// MetalLB is what a member's MetalLB holds and says.
+type MetalLB struct {
+	// Pools are every IPAddressPool of the MetalLB namespace, ours or not.
+	Pools []render.PoolObserved
+	// Verdict is MetalLB's own: Valid, Invalid, or Unknown when it publishes none (MetalLB
 	// before v0.15.3, or not started yet).
-	verdict string
-	// message joins the error summaries of the components that reject the configuration,
+	Verdict string
+	// Message joins the error summaries of the components that reject the configuration,
 	// each named ("controller", "speaker on node-1").
-	message string
+	Message string
 }
 
-// readMetalLB reads a member's MetalLB pools and verdict from the member's cache.
-func readMetalLB(ctx context.Context, r client.Reader, namespace string) (metallbState, error) {
-	st := metallbState{verdict: MetalLBUnknown}
+// ReadMetalLB reads a member's MetalLB pools and verdict from the member's cache.
+func ReadMetalLB(ctx context.Context, r client.Reader, namespace string) (MetalLB, error) {
+	st := MetalLB{Verdict: MetalLBUnknown}
 	pools := &unstructured.UnstructuredList{}
 	pools.SetGroupVersionKind(render.GVKIPAddressPool.GroupVersion().WithKind("IPAddressPoolList"))
 	if err := r.List(ctx, pools, client.InNamespace(namespace)); err != nil {
@@ -53,7 +54,7 @@ func readMetalLB(ctx context.Context, r client.Reader, namespace string) (metall
 		if ref, ok := owner.FromLabels(p.GetLabels()); ok {
 			po.Class = ref.Class
 		}
-		st.pools = append(st.pools, po)
+		st.Pools = append(st.Pools, po)
 	}
 	states := &unstructured.UnstructuredList{}
 	states.SetGroupVersionKind(clusters.GVKConfigurationState.GroupVersion().WithKind("ConfigurationStateList"))
@@ -63,7 +64,7 @@ func readMetalLB(ctx context.Context, r client.Reader, namespace string) (metall
 	case err != nil:
 		return st, err
 	}
-	st.verdict, st.message = metallbVerdict(states.Items)
+	st.Verdict, st.Message = metallbVerdict(states.Items)
 	return st, nil
 }
 
@@ -108,56 +109,39 @@ func componentName(s *unstructured.Unstructured) string {
 	return s.GetName()
 }
 
-// rejectionMessage is what a member whose MetalLB rejects its configuration reports.
-func rejectionMessage(member string, st metallbState) string {
-	return "MetalLB on " + member + " rejects its configuration and keeps its last good one, so no change reaches its routers until this is fixed (" + st.message + ")"
+// RejectionMessage is what a member whose MetalLB rejects its configuration reports.
+func RejectionMessage(member string, st MetalLB) string {
+	return "MetalLB on " + member + " rejects its configuration and keeps its last good one, so no change reaches its routers until this is fixed (" + st.Message + ")"
 }
 
-// readMetalLBVerdict writes a reachable member's MetalLB verdict into its class status.
-func readMetalLBVerdict(ctx context.Context, class *v1alpha1.AnycastClass, m *clusters.Member, st *v1alpha1.ClusterStatus) {
+// MetalLBVerdict writes a reachable member's MetalLB verdict into its class status.
+func MetalLBVerdict(ctx context.Context, class *v1alpha1.AnycastClass, m *clusters.Member, st *v1alpha1.ClusterStatus) {
 	ctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 	defer cancel()
-	ms, err := readMetalLB(ctx, m.Reader, render.MetalLBNamespace(class))
+	ms, err := ReadMetalLB(ctx, m.Reader, render.MetalLBNamespace(class))
 	if err != nil {
 		st.MetalLB, st.MetalLBMessage = MetalLBUnknown, "reading MetalLB's ConfigurationState: "+err.Error()
 		return
 	}
-	st.MetalLB, st.MetalLBMessage = ms.verdict, ms.message
+	st.MetalLB, st.MetalLBMessage = ms.Verdict, ms.Message
 }
 
-// setMetalLBConfigValid sets the class's MetalLBConfigValid condition from its members'
-// verdicts. It is absent while no member publishes one (MetalLB before v0.15.3), so it
-// never holds a class back that cannot be judged.
-func setMetalLBConfigValid(conds conditionSet, statuses []v1alpha1.ClusterStatus) {
-	var rejected, silent []string
-	judged := 0
-	for _, st := range statuses {
-		switch {
-		case !st.Reachable || st.Removed:
-		case st.MetalLB == MetalLBInvalid:
-			judged++
-			rejected = append(rejected, st.Name+": "+st.MetalLBMessage)
-		case st.MetalLB == MetalLBValid:
-			judged++
-		default:
-			silent = append(silent, st.Name)
+// MetalLBOf reads the MetalLB pools and verdict of every selected member that can be
+// reached now. A member that cannot be read is left out: nothing is refused for what
+// could not be seen, and its own status says why it is unavailable.
+func (r *Reader) MetalLBOf(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress) map[string]MetalLB {
+	out := map[string]MetalLB{}
+	for _, name := range render.SelectedClusters(class, ing) {
+		err := clusters.InMember(ctx, r.Members, class, name, func(ctx context.Context, m *clusters.Member) error {
+			st, err := ReadMetalLB(ctx, m.Reader, render.MetalLBNamespace(class))
+			if err == nil {
+				out[name] = st
+			}
+			return err
+		})
+		if err != nil {
+			logf.FromContext(ctx).V(1).Info("reading MetalLB state", "cluster", name, "error", err.Error())
 		}
 	}
-	switch {
-	case judged == 0:
-		conds.remove(v1alpha1.ConditionMetalLBConfigValid)
-	case len(rejected) > 0:
-		conds.set(v1alpha1.ConditionMetalLBConfigValid, false, ReasonMetalLBConfigRejected,
-			"MetalLB rejects its whole configuration and keeps its last good one, so no change reaches the routers there: "+joinNames(rejected))
-	default:
-		msg := "every member's MetalLB accepts its configuration"
-		if len(silent) > 0 {
-			msg += "; no verdict published by " + joinNames(silent) + " (MetalLB before v0.15.3, or not running)"
-		}
-		conds.set(v1alpha1.ConditionMetalLBConfigValid, true, ReasonMetalLBConfigValid, msg)
-	}
+	return out
 }
-
-// ReasonMetalLBConfigValid: every member that publishes a verdict accepts its
-// configuration.
-const ReasonMetalLBConfigValid = "MetalLBConfigValid"

@@ -1,4 +1,8 @@
-package controller
+// Package observe reads, on each member, what an ingress's status and the health gate
+// depend on: the Gateway, the LoadBalancer Service made for it with its endpoints, the
+// nodes MetalLB may announce from, MetalLB's own verdict and announcements, and the route
+// backends; and runs the health gate (internal/health) over the verdicts. It only reads.
+package observe
 
 import (
 	"context"
@@ -38,21 +42,21 @@ func gateConfig(ing *v1alpha1.AnycastIngress) (health.GateConfig, bool) {
 	return cfg, true
 }
 
-// gateResult is the health gate's decision for one reconcile.
-type gateResult struct {
+// Gate is the health gate's decision for one reconcile, with what was read on the way.
+type Gate struct {
 	enabled  bool
 	outcome  health.Outcome
 	verdicts map[string]health.Verdict
 	// unknown lists members that could not be read (their previous state is kept).
 	unknown map[string]string
-	// announcing is how many nodes MetalLB's speakers announce the VIP from, per member.
-	announcing map[string]*int32
-	// addressPending: on some member no Service of the Gateway carries the VIP yet. MetalLB
+	// Announcing is how many nodes MetalLB's speakers announce the VIP from, per member.
+	Announcing map[string]*int32
+	// AddressPending: on some member no Service of the Gateway carries the VIP yet. MetalLB
 	// says why only in an event, which nothing watches, so the reconcile looks again soon.
-	addressPending bool
+	AddressPending bool
 }
 
-func (g gateResult) decision(member string) (health.Decision, bool) {
+func (g Gate) decision(member string) (health.Decision, bool) {
 	for _, d := range g.outcome.Members {
 		if d.Name == member {
 			return d, true
@@ -61,8 +65,8 @@ func (g gateResult) decision(member string) (health.Decision, bool) {
 	return health.Decision{}, false
 }
 
-// withdrawn lists the members the gate withdraws.
-func (g gateResult) withdrawn() []string {
+// Withdrawn lists the members the gate withdraws.
+func (g Gate) Withdrawn() []string {
 	var out []string
 	for _, d := range g.outcome.Members {
 		if d.Withdraw && !d.Awaiting {
@@ -72,9 +76,9 @@ func (g gateResult) withdrawn() []string {
 	return out
 }
 
-// observation is the gate's part of what the status is computed from; nil with the gate
+// Observation is the gate's part of what the status is computed from; nil with the gate
 // off.
-func (g gateResult) observation() *status.Gate {
+func (g Gate) Observation() *status.Gate {
 	if !g.enabled {
 		return nil
 	}
@@ -87,8 +91,8 @@ func (g gateResult) observation() *status.Gate {
 	return out
 }
 
-// awaiting lists the joining members held back until their first health.
-func (g gateResult) awaiting() []string {
+// Awaiting lists the joining members held back until their first health.
+func (g Gate) Awaiting() []string {
 	var out []string
 	for _, d := range g.outcome.Members {
 		if d.Awaiting {
@@ -98,8 +102,8 @@ func (g gateResult) awaiting() []string {
 	return out
 }
 
-// recheck is the soonest a running timer may change a decision.
-func (g gateResult) recheck() time.Duration {
+// Recheck is the soonest a running timer may change a decision.
+func (g Gate) Recheck() time.Duration {
 	var min time.Duration
 	for _, d := range g.outcome.Members {
 		if d.Recheck > 0 && (min == 0 || d.Recheck < min) {
@@ -109,11 +113,18 @@ func (g gateResult) recheck() time.Duration {
 	return min
 }
 
-// evaluateHealth judges every selected member from what it reports, then runs the gate
-// over the verdicts with the previous status as its memory.
-func (r *IngressReconciler) evaluateHealth(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, vip netip.Addr, report skupperlink.Report, now time.Time) gateResult {
+// Reader reads members.
+type Reader struct {
+	Members clusters.Registry
+	// Linker judges route backends reached over Skupper.
+	Linker *skupperlink.Linker
+}
+
+// Health judges every selected member from what it reports, then runs the gate over the
+// verdicts with the previous status (ing.Status) as its memory.
+func (r *Reader) Health(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, vip netip.Addr, report skupperlink.Report, now time.Time) Gate {
 	cfg, enabled := gateConfig(ing)
-	g := gateResult{enabled: enabled, verdicts: map[string]health.Verdict{}, unknown: map[string]string{}, announcing: map[string]*int32{}}
+	g := Gate{enabled: enabled, verdicts: map[string]health.Verdict{}, unknown: map[string]string{}, Announcing: map[string]*int32{}}
 	if !enabled {
 		return g
 	}
@@ -128,8 +139,8 @@ func (r *IngressReconciler) evaluateHealth(ctx context.Context, class *v1alpha1.
 		adv := render.MemberAdvertisement(class, ing, name, &render.Observed{})
 		hm.Serving = adv.Mode == render.Advertise
 		verdict, announcing, addressPending, err := r.judge(ctx, class, ing, name, vip, report)
-		g.announcing[name] = announcing
-		g.addressPending = g.addressPending || addressPending
+		g.Announcing[name] = announcing
+		g.AddressPending = g.AddressPending || addressPending
 		if err != nil {
 			// A member that cannot be read keeps its last verdict: its MetalLB goes on
 			// doing what it was told, and nothing can be changed there anyway.
@@ -177,7 +188,7 @@ func joining(cs v1alpha1.IngressClusterStatus) bool {
 // Service's endpoints and MetalLB's word on it, and the route backends, and returns the
 // verdict and how many nodes MetalLB's speakers announce the VIP from (nil: MetalLB
 // publishes nothing for the Service).
-func (r *IngressReconciler) judge(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, name string, vip netip.Addr, report skupperlink.Report) (v health.Verdict, announcing *int32, addressPending bool, err error) {
+func (r *Reader) judge(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, name string, vip netip.Addr, report skupperlink.Report) (v health.Verdict, announcing *int32, addressPending bool, err error) {
 	m, err := r.Members.Get(ctx, class, name)
 	if err != nil {
 		return health.Verdict{}, nil, false, err
@@ -232,38 +243,13 @@ func (r *IngressReconciler) judge(ctx context.Context, class *v1alpha1.AnycastCl
 	}
 
 	for _, route := range ing.Spec.Routes {
-		b, err := r.linker().BackendHealth(ctx, class, ing, m, route, report)
+		b, err := r.Linker.BackendHealth(ctx, class, ing, m, route, report)
 		if err != nil {
 			return health.Verdict{}, nil, false, err
 		}
 		in.Backends = append(in.Backends, b)
 	}
 	return health.Evaluate(in), announcing, addressPending, nil
-}
-
-// ReasonPending: a new ingress's members have not served the VIP yet (see applyGateStatus).
-const ReasonPending = "Pending"
-
-// Reasons of the Healthy condition while members wait for their first health: each
-// member's first advertisement waits until it is healthy (MetalLB would announce the VIP
-// as soon as the Service has it, before the Gateway serves).
-const (
-	// ReasonMembersAwaitingHealth: some members advertise; others have not been healthy
-	// yet and do not advertise until they are.
-	ReasonMembersAwaitingHealth = "MembersAwaitingHealth"
-	// ReasonNoMemberHealthy: past the pending deadline, no member has ever been healthy,
-	// so the VIP is advertised nowhere.
-	ReasonNoMemberHealthy = "NoMemberHealthy"
-)
-
-// pendingDeadline is how long a new ingress may wait for its first healthy member before
-// it is reported as AllMembersUnhealthy: a gateway that is never programmed is an error.
-const pendingDeadline = 5 * time.Minute
-
-func (r *IngressReconciler) event(ing *v1alpha1.AnycastIngress, typ, reason, note string) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(ing, nil, typ, reason, reason, "%s", truncateEvent(note))
-	}
 }
 
 func fromUnstructured(u *unstructured.Unstructured, into interface{}) error {
