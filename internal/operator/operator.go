@@ -28,6 +28,7 @@ import (
 	"github.com/anycast-operator/anycast-operator/internal/notify"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/scheme"
+	"github.com/anycast-operator/anycast-operator/internal/sweep"
 )
 
 // Options configure the operator.
@@ -159,7 +160,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		Classes: classEvents, Ingresses: ingressEvents,
 		WrapTransport: opts.WrapTransport,
 	}
-	sweeper := controller.NewSweeper(mgr.GetClient(), mgr.GetAPIReader(), registry.SweepTargets, opts.SweepInterval, ctrl.Log.WithName("sweep"))
+	sweeper := sweep.New(mgr.GetClient(), mgr.GetAPIReader(), registry.SweepTargets, opts.SweepInterval, ctrl.Log.WithName("sweep"))
 	registry.OnRecovered = func(string) { sweeper.Trigger() }
 	if err := mgr.Add(sweeper); err != nil {
 		return nil, err

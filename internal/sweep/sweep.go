@@ -1,4 +1,7 @@
-package controller
+// Package sweep removes what the operator left on a member whose owner is gone: an object
+// of an ingress or class deleted while the member could not be reached. It runs on the
+// leader, every few minutes and whenever a member comes back.
+package sweep
 
 import (
 	"context"
@@ -38,8 +41,8 @@ type Sweeper struct {
 	trigger chan struct{}
 }
 
-// NewSweeper returns a sweeper; add it to the manager (it runs on the leader only).
-func NewSweeper(hub, hubLive client.Reader, targets func(context.Context) []clusters.SweepTarget, interval time.Duration, log logr.Logger) *Sweeper {
+// New returns a sweeper; add it to the manager (it runs on the leader only).
+func New(hub, hubLive client.Reader, targets func(context.Context) []clusters.SweepTarget, interval time.Duration, log logr.Logger) *Sweeper {
 	return &Sweeper{Hub: hub, HubLive: hubLive, Targets: targets, Interval: interval, Log: log, trigger: make(chan struct{}, 1)}
 }
 
