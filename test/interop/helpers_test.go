@@ -60,16 +60,21 @@ func watcher(t *testing.T, l interop.Link, tune func(*bgp.SessionConfig)) (*bgp.
 			t.Logf("watcher log:\n%s", lb.String())
 		}
 	})
+	if err := m.Apply(context.Background(), class, watcherConfig(l, tune, pool)); err != nil {
+		t.Fatal(err)
+	}
+	return m, lb
+}
+
+// watcherConfig is the watcher's configuration: one session to the link's router with
+// tune applied, and pools.
+func watcherConfig(l interop.Link, tune func(*bgp.SessionConfig), pools ...netip.Prefix) bgp.Config {
 	s := bgp.SessionConfig{Name: "router", Address: l.RouterAddr, ASN: routerASN, LocalAddress: l.WatcherAddr,
 		HoldTime: 9 * time.Second, KeepaliveTime: 3 * time.Second, ConnectRetry: time.Second, AddPathReceive: true}
 	if tune != nil {
 		tune(&s)
 	}
-	cfg := bgp.Config{ASN: watcherASN, RouterID: netip.MustParseAddr("198.18.255.99"), Pools: []netip.Prefix{pool}, Sessions: []bgp.SessionConfig{s}}
-	if err := m.Apply(context.Background(), class, cfg); err != nil {
-		t.Fatal(err)
-	}
-	return m, lb
+	return bgp.Config{ASN: watcherASN, RouterID: netip.MustParseAddr("198.18.255.99"), Pools: pools, Sessions: []bgp.SessionConfig{s}}
 }
 
 func state(m *bgp.Manager) bgp.SessionState {
