@@ -25,6 +25,7 @@ import (
 	"github.com/anycast-operator/anycast-operator/internal/observe"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
+	"github.com/anycast-operator/anycast-operator/internal/status"
 )
 
 // ClassReconciler reconciles AnycastClass objects: the objects every ingress of the class
@@ -69,7 +70,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 
 	orig := class.DeepCopy()
 	before := &orig.Status
-	conds := conditionSet{conds: &class.Status.Conditions, generation: class.Generation}
+	conds := status.Conditions{List: &class.Status.Conditions, Generation: class.Generation}
 	writeStatus := func() error {
 		class.Status.ObservedGeneration = class.Generation
 		class.Status.Ingresses = int32(len(ingresses.Items))
@@ -90,7 +91,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 		if n := len(ingresses.Items); n > 0 {
 			// Like a GatewayClass with Gateways: the shared peers stay until the last
 			// ingress is gone, or those ingresses would stop being advertised.
-			conds.set(v1alpha1.ConditionReady, false, ReasonInUse, fmt.Sprintf("deletion waits for the %d AnycastIngresses that use this class (%s)", n, ingressNames(ingresses.Items)))
+			conds.Set(v1alpha1.ConditionReady, false, v1alpha1.Reason(ReasonInUse), fmt.Sprintf("deletion waits for the %d AnycastIngresses that use this class (%s)", n, ingressNames(ingresses.Items)))
 			return ctrl.Result{}, writeStatus()
 		}
 		return ctrl.Result{}, r.finalize(ctx, class)
@@ -111,14 +112,14 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	}
 	out := render.RenderClass(class, &render.Observed{Secrets: secrets, ClassConflicts: conflicts})
 	if len(out.Problems) > 0 {
-		conds.set(v1alpha1.ConditionAccepted, false, out.Problems[0].Reason, render.Summary(out.Problems))
-		conds.ready(v1alpha1.ConditionAccepted)
+		conds.Set(v1alpha1.ConditionAccepted, false, v1alpha1.Reason(out.Problems[0].Reason), render.Summary(out.Problems))
+		conds.Ready([]string{v1alpha1.ConditionAccepted}, nil)
 		return ctrl.Result{}, nil
 	}
 	if refusals := out.AllProblems(); len(refusals) > 0 {
-		conds.set(v1alpha1.ConditionAccepted, false, refusals[0].Reason, render.Summary(refusals)+"; nothing is applied to those members")
+		conds.Set(v1alpha1.ConditionAccepted, false, v1alpha1.Reason(refusals[0].Reason), render.Summary(refusals)+"; nothing is applied to those members")
 	} else {
-		conds.set(v1alpha1.ConditionAccepted, true, ReasonAccepted, "")
+		conds.Set(v1alpha1.ConditionAccepted, true, v1alpha1.Reason(ReasonAccepted), "")
 	}
 
 	ref := owner.Class(class.Name)
@@ -176,15 +177,15 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 
 	switch {
 	case len(unreachable) > 0:
-		conds.set(v1alpha1.ConditionClustersReachable, false, ReasonUnreachable, joinNames(unreachable))
+		conds.Set(v1alpha1.ConditionClustersReachable, false, v1alpha1.Reason(ReasonUnreachable), joinNames(unreachable))
 	default:
-		conds.set(v1alpha1.ConditionClustersReachable, true, ReasonAllReachable, fmt.Sprintf("%d of %d members reachable", len(statuses), len(statuses)))
+		conds.Set(v1alpha1.ConditionClustersReachable, true, v1alpha1.Reason(ReasonAllReachable), fmt.Sprintf("%d of %d members reachable", len(statuses), len(statuses)))
 	}
 	if len(nameConflicts) > 0 {
-		conds.set(v1alpha1.ConditionAccepted, false, ReasonNameConflict, joinNames(nameConflicts))
+		conds.Set(v1alpha1.ConditionAccepted, false, v1alpha1.Reason(ReasonNameConflict), joinNames(nameConflicts))
 	}
 	setMetalLBConfigValid(conds, statuses)
-	conds.readyWith([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionClustersReachable}, []string{v1alpha1.ConditionSessionsEstablished, v1alpha1.ConditionMetalLBConfigValid})
+	conds.Ready([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionClustersReachable}, []string{v1alpha1.ConditionSessionsEstablished, v1alpha1.ConditionMetalLBConfigValid})
 	return withTransient(res, transient)
 }
 
@@ -228,7 +229,7 @@ func (r *ClassReconciler) readSecrets(ctx context.Context, class *v1alpha1.Anyca
 // sessions. Session changes and prefix counter moves (at most every bgp.CountersEvery)
 // reach the class through BGPBridge as they happen, so the periodic look it returns is
 // not what keeps the sessions' status current.
-func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.AnycastClass, secrets map[string]string, conds conditionSet) time.Duration {
+func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.AnycastClass, secrets map[string]string, conds status.Conditions) time.Duration {
 	if r.Watcher == nil {
 		return 0
 	}
@@ -236,7 +237,7 @@ func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.
 		if err := r.Watcher.Remove(ctx, class.Name); err != nil {
 			logf.FromContext(ctx).Error(err, "stopping the watcher")
 		}
-		conds.remove(v1alpha1.ConditionSessionsEstablished)
+		conds.Remove(v1alpha1.ConditionSessionsEstablished)
 		class.Status.Sessions, class.Status.BMP = nil, nil
 		return 0
 	}
@@ -257,15 +258,15 @@ func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.
 	}
 	switch {
 	case err != nil:
-		conds.set(v1alpha1.ConditionSessionsEstablished, false, "InvalidWatcher", err.Error())
+		conds.Set(v1alpha1.ConditionSessionsEstablished, false, v1alpha1.Reason(ReasonInvalidWatcher), err.Error())
 		return 0
 	case len(missing) > 0:
-		conds.set(v1alpha1.ConditionSessionsEstablished, false, render.ReasonPasswordSecretNotFound,
+		conds.Set(v1alpha1.ConditionSessionsEstablished, false, v1alpha1.Reason(render.ReasonPasswordSecretNotFound),
 			"the watcher is not started without its session passwords; create in the operator's namespace: "+joinNames(missing))
 		return 0
 	}
 	if err := r.Watcher.Apply(ctx, class.Name, cfg); err != nil {
-		conds.set(v1alpha1.ConditionSessionsEstablished, false, "WatcherFailed", "the watcher could not apply this configuration: "+err.Error())
+		conds.Set(v1alpha1.ConditionSessionsEstablished, false, v1alpha1.Reason(ReasonWatcherFailed), "the watcher could not apply this configuration: "+err.Error())
 		return time.Minute
 	}
 	class.Status.Sessions = sessionStatuses(class, r.Watcher.Sessions(class.Name))
@@ -278,7 +279,7 @@ func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.
 		}
 	}
 	if len(clashes) > 0 {
-		conds.set(v1alpha1.ConditionSessionsEstablished, false, "SessionConflict", joinNames(clashes))
+		conds.Set(v1alpha1.ConditionSessionsEstablished, false, v1alpha1.Reason(ReasonSessionConflict), joinNames(clashes))
 		return 30 * time.Second
 	}
 	for _, s := range class.Status.Sessions {
@@ -294,14 +295,14 @@ func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.
 	// BMP routers count as sessions of the routers' view: up while they stream.
 	routersDown, routers, listenErr := bmpDown(class.Status.BMP)
 	if listenErr != "" {
-		conds.set(v1alpha1.ConditionSessionsEstablished, false, ReasonBMPListenFailed, "the BMP collector does not listen, so no router can stream: "+listenErr)
+		conds.Set(v1alpha1.ConditionSessionsEstablished, false, v1alpha1.Reason(ReasonBMPListenFailed), "the BMP collector does not listen, so no router can stream: "+listenErr)
 		return 30 * time.Second
 	}
 	down, n = append(down, routersDown...), n+routers
 	if len(down) == 0 {
-		conds.set(v1alpha1.ConditionSessionsEstablished, true, "Established", fmt.Sprintf("%d of %d watcher sessions established", n, n))
+		conds.Set(v1alpha1.ConditionSessionsEstablished, true, v1alpha1.Reason(ReasonEstablished), fmt.Sprintf("%d of %d watcher sessions established", n, n))
 	} else {
-		conds.set(v1alpha1.ConditionSessionsEstablished, false, ReasonSessionsDown, fmt.Sprintf("%d of %d watcher sessions established; %s", n-len(down), n, joinNames(down)))
+		conds.Set(v1alpha1.ConditionSessionsEstablished, false, v1alpha1.Reason(ReasonSessionsDown), fmt.Sprintf("%d of %d watcher sessions established; %s", n-len(down), n, joinNames(down)))
 	}
 	return 30 * time.Second
 }

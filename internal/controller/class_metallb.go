@@ -3,12 +3,13 @@ package controller
 import (
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/observe"
+	"github.com/anycast-operator/anycast-operator/internal/status"
 )
 
 // setMetalLBConfigValid sets the class's MetalLBConfigValid condition from its members'
 // verdicts. It is absent while no member publishes one (MetalLB before v0.15.3), so it
 // never holds a class back that cannot be judged.
-func setMetalLBConfigValid(conds conditionSet, statuses []v1alpha1.ClusterStatus) {
+func setMetalLBConfigValid(conds status.Conditions, statuses []v1alpha1.ClusterStatus) {
 	var rejected, silent []string
 	judged := 0
 	for _, st := range statuses {
@@ -25,16 +26,16 @@ func setMetalLBConfigValid(conds conditionSet, statuses []v1alpha1.ClusterStatus
 	}
 	switch {
 	case judged == 0:
-		conds.remove(v1alpha1.ConditionMetalLBConfigValid)
+		conds.Remove(v1alpha1.ConditionMetalLBConfigValid)
 	case len(rejected) > 0:
-		conds.set(v1alpha1.ConditionMetalLBConfigValid, false, observe.ReasonMetalLBConfigRejected,
+		conds.Set(v1alpha1.ConditionMetalLBConfigValid, false, v1alpha1.Reason(observe.ReasonMetalLBConfigRejected),
 			"MetalLB rejects its whole configuration and keeps its last good one, so no change reaches the routers there: "+joinNames(rejected))
 	default:
 		msg := "every member's MetalLB accepts its configuration"
 		if len(silent) > 0 {
 			msg += "; no verdict published by " + joinNames(silent) + " (MetalLB before v0.15.3, or not running)"
 		}
-		conds.set(v1alpha1.ConditionMetalLBConfigValid, true, ReasonMetalLBConfigValid, msg)
+		conds.Set(v1alpha1.ConditionMetalLBConfigValid, true, v1alpha1.Reason(ReasonMetalLBConfigValid), msg)
 	}
 }
 

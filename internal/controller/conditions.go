@@ -35,71 +35,15 @@ const (
 	ReasonNoWatcher           = "NoWatcher"
 	// Reasons of settling conditions, named where they are also looked up.
 	ReasonLinkPending           = "LinkPending"
+	ReasonInvalidWatcher        = "InvalidWatcher"
+	ReasonWatcherFailed         = "WatcherFailed"
+	ReasonSessionConflict       = "SessionConflict"
+	ReasonEstablished           = "Established"
 	ReasonPending               = string(v1alpha1.ReasonPending)
 	ReasonMembersAwaitingHealth = string(v1alpha1.ReasonMembersAwaitingHealth)
 	ReasonSessionsDown          = "SessionsDown"
 	ReasonWatcherNotEstablished = "WatcherNotEstablished"
 )
-
-// conditionSet builds the conditions of one reconcile on top of the previous ones, so
-// lastTransitionTime only moves when a status really changes.
-type conditionSet struct {
-	conds      *[]metav1.Condition
-	generation int64
-}
-
-func (c conditionSet) set(typ string, status bool, reason, message string) {
-	s := metav1.ConditionFalse
-	if status {
-		s = metav1.ConditionTrue
-	}
-	c.setStatus(typ, s, reason, message)
-}
-
-func (c conditionSet) setStatus(typ string, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(c.conds, metav1.Condition{
-		Type: typ, Status: status, Reason: reason, Message: truncateMessage(message), ObservedGeneration: c.generation,
-	})
-}
-
-func (c conditionSet) remove(typ string) { meta.RemoveStatusCondition(c.conds, typ) }
-
-func (c conditionSet) isTrue(typ string) bool { return meta.IsStatusConditionTrue(*c.conds, typ) }
-
-func (c conditionSet) get(typ string) *metav1.Condition {
-	return meta.FindStatusCondition(*c.conds, typ)
-}
-
-// ready sets Ready from the given conditions: True when all are True, otherwise False with
-// the reason and message of the first that is not. optional conditions count only while
-// present (Advertised without a watcher, Drained while nothing is drained).
-func (c conditionSet) ready(types ...string) {
-	c.readyWith(types, nil)
-}
-
-func (c conditionSet) readyWith(types, optional []string) {
-	for _, t := range optional {
-		if c.get(t) != nil {
-			types = append(types, t)
-		}
-	}
-	for _, t := range types {
-		cond := c.get(t)
-		if cond == nil || cond.Status != metav1.ConditionTrue {
-			reason, msg := ReasonPending, t+" is not reported yet"
-			if cond != nil {
-				reason, msg = cond.Reason, t+": "+cond.Message
-			}
-			c.set("Ready", false, reason, msg)
-			return
-		}
-	}
-	c.set("Ready", true, ReasonReady, "")
-}
-
-// truncateMessage keeps condition messages under the API limit of 32768 bytes with room
-// to spare.
-func truncateMessage(s string) string { return truncate(s, 4096) }
 
 func joinNames(names []string) string { return strings.Join(names, ", ") }
 
