@@ -83,6 +83,10 @@ golden: ## Regenerate the renderer's golden files (review the diff!).
 bench: envtest-assets skupper-crds ## Run the benchmarks and print their figures.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test -run '^$$' -bench . -benchmem -timeout 120m ./...
 
+.PHONY: bench-ingest
+bench-ingest: ## Only the watcher's ingest benchmarks: a 1,000,000-prefix table over BGP and over BMP, each beside FRR bgpd's own ingest (root and FRR).
+	$(GO) test -run '^$$' -bench 'Ingest1M$$' -benchtime 1x -timeout 30m -v ./internal/bgp/
+
 .PHONY: bench-scale
 bench-scale: envtest-assets skupper-crds ## Only the scale benchmarks: 1,000 ingresses; 1,000 VIPs through BGP bursts (root and FRR).
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 120m -v ./test/scale/
@@ -100,9 +104,10 @@ FUZZTIME ?= 30s
 FUZZMINIMIZETIME ?= 0
 
 .PHONY: fuzz
-fuzz: skupper-crds ## Fuzz the renderer (FuzzRender) and the API validation (FuzzValidation), FUZZTIME each (30s).
+fuzz: skupper-crds ## Fuzz the renderer (FuzzRender), the API validation (FuzzValidation) and the watcher's UPDATE and BMP ingest (FuzzIngest), FUZZTIME each (30s).
 	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./internal/render/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidation$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./cmd/anycast-operator/
+	$(GO) test -run '^$$' -fuzz '^FuzzIngest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./internal/bgp/
 
 ##@ Lab
 

@@ -2,7 +2,8 @@
 // on GoBGP's packet library (github.com/osrg/gobgp/v3/pkg/packet/bgp,
 // embedded), one set per AnycastClass, peering with the fabric so the status
 // can say what the routers really carry for the class's anycast pools, not
-// what the speakers intend to send.
+// what the speakers intend to send; and a BMP collector (see "BMP" below) that
+// routers stream their view to, feeding the same route index.
 //
 // # Why not a GoBGP BgpServer
 //
@@ -21,7 +22,7 @@
 //
 // # What it does
 //
-//   - It only dials (nothing listens for BGP) and never advertises: its OPEN
+//   - Its sessions only dial (nothing listens for BGP) and never advertise: its OPEN
 //     offers ADD-PATH receive only, and the only UPDATE it sends is the
 //     End-of-RIB marker, one per negotiated family, empty (no route, no
 //     attribute but an empty MP_UNREACH_NLRI for IPv6), to a router that
@@ -133,10 +134,82 @@
 // many clusters' paths ADD-PATH brings), so a router misconfigured to send its
 // full table is cut off rather than absorbed.
 //
+// # BMP
+//
+// Config.BMP makes the class's watcher a BMP collector (RFC 7854, bmp.go,
+// bmpstream.go): many network teams will not add a BGP peer to a core router,
+// but routers already stream BMP to monitoring stations, read-only by design,
+// with each router's Adj-RIB-In per neighbour. Decoding is GoBGP's
+// (pkg/packet/bmp, and pkg/packet/bgp for the UPDATEs inside).
+//
+//   - It listens (BMPConfig.Listen) and admits a connection only from a
+//     configured router's source address; any other is closed before a byte
+//     is read, logged (the first time per address) and listed in
+//     BMPState.Refused (the latest 8 addresses, with their counts). A new
+//     connection from a router replaces its current one and the view with it.
+//   - It never writes to a router's connection: BMP gives a collector nothing
+//     to send. TCP keepalives (the kernel's) find routers that vanished.
+//   - Initiation must come first (its sysName and sysDescr are kept); Peer Up
+//     starts a neighbour's view afresh (its OPENs say whether its UPDATEs carry
+//     ADD-PATH ids), Peer Down drops it, Route Monitoring feeds it, statistics
+//     give the router's own Adj-RIB-In count (types 7 and 9: FRR 8.4 sends
+//     neither), Termination ends the stream with its reason; Route Mirroring
+//     and unknown message types are skipped (every message carries its
+//     length).
+//   - What is kept: pre- and post-policy Adj-RIB-In of the router's global
+//     neighbours and its Loc-RIB (RFC 9069), each path indexed under the
+//     router's name (Path.Session) with the neighbour (Path.Peer, PeerAS) and
+//     table (Path.RIB), so a VIP's paths say which router saw which cluster's
+//     path, from which neighbour. Neighbours in other routing instances (route
+//     distinguisher peers) and Adj-RIB-Out (RFC 8671) are skipped. A path from
+//     a pre-policy table counts as seen even when the router's import policy
+//     rejects it: stream post-policy (or Loc-RIB) only where that matters.
+//   - As for a BGP session, only the keys of routes outside the pools are kept
+//     (12 or 24 bytes each, per neighbour and table); MaxPrefixes bounds each
+//     neighbour's table per family, MaxPeers the neighbours, bmpMaxMessage a
+//     message (256 KiB). A stream over a limit is dropped with the router's
+//     view, and the router is refused until its configuration changes (the
+//     max-prefix rule of sessions); a stream cut mid-message, malformed (not
+//     starting with an Initiation, another BMP version, an undecodable
+//     Initiation or Termination) or closed is dropped with the router's view,
+//     and the router may reconnect and resend its table. Other routers'
+//     streams are untouched: each connection has its own goroutine and state.
+//   - Synced: as for a session, once every neighbour that is up has sent its
+//     End-of-RIB for every family of the pools (in any table), or by the same
+//     time rule (SyncMin, SyncQuiet, SyncMax) from the connection.
+//     BMPState.Sessions gives each router as a SessionState (Established while
+//     connected) for whatever judges the sessions.
+//   - When the pools grow, every router's connection is closed: BMP cannot ask
+//     for a table again, and a router resends it all when it reconnects (FRR:
+//     within its bmp connect min-retry).
+//   - Metrics: anycast_watcher_session_established and anycast_watcher_prefixes
+//     with the router's name as session, anycast_watcher_bmp_refused_total and
+//     anycast_watcher_bmp_streams_ended_total (by reason).
+//
+// FRR (bgpd started with -M bmp; Debian's has the module):
+//
+//	router bgp 64001
+//	 bmp targets anycast-operator
+//	  bmp connect 192.168.8.99 port 11019 min-retry 1000 max-retry 30000
+//	  bmp monitor ipv4 unicast post-policy
+//	  bmp monitor ipv6 unicast post-policy
+//	  bmp stats interval 10000
+//
+// FRR 8.4 reports pre-policy tables only for neighbours with "neighbor X
+// soft-reconfiguration inbound" (otherwise their pre-policy messages are
+// withdrawals), prepends its own AS to the AS paths of its post-policy messages
+// (the origin, the last AS, is right), never includes ADD-PATH ids in BMP and
+// has no Loc-RIB. BenchmarkBMPIngest1M measures the collector on a million
+// routes beside FRR's BGP ingest.
+//
 // # Known limits
 //
-//   - Active side only: the router must accept the watcher's connection (or
-//     be passive towards it); the watcher never accepts one.
+//   - BGP sessions are active side only: the router must accept the
+//     watcher's connection (or be passive towards it); the watcher accepts
+//     BGP connections from nobody. Only the BMP collector listens.
+//   - BMP: a collector per class, so two classes need distinct listen ports
+//     or addresses; only the operator's leader listens; no TCP MD5 or TLS on
+//     BMP connections (trust is the source address, and the network path).
 //   - No enhanced route refresh (RFC 7313): after a pool grows, the new
 //     pools stop Relearning by the quiet-time rule, not by a marker.
 //   - No extended messages (RFC 8654): UPDATEs are at most 4096 bytes.
