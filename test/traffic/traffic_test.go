@@ -11,25 +11,34 @@ import (
 	"time"
 )
 
-// backends serves on loopback, answering as west or east by turns, and failing while
-// down is set; it records each connection's source port.
+// backends serves on loopback, answering as west or east by turns, and failing the
+// requests numbered failFrom to failTo (by arrival); it records each connection's source
+// port and when the failing requests arrived.
 type backends struct {
-	n     atomic.Int64
-	down  atomic.Bool
-	mu    sync.Mutex
-	ports map[string]bool
+	n                   atomic.Int64
+	failFrom, failTo    int64
+	mu                  sync.Mutex
+	ports               map[string]bool
+	firstFail, lastFail time.Time
 }
 
 func (b *backends) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := b.n.Add(1)
 	b.mu.Lock()
 	b.ports[r.RemoteAddr] = true
-	b.mu.Unlock()
-	if b.down.Load() {
+	if n >= b.failFrom && n <= b.failTo {
+		now := time.Now()
+		if b.firstFail.IsZero() {
+			b.firstFail = now
+		}
+		b.lastFail = now
+		b.mu.Unlock()
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
 	}
+	b.mu.Unlock()
 	name := "west"
-	if b.n.Add(1)%2 == 0 {
+	if n%2 == 0 {
 		name = "east"
 	}
 	w.Header().Set(ClusterHeader, name)
@@ -54,37 +63,38 @@ func serve(t *testing.T) (*backends, netip.AddrPort) {
 // generator stops by itself at its count.
 func TestCountsAndShares(t *testing.T) {
 	b, target := serve(t)
+	b.failFrom, b.failTo = 21, 30
+	start := time.Now()
 	g, err := Start(Config{Target: target, Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		Rate: 200, MaxRequests: 60, MaxDuration: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	time.Sleep(100 * time.Millisecond)
-	b.down.Store(true)
-	time.Sleep(60 * time.Millisecond)
-	b.down.Store(false)
-	downAt := start.Add(100 * time.Millisecond)
 	select {
 	case <-g.Done():
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the generator did not stop at its count")
 	}
-	all := g.Window(start.Add(-time.Second), time.Time{})
-	if all.Sent != 60 || all.OK+all.Failed != 60 {
-		t.Fatalf("stats %v", all)
+	all := g.Window(start, time.Time{})
+	if all.Sent != 60 || all.OK != 50 || all.Failed != 10 {
+		t.Fatalf("stats %v, want 60 sent, 50 ok, 10 failed", all)
 	}
-	if all.Failed == 0 || all.ByCluster["west"] == 0 || all.ByCluster["east"] == 0 {
-		t.Fatalf("want failures and both clusters: %v", all)
-	}
-	if all.FirstFailure.Before(downAt.Add(-50*time.Millisecond)) || all.LastFailure.After(downAt.Add(500*time.Millisecond)) {
-		t.Errorf("failures %s..%s outside the outage at %s", all.FirstFailure, all.LastFailure, downAt)
+	if all.ByCluster["west"] != 25 || all.ByCluster["east"] != 25 {
+		t.Fatalf("shares %v", all.ByCluster)
 	}
 	b.mu.Lock()
-	ports := len(b.ports)
+	ports, first, last := len(b.ports), b.firstFail, b.lastFail
 	b.mu.Unlock()
+	// The client's failure window holds the server's: requests start before they arrive
+	// and end after they are answered.
+	if all.FirstFailure.After(first) || all.LastFailure.Before(last) {
+		t.Errorf("client failures %s..%s do not hold the server's %s..%s", all.FirstFailure, all.LastFailure, first, last)
+	}
 	if ports != 60 {
 		t.Errorf("%d source ports for 60 requests: connections were reused", ports)
+	}
+	if before := g.Window(start, all.FirstFailure); before.Failed != 0 || before.OK == 0 {
+		t.Errorf("window before the first failure: %v", before)
 	}
 }
 
