@@ -149,7 +149,16 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 			nameConflicts = append(nameConflicts, c...)
 		}
 		if member != nil {
-			observe.MetalLBVerdict(ctx, class, member, &st)
+			if err := observe.MetalLBVerdict(ctx, class, member, &st); err != nil {
+				// Not read this time (a member cache still starting, say): what was known
+				// stands, and the reconcile is retried.
+				for _, p := range before.Clusters {
+					if p.Name == st.Name {
+						st.MetalLB, st.MetalLBMessage = p.MetalLB, p.MetalLBMessage
+					}
+				}
+				transient = append(transient, fmt.Errorf("cluster %s: %w", co.Name, err))
+			}
 		}
 		statuses = append(statuses, keepTransitionTime(before.Clusters, st))
 	}

@@ -2,6 +2,7 @@ package observe
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -115,15 +116,15 @@ func RejectionMessage(member string, st MetalLB) string {
 }
 
 // MetalLBVerdict writes a reachable member's MetalLB verdict into its class status.
-func MetalLBVerdict(ctx context.Context, class *v1alpha1.AnycastClass, m *clusters.Member, st *v1alpha1.ClusterStatus) {
+func MetalLBVerdict(ctx context.Context, class *v1alpha1.AnycastClass, m *clusters.Member, st *v1alpha1.ClusterStatus) error {
 	ctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 	defer cancel()
 	ms, err := ReadMetalLB(ctx, m.Reader, render.MetalLBNamespace(class))
 	if err != nil {
-		st.MetalLB, st.MetalLBMessage = MetalLBUnknown, "reading MetalLB's ConfigurationState: "+err.Error()
-		return
+		return fmt.Errorf("reading MetalLB's verdict: %w", err)
 	}
 	st.MetalLB, st.MetalLBMessage = ms.Verdict, ms.Message
+	return nil
 }
 
 // MetalLBOf reads the MetalLB pools and verdict of every selected member that can be
