@@ -6,8 +6,9 @@
 //     controller-gen output config/rbac/role.yaml;
 //   - docs/api.md: the API reference, from the CRD OpenAPI schemas (whose descriptions are
 //     the Go doc comments of api/v1alpha1);
-//   - config/argocd/argocd-cm.yaml and config/argocd/argo-cd-values.yaml: the ArgoCD health
-//     checks, from config/argocd/anycast.dev/<Kind>/health.lua.
+//   - config/argocd/anycast.dev/<Kind>/health.lua, config/argocd/argocd-cm.yaml and
+//     config/argocd/argo-cd-values.yaml: the ArgoCD health checks, from the one script
+//     config/argocd/health.lua.
 //
 // `go run ./hack/gen` (make packaging-generate) writes them; test/packaging fails when a
 // committed file differs from what Files returns.
@@ -45,7 +46,9 @@ const (
 	APIDocs         = "docs/api.md"
 	ArgoCDDir       = "config/argocd"
 	ArgoCDConfigMap = ArgoCDDir + "/argocd-cm.yaml"
-	ArgoCDValues    = ArgoCDDir + "/argo-cd-values.yaml"
+	// ArgoCDSource is the one health check script of every anycast.dev kind.
+	ArgoCDSource = ArgoCDDir + "/health.lua"
+	ArgoCDValues = ArgoCDDir + "/argo-cd-values.yaml"
 )
 
 // Files returns the generated files of the given groups (all when none), keyed by slash

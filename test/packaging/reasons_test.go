@@ -132,7 +132,7 @@ func TestEveryReasonIsDocumented(t *testing.T) {
 // as in progress or as needing a person, so that a new reason is a decision, not an
 // accident of the default.
 func TestEveryReasonIsClassifiedForArgoCD(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(root, "config", "argocd", "anycast.dev", "AnycastIngress", "health.lua"))
+	b, err := os.ReadFile(filepath.Join(root, "config", "argocd", "health.lua"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestEveryReasonIsClassifiedForArgoCD(t *testing.T) {
 		case in && needs:
 			t.Errorf("health.lua lists %s both as in progress and as needing a person", r)
 		case !in && !needs:
-			t.Errorf("health.lua does not classify the reason %s (from %s): add it to inProgress or needsPerson in config/argocd/anycast.dev/*/health.lua, then `make packaging-generate`", r, reasons[r])
+			t.Errorf("health.lua does not classify the reason %s (from %s): add it to inProgress or needsPerson in config/argocd/health.lua (the one script of every kind), then `make packaging-generate`", r, reasons[r])
 		}
 	}
 }
