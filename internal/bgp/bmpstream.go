@@ -293,6 +293,23 @@ func (st *bmpStream) peer(addr netip.Addr, h bmp.BMPPeerHeader) *bmpPeer {
 	return p
 }
 
+// lockPeer takes the class watcher's mu and returns the router's record of a
+// neighbour, the lock held. Without one, the lock is released and end says
+// whether the stream must end (more neighbours than MaxPeers) or nothing is to
+// be done (the stream is no longer its router's connection).
+func (st *bmpStream) lockPeer(addr netip.Addr, h bmp.BMPPeerHeader) (p *bmpPeer, end *bmpEnd) {
+	st.c.w.mu.Lock()
+	if !st.current() {
+		st.c.w.mu.Unlock()
+		return nil, nil
+	}
+	if p = st.peer(addr, h); p == nil {
+		st.c.w.mu.Unlock()
+		return nil, st.tooManyPeers()
+	}
+	return p, nil
+}
+
 func (st *bmpStream) tooManyPeers() *bmpEnd {
 	return &bmpEnd{msg: fmt.Sprintf("the router reported more than %d neighbours (maxPeers) at once", st.r.cfg.maxPeers()), limited: true, reason: "limit"}
 }
@@ -347,15 +364,9 @@ func (st *bmpStream) peerState(addr netip.Addr, h bmp.BMPPeerHeader, up bool, wh
 		}
 	}
 	w := st.c.w
-	w.mu.Lock()
-	if !st.current() {
-		w.mu.Unlock()
-		return nil
-	}
-	p := st.peer(addr, h)
+	p, end := st.lockPeer(addr, h)
 	if p == nil {
-		w.mu.Unlock()
-		return st.tooManyPeers()
+		return end
 	}
 	p.up, p.since, p.down, p.asn = up, now, why, h.PeerAS
 	p.eor, p.received, p.reported = nil, map[RIB]int{}, -1
@@ -491,15 +502,9 @@ func describePeer(addr netip.Addr, rib RIB) string {
 // operations, publishing what changed.
 func (st *bmpStream) apply(addr netip.Addr, h bmp.BMPPeerHeader, key ribKey, received int, ops []indexOp, now time.Time) *bmpEnd {
 	w := st.c.w
-	w.mu.Lock()
-	if !st.current() {
-		w.mu.Unlock()
-		return nil
-	}
-	p := st.peer(addr, h)
+	p, end := st.lockPeer(addr, h)
 	if p == nil {
-		w.mu.Unlock()
-		return st.tooManyPeers()
+		return end
 	}
 	if !p.up && p.since.IsZero() {
 		// Routes before any Peer Up (the router did not send one): the
@@ -529,15 +534,9 @@ func (st *bmpStream) apply(addr netip.Addr, h bmp.BMPPeerHeader, key ribKey, rec
 // router's view may be synced now.
 func (st *bmpStream) endOfRIB(addr netip.Addr, h bmp.BMPPeerHeader, afi uint16, now time.Time) *bmpEnd {
 	w := st.c.w
-	w.mu.Lock()
-	if !st.current() {
-		w.mu.Unlock()
-		return nil
-	}
-	p := st.peer(addr, h)
+	p, end := st.lockPeer(addr, h)
 	if p == nil {
-		w.mu.Unlock()
-		return st.tooManyPeers()
+		return end
 	}
 	if p.eor == nil {
 		p.eor = map[uint16]bool{}

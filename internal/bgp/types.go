@@ -217,22 +217,10 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("pool %q must be a valid prefix with no host bits set (IPv4 pools in IPv4 form)", p))
 		}
 	}
-	names, addrs := map[string]bool{}, map[netip.Addr]bool{}
+	// Routers key neighbors by address: two sessions would be one.
+	sessions := newDistinct("session", "session", nil)
 	for _, s := range c.Sessions {
-		switch {
-		case s.Name == "":
-			errs = append(errs, fmt.Errorf("session to %s has no name", s.Address))
-		case names[s.Name]:
-			errs = append(errs, fmt.Errorf("session name %q is used twice", s.Name))
-		}
-		names[s.Name] = true
-		if !s.Address.IsValid() {
-			errs = append(errs, fmt.Errorf("session %q has no address", s.Name))
-		} else if addrs[s.Address.Unmap()] {
-			// Routers key neighbors by address: two sessions would be one.
-			errs = append(errs, fmt.Errorf("session %q: address %s is used by another session", s.Name, s.Address))
-		}
-		addrs[s.Address.Unmap()] = true
+		errs = append(errs, sessions.check(s.Name, s.Address)...)
 		if s.ASN == 0 {
 			errs = append(errs, fmt.Errorf("session %q has no ASN", s.Name))
 		}
@@ -244,9 +232,43 @@ func (c Config) validate() error {
 		}
 	}
 	if c.BMP != nil {
-		errs = append(errs, c.BMP.validate(names)...)
+		errs = append(errs, c.BMP.validate(sessions.names)...)
 	}
 	return errors.Join(errs...)
+}
+
+// distinct checks the entries of a list keyed by name and by address (the
+// sessions, the BMP routers): each has both, and neither is used twice, nor the
+// name one of taken (another list sharing the names).
+type distinct struct {
+	kind, other string
+	names       map[string]bool
+	addrs       map[netip.Addr]bool
+	taken       map[string]bool
+}
+
+func newDistinct(kind, other string, taken map[string]bool) *distinct {
+	return &distinct{kind: kind, other: other, names: map[string]bool{}, addrs: map[netip.Addr]bool{}, taken: taken}
+}
+
+func (d *distinct) check(name string, addr netip.Addr) []error {
+	var errs []error
+	switch {
+	case name == "":
+		errs = append(errs, fmt.Errorf("%s to %s has no name", d.kind, addr))
+	case d.taken[name]:
+		errs = append(errs, fmt.Errorf("%s name %q is also a session's: paths name one or the other", d.kind, name))
+	case d.names[name]:
+		errs = append(errs, fmt.Errorf("%s name %q is used twice", d.kind, name))
+	}
+	d.names[name] = true
+	if !addr.IsValid() {
+		errs = append(errs, fmt.Errorf("%s %q has no address", d.kind, name))
+	} else if d.addrs[addr.Unmap()] {
+		errs = append(errs, fmt.Errorf("%s %q: address %s is used by another %s", d.kind, name, addr, d.other))
+	}
+	d.addrs[addr.Unmap()] = true
+	return errs
 }
 
 // validate checks the collector; sessions are the BGP sessions' names, which
@@ -256,24 +278,10 @@ func (b BMPConfig) validate(sessions map[string]bool) []error {
 	if !b.Listen.Addr().IsValid() {
 		errs = append(errs, fmt.Errorf("BMP listen address %q has no IP address", b.Listen))
 	}
-	names, addrs := map[string]bool{}, map[netip.Addr]bool{}
+	// A connection is matched to its router by source address alone.
+	routers := newDistinct("BMP router", "router", sessions)
 	for _, r := range b.Routers {
-		switch {
-		case r.Name == "":
-			errs = append(errs, fmt.Errorf("BMP router %s has no name", r.Address))
-		case sessions[r.Name]:
-			errs = append(errs, fmt.Errorf("BMP router name %q is also a session's: paths name one or the other", r.Name))
-		case names[r.Name]:
-			errs = append(errs, fmt.Errorf("BMP router name %q is used twice", r.Name))
-		}
-		names[r.Name] = true
-		if !r.Address.IsValid() {
-			errs = append(errs, fmt.Errorf("BMP router %q has no address", r.Name))
-		} else if addrs[r.Address.Unmap()] {
-			// A connection is matched to its router by source address alone.
-			errs = append(errs, fmt.Errorf("BMP router %q: address %s is used by another router", r.Name, r.Address))
-		}
-		addrs[r.Address.Unmap()] = true
+		errs = append(errs, routers.check(r.Name, r.Address)...)
 	}
 	return errs
 }
