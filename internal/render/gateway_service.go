@@ -84,6 +84,16 @@ func gatewayService(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, list
 	if gs.ExternalTrafficPolicy == string(corev1.ServiceExternalTrafficPolicyLocal) {
 		policy = corev1.ServiceExternalTrafficPolicyLocal
 	}
+	// MetalLB gives a Service an address only of its ClusterIP's family ("requested
+	// loadBalancer IP(s) ... does not match the ipFamily of the service", seen with the real
+	// MetalLB v0.16.1): a Service left to the cluster's default family never gets an IPv6
+	// VIP on an IPv4-first cluster, nor an IPv4 VIP on an IPv6-first one. A cluster
+	// without that family refuses the Service, which the apply reports.
+	family := corev1.IPv4Protocol
+	if vip.Is6() {
+		family = corev1.IPv6Protocol
+	}
+	single := corev1.IPFamilyPolicySingleStack
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      OperatorServiceName(ing.Namespace, ing.Name),
@@ -99,6 +109,8 @@ func gatewayService(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, list
 			Selector:              gs.Selector,
 			Ports:                 ports,
 			ExternalTrafficPolicy: policy,
+			IPFamilies:            []corev1.IPFamily{family},
+			IPFamilyPolicy:        &single,
 		},
 	}
 	return toUnstructured(svc, GVKService)
