@@ -6,8 +6,12 @@
 //	anycast-lab down [flags]   remove everything a lab left (`make lab-down`)
 //
 // Environment: LAB_KEEP=1 keeps the lab up after the walk-through, refreshing the table,
-// until interrupted (or `make lab-down`); LAB_FABRIC=frr|gobgp|auto picks the BGP fabric;
-// LAB_WALK=0 skips the walk-through. See docs/lab.md.
+// until interrupted (or `make lab-down`); LAB_STACK=real|standin|auto picks what plays
+// MetalLB and the Gateway implementation (real: the upstream MetalLB, frr-k8s and Traefik
+// with HTTP traffic to the VIP; standin: this project's stand-ins, what a machine without
+// root gets); LAB_IPV6=1 walks through on an IPv6 VIP (real stack, both members in
+// frr-k8s mode); LAB_FABRIC=frr|gobgp|auto picks the BGP fabric; LAB_WALK=0 skips the
+// walk-through. See docs/lab.md.
 package main
 
 import (
@@ -52,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", envOr("LAB_DIR", "lab"), "directory for everything the lab writes (kubeconfigs, pid files, etcd data, logs)")
 	fabric := fs.String("fabric", envOr("LAB_FABRIC", lab.FabricAuto), "BGP fabric: auto (FRR when root with FRR installed, else GoBGP), frr or gobgp")
+	stack := fs.String("stack", envOr("LAB_STACK", lab.StackAuto), "what plays MetalLB and the Gateway implementation: auto (real when it can run), real (the upstream MetalLB, frr-k8s, Traefik, real traffic) or standin")
+	ipv6 := fs.Bool("ipv6", envBool("LAB_IPV6"), "walk through on an IPv6 VIP: real stack, both members in MetalLB frr-k8s mode (LAB_IPV6=1)")
 	operator := fs.String("operator", "bin/anycast-operator", "the operator binary to run (make build)")
 	keep := fs.Bool("keep", envBool("LAB_KEEP"), "stay up after the walk-through until interrupted (LAB_KEEP=1)")
 	walk := fs.Bool("walk", envOr("LAB_WALK", "1") != "0", "walk through drain, undrain, speaker stop and restart (LAB_WALK=0 skips)")
@@ -83,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	start := time.Now()
 	fmt.Fprintf(stdout, "anycast lab: the reference topology on this machine (directory %s)\n", *dir)
-	l, err := lab.Up(ctx, lab.Options{Dir: *dir, Fabric: *fabric, OperatorBinary: *operator, Out: stdout})
+	l, err := lab.Up(ctx, lab.Options{Dir: *dir, Fabric: *fabric, Stack: *stack, IPv6: *ipv6, OperatorBinary: *operator, Out: stdout})
 	if err != nil {
 		fmt.Fprintf(stderr, "\nanycast-lab: %v\n", err)
 		return 1
@@ -95,23 +101,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "lab removed in %s: no process, namespace or file left\n", fmtDur(time.Since(t)))
 	}()
 	fmt.Fprintf(stdout, "  %-58s %s\n", "READY (total)", fmtDur(time.Since(start)))
-	fmt.Fprintf(stdout, "\nBGP fabric: %s (%s)\n", strings.ToUpper(l.FabricMode), l.FabricReason)
+	fmt.Fprintf(stdout, "\nSTACK: %s (%s)\n", strings.ToUpper(l.StackMode), l.StackReason)
+	fmt.Fprintf(stdout, "BGP fabric: %s (%s)\n", strings.ToUpper(l.FabricMode), l.FabricReason)
+	if l.IPv6Refusal != "" {
+		fmt.Fprintf(stdout, "an IPv6 VIP on the native member west: refused before anything was applied: %s\n", l.IPv6Refusal)
+	}
 	fmt.Fprintf(stdout, "kubectl --kubeconfig %s get anycastclasses,anycastingresses -A   (east: %s)\n\n", l.Kubeconfig("west"), l.Kubeconfig("east"))
 	fmt.Fprint(stdout, l.Snapshot(ctx).Render())
 
 	if *walk {
 		fmt.Fprintln(stdout, "\nwalk-through (each time measured from the action until the check held):")
 		steps, err := l.WalkThrough(ctx, stdout, true)
-		if err != nil {
-			fmt.Fprintf(stderr, "\nanycast-lab: walk-through failed: %v\n", err)
-			return 1
-		}
 		fmt.Fprintln(stdout, "\nsummary")
 		for _, s := range steps {
 			for _, c := range s.Checks {
 				fmt.Fprintf(stdout, "  %-22s %-70s %s\n", s.Name, c.What, fmtDur(c.Took))
 			}
+			if s.Traffic != nil {
+				fmt.Fprintf(stdout, "  %-22s %s\n", s.Name, s.Traffic)
+			}
 		}
+		if err != nil {
+			fmt.Fprintf(stderr, "\nanycast-lab: walk-through failed: %v\n", err)
+			for _, d := range l.Diagnostics() {
+				fmt.Fprintf(stderr, "  %s\n", d)
+			}
+			if !*keep {
+				return 1
+			}
+			fmt.Fprintf(stderr, "LAB_KEEP: the failed lab stays up for inspection\n")
+		}
+	}
+	if problems := realProblems(ctx, l); len(problems) > 0 {
+		fmt.Fprintf(stderr, "\nanycast-lab: the real components objected:\n  %s\n", strings.Join(problems, "\n  "))
+		return 1
 	}
 	if !*keep {
 		return 0
@@ -151,6 +174,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 			last = body
 		}
 	}
+}
+
+// realProblems lists what the real components objected to: a configuration MetalLB
+// rejected, an object Traefik did not accept.
+func realProblems(ctx context.Context, l *lab.Lab) []string {
+	var out []string
+	for _, e := range l.ConfigErrors() {
+		out = append(out, fmt.Sprintf("%s rejected its configuration: %s", e.Process, e.Message))
+	}
+	return append(out, l.TraefikVerdicts(ctx)...)
 }
 
 func fmtDur(d time.Duration) string {

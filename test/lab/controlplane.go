@@ -27,8 +27,13 @@ type cluster struct {
 	logs       []*os.File
 }
 
-// startCluster starts a control plane and records its processes.
-func startCluster(labDir, name string) (*cluster, error) {
+// serviceCIDRs are the control planes' Service ranges: dual-stack, as a cluster serving
+// IPv6 VIPs must be (MetalLB gives a Service an address only of its ClusterIP's family).
+const serviceCIDRs = "10.0.0.0/24,fd00:10:96::/112"
+
+// startCluster starts a control plane with the project's and the upstream CRDs (and
+// extraCRDs: frr-k8s's on the real stack) and records its processes.
+func startCluster(labDir, name string, extraCRDs ...string) (*cluster, error) {
 	assets, err := testenv.AssetsDir()
 	if err != nil {
 		return nil, err
@@ -37,6 +42,7 @@ func startCluster(labDir, name string) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	crds = append(crds, extraCRDs...)
 	dir := filepath.Join(labDir, name)
 	for _, d := range []string{filepath.Join(dir, "etcd"), filepath.Join(dir, "certs")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -73,6 +79,7 @@ func startCluster(labDir, name string) (*cluster, error) {
 		// A graceful kube-apiserver stop waits for watches to drain: not worth it here.
 		ControlPlaneStopTimeout: 3 * time.Second,
 	}
+	c.env.ControlPlane.APIServer.Configure().Set("service-cluster-ip-range", serviceCIDRs)
 	cfg, startErr := c.env.Start()
 	// Record the processes even when the start failed half-way, so Down finds them.
 	recErr := c.record(labDir)

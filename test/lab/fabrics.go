@@ -104,8 +104,8 @@ func chooseFabric(mode string) (string, string, error) {
 // frrFabric is test/lab/fabric: FRR in network namespaces, gobgpd speakers.
 type frrFabric struct{ f *labfabric.Fabric }
 
-func newFRRFabric() (*frrFabric, error) {
-	f, err := labfabric.New(labfabric.Options{Client: true})
+func newFRRFabric(opts labfabric.Options) (*frrFabric, error) {
+	f, err := labfabric.New(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -162,6 +162,9 @@ func (x *frrFabric) Core(_ context.Context, p netip.Prefix) (CoreView, error) {
 }
 func (x *frrFabric) Client(_ context.Context, p netip.Prefix) (ClientView, error) {
 	v := ClientView{ASN: x.f.Client.ASN, CoreAddr: x.f.ClientUplink}
+	if p.Addr().Is6() {
+		v.CoreAddr = x.f.ClientUplink6
+	}
 	paths, err := x.f.Client.BGPPaths(p)
 	if err != nil {
 		return v, err

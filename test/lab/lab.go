@@ -2,11 +2,25 @@
 // planes, west (the hub, where the operator runs) and east (a spoke registered through
 // its kubeconfig Secret), the operator binary in hub mode, the BGP fabric (FRR routers in
 // network namespaces, or GoBGP routers in this process on loopback addresses when FRR
-// cannot run), a MetalLB speaker stand-in per cluster (test/lab/speaker), the Skupper
-// status fixture (test/fixtures/skupper), and the samples of config/samples. It prints a
-// table of what the clusters, the operator, the core router and the client router (AS
-// 64500, beyond the core) say, and walks through a drain, an undrain and a speaker
-// failure with measured timings, checking that the client keeps a path to the VIP.
+// cannot run), the Skupper controllers' fixture (test/fixtures/skupper), and the samples
+// of config/samples, on one of two stacks:
+//
+//   - the real stack (default where it can run: root, FRR, the components built by
+//     `make real-components`): each cluster has a node, a network namespace of the FRR
+//     fabric, where the upstream MetalLB speaker (west native, east frr-k8s with the real
+//     frr-k8s and FRR), Traefik and the sample's HTTP backends run; the upstream MetalLB
+//     controller assigns the VIP; real HTTP traffic from the client router's namespace
+//     reaches the VIP through the core's ECMP route (real.go, traffic.go). Stand-ins
+//     remain only for the kubelet, the EndpointSlice controller, kube-proxy and the
+//     Skupper router's data path (skupperpath.go);
+//   - the stand-in stack (LAB_STACK=standin, and what a machine without root gets): a
+//     MetalLB speaker stand-in per cluster (test/lab/speaker) and the Gateway
+//     implementation stand-in (test/fixtures/gateway); no packet reaches the VIP.
+//
+// It prints a table of what the clusters, the operator, the core router, the client
+// router (AS 64500, beyond the core) and the traffic say, and walks through a drain, an
+// undrain and a speaker failure with measured timings, checking that the client keeps a
+// path to the VIP (and, on the real stack, that requests keep being answered).
 //
 // `make lab` (cmd/anycast-lab) and the end-to-end test (test/lab) drive it. Everything
 // it starts is recorded under its directory (pid files in run/, the fabric's block in
@@ -20,6 +34,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +52,7 @@ import (
 	skupperfixture "github.com/anycast-operator/anycast-operator/test/fixtures/skupper"
 	labfabric "github.com/anycast-operator/anycast-operator/test/lab/fabric"
 	"github.com/anycast-operator/anycast-operator/test/lab/speaker"
+	"github.com/anycast-operator/anycast-operator/test/realstack"
 )
 
 // Options configure a lab.
@@ -45,6 +61,12 @@ type Options struct {
 	Dir string
 	// Fabric is FabricAuto (default), FabricFRR or FabricGoBGP.
 	Fabric string
+	// Stack is StackAuto (default), StackReal or StackStandin.
+	Stack string
+	// IPv6 runs the real stack with an IPv6 VIP, both members in MetalLB's frr-k8s mode
+	// peering with their TORs over IPv6 (native mode can neither announce IPv6 nor peer
+	// over it).
+	IPv6 bool
 	// OperatorBinary is the anycast-operator binary to run.
 	OperatorBinary string
 	// Out receives progress lines (default: discarded).
@@ -57,21 +79,38 @@ type Lab struct {
 	FabricMode string
 	// FabricReason says why this fabric runs (auto mode's choice).
 	FabricReason string
+	// StackMode is StackReal or StackStandin; StackReason says why.
+	StackMode, StackReason string
 	// Timings of the bring-up, in order.
 	Timings []Timing
+	// IPv6Refusal is what the operator said about an IPv6 VIP on the native member (the
+	// default real stack checks it at bring-up), as "reason: message".
+	IPv6Refusal string
 
-	opts       Options
-	fabric     bgpFabric
-	west, east *cluster
-	operator   *exec.Cmd
-	opExited   chan struct{}
-	opErr      error
-	stands     map[string]*speaker.Speaker
-	skupper    *skupperfixture.Fixture
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
-	started    time.Time
-	closeOnce  sync.Once
+	opts      Options
+	vip       netip.Prefix
+	fabric    bgpFabric
+	west      *cluster
+	east      *cluster
+	operator  *exec.Cmd
+	opExited  chan struct{}
+	opErr     error
+	stands    map[string]*speaker.Speaker // the stand-in stack's speakers
+	real      *realStack                  // the real stack, nil on the stand-ins
+	traffic   *labTraffic                 // the real stack's traffic, once started
+	skupper   *skupperfixture.Fixture
+	runCtx    context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	started   time.Time
+	closeOnce sync.Once
+}
+
+// realStack is what runs the real components of both clusters.
+type realStack struct {
+	bin     realstack.Binaries
+	members map[string]*realMember
+	path    *skupperRouterPath
 }
 
 // Timing is one measured phase or step.
@@ -92,9 +131,16 @@ func (l *Lab) phase(what string, start time.Time) {
 	l.printf("  %-58s %s\n", what, fmtDur(d))
 }
 
+// goFixture runs a stand-in until the lab closes.
+func (l *Lab) goFixture(run func(context.Context)) {
+	l.wg.Add(1)
+	go func() { defer l.wg.Done(); run(l.runCtx) }()
+}
+
 // Up removes whatever an earlier lab in opts.Dir left (Down), then brings up the whole
 // lab and waits until the sample ingress is Ready with ECMP at the core and the client
-// router has a path to the VIP. On error, everything started is removed again.
+// router has a path to the VIP (and, on the real stack, both clusters answer the
+// client's requests). On error, everything started is removed again.
 func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if opts.Dir == "" {
 		opts.Dir = "lab"
@@ -105,6 +151,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	}
 	opts.Dir = dir
 	l := &Lab{Dir: dir, opts: opts, stands: map[string]*speaker.Speaker{}, started: time.Now()}
+	l.runCtx, l.cancel = context.WithCancel(context.Background())
 	if err := l.up(ctx); err != nil {
 		if l.operator != nil {
 			err = fmt.Errorf("%w%s", err, l.operatorLogTail())
@@ -128,11 +175,35 @@ func (l *Lab) up(ctx context.Context) error {
 	}
 	l.phase("previous lab removed", t)
 
-	mode, why, err := chooseFabric(l.opts.Fabric)
+	stack, why, err := chooseStack(l.opts.Stack, l.opts.Fabric)
 	if err != nil {
 		return err
 	}
-	l.FabricMode, l.FabricReason = mode, why
+	l.StackMode, l.StackReason = stack, why
+	fabricAsked := l.opts.Fabric
+	if stack == StackReal {
+		fabricAsked = FabricFRR
+	} else if l.opts.IPv6 {
+		return fmt.Errorf("the IPv6 walk-through runs on the real stack only (stack: %s, %s)", stack, why)
+	}
+	mode, fwhy, err := chooseFabric(fabricAsked)
+	if err != nil {
+		return err
+	}
+	l.FabricMode, l.FabricReason = mode, fwhy
+	l.vip = netip.PrefixFrom(netip.MustParseAddr(VIP), 32)
+	if l.opts.IPv6 {
+		l.vip = netip.PrefixFrom(netip.MustParseAddr(VIP6), 128)
+	}
+	l.printf("  stack: %s (%s)\n", strings.ToUpper(stack), why)
+
+	var extraCRDs []string
+	if stack == StackReal {
+		if l.real, err = newRealStack(); err != nil {
+			return err
+		}
+		extraCRDs = append(extraCRDs, l.real.bin.FRRK8sCRDs())
+	}
 
 	// The control planes and the fabric come up side by side.
 	t = time.Now()
@@ -140,8 +211,8 @@ func (l *Lab) up(ctx context.Context) error {
 	var westErr, eastErr, fabErr error
 	var fabTook time.Duration
 	wg.Add(3)
-	go func() { defer wg.Done(); l.west, westErr = startCluster(l.Dir, "west") }()
-	go func() { defer wg.Done(); l.east, eastErr = startCluster(l.Dir, "east") }()
+	go func() { defer wg.Done(); l.west, westErr = startCluster(l.Dir, "west", extraCRDs...) }()
+	go func() { defer wg.Done(); l.east, eastErr = startCluster(l.Dir, "east", extraCRDs...) }()
 	go func() {
 		defer wg.Done()
 		ft := time.Now()
@@ -156,23 +227,28 @@ func (l *Lab) up(ctx context.Context) error {
 	l.printf("  %-58s %s\n", "BGP fabric up ("+mode+"), sessions Established", fmtDur(fabTook))
 	l.phase("control planes west and east up, CRDs installed", t)
 
-	t = time.Now()
 	if err := l.prepareClusters(ctx); err != nil {
 		return err
 	}
+	if l.real != nil {
+		t = time.Now()
+		if err := l.startReal(ctx); err != nil {
+			return err
+		}
+		l.phase("real stack up: MetalLB, frr-k8s, Traefik, backends", t)
+	}
+	t = time.Now()
 	if err := l.startOperator(ctx); err != nil {
 		return err
 	}
 	l.phase("operator running and ready (hub mode, east registered)", t)
 
-	runCtx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
-	if err := l.startFixtures(runCtx); err != nil {
+	if err := l.startFixtures(l.runCtx); err != nil {
 		return err
 	}
 
 	t = time.Now()
-	class, ingress, err := samples(l.fabric)
+	class, ingress, err := samples(l.fabric, l.sampleOptions())
 	if err != nil {
 		return err
 	}
@@ -187,12 +263,114 @@ func (l *Lab) up(ctx context.Context) error {
 		return err
 	}
 	l.phase("samples applied -> hello Ready, ECMP at core, client path", t)
+	if l.real == nil {
+		return nil
+	}
+	return l.upTraffic(ctx)
+}
+
+// upTraffic starts the real stack's traffic and waits until both clusters answer it and
+// /api enters through both; then, on the default (IPv4) run, shows the operator refusing
+// an IPv6 VIP on the native member.
+func (l *Lab) upTraffic(ctx context.Context) error {
+	t := time.Now()
+	if problems := l.TraefikVerdicts(ctx); len(problems) > 0 {
+		return fmt.Errorf("Traefik does not accept the operator's objects: %s", strings.Join(problems, "; "))
+	}
+	f, ok := l.fabric.(*frrFabric)
+	if !ok {
+		return fmt.Errorf("the real stack needs the FRR fabric")
+	}
+	before := l.apiEntries()
+	if err := l.startTraffic(f); err != nil {
+		return err
+	}
+	if err := l.waitFor(ctx, "both clusters answer the client's requests to the VIP, /api through both", 2*time.Minute, func(*Snapshot) error {
+		return errs1(l.traffic.answered(t, 5, time.Second, "west", "east"), l.traffic.apiThroughBoth(t, before))
+	}); err != nil {
+		return err
+	}
+	l.phase("traffic: both clusters answer, /api through both entries", t)
+	if l.opts.IPv6 {
+		return nil
+	}
+	t = time.Now()
+	refusal, err := l.refuseIPv6OnNative(ctx)
+	if err != nil {
+		return err
+	}
+	l.IPv6Refusal = refusal
+	l.phase("IPv6 VIP on the native member refused, nothing applied", t)
+	return nil
+}
+
+// sampleOptions says how the samples are changed for this lab.
+func (l *Lab) sampleOptions() sampleOptions {
+	o := sampleOptions{vip: l.vip.Addr()}
+	if l.real == nil {
+		return o
+	}
+	o.real = true
+	for _, m := range l.real.members {
+		o.members = append(o.members, sampleMember{name: m.name, mode: m.mode, tor: m.torAddr(l.opts.IPv6), torASN: m.spk.TORASN})
+	}
+	return o
+}
+
+// newRealStack finds the real components.
+func newRealStack() (*realStack, error) {
+	bin, err := realstack.Locate()
+	if err != nil {
+		return nil, err
+	}
+	return &realStack{bin: bin, members: map[string]*realMember{}}, nil
+}
+
+// startReal brings up both clusters' real components side by side: west native (frr-k8s
+// for IPv6), east frr-k8s, each on the node of its fabric namespace.
+func (l *Lab) startReal(ctx context.Context) error {
+	f, ok := l.fabric.(*frrFabric)
+	if !ok {
+		return fmt.Errorf("the real stack needs the FRR fabric")
+	}
+	westMode := realstack.ModeNative
+	if l.opts.IPv6 {
+		westMode = realstack.ModeFRRK8s
+	}
+	type spec struct {
+		c    *cluster
+		mode string
+		asn  uint32
+		spk  *labfabric.Speaker
+	}
+	specs := []spec{{l.west, westMode, labfabric.WestASN, f.f.West}, {l.east, realstack.ModeFRRK8s, labfabric.EastASN, f.f.East}}
+	var wg sync.WaitGroup
+	errs := make([]error, len(specs))
+	members := make([]*realMember, len(specs))
+	for i, s := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			members[i], errs[i] = l.startRealMember(ctx, s.c, s.mode, s.asn, s.spk, l.real.bin)
+		}()
+	}
+	wg.Wait()
+	for _, m := range members {
+		if m != nil {
+			l.real.members[m.name] = m
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	l.real.path = &skupperRouterPath{members: l.real.members}
 	return nil
 }
 
 func (l *Lab) startFabric(ctx context.Context, mode string) (bgpFabric, error) {
 	if mode == FabricFRR {
-		f, err := newFRRFabric()
+		// The real stack's speakers run on the nodes, and its traffic crosses the fabric.
+		f, err := newFRRFabric(labfabric.Options{Client: true, Nodes: l.real != nil, DataPlane: l.real != nil})
 		if err != nil {
 			return nil, fmt.Errorf("building the FRR fabric (LAB_FABRIC=gobgp runs the GoBGP fabric instead): %w", err)
 		}
@@ -346,24 +524,36 @@ func (l *Lab) operatorLogTail() string {
 	return "\n--- operator.log (tail) ---\n" + string(b)
 }
 
-// startFixtures runs what stands in for the controllers the lab has no room for: each
-// cluster's Gateway implementation with MetalLB's address assignment and the sample's
-// workloads (apps.go), a MetalLB speaker per cluster announcing, as MetalLB's does, the
-// addresses LoadBalancer Services hold, and the Skupper controllers' status writes.
+// startFixtures runs what stands in for the controllers the lab has no room for. On the
+// stand-in stack: each cluster's Gateway implementation with MetalLB's address assignment
+// and the sample's workloads (apps.go), a MetalLB speaker per cluster announcing, as
+// MetalLB's does, the addresses LoadBalancer Services hold. On both: the Skupper
+// controllers' status writes, with the router stand-in on; on the real stack the hub
+// Site's endpoints come from the address the real MetalLB gives its skupper-router
+// Service, and the routers' data path is skupperpath.go's relay.
 func (l *Lab) startFixtures(ctx context.Context) error {
+	l.skupper = &skupperfixture.Fixture{Hub: l.west.Client, HubSite: "west", Spokes: map[string]client.Client{"east": l.east.Client},
+		Interval: 250 * time.Millisecond}
+	l.skupper.SetRouter(true) // the stand-in for the skupper-router pods
+	if l.real != nil {
+		if err := l.hubRouterPool(ctx); err != nil {
+			return err
+		}
+		l.goFixture(l.hubEndpointsFromMetalLB)
+		l.goFixture(l.real.path.Run)
+	} else {
+		l.skupper.SetHubEndpoints(true)
+	}
+	l.goFixture(l.skupper.Run)
+	if l.real != nil {
+		return nil
+	}
 	for _, c := range []*cluster{l.west, l.east} {
 		s := &speaker.Speaker{Client: c.Client, Namespace: MetalLBNamespace, Announcer: l.fabric.Announcer(c.Name),
 			AnnounceServices: true}
 		l.stands[c.Name] = s
-		l.wg.Add(1)
-		go func() { defer l.wg.Done(); _ = s.Run(ctx) }()
+		l.goFixture(func(ctx context.Context) { _ = s.Run(ctx) })
 	}
-	l.skupper = &skupperfixture.Fixture{Hub: l.west.Client, HubSite: "west", Spokes: map[string]client.Client{"east": l.east.Client},
-		Interval: 250 * time.Millisecond}
-	l.skupper.SetHubEndpoints(true)
-	l.skupper.SetRouter(true) // the stand-in for the skupper-router pods
-	l.wg.Add(1)
-	go func() { defer l.wg.Done(); l.skupper.Run(ctx) }()
 	l.startGateways(ctx)
 	return l.startBackends(ctx)
 }
@@ -381,9 +571,14 @@ func (l *Lab) Client(cluster string) client.WithWatch {
 	return l.west.Client
 }
 
-// Close stops everything in reverse order and removes the lab directory.
+// Close stops everything in reverse order and removes the lab directory: the traffic
+// first (it is bounded, and stopped on every exit path), then the stand-ins, the
+// operator, the real components, the fabric and the control planes.
 func (l *Lab) Close() {
 	l.closeOnce.Do(func() {
+		if l.traffic != nil {
+			l.traffic.stop()
+		}
 		if l.cancel != nil {
 			l.cancel()
 			l.wg.Wait()
@@ -395,6 +590,11 @@ func (l *Lab) Close() {
 			case <-time.After(10 * time.Second):
 				_ = l.operator.Process.Kill()
 				<-l.opExited
+			}
+		}
+		if l.real != nil {
+			for _, m := range l.real.members {
+				m.close()
 			}
 		}
 		if l.fabric != nil {
@@ -458,11 +658,11 @@ func sweepFabrics() error {
 	return labfabric.Sweep()
 }
 
-// strays are kube-apiserver, etcd and anycast-operator processes whose command line
-// names dir.
+// strays are kube-apiserver, etcd, anycast-operator and real-component processes whose
+// command line names dir (the real components' kubeconfigs are in it).
 func strays(dir string) []int {
 	var out []int
-	for _, bin := range []string{"kube-apiserver", "etcd", "anycast-operator"} {
+	for _, bin := range []string{"kube-apiserver", "etcd", "anycast-operator", "controller", "speaker", "traefik", "frr-k8s-controller"} {
 		for _, pid := range procsMatching(0, dir+string(filepath.Separator)) {
 			if comm := procComm(pid); comm != "" && strings.HasPrefix(bin, comm) { // comm is cut at 15 bytes
 				out = append(out, pid)
@@ -505,7 +705,9 @@ func (r Record) Leftovers() []string {
 			out = append(out, fmt.Sprintf("process %s (pid %d)", p.Name, p.Pid))
 		}
 	}
-	if r.Block >= 0 {
+	// The block may be another live process's by now (a test's fabric took it once this
+	// lab released it): its namespaces are that process's.
+	if owner := labfabric.BlockOwner(r.Block); r.Block >= 0 && (owner == 0 || owner == os.Getpid() || r.recorded(owner)) {
 		for _, ns := range labfabric.BlockNamespaces(r.Block) {
 			out = append(out, "namespace "+ns)
 		}
@@ -521,8 +723,19 @@ func (r Record) Leftovers() []string {
 	return out
 }
 
-// Strays lists kube-apiserver, etcd and operator processes naming dir on their command
-// line, recorded or not: none once a lab in dir is down.
+// recorded says whether pid is one of the recorded processes (the lab's own, when the
+// fabric was built by the lab process).
+func (r Record) recorded(pid int) bool {
+	for _, p := range r.Procs {
+		if p.Pid == pid {
+			return true
+		}
+	}
+	return false
+}
+
+// Strays lists kube-apiserver, etcd, operator and real-component processes naming dir on
+// their command line, recorded or not: none once a lab in dir is down.
 func Strays(dir string) []string {
 	dir, _ = filepath.Abs(dir)
 	var out []string

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,7 +48,7 @@ func (f fakeFabric) Watcher() (netip.Addr, netip.Addr, uint32, uint16) {
 // and the result is a valid AnycastClass and AnycastIngress.
 func TestSamples(t *testing.T) {
 	for _, port := range []uint16{179, 1179} {
-		class, ingress, err := samples(fakeFabric{port: port})
+		class, ingress, err := samples(fakeFabric{port: port}, sampleOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,6 +84,50 @@ func TestSamples(t *testing.T) {
 	}
 }
 
+// TestRealSamples: on the real stack the samples get the members' MetalLB modes and
+// their TORs (native mode without the peer fields it rejects), Traefik's class and the
+// operator-made Service in Traefik's namespace, the IPv6 pool and the VIP, and stay valid.
+func TestRealSamples(t *testing.T) {
+	tor := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	for _, vip := range []string{VIP, VIP6} {
+		o := sampleOptions{vip: netip.MustParseAddr(vip), real: true, members: []sampleMember{
+			{name: "west", mode: "native", tor: tor("198.18.11.1"), torASN: 64001},
+			{name: "east", mode: "frr-k8s", tor: tor("2001:2:0:12::1"), torASN: 64002},
+		}}
+		class, ingress, err := samples(fakeFabric{port: 179}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c v1alpha1.AnycastClass
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(class.Object, &c, true); err != nil {
+			t.Fatalf("class: %v", err)
+		}
+		var i v1alpha1.AnycastIngress
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(ingress.Object, &i, true); err != nil {
+			t.Fatalf("ingress: %v", err)
+		}
+		west, east := c.Member("west"), c.Member("east")
+		if string(west.MetalLBMode) != "native" || string(east.MetalLBMode) != "frr-k8s" {
+			t.Errorf("modes %q %q", west.MetalLBMode, east.MetalLBMode)
+		}
+		if p := west.Peers[0]; p.Address != "198.18.11.1" || p.ASN != 64001 || p.BFD != nil || p.KeepaliveTime != nil {
+			t.Errorf("west's peer %+v: want the TOR, without what native mode rejects", p)
+		}
+		if p := east.Peers[0]; p.Address != "2001:2:0:12::1" || p.ASN != 64002 || p.KeepaliveTime == nil {
+			t.Errorf("east's peer %+v", p)
+		}
+		gs := c.Spec.GatewayService
+		if c.Spec.GatewayClassName != TraefikClass || gs == nil || gs.Provisioner != v1alpha1.GatewayServiceByOperator ||
+			gs.Namespace != TraefikNamespace || gs.Selector["app.kubernetes.io/name"] != "traefik" || len(gs.Ports) != 1 ||
+			gs.Ports[0].TargetPort != TraefikEntryPoint {
+			t.Errorf("gateway class %q, service %+v", c.Spec.GatewayClassName, gs)
+		}
+		if !slices.Contains(c.Spec.Pools, Pool6) || i.Spec.Address != vip {
+			t.Errorf("pools %v, address %s, want %s and %s", c.Spec.Pools, i.Spec.Address, Pool6, vip)
+		}
+	}
+}
+
 // TestRender: the table shows the clusters, the ingress's conditions and members, the
 // core's paths with their origin clusters, and the client's path via the core.
 func TestRender(t *testing.T) {
@@ -104,14 +149,14 @@ func TestRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &Snapshot{
-		At: time.Now(), Fabric: "fake fabric", Ingress: ing, IngressRaw: &unstructured.Unstructured{Object: raw},
+		At: time.Now(), Fabric: "fake fabric", VIP: netip.MustParsePrefix(VIP + "/32"), Ingress: ing, IngressRaw: &unstructured.Unstructured{Object: raw},
 		Core: CoreView{HasFIB: true, FIB: []netip.Addr{netip.MustParseAddr("198.18.1.2")}, Paths: []CorePath{
 			{ASPath: "64001 65001", NextHop: netip.MustParseAddr("198.18.1.2"), Best: true, Multipath: true},
 		}},
 		Client: ClientView{ASN: ClientASN, CoreAddr: netip.MustParseAddr("198.18.3.1"), Paths: []CorePath{
 			{ASPath: "64666 64001 65001", NextHop: netip.MustParseAddr("198.18.3.1"), Best: true, Multipath: true},
 		}},
-		Speakers: map[string]SpeakerView{"west": {Running: true}, "east": {State: speaker.State{Problems: []string{"BGPPeer x: nope"}}}},
+		Speakers: map[string]SpeakerView{"west": {Running: true}, "east": {Problems: []string{"BGPPeer x: nope"}}},
 		Clusters: []ClusterView{{Name: "west", Role: "hub", ASN: 65001}, {Name: "east", Role: "spoke", ASN: 65002}},
 		Operator: "pid 1",
 	}

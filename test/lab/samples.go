@@ -21,6 +21,10 @@ const (
 	IngressName      = "hello"
 	// VIP is the address of the sample ingress.
 	VIP = "192.168.155.151"
+	// VIP6 is the sample ingress's address on the IPv6 run (Options.IPv6), from Pool6.
+	VIP6 = "2001:db8:155::151"
+	// Pool6 is the IPv6 anycast pool the real stack adds to the sample class.
+	Pool6 = "2001:db8:155::/64"
 	// OperatorNamespace is where the operator runs on the hub and reads kubeconfig Secrets.
 	OperatorNamespace = "anycast-system"
 	// MetalLBNamespace is the samples' metallbNamespace.
@@ -46,8 +50,28 @@ func sampleFile(name string) (*unstructured.Unstructured, error) {
 	return u, nil
 }
 
+// sampleOptions say what else than the fabric's addresses changes in the samples: on the
+// real stack, the members' MetalLB modes and TORs, Traefik's class and Service, the IPv6
+// pool, and the VIP.
+type sampleOptions struct {
+	vip     netip.Addr
+	real    bool
+	members []sampleMember
+}
+
+// sampleMember is one member on the real stack.
+type sampleMember struct {
+	name, mode string
+	tor        netip.Addr
+	torASN     uint32
+}
+
+// nativeRefuses are the peer fields of the samples that MetalLB's native mode rejects
+// (the operator would refuse the member: UnsupportedByMetalLBMode).
+var nativeRefuses = []string{"bfd", "keepaliveTime", "connectTime"}
+
 // samples returns the class and the ingress to apply on the hub.
-func samples(f bgpFabric) (class, ingress *unstructured.Unstructured, err error) {
+func samples(f bgpFabric, o sampleOptions) (class, ingress *unstructured.Unstructured, err error) {
 	if class, err = sampleFile("anycast_v1alpha1_anycastclass.yaml"); err != nil {
 		return nil, nil, err
 	}
@@ -73,6 +97,18 @@ func samples(f bgpFabric) (class, ingress *unstructured.Unstructured, err error)
 		p := peers[0].(map[string]interface{})
 		p["address"], p["asn"] = addr.String(), int64(asn)
 		setPort(p, port)
+		for _, m := range o.members {
+			if m.name != name {
+				continue
+			}
+			mm["metallbMode"] = m.mode
+			p["address"], p["asn"] = m.tor.String(), int64(m.torASN)
+			if m.mode == "native" {
+				for _, field := range nativeRefuses {
+					delete(p, field)
+				}
+			}
+		}
 		mm["peers"] = []interface{}{p}
 		members[i] = mm
 	}
@@ -96,6 +132,30 @@ func samples(f bgpFabric) (class, ingress *unstructured.Unstructured, err error)
 	if a, _, _ := unstructured.NestedString(ingress.Object, "spec", "address"); a != VIP {
 		return nil, nil, fmt.Errorf("config/samples: the ingress's address is %q, the lab expects %s", a, VIP)
 	}
+	if !o.real {
+		return class, ingress, nil
+	}
+	// Traefik serves every Gateway from one data plane and makes no Service per Gateway:
+	// the operator makes it, in Traefik's namespace, selecting Traefik's pods, the
+	// listener's port mapped to the entry point's (docs/gateway-implementations.md).
+	if err := unstructured.SetNestedField(class.Object, TraefikClass, "spec", "gatewayClassName"); err != nil {
+		return nil, nil, err
+	}
+	if err := unstructured.SetNestedMap(class.Object, map[string]interface{}{
+		"provisioner": "Operator",
+		"namespace":   TraefikNamespace,
+		"selector":    map[string]interface{}{"app.kubernetes.io/name": "traefik"},
+		"ports":       []interface{}{map[string]interface{}{"port": int64(80), "targetPort": int64(TraefikEntryPoint)}},
+	}, "spec", "gatewayService"); err != nil {
+		return nil, nil, err
+	}
+	pools, _, _ := unstructured.NestedStringSlice(class.Object, "spec", "pools")
+	if err := unstructured.SetNestedStringSlice(class.Object, append(pools, Pool6), "spec", "pools"); err != nil {
+		return nil, nil, err
+	}
+	if err := unstructured.SetNestedField(ingress.Object, o.vip.String(), "spec", "address"); err != nil {
+		return nil, nil, err
+	}
 	return class, ingress, nil
 }
 
@@ -106,6 +166,3 @@ func setPort(m map[string]interface{}, port uint16) {
 	}
 	m["port"] = int64(port)
 }
-
-// vipPrefix is the VIP as a host route.
-func vipPrefix() netip.Prefix { return netip.PrefixFrom(netip.MustParseAddr(VIP), 32) }

@@ -18,13 +18,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
-	"github.com/anycast-operator/anycast-operator/test/lab/speaker"
+	"github.com/anycast-operator/anycast-operator/test/realstack"
 )
 
 // Snapshot is everything the table shows, read at one moment.
 type Snapshot struct {
 	At     time.Time
 	Fabric string
+	Stack  string
+	VIP    netip.Prefix
 	// Class and Ingress are the hub's objects (nil while absent); IngressRaw keeps status
 	// fields this build's types may not know.
 	Class      *v1alpha1.AnycastClass
@@ -34,17 +36,28 @@ type Snapshot struct {
 	CoreErr    error
 	Client     ClientView // the client router's view: it peers with the core only
 	ClientErr  error
-	Speakers   map[string]SpeakerView
-	Clusters   []ClusterView
-	Operator   string
-	Err        error
+	// Speakers, Nodes and Traffic are read for the table only (Snapshot, not the checks'
+	// lighter snapshots).
+	Speakers map[string]SpeakerView
+	// Nodes are the real stack's node lines: Traefik, the kube-proxy stand-in.
+	Nodes    []string
+	Traffic  *TrafficView
+	Clusters []ClusterView
+	Operator string
+	Err      error
 }
 
-// SpeakerView is one cluster's MetalLB speaker stand-in and its BGP speaker.
+// SpeakerView is one cluster's BGP speaker: the MetalLB stand-in and its gobgpd, or the
+// real MetalLB speaker (and frr-k8s) on the cluster's node.
 type SpeakerView struct {
-	Running  bool
-	Sessions []speaker.Session
-	State    speaker.State
+	Running bool
+	// Summary is what plays it and its session ("up -> TOR 198.18.11.1 AS64001").
+	Summary string
+	// Announces are the routes it announces (the real stack: what its TOR holds from it).
+	Announces []string
+	// Problems are what it found wrong (the stand-in) or the configuration errors the real
+	// MetalLB logged, and the kube-proxy stand-in's.
+	Problems []string
 }
 
 // ClusterView is one control plane.
@@ -55,10 +68,14 @@ type ClusterView struct {
 
 var ingressGVK = schema.GroupVersionKind{Group: "anycast.dev", Version: "v1alpha1", Kind: "AnycastIngress"}
 
-// Snapshot reads the hub's class and ingress, the core and client routers and the
-// speakers.
-func (l *Lab) Snapshot(ctx context.Context) *Snapshot {
-	s := &Snapshot{At: time.Now(), Fabric: l.fabric.Describe(), Speakers: map[string]SpeakerView{}}
+// Snapshot reads everything the table shows: the hub's class and ingress, the core and
+// client routers, the speakers, the nodes and the traffic.
+func (l *Lab) Snapshot(ctx context.Context) *Snapshot { return l.snap(ctx, true) }
+
+// snap reads a snapshot; full adds what only the table shows (the speakers' sessions and
+// routes, the nodes, the traffic), which costs router queries the checks do not need.
+func (l *Lab) snap(ctx context.Context, full bool) *Snapshot {
+	s := &Snapshot{At: time.Now(), Fabric: l.fabric.Describe(), Stack: l.StackMode, VIP: l.vip, Speakers: map[string]SpeakerView{}}
 	cls := &v1alpha1.AnycastClass{}
 	if err := l.west.Client.Get(ctx, client.ObjectKey{Name: ClassName}, cls); err == nil {
 		s.Class = cls
@@ -77,14 +94,8 @@ func (l *Lab) Snapshot(ctx context.Context) *Snapshot {
 	} else if client.IgnoreNotFound(err) != nil {
 		s.Err = err
 	}
-	s.Core, s.CoreErr = l.fabric.Core(ctx, vipPrefix())
-	s.Client, s.ClientErr = l.fabric.Client(ctx, vipPrefix())
-	for _, c := range []*cluster{l.west, l.east} {
-		s.Speakers[c.Name] = SpeakerView{
-			Running: l.fabric.SpeakerRunning(c.Name), Sessions: l.fabric.Announcer(c.Name).Sessions(),
-			State: l.stands[c.Name].State(),
-		}
-	}
+	s.Core, s.CoreErr = l.fabric.Core(ctx, l.vip)
+	s.Client, s.ClientErr = l.fabric.Client(ctx, l.vip)
 	s.Clusters = []ClusterView{{Name: "west", Role: "hub", API: l.west.APIServerURL()}, {Name: "east", Role: "spoke", API: l.east.APIServerURL()}}
 	if s.Class != nil {
 		for i := range s.Clusters {
@@ -97,7 +108,78 @@ func (l *Lab) Snapshot(ctx context.Context) *Snapshot {
 	if !l.OperatorRunning() {
 		s.Operator = "NOT RUNNING (see operator.log)"
 	}
+	if !full {
+		return s
+	}
+	for _, c := range []*cluster{l.west, l.east} {
+		s.Speakers[c.Name] = l.speakerView(c.Name)
+	}
+	if l.real != nil {
+		s.Nodes = l.nodeLines()
+	}
+	if l.traffic != nil {
+		s.Traffic = l.traffic.view()
+	}
 	return s
+}
+
+// speakerView describes a cluster's speaker for the table.
+func (l *Lab) speakerView(name string) SpeakerView {
+	v := SpeakerView{Running: l.speakerRunning(name)}
+	if l.real == nil {
+		if sess := l.fabric.Announcer(name).Sessions(); len(sess) > 0 {
+			v.Summary = fmt.Sprintf("-> TOR %s AS%d", sess[0].PeerAddress, sess[0].PeerASN)
+		}
+		st := l.stands[name].State()
+		for _, r := range st.Routes {
+			v.Announces = append(v.Announces, r.String())
+		}
+		v.Problems = st.Problems
+		return v
+	}
+	m := l.real.members[name]
+	f := l.fabric.(*frrFabric)
+	tor, nodeAddr := f.f.TORWest, m.spk.Addr
+	if name == "east" {
+		tor = f.f.TOREast
+	}
+	peer := m.torAddr(l.opts.IPv6)
+	if l.opts.IPv6 {
+		nodeAddr = m.spk.Addr6
+	}
+	state := "?"
+	if n, err := tor.Neighbor(nodeAddr); err == nil {
+		state = n.State
+	}
+	v.Summary = fmt.Sprintf("MetalLB %s %s on %s -> TOR %s AS%d %s", l.real.bin.Versions["METALLB_VERSION"], m.mode, m.node.Name, peer, m.spk.TORASN, state)
+	if paths, err := tor.BGPPaths(l.vip); err == nil {
+		for _, p := range paths {
+			if p.From == nodeAddr {
+				v.Announces = append(v.Announces, fmt.Sprintf("%s as-path %s (at the TOR)", l.vip, p.ASPath))
+			}
+		}
+	}
+	for _, e := range realstack.ConfigErrors(m.processes()...) {
+		v.Problems = append(v.Problems, "MetalLB "+e.Process+" rejected its configuration: "+e.Message)
+	}
+	v.Problems = append(v.Problems, m.proxy.Problems()...)
+	return v
+}
+
+// nodeLines describe the real stack's nodes: Traefik, the addresses the kube-proxy
+// stand-in binds.
+func (l *Lab) nodeLines() []string {
+	var out []string
+	for _, name := range []string{"west", "east"} {
+		m := l.real.members[name]
+		tr := "DOWN"
+		if m.traefik != nil && m.traefik.Running() {
+			tr = fmt.Sprintf("up (entry point web :%d)", TraefikEntryPoint)
+		}
+		out = append(out, fmt.Sprintf("%s (namespace %s, %s, %s): Traefik %s %s; kube-proxy stand-in binds %s",
+			m.node.Name, m.node.NetNS, m.spk.Addr, m.spk.Addr6, l.real.bin.Versions["TRAEFIK_VERSION"], tr, orDash(strings.Join(m.proxy.Bound(), ", "))))
+	}
+	return out
 }
 
 // asnOf is the ASN of a cluster as the class says (the reference one otherwise).
@@ -160,7 +242,7 @@ func (s *Snapshot) clientReaches(clusters ...string) error {
 		return fmt.Errorf("reading the client: %w", s.ClientErr)
 	}
 	if len(s.Client.Paths) == 0 {
-		return fmt.Errorf("the client has no path to %s", vipPrefix())
+		return fmt.Errorf("the client has no path to %s", s.VIP)
 	}
 	if len(clusters) == 0 {
 		clusters = []string{"west", "east"}
@@ -180,7 +262,7 @@ func (s *Snapshot) clientReaches(clusters ...string) error {
 		}
 	}
 	if !best {
-		return fmt.Errorf("the client holds no best path to %s", vipPrefix())
+		return fmt.Errorf("the client holds no best path to %s", s.VIP)
 	}
 	return nil
 }
@@ -270,11 +352,15 @@ func errs1(list ...error) error {
 // Render draws the table.
 func (s *Snapshot) Render() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "anycast lab  %s  operator %s\n", s.At.Format("15:04:05"), s.Operator)
+	fmt.Fprintf(&b, "anycast lab  %s  operator %s  stack %s\n", s.At.Format("15:04:05"), s.Operator, orDash(s.Stack))
 	fmt.Fprintf(&b, "fabric: %s\n\n", s.Fabric)
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLUSTER\tROLE\tAS\tAPI SERVER\tREACHABLE\tSPEAKER (MetalLB stand-in)\tANNOUNCES")
+	speakerHead := "SPEAKER (MetalLB stand-in)"
+	if s.Stack == StackReal {
+		speakerHead = "SPEAKER (real MetalLB)"
+	}
+	fmt.Fprintln(tw, "CLUSTER\tROLE\tAS\tAPI SERVER\tREACHABLE\t"+speakerHead+"\tANNOUNCES")
 	for _, c := range s.Clusters {
 		reach := "?"
 		if s.Class != nil {
@@ -292,14 +378,10 @@ func (s *Snapshot) Render() string {
 		if sp.Running {
 			state = "up"
 		}
-		if len(sp.Sessions) > 0 {
-			t := sp.Sessions[0]
-			state += fmt.Sprintf(" -> TOR %s AS%d", t.PeerAddress, t.PeerASN)
+		if sp.Summary != "" {
+			state += " " + sp.Summary
 		}
-		var ann []string
-		for _, r := range sp.State.Routes {
-			ann = append(ann, r.String())
-		}
+		ann := sp.Announces
 		if len(ann) == 0 {
 			ann = []string{"-"}
 		}
@@ -307,9 +389,12 @@ func (s *Snapshot) Render() string {
 	}
 	_ = tw.Flush()
 	for _, c := range s.Clusters {
-		for _, p := range s.Speakers[c.Name].State.Problems {
+		for _, p := range s.Speakers[c.Name].Problems {
 			fmt.Fprintf(&b, "  ! %s speaker: %s\n", c.Name, p)
 		}
+	}
+	for _, n := range s.Nodes {
+		fmt.Fprintf(&b, "  node %s\n", n)
 	}
 	b.WriteString("\n")
 
@@ -382,7 +467,7 @@ func (s *Snapshot) Render() string {
 	}
 	b.WriteString("\n")
 
-	fmt.Fprintf(&b, "CORE (AS64666) %s", vipPrefix())
+	fmt.Fprintf(&b, "CORE (AS64666) %s", s.VIP)
 	switch {
 	case s.CoreErr != nil:
 		fmt.Fprintf(&b, ": %v\n", s.CoreErr)
@@ -402,7 +487,7 @@ func (s *Snapshot) Render() string {
 	}
 
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "CLIENT (AS%d, peers with the core only) %s", ClientASN, vipPrefix())
+	fmt.Fprintf(&b, "CLIENT (AS%d, peers with the core only) %s", ClientASN, s.VIP)
 	switch {
 	case s.ClientErr != nil:
 		fmt.Fprintf(&b, ": %v\n", s.ClientErr)
@@ -421,6 +506,10 @@ func (s *Snapshot) Render() string {
 			}
 			fmt.Fprintf(&b, "  client: via %s %s  (next hop %s, origin %s%s)\n", via, p.ASPath, p.NextHop, s.clusterOfASN(p.Origin()), best)
 		}
+	}
+	if s.Traffic != nil {
+		b.WriteString("\n")
+		s.Traffic.render(&b)
 	}
 	return b.String()
 }
@@ -531,7 +620,7 @@ func (l *Lab) measure(ctx context.Context, what string, timeout time.Duration, c
 	start := time.Now()
 	deadline := start.Add(timeout)
 	for {
-		s := l.Snapshot(ctx)
+		s := l.snap(ctx, false)
 		err := s.Err
 		if err == nil {
 			err = check(s)
@@ -543,7 +632,7 @@ func (l *Lab) measure(ctx context.Context, what string, timeout time.Duration, c
 			return 0, fmt.Errorf("%s: the operator exited (%v)%s", what, l.opErr, l.operatorLogTail())
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%s: not true after %s: %w\n\n%s", what, timeout, err, s.Render())
+			return 0, fmt.Errorf("%s: not true after %s: %w\n\n%s", what, timeout, err, l.Snapshot(ctx).Render())
 		}
 		select {
 		case <-ctx.Done():

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,12 +17,19 @@ import (
 const StepTimeout = 90 * time.Second
 
 // Step is one step of the walk-through: an action and the checks that must follow it,
-// each with the time from the action until it held.
+// each with the time from the action until it held; on the real stack, what the traffic
+// did from the action until the next step's.
 type Step struct {
-	Name   string
-	Action string
-	Checks []Timing
+	Name    string
+	Action  string
+	Checks  []Timing
+	Traffic *StepTraffic
 }
+
+// settle is how long a real-stack step keeps observing the traffic after its last check
+// and the core's last route change, before the next action: "no failure after the route
+// change" needs an after.
+const settle = 2 * time.Second
 
 type check struct {
 	what string
@@ -41,23 +49,43 @@ const (
 // step, which has none); a check that does not hold within StepTimeout ends the walk with
 // an error (the table at that moment included). Steps are printed to out as they
 // complete, and the table after each one when table is true.
+//
+// On the real stack each step also checks the traffic (both clusters answer while
+// undrained, west alone while east is drained or its speaker dead, /api through both
+// entries), reports what the traffic did, and the walk fails at its end if a request
+// failed that was not in flight at one of the core's route changes.
 func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Step, error) {
-	steps := []struct {
+	type step struct {
 		name, action string
 		do           func(context.Context) error
 		checks       []check
-	}{
+	}
+	var stepStart time.Time
+	var entriesBefore apiEntries
+	tr := func(c check) []check {
+		if l.traffic == nil {
+			return nil
+		}
+		return []check{c}
+	}
+	onlyWest := check{CheckTrafficWest, func(*Snapshot) error { return l.traffic.answered(stepStart, 40, settle, "west") }}
+	both := check{CheckTrafficBoth, func(*Snapshot) error { return l.traffic.answered(stepStart, 10, settle, "west", "east") }}
+	stopAction := "the BGP speaker of east dies (its TOR session closes)"
+	if l.real != nil {
+		stopAction = "east's MetalLB speaker and frr-k8s pod (whose FRR holds the BGP session) are killed (SIGKILL)"
+	}
+	steps := []step{
 		{
 			"start", "none: the lab as it came up",
 			func(context.Context) error { return nil },
-			[]check{
+			append([]check{
 				{CheckClientStart, func(s *Snapshot) error { return s.clientReaches() }},
-			},
+			}, append(tr(both), tr(check{CheckTrafficAPI, func(*Snapshot) error { return l.traffic.apiThroughBoth(stepStart, entriesBefore) }})...)...),
 		},
 		{
 			"drain east", "spec.drain: [east] on the ingress",
 			func(ctx context.Context) error { return l.setDrain(ctx, []string{"east"}) },
-			[]check{
+			append([]check{
 				{"route gone at the core (only west left)", func(s *Snapshot) error {
 					return errs1(s.coreServes("west"), s.coreLacks("east"))
 				}},
@@ -65,21 +93,21 @@ func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Ste
 				{"Drained=True verified in status", func(s *Snapshot) error {
 					return errs1(s.condition(v1alpha1.ConditionDrained, metav1.ConditionTrue), s.statusOrigins("west"))
 				}},
-			},
+			}, tr(onlyWest)...),
 		},
 		{
 			"undrain east", "spec.drain: [] on the ingress",
 			func(ctx context.Context) error { return l.setDrain(ctx, nil) },
-			[]check{
+			append([]check{
 				{"ECMP back at the core (west and east)", func(s *Snapshot) error { return s.coreServes("west", "east") }},
 				{CheckClientBoth, func(s *Snapshot) error { return s.clientReaches("west", "east") }},
 				{"status: both origins, Advertised and Ready", func(s *Snapshot) error { return s.serving("west", "east") }},
-			},
+			}, tr(both)...),
 		},
 		{
-			"stop east's speaker", "the BGP speaker of east dies (its TOR session closes)",
-			func(context.Context) error { l.fabric.StopSpeaker("east"); return nil },
-			[]check{
+			"stop east's speaker", stopAction,
+			func(context.Context) error { l.stopSpeaker("east"); return nil },
+			append([]check{
 				{"route gone at the core (only west left)", func(s *Snapshot) error {
 					return errs1(s.coreServes("west"), s.coreLacks("east"))
 				}},
@@ -88,23 +116,34 @@ func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Ste
 					return errs1(s.condition(v1alpha1.ConditionAdvertised, metav1.ConditionFalse), s.clusterAdvertised("east", false),
 						s.statusOrigins("west"))
 				}},
-			},
+			}, tr(onlyWest)...),
 		},
 		{
 			"restart east's speaker", "the BGP speaker of east starts again",
-			func(ctx context.Context) error { return l.fabric.StartSpeaker(ctx, "east") },
-			[]check{
+			func(ctx context.Context) error { return l.startSpeaker(ctx, "east") },
+			append([]check{
 				{"ECMP back at the core (west and east)", func(s *Snapshot) error { return s.coreServes("west", "east") }},
 				{CheckClientBoth, func(s *Snapshot) error { return s.clientReaches("west", "east") }},
 				{"status: both origins, Advertised and Ready", func(s *Snapshot) error { return s.serving("west", "east") }},
-			},
+			}, tr(both)...),
 		},
 	}
 	var done []Step
+	from := time.Now()
+	if l.traffic != nil {
+		from = l.traffic.started
+	}
 	for i, st := range steps {
 		fmt.Fprintf(out, "\n%d. %s: %s\n", i, st.name, st.action) // 0: the start, without action
 		step := Step{Name: st.name, Action: st.action}
 		start := time.Now()
+		stepStart = start
+		if i == 0 {
+			stepStart = from
+		}
+		if l.traffic != nil {
+			entriesBefore = l.traffic.entries()
+		}
 		if err := st.do(ctx); err != nil {
 			return done, fmt.Errorf("%s: %w", st.name, err)
 		}
@@ -118,12 +157,72 @@ func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Ste
 			step.Checks = append(step.Checks, Timing{What: c.what, Took: took})
 			fmt.Fprintf(out, "   %-70s %s\n", c.what, fmtDur(took))
 		}
+		if l.traffic != nil {
+			// Keep observing: no failure may follow the core's last change.
+			until := time.Now().Add(settle)
+			if cs := l.traffic.changesIn(stepStart, time.Time{}); len(cs) > 0 && cs[len(cs)-1].At.Add(settle).After(until) {
+				until = cs[len(cs)-1].At.Add(settle)
+			}
+			time.Sleep(time.Until(until))
+			to := time.Now()
+			step.Traffic = l.traffic.stepTraffic(stepStart, to, start, entriesBefore)
+			from = to
+			fmt.Fprintf(out, "   %s\n", step.Traffic)
+		}
 		done = append(done, step)
 		if table {
 			fmt.Fprintf(out, "\n%s", l.Snapshot(ctx).Render())
 		}
 	}
+	if l.traffic == nil {
+		return done, nil
+	}
+	// A step's report was made at its end, with its last requests still in flight: they
+	// end within their timeout, and the counts are made again with them.
+	time.Sleep(2 * time.Second)
+	var outside []string
+	for i := range done {
+		t := done[i].Traffic
+		l.traffic.refresh(t)
+		for _, f := range t.Outside() {
+			outside = append(outside, fmt.Sprintf("%s: %s started %s, ended %s: %s", done[i].Name, f.Path,
+				f.Start.Format("15:04:05.000"), f.End.Format("15:04:05.000"), f.Err))
+		}
+	}
+	if len(outside) > 0 {
+		return done, fmt.Errorf("%d request(s) failed while no route change of the core was in flight:\n  %s", len(outside), strings.Join(outside, "\n  "))
+	}
 	return done, nil
+}
+
+// Traffic checks of the walk-through, by name (test/lab looks for them).
+const (
+	CheckTrafficBoth = "traffic: west and east both answer /hello (the core's ECMP splits the flows)"
+	CheckTrafficWest = "traffic: only west answers /hello once the core moved its path"
+	CheckTrafficAPI  = "traffic: /api (backend on east only) answered, entering through both clusters"
+)
+
+// stopSpeaker kills a cluster's BGP speaker; startSpeaker starts it again.
+func (l *Lab) stopSpeaker(cluster string) {
+	if l.real != nil {
+		l.real.members[cluster].killSpeaker()
+		return
+	}
+	l.fabric.StopSpeaker(cluster)
+}
+
+func (l *Lab) startSpeaker(ctx context.Context, cluster string) error {
+	if l.real != nil {
+		return l.real.members[cluster].startSpeaker(ctx)
+	}
+	return l.fabric.StartSpeaker(ctx, cluster)
+}
+
+func (l *Lab) speakerRunning(cluster string) bool {
+	if l.real != nil {
+		return l.real.members[cluster].speakerRunning()
+	}
+	return l.fabric.SpeakerRunning(cluster)
 }
 
 // setDrain sets the ingress's spec.drain, retrying on conflicts.

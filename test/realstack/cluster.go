@@ -3,6 +3,7 @@ package realstack
 import (
 	"context"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -10,43 +11,47 @@ import (
 	"strconv"
 	"sync"
 
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
-	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
-// Cluster is one envtest API server with the real components that play its cluster.
-// Every process it starts logs to a file in Dir and is stopped by Close, in reverse order.
+// Cluster is one API server (an envtest kube-apiserver: test/testenv's, or the lab's
+// control planes) with the real components that play its cluster. Every process it starts
+// logs to a file in Dir and is stopped by Close, in reverse order.
 type Cluster struct {
 	Name       string
-	Env        *testenv.Env
+	Config     *rest.Config
 	Client     client.Client
 	Bin        Binaries
 	Dir        string // logs, kubeconfig and per-node state
 	Kubeconfig string // admin kubeconfig, valid in the root namespace and in every Node's
+	// Started, if set, is told of every process the cluster starts (the lab records their
+	// pids, so that a crashed lab's processes are found and stopped).
+	Started func(*Process)
 
 	mu      sync.Mutex
 	procs   []*Process
 	closers []func()
 }
 
-// NewCluster prepares a cluster on env (an API server started by test/testenv, with
-// the MetalLB, Gateway API and project CRDs installed): it writes the kubeconfig into dir.
-func NewCluster(env *testenv.Env, bin Binaries, dir string) (*Cluster, error) {
+// NewCluster prepares a cluster on an API server (its admin config, a client and the
+// kubeconfig bytes; the MetalLB, Gateway API and project CRDs installed): it writes the
+// kubeconfig into dir.
+func NewCluster(name string, cfg *rest.Config, cl client.Client, kubeconfig []byte, bin Binaries, dir string) (*Cluster, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	kc := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kc, env.Kubeconfig(), 0o600); err != nil {
+	if err := os.WriteFile(kc, kubeconfig, 0o600); err != nil {
 		return nil, err
 	}
-	return &Cluster{Name: env.Name, Env: env, Client: env.Client, Bin: bin, Dir: dir, Kubeconfig: kc}, nil
+	return &Cluster{Name: name, Config: cfg, Client: cl, Bin: bin, Dir: dir, Kubeconfig: kc}, nil
 }
 
 // APIAddr is the API server's host:port (127.0.0.1:<port> in the root namespace).
 func (c *Cluster) APIAddr() (string, error) {
-	u, err := url.Parse(c.Env.Config.Host)
+	u, err := url.Parse(c.Config.Host)
 	if err != nil {
 		return "", err
 	}
@@ -60,7 +65,7 @@ func (c *Cluster) APIAddr() (string, error) {
 // FRRNodeState) from its module, as built by hack/real-components.sh: MetalLB's speaker in
 // frr-k8s mode writes FRRConfigurations, and frr-k8s reads them.
 func (c *Cluster) InstallFRRK8sCRDs() error {
-	_, err := envtest.InstallCRDs(c.Env.Config, envtest.CRDInstallOptions{
+	_, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{
 		Paths: []string{c.Bin.FRRK8sCRDs()}, ErrorIfPathMissing: true,
 	})
 	return err
@@ -69,8 +74,12 @@ func (c *Cluster) InstallFRRK8sCRDs() error {
 // track remembers a process for Close.
 func (c *Cluster) track(p *Process) *Process {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.procs = append(c.procs, p)
+	started := c.Started
+	c.mu.Unlock()
+	if started != nil {
+		started(p)
+	}
 	return p
 }
 
@@ -107,16 +116,19 @@ func (c *Cluster) Close() {
 // its Node object. The API server is reachable from inside the namespace at the very
 // address of the kubeconfig, through a Forwarder.
 type Node struct {
-	Name    string // Kubernetes node name
-	NetNS   string // network namespace
-	Dir     string
+	Name  string // Kubernetes node name
+	NetNS string // network namespace
+	Dir   string
+	// IPs are the node's addresses (its InternalIPs), which pods on the host network of
+	// the node (StandInPod with HostNetwork) report as theirs.
+	IPs     []netip.Addr
 	Cluster *Cluster
 }
 
-// AddNode registers node name, living in network namespace netns: the Node object (a
-// stand-in for its kubelet's) and the API server forwarder.
-func (c *Cluster) AddNode(ctx context.Context, name, netns string) (*Node, error) {
-	if err := StandInNode(ctx, c.Client, name, nil); err != nil {
+// AddNode registers node name, living in network namespace netns with addresses ips: the
+// Node object (a stand-in for its kubelet's) and the API server forwarder.
+func (c *Cluster) AddNode(ctx context.Context, name, netns string, ips ...netip.Addr) (*Node, error) {
+	if err := StandInNode(ctx, c.Client, name, nil, ips...); err != nil {
 		return nil, err
 	}
 	addr, err := c.APIAddr()
@@ -132,7 +144,7 @@ func (c *Cluster) AddNode(ctx context.Context, name, netns string) (*Node, error
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	return &Node{Name: name, NetNS: netns, Dir: dir, Cluster: c}, nil
+	return &Node{Name: name, NetNS: netns, Dir: dir, IPs: ips, Cluster: c}, nil
 }
 
 // freePort asks the kernel for a free TCP port on the root namespace's loopback.

@@ -179,18 +179,31 @@ func (f *FRRK8s) prepare() error {
 
 // stopFRR ends the node's FRR daemons (daemonized, so not in any Process's group) by their
 // pid files and removes their run directory.
-func (f *FRRK8s) stopFRR() {
+func (f *FRRK8s) stopFRR() { f.signalFRR(syscall.SIGTERM) }
+
+func (f *FRRK8s) signalFRR(sig syscall.Signal) {
 	for _, d := range []string{"bfdd", "bgpd", "zebra"} {
 		b, err := os.ReadFile(filepath.Join(f.runDir, d+".pid"))
 		if err != nil {
 			continue
 		}
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
-			_ = syscall.Kill(pid, syscall.SIGTERM)
+			_ = syscall.Kill(pid, sig)
 		}
 	}
 	time.Sleep(200 * time.Millisecond)
 	_ = os.RemoveAll(f.runDir)
+}
+
+// Kill ends frr-k8s on the node at once, as a crash of its pod would: the controller, the
+// reloader, FRR's daemons (SIGKILL: the kernel closes their BGP connections, so the TOR
+// drops the sessions at once) and the node's mount namespace. StartFRRK8s starts it
+// again, from the FRRConfigurations in the API server.
+func (f *FRRK8s) Kill() {
+	f.Controller.Kill()
+	f.Reloader.Kill()
+	f.signalFRR(syscall.SIGKILL)
+	f.holder.Kill()
 }
 
 // ConfigFile is the FRR configuration frr-k8s last wrote (frr.conf in its reloader dir).

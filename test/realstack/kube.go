@@ -3,6 +3,7 @@ package realstack
 import (
 	"context"
 	"fmt"
+	"net/netip"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -28,9 +29,10 @@ func EnsureNamespace(ctx context.Context, c client.Client, name string) error {
 
 // StandInNode registers a Node as its kubelet would: labelled kubernetes.io/hostname (the
 // label frr-k8s configurations select nodes by; MetalLB's speaker writes its
-// FRRConfiguration for its node with it) and Ready, with NetworkUnavailable False (the
-// speaker announces nothing from a node that is NetworkUnavailable).
-func StandInNode(ctx context.Context, c client.Client, name string, labels map[string]string) error {
+// FRRConfiguration for its node with it), Ready, with NetworkUnavailable False (the
+// speaker announces nothing from a node that is NetworkUnavailable), and its addresses as
+// InternalIPs.
+func StandInNode(ctx context.Context, c client.Client, name string, labels map[string]string, ips ...netip.Addr) error {
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}}}
 	for k, v := range labels {
 		n.Labels[k] = v
@@ -46,6 +48,10 @@ func StandInNode(ctx context.Context, c client.Client, name string, labels map[s
 		{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", Message: "stand-in for the kubelet (test/realstack)", LastHeartbeatTime: now, LastTransitionTime: now},
 		{Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionFalse, Reason: "RouteCreated", LastHeartbeatTime: now, LastTransitionTime: now},
 	}
+	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: name}}
+	for _, ip := range ips {
+		n.Status.Addresses = append(n.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip.String()})
+	}
 	return c.Status().Update(ctx, n)
 }
 
@@ -54,31 +60,64 @@ func StandInNode(ctx context.Context, c client.Client, name string, labels map[s
 // their own Pod at start (--pod-name) to own their ConfigurationState, and refuse to start
 // without it; the speaker also uses its Pod's node.
 func StandInPod(ctx context.Context, c client.Client, namespace, name, node string, labels map[string]string) error {
-	if err := EnsureNamespace(ctx, c, namespace); err != nil {
+	return StandInPodWith(ctx, c, Pod{Namespace: namespace, Name: name, Node: node, Labels: labels})
+}
+
+// Pod is what StandInPodWith registers.
+type Pod struct {
+	Namespace, Name, Node string
+	Labels                map[string]string
+	// IPs are the pod's addresses (status.podIPs, first is status.podIP): for a process
+	// that runs in a node's network namespace, the node's own addresses (a pod on the
+	// host network). Services select pods by Labels, and the EndpointSlice controller
+	// stand-in lists these addresses.
+	IPs []netip.Addr
+	// Ports are the container's ports: a Service's named targetPort resolves through them.
+	Ports []corev1.ContainerPort
+	// NotReady reports the pod Running but not Ready (a failing readiness probe).
+	NotReady bool
+}
+
+// StandInPodWith registers p as the kubelet reports a running pod: scheduled on its node,
+// phase Running, Ready unless NotReady, with its addresses. It updates an existing one.
+func StandInPodWith(ctx context.Context, c client.Client, p Pod) error {
+	if err := EnsureNamespace(ctx, c, p.Namespace); err != nil {
 		return err
 	}
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: labels},
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels},
 		Spec: corev1.PodSpec{
-			NodeName:   node,
-			Containers: []corev1.Container{{Name: name, Image: "stand-in.invalid/" + name}},
+			NodeName:    p.Node,
+			HostNetwork: len(p.IPs) > 0,
+			Containers:  []corev1.Container{{Name: p.Name, Image: "stand-in.invalid/" + p.Name, Ports: p.Ports}},
 		},
 	}
-	if err := c.Create(ctx, p); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("pod %s/%s: %w", namespace, name, err)
+	if err := c.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("pod %s/%s: %w", p.Namespace, p.Name, err)
 	}
-	if err := c.Get(ctx, client.ObjectKeyFromObject(p), p); err != nil {
+	if err := c.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
 		return err
 	}
 	now := metav1.Now()
-	p.Status.Phase = corev1.PodRunning
-	p.Status.StartTime = &now
-	p.Status.Conditions = []corev1.PodCondition{
-		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
-		{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
-		{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+	ready := corev1.ConditionTrue
+	if p.NotReady {
+		ready = corev1.ConditionFalse
 	}
-	return c.Status().Update(ctx, p)
+	pod.Status.Phase = corev1.PodRunning
+	pod.Status.StartTime = &now
+	pod.Status.Conditions = []corev1.PodCondition{
+		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		{Type: corev1.PodReady, Status: ready, LastTransitionTime: now},
+		{Type: corev1.ContainersReady, Status: ready, LastTransitionTime: now},
+	}
+	pod.Status.PodIP, pod.Status.PodIPs = "", nil
+	for i, ip := range p.IPs {
+		if i == 0 {
+			pod.Status.PodIP = ip.String()
+		}
+		pod.Status.PodIPs = append(pod.Status.PodIPs, corev1.PodIP{IP: ip.String()})
+	}
+	return c.Status().Update(ctx, pod)
 }
 
 // Endpoint is one backend address of a Service, on a node.

@@ -48,7 +48,7 @@ func StartCluster(tb testing.TB, bin Binaries, name string) *Cluster {
 		// Logs outlive the test when asked (t.TempDir is removed).
 		dir = fmt.Sprintf("%s/%s-%s-%d", keep, tb.Name(), name, time.Now().UnixNano())
 	}
-	c, err := NewCluster(env, bin, dir)
+	c, err := NewCluster(env.Name, env.Config, env.Client, env.Kubeconfig(), bin, dir)
 	if err != nil {
 		_ = env.Stop()
 		tb.Fatal(err)

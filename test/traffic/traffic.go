@@ -64,10 +64,17 @@ type Result struct {
 	Cluster string
 	// Err says why it failed; empty when it was answered with a 2xx.
 	Err string
+	// Local is the connection's source address and port, once it was dialled: which path
+	// a layer-4 multipath hash sent the flow down depends on it.
+	Local netip.AddrPort
 }
 
 // OK reports whether the request was answered.
 func (r Result) OK() bool { return r.Err == "" }
+
+// Cut reports whether the request was cut by the generator's own end (Stop or its time
+// bound): neither answered nor a failure of the service.
+func (r Result) Cut() bool { return r.Err == stopped }
 
 // Generator runs until its bounds or Stop.
 type Generator struct {
@@ -163,11 +170,28 @@ func (g *Generator) one(run context.Context) (r Result) {
 		dial = (&net.Dialer{}).DialContext
 	}
 	target := g.cfg.Target.String()
+	// The dial may finish after the request gave up: the source address is read under a
+	// lock when the request ends.
+	var localMu sync.Mutex
+	var local netip.AddrPort
+	defer func() {
+		localMu.Lock()
+		r.Local = local
+		localMu.Unlock()
+	}()
 	tr := &http.Transport{
 		// Every request its own connection, so every request its own source port.
 		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return dial(ctx, network, target)
+			c, err := dial(ctx, network, target)
+			if err == nil {
+				if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+					localMu.Lock()
+					local = a.AddrPort()
+					localMu.Unlock()
+				}
+			}
+			return c, err
 		},
 		Proxy: nil,
 	}
@@ -222,7 +246,7 @@ type Stats struct {
 func (g *Generator) Window(from, to time.Time) Stats {
 	st := Stats{ByCluster: map[string]int{}}
 	for _, r := range g.Results() {
-		if r.Start.Before(from) || (!to.IsZero() && !r.Start.Before(to)) || r.Err == stopped {
+		if r.Start.Before(from) || (!to.IsZero() && !r.Start.Before(to)) || r.Cut() {
 			continue
 		}
 		st.Sent++

@@ -42,6 +42,17 @@ type Options struct {
 	// eBGP with the core only, so it receives what the core's best path
 	// for a prefix is, as a network beyond the core would.
 	Client bool
+	// Nodes makes the two speaker namespaces cluster nodes where the caller
+	// runs the real MetalLB speakers (test/realstack): no gobgpd is started
+	// there and New does not wait for the TORs' sessions to them. West and
+	// East still name the namespaces, their addresses and their TORs.
+	Nodes bool
+	// DataPlane makes the fabric carry packets, not only routes (forwarding,
+	// layer-4 ECMP hashing at the core, static routes between the client's
+	// link and the nodes' links: dataplane.go), so a client in the client
+	// namespace reaches a VIP served on a node and the nodes reach each other
+	// across the core.
+	DataPlane bool
 }
 
 // RogueOptions configure the rogue peer.
@@ -80,9 +91,10 @@ type Fabric struct {
 	// TORWestUplink and TOREastUplink are the TORs' addresses on their
 	// links to the core: the core's next hops towards each cluster.
 	TORWestUplink, TOREastUplink netip.Addr
-	// ClientUplink is the core's address on its link to the client: the
-	// next hop of every path the client learns (valid with Options.Client).
-	ClientUplink netip.Addr
+	// ClientUplink and ClientUplink6 are the core's addresses on its link to
+	// the client: the next hop of every path the client learns, IPv4 and
+	// IPv6 (valid with Options.Client).
+	ClientUplink, ClientUplink6 netip.Addr
 
 	WatcherASN      uint32
 	WatcherPassword string
@@ -162,6 +174,11 @@ func build(opts Options) (*Fabric, error) {
 			return f, err
 		}
 	}
+	if opts.DataPlane {
+		if err := dataPlane(ns); err != nil {
+			return f, err
+		}
+	}
 	f.CoreLink = newLink("core", CoreASN, core)
 	f.TORWestUplink, f.TOREastUplink = coreTORWest.b4.Addr(), coreTOREast.b4.Addr()
 	f.TORWestLink = newLink("tor-west", TORWestASN, torw)
@@ -181,7 +198,7 @@ func build(opts Options) (*Fabric, error) {
 	}, watcherNeighbors(core)...)
 	if opts.Client {
 		coreNeighbors = append(coreNeighbors, frrNeighbor{addr: coreClient.b4.Addr(), asn: ClientASN, v4: true, v6: true})
-		f.ClientUplink = coreClient.a4.Addr()
+		f.ClientUplink, f.ClientUplink6 = coreClient.a4.Addr(), coreClient.a6.Addr()
 	}
 	torNeighbors := func(up, down, watcher p2p, speakerASN uint32) []frrNeighbor {
 		ns := []frrNeighbor{
@@ -224,11 +241,11 @@ func build(opts Options) (*Fabric, error) {
 		*r.dst = rt
 	}
 
-	f.West, err = f.newSpeaker("west", ns["spw"], WestASN, torWestSpeaker, TORWestASN)
+	f.West, err = f.newSpeaker("west", ns["spw"], WestASN, torWestSpeaker, TORWestASN, !opts.Nodes)
 	if err != nil {
 		return f, err
 	}
-	f.East, err = f.newSpeaker("east", ns["spe"], EastASN, torEastSpeaker, TOREastASN)
+	f.East, err = f.newSpeaker("east", ns["spe"], EastASN, torEastSpeaker, TOREastASN, !opts.Nodes)
 	if err != nil {
 		return f, err
 	}
@@ -258,8 +275,12 @@ func build(opts Options) (*Fabric, error) {
 	}
 	waits := []waitSpec{
 		{f.Core, []netip.Addr{coreTORWest.b4.Addr(), coreTOREast.b4.Addr()}},
-		{f.TORWest, []netip.Addr{coreTORWest.a4.Addr(), torWestSpeaker.b4.Addr(), torWestSpeaker.b6.Addr()}},
-		{f.TOREast, []netip.Addr{coreTOREast.a4.Addr(), torEastSpeaker.b4.Addr(), torEastSpeaker.b6.Addr()}},
+		{f.TORWest, []netip.Addr{coreTORWest.a4.Addr()}},
+		{f.TOREast, []netip.Addr{coreTOREast.a4.Addr()}},
+	}
+	if !opts.Nodes {
+		waits[1].peers = append(waits[1].peers, torWestSpeaker.b4.Addr(), torWestSpeaker.b6.Addr())
+		waits[2].peers = append(waits[2].peers, torEastSpeaker.b4.Addr(), torEastSpeaker.b6.Addr())
 	}
 	if opts.Client {
 		waits[0].peers = append(waits[0].peers, coreClient.b4.Addr())
@@ -285,13 +306,17 @@ func (f *Fabric) runDir(name string) string {
 	return d
 }
 
-func (f *Fabric) newSpeaker(name, ns string, asn uint32, l p2p, torASN uint32) (*Speaker, error) {
+func (f *Fabric) newSpeaker(name, ns string, asn uint32, l p2p, torASN uint32, start bool) (*Speaker, error) {
 	s := &Speaker{Name: name, NS: ns, ASN: asn, Addr: l.b4.Addr(), Addr6: l.b6.Addr(),
+		TORAddr: l.a4.Addr(), TORAddr6: l.a6.Addr(), TORASN: torASN,
 		dir: f.runDir(name), announced: map[netip.Prefix]Attributes{},
 		neighbors: []speakerNeighbor{
 			{addr: l.a4.Addr(), asn: torASN, family: "ipv4-unicast"},
 			{addr: l.a6.Addr(), asn: torASN, family: "ipv6-unicast"},
 		}}
+	if !start {
+		return s, nil
+	}
 	return s, s.start()
 }
 

@@ -73,6 +73,15 @@ func releaseBlock(n int) {
 	_ = os.Remove(filepath.Join(stateDir, strconv.Itoa(n)+".pid"))
 }
 
+// BlockOwner is the pid of the live process that owns block n, or 0 when no live process
+// does (a block is anyone's to take once its owner is dead).
+func BlockOwner(n int) int {
+	if pid, ok := blockOwner(n); ok && processAlive(pid) {
+		return pid
+	}
+	return 0
+}
+
 func blockOwner(n int) (int, bool) {
 	b, err := os.ReadFile(filepath.Join(stateDir, strconv.Itoa(n)+".pid"))
 	if err != nil {
@@ -140,9 +149,9 @@ func blockOf(name string) (int, bool) {
 	return n, err == nil
 }
 
-// createNS makes a namespace with its loopback up. Forwarding stays off:
-// the tests exercise the control plane (BGP and zebra's FIB), and no
-// traffic crosses the fabric.
+// createNS makes a namespace with its loopback up. Forwarding stays off
+// unless Options.DataPlane turns it on (dataplane.go): most tests exercise
+// the control plane alone (BGP and zebra's FIB).
 func createNS(name string) error {
 	if _, err := run("ip", "netns", "add", name); err != nil {
 		return err

@@ -26,6 +26,10 @@ type Speaker struct {
 	ASN  uint32
 	// Addr and Addr6 are the speaker's addresses on its link to its router.
 	Addr, Addr6 netip.Addr
+	// TORAddr and TORAddr6 are its router's addresses on that link, TORASN
+	// the router's AS: what a speaker in this namespace peers with.
+	TORAddr, TORAddr6 netip.Addr
+	TORASN            uint32
 
 	dir       string
 	neighbors []speakerNeighbor

@@ -1,0 +1,472 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	labfabric "github.com/anycast-operator/anycast-operator/test/lab/fabric"
+	"github.com/anycast-operator/anycast-operator/test/realstack"
+	"github.com/anycast-operator/anycast-operator/test/traffic"
+)
+
+// Real traffic (the real stack only): two generators (test/traffic) in the client
+// router's namespace send HTTP requests to the VIP for the whole walk-through, each on a
+// new connection, so the core's layer-4 ECMP hash splits them between the clusters:
+// /hello (served on both clusters) and /api (whose backend runs on east only: west's
+// Traefik reaches it through the Skupper router stand-in). The kernel routes for the VIP
+// of the core and of both TORs are followed with `ip monitor route`
+// (labfabric.RouteMonitor), so a failed request can be matched with the instant the core
+// moved its path, and with the fabric's convergence just before it: when a node stops
+// announcing, its TOR changes its route first (to the path it learnt from the core), and
+// until the core follows, the core still sends that TOR its share of new connections,
+// which loop between the two until the core's change (a micro-loop).
+const (
+	// TrafficHost is the Host of every request: the sample listener's hostname is
+	// *.apps.example.com.
+	TrafficHost = "hello.apps.example.com"
+	helloRate   = 40.0 // requests per second
+	apiRate     = 10.0
+	// trafficBound stops the generators by themselves, whatever happens to the lab.
+	trafficBound = time.Hour
+	// inFlightSlack is how long after a failed request ended a core route change may have
+	// been read and still count as happening while the request was in flight: the change
+	// is stamped when `ip monitor` delivers it, a little after the kernel made it.
+	inFlightSlack = 100 * time.Millisecond
+	// afterChange is how long after a core route change new requests may still follow the
+	// old path (a connection opened just before): the checks look at requests started
+	// later than that.
+	afterChange = 100 * time.Millisecond
+)
+
+// labTraffic is the running traffic and the routers' route monitors.
+type labTraffic struct {
+	hello, api *traffic.Generator
+	core       *labfabric.RouteMonitor
+	tors       []*labfabric.RouteMonitor
+	started    time.Time
+	target     netip.AddrPort
+	clientNS   string
+	coreNS     string
+	path       *skupperRouterPath
+	// entries reads east's backend's counts of /api requests by entry cluster.
+	entries func() apiEntries
+}
+
+// startTraffic starts the generators in the client's namespace and the core's route
+// monitor.
+func (l *Lab) startTraffic(f *frrFabric) error {
+	mon, err := labfabric.MonitorRoute(f.f.Core.NS, l.vip)
+	if err != nil {
+		return err
+	}
+	t := &labTraffic{core: mon, target: netip.AddrPortFrom(l.vip.Addr(), 80), clientNS: f.f.Client.NS, coreNS: f.f.Core.NS, path: l.real.path,
+		entries: l.apiEntries}
+	for _, r := range []*labfabric.Router{f.f.TORWest, f.f.TOREast} {
+		m, err := labfabric.MonitorRoute(r.NS, l.vip)
+		if err != nil {
+			t.closeMonitors()
+			return err
+		}
+		t.tors = append(t.tors, m)
+	}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := realstack.InNetNS(t.clientNS, func() (err error) {
+			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+	cfg := func(path string, rate float64) traffic.Config {
+		return traffic.Config{
+			Target: t.target, Host: TrafficHost, Path: path, Allowed: []netip.Prefix{l.vip},
+			Rate: rate, MaxRequests: int(rate * trafficBound.Seconds()), MaxDuration: trafficBound,
+			Timeout: 2 * time.Second, Dial: dial,
+		}
+	}
+	t.started = time.Now()
+	if t.hello, err = traffic.Start(cfg("/hello", helloRate)); err != nil {
+		t.closeMonitors()
+		return err
+	}
+	if t.api, err = traffic.Start(cfg("/api", apiRate)); err != nil {
+		t.hello.Stop()
+		t.closeMonitors()
+		return err
+	}
+	l.traffic = t
+	return nil
+}
+
+// stop ends the generators (requests in flight are cut, not counted) and the monitors.
+func (t *labTraffic) stop() {
+	t.hello.Stop()
+	t.api.Stop()
+	t.closeMonitors()
+}
+
+func (t *labTraffic) closeMonitors() {
+	t.core.Close()
+	for _, m := range t.tors {
+		m.Close()
+	}
+}
+
+// changesIn lists the core's route changes in [from, to) (to zero: up to now).
+func (t *labTraffic) changesIn(from, to time.Time) []labfabric.RouteChange {
+	var out []labfabric.RouteChange
+	for _, c := range t.core.Changes() {
+		if !c.At.Before(from) && (to.IsZero() || c.At.Before(to)) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Reroute is one move of the core's path: the core's route change (At, its next hops
+// From and To; one or several kernel events within rerouteGroup, as IPv6 multipath routes
+// are replaced by a deletion and an addition), and the fabric's convergence before it,
+// from the first TOR route change at most maxConvergence before (Start; At itself when no
+// TOR changed first).
+type Reroute struct {
+	Start time.Time
+	labfabric.RouteChange
+}
+
+const (
+	// rerouteGroup joins the core's kernel events that make one move (zebra replaces an
+	// IPv6 multipath route by a deletion and an addition a millisecond apart).
+	rerouteGroup = 250 * time.Millisecond
+	// maxConvergence bounds how long before the core's change a TOR's change counts as
+	// the start of the same reroute (measured: 40 to 140 ms under load). A TOR also
+	// changes its route right after the core's (it learns the core's new best path),
+	// which belongs to no later reroute.
+	maxConvergence = 2 * time.Second
+)
+
+// reroutes lists the core's moves with their convergence windows.
+func (t *labTraffic) reroutes() []Reroute {
+	var tor []time.Time
+	for _, m := range t.tors {
+		for _, c := range m.Changes() {
+			tor = append(tor, c.At)
+		}
+	}
+	var out []Reroute
+	for _, c := range t.core.Changes() {
+		if n := len(out); n > 0 && c.At.Sub(out[n-1].At) <= rerouteGroup {
+			out[n-1].At, out[n-1].To = c.At, c.To
+			continue
+		}
+		r := Reroute{Start: c.At, RouteChange: c}
+		for _, at := range tor {
+			if at.Before(r.Start) && c.At.Sub(at) <= maxConvergence && (len(out) == 0 || at.After(out[len(out)-1].At.Add(rerouteGroup))) {
+				r.Start = at
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// Failure is one failed request, and the reroute it was in flight at (zero when none: a
+// failure the walk-through does not allow).
+type Failure struct {
+	Path string
+	traffic.Result
+	// Reroute is the core's move the request was in flight at: AtCore when it was in
+	// flight at the instant of the core's change, otherwise during the convergence before
+	// it (a TOR had changed, the core not yet).
+	Reroute Reroute
+	AtCore  bool
+	// Via is where the core's multipath hash sends the request's flow (its source port)
+	// now, for a failure at no reroute ("ip route get" at the core).
+	Via string
+}
+
+// Allowed says whether the failure was in flight at a reroute.
+func (f Failure) Allowed() bool { return !f.Reroute.At.IsZero() }
+
+// failures lists the failed requests started in [from, to), each with the reroute it was
+// in flight at, if any: started before the core's change and ended (allowing
+// inFlightSlack for the monitors' delivery) after the reroute's first change.
+func (t *labTraffic) failures(from, to time.Time) []Failure {
+	reroutes := t.reroutes()
+	var out []Failure
+	for _, g := range []struct {
+		path string
+		gen  *traffic.Generator
+	}{{"/hello", t.hello}, {"/api", t.api}} {
+		for _, r := range g.gen.Results() {
+			if r.OK() || r.Cut() || r.Start.Before(from) || (!to.IsZero() && !r.Start.Before(to)) {
+				continue
+			}
+			f := Failure{Path: g.path, Result: r}
+			end := r.End.Add(inFlightSlack)
+			for _, rr := range reroutes {
+				if r.Start.After(rr.At) || end.Before(rr.Start) {
+					continue
+				}
+				// At the core's change: still running when it was read.
+				f.Reroute, f.AtCore = rr, !r.End.Before(rr.At)
+				if f.AtCore {
+					break
+				}
+			}
+			if !f.Allowed() {
+				f.Via = t.flowVia(r.Local)
+			}
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// flowVia asks the core which next hop its multipath hash picks for a flow from the
+// client's local address and port to the VIP's port 80.
+func (t *labTraffic) flowVia(local netip.AddrPort) string {
+	if !local.IsValid() {
+		return ""
+	}
+	out, err := exec.Command("ip", "-n", t.coreNS, "route", "get", t.target.Addr().String(), "from", local.Addr().String(),
+		"ipproto", "tcp", "sport", strconv.Itoa(int(local.Port())), "dport", strconv.Itoa(int(t.target.Port()))).Output()
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(out))
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "via" {
+			return f[i+1]
+		}
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// baseAfter is when requests surely follow the core's current path: afterChange after
+// its last route change since since, or since itself when it has not changed.
+func (t *labTraffic) baseAfter(since time.Time) time.Time {
+	base := since
+	if cs := t.changesIn(since, time.Time{}); len(cs) > 0 {
+		base = cs[len(cs)-1].At.Add(afterChange)
+	}
+	return base
+}
+
+// answered checks that the /hello requests started once the core's path settled (see
+// baseAfter) are answered by exactly the given clusters: each of them answered at least
+// min, no other cluster any, over at least span.
+func (t *labTraffic) answered(since time.Time, min int, span time.Duration, clusters ...string) error {
+	base := t.baseAfter(since)
+	if time.Since(base) < span {
+		return fmt.Errorf("%s of traffic since the core's path settled, want %s", time.Since(base).Round(10*time.Millisecond), span)
+	}
+	st := t.hello.Window(base, time.Time{})
+	for c, n := range st.ByCluster {
+		if !contains(clusters, c) {
+			return fmt.Errorf("%s answered %d requests sent after the core's path settled (%s), want only %v", c, n, st, clusters)
+		}
+	}
+	for _, c := range clusters {
+		if st.ByCluster[c] < min {
+			return fmt.Errorf("%s answered %d requests since the core's path settled, want at least %d (%s)", c, st.ByCluster[c], min, st)
+		}
+	}
+	return nil
+}
+
+// apiThroughBoth checks that /api (backend on east only) was answered since since,
+// entering through both clusters: east's backend answered requests that came from west's
+// node (west's Traefik, through the Skupper router stand-in) and from east's own Traefik.
+func (t *labTraffic) apiThroughBoth(since time.Time, before apiEntries) error {
+	st := t.api.Window(since, time.Time{})
+	now := t.entries()
+	viaWest, viaEast := now.west-before.west, now.east-before.east
+	if st.ByCluster["east"] < 4 || viaWest < 2 || viaEast < 2 {
+		return fmt.Errorf("/api: %s, %d entered through west (relayed over Skupper), %d through east; want at least 2 each", st, viaWest, viaEast)
+	}
+	return nil
+}
+
+// apiEntries counts the /api requests east's backend answered by the cluster they
+// entered through.
+type apiEntries struct{ west, east int64 }
+
+// StepTraffic is what the traffic did during one walk-through step.
+type StepTraffic struct {
+	From, To   time.Time
+	Hello, API traffic.Stats
+	// APIViaWest counts the /api requests east's backend answered that entered through
+	// west (relayed by west's Skupper router stand-in).
+	APIViaWest int64
+	// Reroutes are the core's moves of its path for the VIP.
+	Reroutes []Reroute
+	// Failures are the failed requests, each with the route change it was in flight at.
+	Failures []Failure
+	// Reroute is how long after the action the core first changed its route (zero when it
+	// did not).
+	Reroute time.Duration
+}
+
+// Outside lists the failures that were not in flight at a reroute.
+func (s StepTraffic) Outside() []Failure {
+	var out []Failure
+	for _, f := range s.Failures {
+		if !f.Allowed() {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// AtCore counts the failures in flight at the instant of the core's change; the other
+// allowed ones were in flight during the convergence before it.
+func (s StepTraffic) AtCore() int {
+	n := 0
+	for _, f := range s.Failures {
+		if f.AtCore {
+			n++
+		}
+	}
+	return n
+}
+
+// String is the step's line of the report.
+func (s StepTraffic) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "traffic over %s: /hello %s; /api %s (%d entered through west, relayed to east over the Skupper stand-in)",
+		s.To.Sub(s.From).Round(100*time.Millisecond), s.Hello, s.API, s.APIViaWest)
+	for _, r := range s.Reroutes {
+		fmt.Fprintf(&b, "; the core moved its path %s -> %s at %s", hops(r.From), hops(r.To), r.At.Format("15:04:05.000"))
+		if d := r.At.Sub(r.Start).Round(time.Millisecond); d > 0 {
+			fmt.Fprintf(&b, " (%s after a TOR's change)", d)
+		}
+	}
+	if s.Reroute > 0 {
+		fmt.Fprintf(&b, "; rerouted %s after the action", s.Reroute.Round(time.Millisecond))
+	}
+	fmt.Fprintf(&b, "; failed %d: %d in flight at the core's change, %d during the convergence just before it, %d at no reroute",
+		len(s.Failures), s.AtCore(), len(s.Failures)-s.AtCore()-len(s.Outside()), len(s.Outside()))
+	for _, f := range s.Failures {
+		fmt.Fprintf(&b, "\n      failed %s %s..%s: %s", f.Path, f.Start.Format("15:04:05.000"), f.End.Format("15:04:05.000"), oneLine(f.Err, 80))
+		switch {
+		case f.AtCore:
+			fmt.Fprintf(&b, " (in flight at the core's change of %s)", f.Reroute.At.Format("15:04:05.000"))
+		case f.Allowed():
+			fmt.Fprintf(&b, " (in flight while a TOR had changed, at %s, and the core not yet, at %s)", f.Reroute.Start.Format("15:04:05.000"), f.Reroute.At.Format("15:04:05.000"))
+		default:
+			b.WriteString(" (NOT at a reroute")
+			if f.Via != "" {
+				b.WriteString("; the core sends this flow via " + f.Via + " now")
+			}
+			b.WriteString(")")
+		}
+	}
+	return b.String()
+}
+
+func hops(h []string) string {
+	if len(h) == 0 {
+		return "none"
+	}
+	return strings.Join(h, ",")
+}
+
+// stepTraffic summarises [from, to).
+func (t *labTraffic) stepTraffic(from, to, action time.Time, before apiEntries) *StepTraffic {
+	s := &StepTraffic{From: from, To: to, Hello: t.hello.Window(from, to), API: t.api.Window(from, to),
+		APIViaWest: t.entries().west - before.west, Failures: t.failures(from, to)}
+	for _, r := range t.reroutes() {
+		if !r.At.Before(from) && r.At.Before(to) {
+			s.Reroutes = append(s.Reroutes, r)
+		}
+	}
+	for _, r := range s.Reroutes {
+		if !r.At.Before(action) {
+			s.Reroute = r.At.Sub(action)
+			break
+		}
+	}
+	return s
+}
+
+// refresh counts a step's requests again, those that were in flight at its end included.
+func (t *labTraffic) refresh(s *StepTraffic) {
+	s.Hello, s.API, s.Failures = t.hello.Window(s.From, s.To), t.api.Window(s.From, s.To), t.failures(s.From, s.To)
+}
+
+// apiEntries reads east's backend's counts.
+func (l *Lab) apiEntries() apiEntries {
+	m := l.real.members["east"]
+	if m == nil {
+		return apiEntries{}
+	}
+	return apiEntries{west: m.answered("backend", "west"), east: m.answered("backend", "east")}
+}
+
+// TrafficView is the live split the table shows.
+type TrafficView struct {
+	Target         netip.AddrPort
+	ClientNS       string
+	Last, Total    traffic.Stats // /hello, the last 5 s and since the start
+	APILast        traffic.Stats
+	Relays         []RelayView
+	APIEntries     apiEntries
+	Core           []string
+	Running        bool
+	LastWindow     time.Duration
+	AllFailures    int
+	OutsideChanges int
+}
+
+func (t *labTraffic) view() *TrafficView {
+	const window = 5 * time.Second
+	now := time.Now()
+	v := &TrafficView{Target: t.target, ClientNS: t.clientNS, LastWindow: window,
+		Last: t.hello.Window(now.Add(-window), time.Time{}), Total: t.hello.Window(t.started, time.Time{}),
+		APILast: t.api.Window(now.Add(-window), time.Time{}), Relays: t.path.views(), Core: t.core.Current(), APIEntries: t.entries()}
+	select {
+	case <-t.hello.Done():
+	default:
+		v.Running = true
+	}
+	for _, f := range t.failures(t.started, time.Time{}) {
+		v.AllFailures++
+		if !f.Allowed() {
+			v.OutsideChanges++
+		}
+	}
+	return v
+}
+
+// render draws the traffic lines of the table.
+func (v *TrafficView) render(b *strings.Builder) {
+	state := "running"
+	if !v.Running {
+		state = "STOPPED (its bound reached)"
+	}
+	fmt.Fprintf(b, "TRAFFIC  client namespace %s -> http://%s (Host %s), a new connection per request, %s\n", v.ClientNS, v.Target, TrafficHost, state)
+	fmt.Fprintf(b, "  /hello last %s: %s\n", v.LastWindow, v.Last)
+	fmt.Fprintf(b, "  /hello since start: %s\n", v.Total)
+	fmt.Fprintf(b, "  /api   last %s: %s; east's backend answered %d requests entering through west, %d through east\n",
+		v.LastWindow, v.APILast, v.APIEntries.west, v.APIEntries.east)
+	for _, r := range v.Relays {
+		fmt.Fprintf(b, "  Skupper router data path stand-in on %s (Listener %s): %d connections relayed to %s (Traefik keeps them alive)\n",
+			r.Cluster, r.Listener, r.Relayed, orDash(r.Target))
+	}
+	fmt.Fprintf(b, "  core's kernel route: %s; failed requests so far: %d, %d of them at no reroute\n", hops(v.Core), v.AllFailures, v.OutsideChanges)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
