@@ -121,9 +121,10 @@ func watcherObservation(class *v1alpha1.AnycastClass, w Watcher, vip netip.Addr)
 		out.MemberASNs[m.Name] = uint32(m.ASN)
 	}
 	for _, p := range w.Paths(class.Name, netip.PrefixFrom(vip, vip.BitLen())) {
-		out.Paths = append(out.Paths, status.Path{Session: p.Session, NextHop: p.NextHop, ASPath: p.ASPath, OriginAS: p.OriginAS, Communities: p.Communities, Since: p.Since})
+		out.Paths = append(out.Paths, status.Path{Session: p.Session, Peer: p.Peer, PeerAS: p.PeerAS, RIB: string(p.RIB),
+			NextHop: p.NextHop, ASPath: p.ASPath, OriginAS: p.OriginAS, Communities: p.Communities, Since: p.Since})
 	}
-	for _, s := range w.Sessions(class.Name) {
+	for _, s := range viewSessions(w, class.Name) {
 		relearning := slices.ContainsFunc(s.Relearning, func(p netip.Prefix) bool { return p.Contains(vip) })
 		out.Sessions = append(out.Sessions, status.Session{
 			Name: s.Name, Established: s.State == bgp.StateEstablished, Synced: s.Synced && !relearning,

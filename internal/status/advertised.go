@@ -39,8 +39,11 @@ func setAdvertised(conds Conditions, st *v1alpha1.AnycastIngressStatus, obs *Obs
 	st.Paths = make([]v1alpha1.PathStatus, 0, len(w.Paths))
 	for _, p := range w.Paths {
 		ps := v1alpha1.PathStatus{
-			Session: p.Session, NextHop: p.NextHop.String(), ASPath: asPathString(p.ASPath),
+			Session: p.Session, PeerAS: int64(p.PeerAS), RIB: p.RIB, NextHop: p.NextHop.String(), ASPath: asPathString(p.ASPath),
 			OriginAS: int64(p.OriginAS), Cluster: byASN[p.OriginAS], Communities: p.Communities,
+		}
+		if p.Peer.IsValid() {
+			ps.Peer = p.Peer.String()
 		}
 		if !p.Since.IsZero() {
 			t := metav1.NewTime(p.Since.Truncate(time.Second))

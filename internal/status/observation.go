@@ -123,9 +123,14 @@ type Watcher struct {
 	Sessions []Session `json:"sessions,omitempty"`
 }
 
-// Path is one path to the VIP as a session received it.
+// Path is one path to the VIP as a session received it, or a router reported it over
+// BMP (Session is then the router's name, Peer and PeerAS its neighbour that sent the path,
+// RIB the router's table: PrePolicy, PostPolicy or LocRIB).
 type Path struct {
 	Session     string     `json:"session"`
+	Peer        netip.Addr `json:"peer,omitzero"`
+	PeerAS      uint32     `json:"peerAS,omitempty"`
+	RIB         string     `json:"rib,omitempty"`
 	NextHop     netip.Addr `json:"nextHop"`
 	ASPath      []uint32   `json:"asPath,omitempty"`
 	OriginAS    uint32     `json:"originAS,omitempty"`

@@ -203,6 +203,12 @@ func TestBMPVerdictsMatchBGP(t *testing.T) {
 	t.Cleanup(func() { testenv.DeleteClass(t, west.Client, "bgp") })
 	create(t, bmpClass("bmp", "192.168.156.0/24", f, port, nil))
 	t.Cleanup(func() { testenv.DeleteClass(t, west.Client, "bmp") })
+	t.Cleanup(func() {
+		if t.Failed() {
+			cls := getClass(t, "bmp")
+			t.Logf("class bmp at the failure: conditions %+v\nstatus.bmp %+v", cls.Status.Conditions, cls.Status.BMP)
+		}
+	})
 	for _, ing := range []struct{ name, class, addr string }{{"via-bgp", "bgp", vipBGP.Addr().String()}, {"via-bmp", "bmp", vipBMP.Addr().String()}} {
 		create(t, &v1alpha1.AnycastIngress{
 			ObjectMeta: metav1.ObjectMeta{Name: ing.name, Namespace: "hello-world"},
