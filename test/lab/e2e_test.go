@@ -1,14 +1,18 @@
 // Package lab_test is the end-to-end test of `make lab`: the reference topology on this
-// machine (two API servers, the operator binary in hub mode, the BGP fabric with its
-// client router beyond the core, the MetalLB speaker stand-ins and the Skupper fixture, the
-// samples), walked through a drain, an undrain and a speaker failure with the client
-// keeping a path to the VIP, and removed without a trace; then the lab binary itself,
-// killed with SIGKILL and started again, as a user's second `make lab` after a crash.
+// machine on the real stack (two API servers, the operator binary in hub mode, the FRR
+// fabric with its client router beyond the core, the upstream MetalLB in native and
+// frr-k8s modes, frr-k8s, Traefik, real HTTP traffic from the client's namespace to the
+// VIP, the Skupper fixture, the samples), walked through a drain, an undrain and a speaker
+// failure with every failed request matched with the reroute it was in flight at, on an
+// IPv4 VIP and on an IPv6 one, and removed without a trace; then the lab binary itself,
+// killed with SIGKILL and started again, as a user's second `make lab` after a crash, the
+// second time on the stand-ins and the GoBGP fabric.
 //
-// TestLab needs the FRR fabric (root, FRR, gobgpd): it is skipped without it, unless CI is
-// set, where that is a failure. TestLabAfterCrash runs whatever fabric this machine has for
-// the crashed run and the GoBGP fallback (LAB_FABRIC=gobgp) for the second, so both fabric
-// modes run on every machine that has FRR.
+// TestLab and TestLabIPv6 need the real stack (root, FRR, frr-pythontools, the components
+// `make real-components` builds): they are skipped without it, unless CI is set, where
+// that is a failure. TestLabAfterCrash crashes whatever stack this machine runs by default
+// and runs the stand-in stack on the GoBGP fabric the second time, so every stack and
+// fabric runs on a machine that has them.
 package lab_test
 
 import (
@@ -56,7 +60,13 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	bins.operator, bins.lab = filepath.Join(tmp, "anycast-operator"), filepath.Join(tmp, "anycast-lab")
-	for out, pkg := range map[string]string{bins.operator: "./cmd/anycast-operator", bins.lab: "./cmd/anycast-lab"} {
+	build := map[string]string{bins.operator: "./cmd/anycast-operator", bins.lab: "./cmd/anycast-lab"}
+	// LAB_OPERATOR_BINARY runs an operator built elsewhere (a checkout of another commit).
+	if op := os.Getenv("LAB_OPERATOR_BINARY"); op != "" {
+		delete(build, bins.operator)
+		bins.operator = op
+	}
+	for out, pkg := range build {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -67,14 +77,14 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// requireFRR skips (outside CI) or fails (CI) without the FRR fabric.
-func requireFRR(t *testing.T) {
+// requireReal skips (outside CI) or fails (CI) without the real stack.
+func requireReal(t *testing.T) {
 	t.Helper()
-	if err := labfabric.Available(); err != nil {
+	if err := lab.RealStackMissing(lab.FabricFRR); err != nil {
 		if labfabric.InCI() {
-			t.Fatalf("CI is set, so this is a failure, not a skip: the lab's FRR fabric cannot run: %v", err)
+			t.Fatalf("CI is set, so this is a failure, not a skip: the lab's real stack cannot run: %v", err)
 		}
-		t.Skipf("the lab's FRR fabric cannot run here (%v); TestLabAfterCrash covers the GoBGP fabric", err)
+		t.Skipf("the lab's real stack cannot run here (%v); TestLabAfterCrash covers the stand-ins", err)
 	}
 }
 
@@ -87,78 +97,209 @@ var clientChecks = map[string]string{
 	"restart east's speaker": lab.CheckClientBoth,
 }
 
-// TestLab is `make lab` in this process on the FRR fabric: the sample ingress Ready with
-// ECMP at the core's kernel, the client router (in its own namespace) holding a path to
-// the VIP from the core, the kubeconfigs usable, every walk-through step within its
-// deadline (the client keeping a path via west while east is drained or its speaker
-// down), and nothing left after Close.
+// TestLab is `make lab` in this process on the real stack with an IPv4 VIP: the real
+// MetalLB (west native, east frr-k8s), frr-k8s and Traefik running, the sample ingress
+// Ready with ECMP at the core's kernel, the client router holding a path to the VIP, both
+// clusters answering the client's requests, the operator refusing an IPv6 VIP on the native
+// member before applying anything, the kubeconfigs usable, every walk-through step within
+// its deadline with its traffic report and no failed request outside a reroute, no
+// configuration MetalLB rejected and nothing Traefik did not accept, and nothing left after
+// Close.
 func TestLab(t *testing.T) {
-	requireFRR(t)
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "lab")
-	var out logWriter
-	out.t = t
-	l, err := lab.Up(ctx, lab.Options{Dir: dir, Fabric: lab.FabricFRR, OperatorBinary: bins.operator, Out: &out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := lab.ReadRecord(dir)
+	requireReal(t)
+	l, rec, dir := upReal(t, false)
 	closed := false
 	defer func() {
 		if !closed {
 			l.Close()
 		}
 	}()
+	if l.IPv6Refusal == "" || !strings.Contains(l.IPv6Refusal, "UnsupportedByMetalLBMode") {
+		t.Errorf("the operator's refusal of an IPv6 VIP on the native member: %q", l.IPv6Refusal)
+	}
+	t.Logf("IPv6 VIP on the native member west: %s", l.IPv6Refusal)
+	checkKubeconfig(t, l.Kubeconfig("west"))
+	walkReal(t, l, "64666 64001 65001", "64666 64002 65002")
+	l.Close()
+	closed = true
+	if left := append(rec.Leftovers(), lab.Strays(dir)...); len(left) > 0 {
+		t.Fatalf("left after Close: %v", left)
+	}
+}
+
+// TestLabIPv6 is the same walk-through on an IPv6 VIP: both members in MetalLB's frr-k8s
+// mode (native mode can neither announce IPv6 nor peer over it), peering with their TORs
+// over IPv6, the client's requests to [VIP]:80.
+func TestLabIPv6(t *testing.T) {
+	requireReal(t)
+	l, rec, dir := upReal(t, true)
+	closed := false
+	defer func() {
+		if !closed {
+			l.Close()
+		}
+	}()
+	walkReal(t, l, "64666 64001 65001", "64666 64002 65002")
+	l.Close()
+	closed = true
+	if left := append(rec.Leftovers(), lab.Strays(dir)...); len(left) > 0 {
+		t.Fatalf("left after Close: %v", left)
+	}
+}
+
+// upReal brings the real-stack lab up and checks what it runs: the real components'
+// processes, the client's namespace, the table.
+func upReal(t *testing.T, ipv6 bool) (*lab.Lab, lab.Record, string) {
+	t.Helper()
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "lab")
+	var out logWriter
+	out.t = t
+	l, err := lab.Up(ctx, lab.Options{Dir: dir, Fabric: lab.FabricFRR, Stack: lab.StackReal, IPv6: ipv6, OperatorBinary: bins.operator, Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := lab.ReadRecord(dir)
 	for _, tm := range l.Timings {
 		t.Logf("bring-up: %-58s %s", tm.What, tm.Took.Round(10*time.Millisecond))
 	}
-	if l.FabricMode != lab.FabricFRR || rec.Block < 0 {
-		t.Fatalf("fabric %s, block %d", l.FabricMode, rec.Block)
+	if l.FabricMode != lab.FabricFRR || rec.Block < 0 || l.StackMode != lab.StackReal {
+		t.Fatalf("fabric %s, block %d, stack %s", l.FabricMode, rec.Block, l.StackMode)
 	}
-	if running := rec.Running(); len(running) != 6 {
-		t.Errorf("recorded processes alive: %v, want lab, operator and two kube-apiservers and etcds", running)
+	running := rec.Running()
+	want := []string{"lab", "operator", "west-kube-apiserver", "east-kube-apiserver", "west-etcd", "east-etcd",
+		"west-metallb-controller", "east-metallb-controller", "west-metallb-speaker", "east-metallb-speaker",
+		"east-frr-k8s-controller", "east-frr-reloader", "west-traefik", "east-traefik"}
+	if ipv6 {
+		want = append(want, "west-frr-k8s-controller", "west-frr-reloader")
 	}
-
+	for _, w := range want {
+		if !slices.Contains(running, w) {
+			t.Errorf("recorded processes alive: %v; %s is not among them", running, w)
+		}
+	}
 	clientNS := fmt.Sprintf("acf-%d-client", rec.Block)
 	if nss := labfabric.BlockNamespaces(rec.Block); !slices.Contains(nss, clientNS) {
 		t.Errorf("namespaces of block %d: %v, want %s among them", rec.Block, nss, clientNS)
 	}
-
 	snap := l.Snapshot(ctx)
 	table := snap.Render()
 	t.Logf("table:\n%s", table)
-	for _, want := range []string{"FRR", "ECMP via", lab.VIP, "west", "east", "Ready=True", "64001 65001", "64002 65002",
+	vip := lab.VIP
+	if ipv6 {
+		vip = lab.VIP6
+	}
+	westMode := "native"
+	if ipv6 {
+		westMode = "frr-k8s"
+	}
+	for _, want := range []string{"FRR", "ECMP via", vip, "Ready=True", "64001 65001", "64002 65002", "stack real",
+		"SPEAKER (real MetalLB)", "MetalLB v0.16.1 " + westMode + " on west-node", "MetalLB v0.16.1 frr-k8s on east-node", "Established",
+		"Traefik v3.7.13 up", "kube-proxy stand-in binds " + vip, "TRAFFIC  client namespace " + clientNS,
 		"CLIENT (AS64500", "client: via core 64666 6400", fmt.Sprintf("acf-%d-{client,", rec.Block)} {
 		if !strings.Contains(table, want) {
 			t.Errorf("the table does not show %q", want)
 		}
 	}
+	if snap.Traffic == nil || snap.Traffic.Total.ByCluster["west"] == 0 || snap.Traffic.Total.ByCluster["east"] == 0 {
+		t.Errorf("both clusters should have answered the client's requests by now: %+v", snap.Traffic)
+	}
 	checkClientPaths(t, snap)
-	checkKubeconfig(t, l.Kubeconfig("west"))
+	return l, rec, dir
+}
 
+// walkReal walks through and checks each step's checks (the client's and the traffic's)
+// and traffic report: requests sent, answered and failed, the share per cluster, every
+// failure in flight at a reroute, the failover's window; then the real components'
+// verdicts.
+func walkReal(t *testing.T, l *lab.Lab, clientPaths ...string) {
+	t.Helper()
+	ctx := context.Background()
+	var out logWriter
+	out.t = t
 	steps, err := l.WalkThrough(ctx, &out, false)
+	for _, s := range steps {
+		for _, c := range s.Checks {
+			t.Logf("%-24s %-70s %s", s.Name, c.What, c.Took.Round(10*time.Millisecond))
+		}
+		if s.Traffic != nil {
+			t.Logf("%-24s %s", s.Name, s.Traffic)
+		}
+	}
 	if err != nil {
+		for _, d := range l.Diagnostics() {
+			t.Log(d)
+		}
 		t.Fatal(err)
 	}
 	if len(steps) != 5 {
 		t.Fatalf("%d steps, want the start and four actions", len(steps))
 	}
+	trafficChecks := map[string]string{
+		"start": lab.CheckTrafficBoth, "drain east": lab.CheckTrafficWest, "undrain east": lab.CheckTrafficBoth,
+		"stop east's speaker": lab.CheckTrafficWest, "restart east's speaker": lab.CheckTrafficBoth,
+	}
 	for _, s := range steps {
-		found := false
+		var names []string
 		for _, c := range s.Checks {
-			t.Logf("%-24s %-70s %s", s.Name, c.What, c.Took.Round(10*time.Millisecond))
-			found = found || c.What == clientChecks[s.Name]
+			names = append(names, c.What)
 		}
-		if !found {
-			t.Errorf("step %q has no client check %q", s.Name, clientChecks[s.Name])
+		for _, want := range []string{clientChecks[s.Name], trafficChecks[s.Name]} {
+			if !slices.Contains(names, want) {
+				t.Errorf("step %q has no check %q", s.Name, want)
+			}
+		}
+		if s.Name == "start" && !slices.Contains(names, lab.CheckTrafficAPI) {
+			t.Errorf("the start has no check %q", lab.CheckTrafficAPI)
+		}
+		tr := s.Traffic
+		if tr == nil {
+			t.Errorf("step %q has no traffic report", s.Name)
+			continue
+		}
+		// The walk itself fails on a failure at no reroute; the report must agree.
+		if out := tr.Outside(); len(out) > 0 {
+			t.Errorf("step %q: %d request(s) failed at no reroute: %+v", s.Name, len(out), out)
+		}
+		if tr.Hello.Sent == 0 || tr.Hello.OK+tr.Hello.Failed != tr.Hello.Sent || tr.API.OK == 0 {
+			t.Errorf("step %q: traffic %s / %s", s.Name, tr.Hello, tr.API)
+		}
+		if tr.API.ByCluster["west"] != 0 {
+			t.Errorf("step %q: west answered /api, whose backend runs on east only: %s", s.Name, tr.API)
+		}
+		switch s.Name {
+		case "start":
+			if tr.Hello.ByCluster["west"] == 0 || tr.Hello.ByCluster["east"] == 0 || tr.APIViaWest == 0 {
+				t.Errorf("start: both clusters should answer and /api enter through west too: %s", tr)
+			}
+		case "drain east", "undrain east", "stop east's speaker", "restart east's speaker":
+			if len(tr.Reroutes) == 0 || tr.Reroute <= 0 {
+				t.Errorf("step %q: the core did not move its path: %s", s.Name, tr)
+			}
+		}
+		t.Logf("step %-24s sent %d, ok %d, failed %d (each in flight while the path moved), /hello shares %s, once the path settled %s; /api %s, %d through west",
+			s.Name, tr.Hello.Sent+tr.API.Sent, tr.Hello.OK+tr.API.OK, len(tr.Failures), tr.Hello.Share(), tr.Settled.Share(), tr.API, tr.APIViaWest)
+		// Both clusters answer while undrained, west alone while east is out.
+		both := s.Name == "start" || s.Name == "undrain east" || s.Name == "restart east's speaker"
+		if both != (tr.Settled.ByCluster["east"] > 0) || tr.Settled.ByCluster["west"] == 0 {
+			t.Errorf("step %q: once the path settled %s; want west%s", s.Name, tr.Settled, map[bool]string{true: " and east", false: " alone"}[both])
+		}
+		if s.Name == "stop east's speaker" {
+			t.Logf("failover: the core rerouted %s after east's speaker was killed; %d request(s) lost", tr.Reroute.Round(time.Millisecond), len(tr.Failures))
 		}
 	}
-	checkClientPaths(t, l.Snapshot(ctx))
-
-	l.Close()
-	closed = true
-	if left := append(rec.Leftovers(), lab.Strays(dir)...); len(left) > 0 {
-		t.Fatalf("left after Close: %v", left)
+	if errs := l.ConfigErrors(); len(errs) > 0 {
+		t.Errorf("the real MetalLB rejected its configuration: %+v", errs)
+	}
+	if v := l.TraefikVerdicts(ctx); len(v) > 0 {
+		t.Errorf("Traefik did not accept: %v", v)
+	}
+	snap := l.Snapshot(ctx)
+	t.Logf("table after the walk-through:\n%s", snap.Render())
+	for _, p := range snap.Client.Paths {
+		if !slices.Contains(clientPaths, p.ASPath) {
+			t.Errorf("client path %q, want one of %v", p.ASPath, clientPaths)
+		}
 	}
 }
 
@@ -209,17 +350,22 @@ func checkKubeconfig(t *testing.T, path string) {
 	}
 }
 
-// TestLabAfterCrash runs the lab binary as `make lab` does. A first lab (LAB_KEEP) is
-// killed with SIGKILL once ready, leaving its API servers, etcds and FRR namespaces
-// behind. A second lab in the same directory on the GoBGP fabric (LAB_FABRIC=gobgp) must
-// remove them, come up, walk through every step and stay up; `anycast-lab down` (make
-// lab-down) then ends it, and nothing of either lab remains.
+// TestLabAfterCrash runs the lab binary as `make lab` does. A first lab (LAB_KEEP, the
+// stack this machine runs by default: the real one where it can) is killed with SIGKILL
+// once ready, leaving its API servers, etcds and FRR namespaces (with the real stack's FRR
+// daemons, which daemonize) behind. A second lab in the same directory on the stand-ins
+// and the GoBGP fabric (LAB_STACK=standin LAB_FABRIC=gobgp) must remove them, come up,
+// walk through every step and stay up; `anycast-lab down` (make lab-down) then ends it,
+// and nothing of either lab remains.
 func TestLabAfterCrash(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "lab")
 
 	first := startLab(t, dir, "LAB_KEEP=1", "LAB_WALK=0")
-	first.waitFor(t, "READY (total)", 4*time.Minute)
+	first.waitFor(t, "READY (total)", 6*time.Minute)
 	crashed := lab.ReadRecord(dir)
+	if lab.RealStackMissing(lab.FabricAuto) == nil && !slices.Contains(crashed.Running(), "east-metallb-speaker") {
+		t.Errorf("the first lab should run the real stack here: recorded processes alive %v", crashed.Running())
+	}
 	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +389,7 @@ func TestLabAfterCrash(t *testing.T) {
 		t.Logf("the killed lab's namespaces were already swept by another fabric")
 	}
 
-	second := startLab(t, dir, "LAB_KEEP=1", "LAB_FABRIC=gobgp")
+	second := startLab(t, dir, "LAB_KEEP=1", "LAB_STACK=standin", "LAB_FABRIC=gobgp")
 	second.waitFor(t, "LAB_KEEP: the lab stays up", 5*time.Minute)
 	// The directory is the second lab's now; everything else of the first must be gone.
 	if l := removeDir(crashed.Leftovers(), crashed.Dir); len(l) > 0 {
@@ -252,7 +398,7 @@ func TestLabAfterCrash(t *testing.T) {
 	kept := lab.ReadRecord(dir)
 	out := second.output()
 	for _, want := range []string{
-		"BGP fabric: GOBGP", "READY (total)",
+		"STACK: STANDIN", "BGP fabric: GOBGP", "READY (total)",
 		"drain east", "undrain east", "stop east's speaker", "restart east's speaker",
 		"Drained=True verified in status", "failover detected in status", "ECMP back at the core",
 		"0. start", "CLIENT (AS64500", "client: via core 64666 6400",

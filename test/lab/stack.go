@@ -46,6 +46,10 @@ func chooseStack(stack, fabric string) (string, string, error) {
 	return StackStandin, "THE REAL STACK CANNOT RUN HERE: " + why.Error() + "; running the stand-ins instead (no MetalLB, no Traefik, no traffic)", nil
 }
 
+// RealStackMissing says why the real stack cannot run on this machine with the given
+// fabric (FabricAuto when unsure), or nil when it can.
+func RealStackMissing(fabric string) error { return realStackMissing(fabric) }
+
 // realStackMissing says why the real stack cannot run, or nil.
 func realStackMissing(fabric string) error {
 	if fabric == FabricGoBGP {

@@ -37,7 +37,7 @@ const (
 	// inFlightSlack is how long after a failed request ended a core route change may have
 	// been read and still count as happening while the request was in flight: the change
 	// is stamped when `ip monitor` delivers it, a little after the kernel made it.
-	inFlightSlack = 100 * time.Millisecond
+	inFlightSlack = 50 * time.Millisecond
 	// afterChange is how long after a core route change new requests may still follow the
 	// old path (a connection opened just before): the checks look at requests started
 	// later than that.
@@ -180,11 +180,9 @@ func (t *labTraffic) reroutes() []Reroute {
 type Failure struct {
 	Path string
 	traffic.Result
-	// Reroute is the core's move the request was in flight at: AtCore when it was in
-	// flight at the instant of the core's change, otherwise during the convergence before
-	// it (a TOR had changed, the core not yet).
+	// Reroute is the core's move the request was in flight at: it started before the
+	// core's change and ended after the reroute began (the first TOR's change).
 	Reroute Reroute
-	AtCore  bool
 	// Via is where the core's multipath hash sends the request's flow (its source port)
 	// now, for a failure at no reroute ("ip route get" at the core).
 	Via string
@@ -210,12 +208,8 @@ func (t *labTraffic) failures(from, to time.Time) []Failure {
 			f := Failure{Path: g.path, Result: r}
 			end := r.End.Add(inFlightSlack)
 			for _, rr := range reroutes {
-				if r.Start.After(rr.At) || end.Before(rr.Start) {
-					continue
-				}
-				// At the core's change: still running when it was read.
-				f.Reroute, f.AtCore = rr, !r.End.Before(rr.At)
-				if f.AtCore {
+				if !r.Start.After(rr.At) && !end.Before(rr.Start) {
+					f.Reroute = rr
 					break
 				}
 			}
@@ -301,6 +295,9 @@ type apiEntries struct{ west, east int64 }
 type StepTraffic struct {
 	From, To   time.Time
 	Hello, API traffic.Stats
+	// Settled is /hello from once the core's last move settled (afterChange after it; the
+	// whole step when it did not move) until the step's end: the split the step ends with.
+	Settled traffic.Stats
 	// APIViaWest counts the /api requests east's backend answered that entered through
 	// west (relayed by west's Skupper router stand-in).
 	APIViaWest int64
@@ -324,23 +321,11 @@ func (s StepTraffic) Outside() []Failure {
 	return out
 }
 
-// AtCore counts the failures in flight at the instant of the core's change; the other
-// allowed ones were in flight during the convergence before it.
-func (s StepTraffic) AtCore() int {
-	n := 0
-	for _, f := range s.Failures {
-		if f.AtCore {
-			n++
-		}
-	}
-	return n
-}
-
 // String is the step's line of the report.
 func (s StepTraffic) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "traffic over %s: /hello %s; /api %s (%d entered through west, relayed to east over the Skupper stand-in)",
-		s.To.Sub(s.From).Round(100*time.Millisecond), s.Hello, s.API, s.APIViaWest)
+	fmt.Fprintf(&b, "traffic over %s: /hello %s (once the path settled: %s); /api %s (%d entered through west, relayed to east over the Skupper stand-in)",
+		s.To.Sub(s.From).Round(100*time.Millisecond), s.Hello, s.Settled.Share(), s.API, s.APIViaWest)
 	for _, r := range s.Reroutes {
 		fmt.Fprintf(&b, "; the core moved its path %s -> %s at %s", hops(r.From), hops(r.To), r.At.Format("15:04:05.000"))
 		if d := r.At.Sub(r.Start).Round(time.Millisecond); d > 0 {
@@ -350,22 +335,19 @@ func (s StepTraffic) String() string {
 	if s.Reroute > 0 {
 		fmt.Fprintf(&b, "; rerouted %s after the action", s.Reroute.Round(time.Millisecond))
 	}
-	fmt.Fprintf(&b, "; failed %d: %d in flight at the core's change, %d during the convergence just before it, %d at no reroute",
-		len(s.Failures), s.AtCore(), len(s.Failures)-s.AtCore()-len(s.Outside()), len(s.Outside()))
+	fmt.Fprintf(&b, "; failed %d, %d of them at no reroute", len(s.Failures), len(s.Outside()))
 	for _, f := range s.Failures {
 		fmt.Fprintf(&b, "\n      failed %s %s..%s: %s", f.Path, f.Start.Format("15:04:05.000"), f.End.Format("15:04:05.000"), oneLine(f.Err, 80))
-		switch {
-		case f.AtCore:
-			fmt.Fprintf(&b, " (in flight at the core's change of %s)", f.Reroute.At.Format("15:04:05.000"))
-		case f.Allowed():
-			fmt.Fprintf(&b, " (in flight while a TOR had changed, at %s, and the core not yet, at %s)", f.Reroute.Start.Format("15:04:05.000"), f.Reroute.At.Format("15:04:05.000"))
-		default:
-			b.WriteString(" (NOT at a reroute")
-			if f.Via != "" {
-				b.WriteString("; the core sends this flow via " + f.Via + " now")
-			}
-			b.WriteString(")")
+		if f.Allowed() {
+			fmt.Fprintf(&b, " (in flight while the path moved: a TOR's change at %s, the core's at %s)",
+				f.Reroute.Start.Format("15:04:05.000"), f.Reroute.At.Format("15:04:05.000"))
+			continue
 		}
+		b.WriteString(" (NOT at a reroute")
+		if f.Via != "" {
+			b.WriteString("; the core sends this flow via " + f.Via + " now")
+		}
+		b.WriteString(")")
 	}
 	return b.String()
 }
@@ -392,12 +374,22 @@ func (t *labTraffic) stepTraffic(from, to, action time.Time, before apiEntries) 
 			break
 		}
 	}
+	t.settled(s)
 	return s
 }
 
 // refresh counts a step's requests again, those that were in flight at its end included.
 func (t *labTraffic) refresh(s *StepTraffic) {
 	s.Hello, s.API, s.Failures = t.hello.Window(s.From, s.To), t.api.Window(s.From, s.To), t.failures(s.From, s.To)
+	t.settled(s)
+}
+
+func (t *labTraffic) settled(s *StepTraffic) {
+	from := s.From
+	if n := len(s.Reroutes); n > 0 {
+		from = s.Reroutes[n-1].At.Add(afterChange)
+	}
+	s.Settled = t.hello.Window(from, s.To)
 }
 
 // apiEntries reads east's backend's counts.

@@ -1,0 +1,76 @@
+package fabric
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestRouteMonitor: the monitor records each change of the next hops of its prefix's
+// kernel route (added, made multipath, deleted), in order, with the route it had before,
+// and nothing of other prefixes or of a re-install with the same next hops.
+func TestRouteMonitor(t *testing.T) {
+	if err := Available(); err != nil {
+		if InCI() {
+			t.Fatalf("CI is set, so this is a failure, not a skip: %v", err)
+		}
+		t.Skip(err)
+	}
+	ns := fmt.Sprintf("acfmon-%d", os.Getpid())
+	if err := createNS(ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = deleteNS(ns) })
+	for i, a := range []string{"10.9.0.1/24", "10.9.1.1/24"} {
+		if _, err := run("ip", "-n", ns, "link", "add", fmt.Sprintf("d%d", i), "type", "veth", "peer", "name", fmt.Sprintf("e%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range [][]string{{"link", "set", fmt.Sprintf("d%d", i), "up"}, {"link", "set", fmt.Sprintf("e%d", i), "up"}, {"addr", "add", a, "dev", fmt.Sprintf("d%d", i)}} {
+			if _, err := run("ip", append([]string{"-n", ns}, c...)...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	vip := netip.MustParsePrefix("192.0.2.1/32")
+	ip := func(args ...string) {
+		t.Helper()
+		if _, err := run("ip", append([]string{"-n", ns}, args...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ip("route", "add", "192.0.2.1/32", "via", "10.9.0.2")
+	m, err := MonitorRoute(ns, vip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if got := m.Current(); !slices.Equal(got, []string{"10.9.0.2"}) {
+		t.Fatalf("current %v, want the route read at start", got)
+	}
+	ip("route", "add", "192.0.2.2/32", "via", "10.9.1.2")                                              // another prefix
+	ip("route", "replace", "192.0.2.1/32", "via", "10.9.0.2")                                          // same next hops
+	ip("route", "replace", "192.0.2.1/32", "nexthop", "via", "10.9.0.2", "nexthop", "via", "10.9.1.2") // ECMP
+	ip("route", "del", "192.0.2.1/32")                                                                 // gone
+	want := [][2][]string{{{"10.9.0.2"}, {"10.9.0.2", "10.9.1.2"}}, {{"10.9.0.2", "10.9.1.2"}, nil}}
+	if err := WaitFor(10*time.Second, func() error {
+		if len(m.Changes()) < len(want) {
+			return fmt.Errorf("changes %+v", m.Changes())
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	got := m.Changes()
+	if len(got) != len(want) {
+		t.Fatalf("changes %+v, want %v", got, want)
+	}
+	for i, c := range got {
+		if !slices.Equal(c.From, want[i][0]) || !slices.Equal(c.To, want[i][1]) || c.At.IsZero() || (i > 0 && c.At.Before(got[i-1].At)) {
+			t.Errorf("change %d: %+v, want %v -> %v", i, c, want[i][0], want[i][1])
+		}
+	}
+}
