@@ -119,7 +119,7 @@ LAB_DIR ?= $(CURDIR)/lab
 
 # The lab binary is built with the operator's flags, so the two share the build cache.
 .PHONY: lab
-lab: build envtest-assets skupper-crds lab-deps ## The reference topology on this machine, walked through, then removed (LAB_KEEP=1 stays up, LAB_FABRIC=gobgp forces the fallback).
+lab: build envtest-assets skupper-crds lab-deps lab-real-components ## The reference topology on this machine, walked through with real traffic, then removed (LAB_KEEP=1 stays up, LAB_STACK=standin runs the stand-ins, LAB_IPV6=1 an IPv6 VIP, LAB_FABRIC=gobgp the GoBGP fallback).
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(LOCALBIN)/anycast-lab ./cmd/anycast-lab
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(LOCALBIN)/anycast-lab up -dir $(LAB_DIR) -operator $(LOCALBIN)/anycast-operator
 
@@ -129,23 +129,35 @@ lab-down: ## Remove everything make lab started or wrote: processes, network nam
 	$(LOCALBIN)/anycast-lab down -dir $(LAB_DIR)
 
 .PHONY: test-lab
-test-lab: envtest-assets skupper-crds lab-deps ## Run only the lab's end-to-end test (test/lab; also part of make test).
-	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test $(GO_TEST_FLAGS) -v -timeout 15m ./test/lab/
+test-lab: envtest-assets skupper-crds lab-deps real-components ## Run only the lab's end-to-end test (test/lab; also part of make test).
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test $(GO_TEST_FLAGS) -v -timeout 30m ./test/lab/
 
-# FRR, gobgpd and iproute2 for the FRR fabric, installed with apt when root and missing.
-# Never fails: without them the lab runs the GoBGP fabric (and says so).
+# The real stack's components, built (or found cached) only where the real stack can run:
+# as root, unless the stand-ins or the GoBGP fabric are asked for. Elsewhere the lab says
+# why it runs the stand-ins.
+.PHONY: lab-real-components
+lab-real-components:
+	@if [ "$${LAB_STACK:-auto}" = standin ] || [ "$${LAB_FABRIC:-auto}" = gobgp ]; then exit 0; fi; \
+	 if [ "$$(id -u)" != 0 ]; then echo "lab: not root: the lab will run the stand-ins (the real stack needs network namespaces)"; exit 0; fi; \
+	 echo "lab: building the real components when not cached (MetalLB, frr-k8s, Traefik: about 30 CPU-minutes the first time)"; \
+	 hack/real-components.sh >/dev/null
+
+# FRR, frr-pythontools (frr-k8s's reloader runs frr-reload.py), gobgpd, iproute2 and
+# util-linux for the FRR fabric and the real stack, installed with apt when root and
+# missing. Never fails: without them the lab runs the stand-ins or the GoBGP fabric (and
+# says so).
 .PHONY: lab-deps
 lab-deps:
 	@if [ "$${LAB_FABRIC:-auto}" = gobgp ]; then exit 0; fi; \
-	 missing=; for b in vtysh gobgpd gobgp ip; do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
-	 [ -x /usr/lib/frr/bgpd ] || missing="$$missing bgpd"; \
+	 missing=; for b in vtysh gobgpd gobgp ip nsenter unshare flock python3; do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	 for f in /usr/lib/frr/bgpd /usr/lib/frr/bfdd /usr/lib/frr/frr-reload.py; do [ -x $$f ] || missing="$$missing $$f"; done; \
 	 if [ -z "$$missing" ]; then exit 0; fi; \
 	 if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
-	   echo "lab: missing$$missing and apt-get not usable (not root?): the lab will run the GoBGP fabric"; exit 0; fi; \
-	 echo "lab: missing$$missing: installing frr gobgpd iproute2 with apt-get"; \
+	   echo "lab: missing$$missing and apt-get not usable (not root?): the lab will run the stand-ins on the GoBGP fabric"; exit 0; fi; \
+	 echo "lab: missing$$missing: installing frr frr-pythontools gobgpd iproute2 util-linux with apt-get"; \
 	 (export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && \
-	  apt-get install -y -qq --no-install-recommends frr gobgpd iproute2 >/dev/null) || \
-	   echo "lab: apt-get failed: the lab will run the GoBGP fabric"
+	  apt-get install -y -qq --no-install-recommends frr frr-pythontools gobgpd iproute2 util-linux >/dev/null) || \
+	   echo "lab: apt-get failed: the lab will run what it can (see its STACK and BGP fabric lines)"
 
 ##@ Build
 
