@@ -137,3 +137,6 @@ func ServiceEndpoints(ctx context.Context, r client.Reader, namespace, service s
 	}
 	return out, nil
 }
+
+// IsForeignObject is IsForeign for a predicate.
+func IsForeignObject(o client.Object) bool { return IsForeign(o) }

@@ -15,7 +15,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -23,7 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -56,10 +54,10 @@ type Remote struct {
 	Log logr.Logger
 	// ProbeInterval is how often members are probed; ProbeTimeout bounds one probe.
 	ProbeInterval, ProbeTimeout time.Duration
-	// Classes and Ingresses receive requests when a member's health or one of the objects
-	// the operator wrote there changes. An ingress request without a namespace stands for
-	// every ingress of the class it names.
-	Classes, Ingresses *notify.Notifier
+	// Classes and Ingresses hear when a member's health changes (its objects' changes
+	// reach the controllers through their engaged watches, see Engage).
+	Classes   *notify.Notifier[notify.ClassEvent]
+	Ingresses *notify.Notifier[notify.IngressEvent]
 	// OnRecovered is called when a member becomes reachable again (the orphan sweep
 	// runs then). Optional.
 	OnRecovered func(member string)
@@ -70,6 +68,9 @@ type Remote struct {
 
 	mu    sync.Mutex
 	conns map[string]*conn
+	// engaged has its own lock: a cache is built while mu is held (connect), and reads it.
+	engageMu sync.Mutex
+	engaged  []engagement
 }
 
 // conn is the connection to one member, shared by every class member entry that uses the
@@ -89,6 +90,7 @@ type conn struct {
 	// backing off for the whole outage would otherwise be late to see what was written
 	// since, and the health gate reads them.
 	cl       cluster.Cluster
+	clCtx    context.Context
 	clCancel context.CancelFunc
 	// identity tells which cluster this is (see clusterIdentity): two Secrets may reach
 	// the same cluster.
@@ -396,14 +398,18 @@ func (r *Remote) buildCluster(ctx context.Context, c *conn) error {
 	if c.clCancel != nil {
 		c.clCancel()
 	}
-	c.cl, c.clCancel, c.identity, c.indexed = cl, ccancel, id, indexed
+	c.cl, c.clCtx, c.clCancel, c.identity, c.indexed = cl, cctx, ccancel, id, indexed
 	c.mu.Unlock()
 	go func() {
 		if err := cl.Start(cctx); err != nil && cctx.Err() == nil {
 			r.Log.Error(err, "member cache stopped", "secret", c.ref)
 		}
 	}()
-	go r.watchOwned(cctx, c, cl)
+	// The controllers' watches run on this cache as they do on the hub's own cluster.
+	r.engageMu.Lock()
+	engaged := append([]engagement(nil), r.engaged...)
+	r.engageMu.Unlock()
+	r.engage(c, cl.GetCache(), cl.GetClient(), cctx, engaged)
 	return nil
 }
 
@@ -484,18 +490,6 @@ func (r *Remote) probeLoop(ctx context.Context, c *conn) {
 	}
 }
 
-// notifyUsers tells every class using the connection, and their ingresses, that
-// something they all depend on changed there.
-func (r *Remote) notifyUsers(c *conn) {
-	c.mu.Lock()
-	classes := map[string]bool{}
-	for _, cls := range c.users {
-		classes[cls] = true
-	}
-	c.mu.Unlock()
-	r.notifyClasses(classes)
-}
-
 func (r *Remote) notifyClasses(classes map[string]bool) {
 	names := make([]string, 0, len(classes))
 	for c := range classes {
@@ -503,153 +497,11 @@ func (r *Remote) notifyClasses(classes map[string]bool) {
 	}
 	sort.Strings(names)
 	for _, c := range names {
-		req := reconcile.Request{NamespacedName: types.NamespacedName{Name: c}}
 		if r.Classes != nil {
-			r.Classes.Notify(req)
+			r.Classes.Notify(notify.ClassEvent(c))
 		}
 		if r.Ingresses != nil {
-			r.Ingresses.Notify(req)
-		}
-	}
-}
-
-// watchOwned watches the objects the operator wrote on the member, so that a change or
-// deletion by someone else is repaired as it is on the hub's own cluster, and the health
-// gate's inputs there.
-func (r *Remote) watchOwned(ctx context.Context, c *conn, cl cluster.Cluster) {
-	if !cl.GetCache().WaitForCacheSync(ctx) {
-		return
-	}
-	for _, obj := range []client.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}} {
-		inf, err := cl.GetCache().GetInformer(ctx, obj, cache.BlockUntilSynced(false))
-		if err != nil {
-			r.Log.Error(err, "watching member health inputs", "secret", c.ref)
-			continue
-		}
-		_, _ = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o interface{}) { r.notifyHealthInput(ctx, cl.GetClient(), o) },
-			UpdateFunc: func(_, o interface{}) { r.notifyHealthInput(ctx, cl.GetClient(), o) },
-			DeleteFunc: func(o interface{}) { r.notifyHealthInput(ctx, cl.GetClient(), o) },
-		})
-	}
-	// MetalLB's verdict on its configuration: a member whose MetalLB rejects its
-	// configuration must show it within seconds. MetalLB rewrites its ConfigurationStates
-	// at every configuration change (a fresh condition time), so only a changed verdict is
-	// news: anything else would reconcile every ingress of the class per applied object.
-	if _, err := cl.GetRESTMapper().RESTMapping(GVKConfigurationState.GroupKind(), GVKConfigurationState.Version); err == nil {
-		inf, err := cl.GetCache().GetInformer(ctx, newUnstructured(GVKConfigurationState), cache.BlockUntilSynced(false))
-		if err != nil {
-			r.Log.Error(err, "watching MetalLB's verdict", "secret", c.ref)
-		} else {
-			_, _ = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-				AddFunc: func(interface{}) { r.notifyUsers(c) },
-				UpdateFunc: func(old, o interface{}) {
-					if VerdictChanged(old, o) {
-						r.notifyUsers(c)
-					}
-				},
-				DeleteFunc: func(interface{}) { r.notifyUsers(c) },
-			})
-		}
-	}
-	// Pools that are not ours: one may come, change or go that overlaps (or no longer
-	// overlaps) a VIP, which refuses (or admits) the VIP's pool on this member.
-	if _, err := cl.GetRESTMapper().RESTMapping(render.GVKIPAddressPool.GroupKind(), render.GVKIPAddressPool.Version); err == nil {
-		if inf, err := cl.GetCache().GetInformer(ctx, newUnstructured(render.GVKIPAddressPool), cache.BlockUntilSynced(false)); err == nil {
-			foreign := func(o interface{}) {
-				if IsForeign(o) {
-					r.notifyUsers(c)
-				}
-			}
-			_, _ = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-				AddFunc: foreign, UpdateFunc: func(_, o interface{}) { foreign(o) }, DeleteFunc: foreign,
-			})
-		}
-	}
-	for _, gvk := range render.AllKinds {
-		if gvk == render.GVKSecret {
-			continue // read live, never cached
-		}
-		if _, err := cl.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
-			continue
-		}
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(gvk)
-		inf, err := cl.GetCache().GetInformer(ctx, u, cache.BlockUntilSynced(false))
-		if err != nil {
-			r.Log.Error(err, "watching member objects", "secret", c.ref, "kind", gvk.Kind)
-			continue
-		}
-		_, _ = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o interface{}) {},
-			UpdateFunc: func(_, o interface{}) { r.notifyOwner(o) },
-			DeleteFunc: func(o interface{}) { r.notifyOwner(o) },
-		})
-	}
-}
-
-// notifyHealthInput tells the ingress controller that a health input changed on a member.
-func (r *Remote) notifyHealthInput(ctx context.Context, member client.Reader, o interface{}) {
-	if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
-		o = d.Obj
-	}
-	obj, ok := o.(client.Object)
-	if !ok || r.Ingresses == nil {
-		return
-	}
-	if _, isService := obj.(*corev1.Service); isService {
-		if req, ok := GatewayRequest(obj); ok {
-			r.Ingresses.Notify(req)
-		}
-		return
-	}
-	if req, ok := BackendRequest(obj); ok {
-		r.Ingresses.Notify(req)
-	}
-	if req, ok := GatewayEndpointsRequest(ctx, member, obj); ok {
-		r.Ingresses.Notify(req)
-	}
-}
-
-// GatewayEndpointsRequest maps an EndpointSlice of a Gateway's LoadBalancer Service (its
-// data plane's endpoints, which decide whether MetalLB announces the VIP) to its ingress,
-// through the Service in the member's cache.
-func GatewayEndpointsRequest(ctx context.Context, member client.Reader, o client.Object) (reconcile.Request, bool) {
-	name := o.GetLabels()[discoveryv1.LabelServiceName]
-	if name == "" {
-		return reconcile.Request{}, false
-	}
-	svc := &corev1.Service{}
-	if err := member.Get(ctx, types.NamespacedName{Namespace: o.GetNamespace(), Name: name}, svc); err != nil {
-		return reconcile.Request{}, false // not a Gateway's Service: the cache holds only those
-	}
-	return GatewayRequest(svc)
-}
-
-func (r *Remote) notifyOwner(o interface{}) {
-	if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
-		o = d.Obj
-	}
-	obj, ok := o.(client.Object)
-	if !ok {
-		return
-	}
-	ref, ok := owner.FromLabels(obj.GetLabels())
-	if !ok {
-		return
-	}
-	switch ref.Kind {
-	case owner.KindClass:
-		if r.Classes != nil {
-			r.Classes.Notify(reconcile.Request{NamespacedName: types.NamespacedName{Name: ref.Name}})
-		}
-	case owner.KindIngress:
-		if r.Ingresses != nil {
-			r.Ingresses.Notify(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}})
-		}
-	case owner.KindSkupperNetwork:
-		if r.Ingresses != nil {
-			r.Ingresses.Notify(reconcile.Request{NamespacedName: types.NamespacedName{Name: ref.Class}})
+			r.Ingresses.Notify(notify.ClassIngresses(c))
 		}
 	}
 }
@@ -684,20 +536,6 @@ func GatewayRequest(o client.Object) (reconcile.Request, bool) {
 		return reconcile.Request{}, false
 	}
 	return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}, true
-}
-
-// BackendRequestPrefix marks a request that stands for every ingress routing to a
-// Service: Name is BackendRequestPrefix + the Service's name (an ingress name cannot hold
-// the colon).
-const BackendRequestPrefix = "backend:"
-
-// BackendRequest maps an EndpointSlice to the ingresses routing to its Service.
-func BackendRequest(o client.Object) (reconcile.Request, bool) {
-	svc := o.GetLabels()[discoveryv1.LabelServiceName]
-	if svc == "" {
-		return reconcile.Request{}, false
-	}
-	return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: BackendRequestPrefix + svc}}, true
 }
 
 // Close stops every member connection.

@@ -42,7 +42,7 @@ type ClassReconciler struct {
 	Recorder events.EventRecorder
 	// Notifier delivers requests from member clusters (health changes, drift) and the BGP
 	// watcher (session changes); optional.
-	Notifier *notify.Notifier
+	Notifier *notify.Notifier[notify.ClassEvent]
 	// Watcher is the embedded BGP watcher; nil leaves spec.watcher unused.
 	Watcher Watcher
 }

@@ -54,7 +54,7 @@ type IngressReconciler struct {
 	Recorder events.EventRecorder
 	// Notifier delivers requests from member clusters (health changes, drift) and the BGP
 	// watcher; optional.
-	Notifier *notify.Notifier
+	Notifier *notify.Notifier[notify.IngressEvent]
 	// Watcher is the embedded BGP watcher; nil disables verification.
 	Watcher Watcher
 	// Delays measures BGP change to status write; optional.

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -15,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -24,6 +24,7 @@ import (
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
+	"github.com/anycast-operator/anycast-operator/internal/notify"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 	"github.com/anycast-operator/anycast-operator/internal/skupperlink"
@@ -65,8 +66,62 @@ func (r *IngressReconciler) backendRequests(ctx context.Context, ns, svc string)
 	return requestsFor(list.Items)
 }
 
-// SetupWithManager registers the ingress controller. Owned kinds whose CRDs the local
-// cluster lacks are not watched (nothing of them can drift there).
+// memberWatches are what the ingress controller watches on every member, the hub's own
+// cluster included (see clusters.Watch): the Gateway's Service and the EndpointSlices that
+// decide the health gate, MetalLB's verdict and the pools that are not ours, and the
+// objects the operator wrote, whose drift it repairs.
+func (r *IngressReconciler) memberWatches() []clusters.Watch {
+	notCreated := predicate.Funcs{CreateFunc: func(event.CreateEvent) bool { return false }}
+	watches := []clusters.Watch{
+		{Object: &corev1.Service{}, Map: func(_ context.Context, _ clusters.Source, o client.Object) []reconcile.Request {
+			if req, ok := clusters.GatewayRequest(o); ok {
+				return []reconcile.Request{req}
+			}
+			return nil
+		}},
+		{Object: &discoveryv1.EndpointSlice{}, Map: r.endpointSliceRequests},
+		// A pool that is not ours may come, change or go and overlap a VIP (or stop to).
+		{Object: newUnstructured(render.GVKIPAddressPool), Map: r.memberIngresses,
+			Predicates: []predicate.Predicate{predicate.NewPredicateFuncs(clusters.IsForeignObject)}},
+		// MetalLB's verdict: only a changed one is news (see verdictChanged).
+		{Object: newUnstructured(clusters.GVKConfigurationState), Map: r.memberIngresses, Predicates: []predicate.Predicate{verdictChanged}},
+	}
+	for _, gvk := range append(append([]schema.GroupVersionKind{}, ingressKinds...), skupperlink.NetworkKinds...) {
+		// Ours, created by us: only a change or a deletion by someone else needs a repair.
+		watches = append(watches, clusters.Watch{Object: newUnstructured(gvk), Map: r.ownerRequests, Predicates: []predicate.Predicate{notCreated}})
+	}
+	return watches
+}
+
+// endpointSliceRequests maps an EndpointSlice to the ingress whose Gateway's Service it
+// belongs to, and to the ingresses whose routes use its Service as a backend.
+func (r *IngressReconciler) endpointSliceRequests(ctx context.Context, m clusters.Source, o client.Object) []reconcile.Request {
+	svc := o.GetLabels()[discoveryv1.LabelServiceName]
+	if svc == "" {
+		return nil
+	}
+	out := r.backendRequests(ctx, o.GetNamespace(), svc)
+	gw := &corev1.Service{}
+	// The member's cache holds only the Services made for Gateways.
+	if err := m.Reader.Get(ctx, types.NamespacedName{Namespace: o.GetNamespace(), Name: svc}, gw); err == nil {
+		if req, ok := clusters.GatewayRequest(gw); ok {
+			out = append(out, req)
+		}
+	}
+	return out
+}
+
+// memberIngresses enqueues every ingress of the classes that have the member as a member.
+func (r *IngressReconciler) memberIngresses(ctx context.Context, m clusters.Source, _ client.Object) []reconcile.Request {
+	var out []reconcile.Request
+	for _, c := range m.Classes(ctx) {
+		out = append(out, r.ingressesOfClass(ctx, c)...)
+	}
+	return out
+}
+
+// SetupWithManager registers the ingress controller: the hub's own objects, its own
+// cluster as a member, and every remote member through the registry (the same watches).
 func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := r.Allocator.Watch(context.Background(), mgr.GetCache()); err != nil {
 		return fmt.Errorf("indexing ingress addresses: %w", err)
@@ -86,67 +141,65 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(addressFreed)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.ingressesInNamespace),
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
-		// The health gate's inputs on this cluster: the Gateway's Service, backends.
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			if req, ok := clusters.GatewayRequest(o); ok {
-				return []reconcile.Request{req}
-			}
-			return nil
-		})).
-		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			var out []reconcile.Request
-			if req, ok := clusters.GatewayEndpointsRequest(ctx, r.Client, o); ok {
-				out = append(out, req)
-			}
-			req, ok := clusters.BackendRequest(o)
-			if !ok {
-				return out
-			}
-			return append(out, r.backendRequests(ctx, req.Namespace, strings.TrimPrefix(req.Name, clusters.BackendRequestPrefix))...)
-		})).
 		// A new or changed kubeconfig Secret can bring a member back.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			var out []reconcile.Request
 			for _, c := range classesUsingSecret(ctx, r.Client, o.GetName(), false) {
-				out = append(out, r.ingressesOfClassRequests(ctx, &v1alpha1.AnycastClass{ObjectMeta: metav1.ObjectMeta{Name: c}})...)
+				out = append(out, r.ingressesOfClass(ctx, c)...)
 			}
 			return out
 		}))
 	if r.Notifier != nil {
-		// From member clusters: an ingress request, or a class request (no namespace)
-		// standing for every ingress of the class.
-		b = b.WatchesRawSource(r.Notifier.Source(func(ctx context.Context, req reconcile.Request) []reconcile.Request {
-			if svc, ok := strings.CutPrefix(req.Name, clusters.BackendRequestPrefix); ok {
-				return r.backendRequests(ctx, req.Namespace, svc)
+		// A member's health changed, or the BGP watcher saw a change.
+		b = b.WatchesRawSource(r.Notifier.Source(func(ctx context.Context, e notify.IngressEvent) []reconcile.Request {
+			if e.Class != "" {
+				return r.ingressesOfClass(ctx, e.Class)
 			}
-			if req.Namespace != "" {
-				return []reconcile.Request{req}
-			}
-			return r.ingressesOfClassRequests(ctx, &v1alpha1.AnycastClass{ObjectMeta: metav1.ObjectMeta{Name: req.Name}})
+			return []reconcile.Request{{NamespacedName: e.Ingress}}
 		}))
 	}
-	if kindServed(mgr, render.GVKIPAddressPool) {
-		// A pool that is not ours may come, change or go and overlap a VIP (or stop to).
-		b = b.Watches(newUnstructured(render.GVKIPAddressPool), handler.EnqueueRequestsFromMapFunc(r.ingressesWithLocalMember),
-			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return clusters.IsForeign(o) })))
-	}
-	if kindServed(mgr, clusters.GVKConfigurationState) {
-		// MetalLB's verdict on this cluster, as a member.
-		b = b.Watches(newUnstructured(clusters.GVKConfigurationState), handler.EnqueueRequestsFromMapFunc(r.ingressesWithLocalMember),
-			builder.WithPredicates(verdictChanged))
-	}
-	for _, gvk := range append(append([]schema.GroupVersionKind{}, ingressKinds...), skupperlink.NetworkKinds...) {
-		if !kindServed(mgr, gvk) {
-			logf.Log.WithName("setup").Info("not watching a kind the cluster does not serve", "kind", gvk.String())
-			continue
-		}
-		b = b.Watches(newUnstructured(gvk), handler.EnqueueRequestsFromMapFunc(r.ownerRequests))
-	}
+	watches := r.memberWatches()
+	b = watchLocal(mgr, b, watches, r.Client)
 	workers := r.Workers
 	if workers <= 0 {
 		workers = 4
 	}
-	return b.WithOptions(controller.Options{MaxConcurrentReconciles: workers}).Complete(r)
+	c, err := b.WithOptions(controller.Options{MaxConcurrentReconciles: workers}).Build(r)
+	if err != nil {
+		return err
+	}
+	engage(r.Members, c, watches)
+	return nil
+}
+
+// watchLocal runs member watches on the hub's own cluster (as a member of the classes
+// that have it as one), for the kinds it serves.
+func watchLocal(mgr ctrl.Manager, b *builder.Builder, watches []clusters.Watch, hub client.Reader) *builder.Builder {
+	local := clusters.Source{Reader: hub, Classes: func(ctx context.Context) []string { return classesWithLocalMember(ctx, hub) }}
+	for _, w := range watches {
+		if !kindServed(mgr, w.Object) {
+			logf.Log.WithName("setup").Info("not watching a kind the cluster does not serve", "kind", fmt.Sprintf("%T %s", w.Object, w.Object.GetObjectKind().GroupVersionKind()))
+			continue
+		}
+		b = b.Watches(w.Object, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return w.Map(ctx, local, o)
+		}), builder.WithPredicates(w.Predicates...))
+	}
+	return b
+}
+
+// engage runs the watches on every remote member's cache, when the registry has members.
+func engage(members clusters.Registry, c controller.Controller, watches []clusters.Watch) {
+	if e, ok := members.(interface {
+		Engage(clusters.Controller, []clusters.Watch)
+	}); ok {
+		e.Engage(c, watches)
+	}
+}
+
+// ingressesOfClass enqueues every ingress of a class.
+func (r *IngressReconciler) ingressesOfClass(ctx context.Context, class string) []reconcile.Request {
+	return r.ingressesOfClassRequests(ctx, &v1alpha1.AnycastClass{ObjectMeta: metav1.ObjectMeta{Name: class}})
 }
 
 // ingressesOfClassRequests enqueues every ingress of a changed class.
@@ -225,7 +278,7 @@ func (r *IngressReconciler) ingressesInNamespace(ctx context.Context, o client.O
 
 // ownerRequests maps a rendered object back to the ingresses that own it, so a change or
 // deletion by someone else is repaired.
-func (r *IngressReconciler) ownerRequests(ctx context.Context, o client.Object) []reconcile.Request {
+func (r *IngressReconciler) ownerRequests(ctx context.Context, _ clusters.Source, o client.Object) []reconcile.Request {
 	ref, ok := owner.FromLabels(o.GetLabels())
 	if !ok {
 		return nil
@@ -234,17 +287,42 @@ func (r *IngressReconciler) ownerRequests(ctx context.Context, o client.Object) 
 	case owner.KindIngress:
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}}}
 	case owner.KindSkupperNetwork:
+		// On any member: the network is not known clean any more.
 		r.linker().Dirty(ref.Class, ref.Namespace)
-		list := &v1alpha1.AnycastIngressList{}
-		if err := r.Client.List(ctx, list, client.InNamespace(ref.Namespace), client.MatchingFields{classNameIndex: ref.Class}, client.UnsafeDisableDeepCopy); err != nil {
+		items, err := r.ingressesIn(ctx, ref.Class, ref.Namespace)
+		if err != nil {
 			return nil
 		}
-		return requestsFor(list.Items)
+		return requestsFor(items)
 	}
 	return nil
 }
 
-// SetupWithManager registers the class controller.
+// memberWatches are what the class controller watches on every member, the hub's own
+// cluster included: the objects the operator wrote for the class, and MetalLB's verdict.
+func (r *ClassReconciler) memberWatches() []clusters.Watch {
+	notCreated := predicate.Funcs{CreateFunc: func(event.CreateEvent) bool { return false }}
+	watches := []clusters.Watch{{Object: newUnstructured(clusters.GVKConfigurationState), Predicates: []predicate.Predicate{verdictChanged},
+		Map: func(ctx context.Context, m clusters.Source, _ client.Object) []reconcile.Request {
+			var out []reconcile.Request
+			for _, c := range m.Classes(ctx) {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: c}})
+			}
+			return out
+		}}}
+	for _, gvk := range classKinds {
+		if gvk == render.GVKSecret {
+			continue // read live, never cached
+		}
+		watches = append(watches, clusters.Watch{Object: newUnstructured(gvk), Predicates: []predicate.Predicate{notCreated},
+			Map: func(ctx context.Context, _ clusters.Source, o client.Object) []reconcile.Request {
+				return classOwnerRequests(ctx, o)
+			}})
+	}
+	return watches
+}
+
+// SetupWithManager registers the class controller, with its watches on every member.
 func (r *ClassReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("anycastclass").
@@ -259,24 +337,18 @@ func (r *ClassReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.AnycastClass{}, handler.EnqueueRequestsFromMapFunc(r.allClasses),
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}))
 	if r.Notifier != nil {
-		b = b.WatchesRawSource(r.Notifier.Source(nil))
+		b = b.WatchesRawSource(r.Notifier.Source(func(_ context.Context, c notify.ClassEvent) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: string(c)}}}
+		}))
 	}
-	if kindServed(mgr, clusters.GVKConfigurationState) {
-		b = b.Watches(newUnstructured(clusters.GVKConfigurationState), handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
-			var out []reconcile.Request
-			for _, c := range classesWithLocalMember(ctx, r.Client) {
-				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: c}})
-			}
-			return out
-		}), builder.WithPredicates(verdictChanged))
+	watches := r.memberWatches()
+	b = watchLocal(mgr, b, watches, r.Client)
+	c, err := b.Build(r)
+	if err != nil {
+		return err
 	}
-	for _, gvk := range classKinds {
-		if gvk == render.GVKSecret || !kindServed(mgr, gvk) {
-			continue
-		}
-		b = b.Watches(newUnstructured(gvk), handler.EnqueueRequestsFromMapFunc(classOwnerRequests))
-	}
-	return b.Complete(r)
+	engage(r.Members, c, watches)
+	return nil
 }
 
 // allClasses enqueues every class.
@@ -340,16 +412,6 @@ func classOwnerRequests(_ context.Context, o client.Object) []reconcile.Request 
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: ref.Name}}}
 }
 
-// ingressesWithLocalMember enqueues every ingress of the classes that have the cluster
-// the operator runs in as a member.
-func (r *IngressReconciler) ingressesWithLocalMember(ctx context.Context, _ client.Object) []reconcile.Request {
-	var out []reconcile.Request
-	for _, c := range classesWithLocalMember(ctx, r.Client) {
-		out = append(out, r.ingressesOfClassRequests(ctx, &v1alpha1.AnycastClass{ObjectMeta: metav1.ObjectMeta{Name: c}})...)
-	}
-	return out
-}
-
 // verdictChanged passes ConfigurationState events that change MetalLB's verdict: MetalLB
 // rewrites the objects at every configuration change.
 var verdictChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
@@ -383,9 +445,13 @@ func requestsFor(items []v1alpha1.AnycastIngress) []reconcile.Request {
 	return out
 }
 
-// kindServed reports whether the cluster serves a kind (its CRD is installed).
-func kindServed(mgr ctrl.Manager, gvk schema.GroupVersionKind) bool {
-	_, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+// kindServed reports whether the cluster serves an object's kind (its CRD is installed).
+func kindServed(mgr ctrl.Manager, obj client.Object) bool {
+	gvk, err := apiutil.GVKForObject(obj, mgr.GetScheme())
+	if err != nil {
+		return false
+	}
+	_, err = mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
 	return err == nil
 }
 

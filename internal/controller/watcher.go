@@ -12,7 +12,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/bgp"
@@ -144,8 +143,8 @@ type BGPBridge struct {
 	// Addresses says which ingresses hold a VIP: the allocator's own index, the one
 	// index of addresses the operator keeps.
 	Addresses *Allocator
-	Classes   *notify.Notifier
-	Ingresses *notify.Notifier
+	Classes   *notify.Notifier[notify.ClassEvent]
+	Ingresses *notify.Notifier[notify.IngressEvent]
 	Delays    *DelayTracker
 }
 
@@ -168,19 +167,18 @@ func (b *BGPBridge) Start(ctx context.Context) error {
 }
 
 func (b *BGPBridge) forward(ctx context.Context, c bgp.Change) {
-	classReq := reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Class}}
 	if c.Sessions || c.Counters {
 		// The class status shows the sessions and their prefix counters; the
 		// watcher publishes counter moves at most every bgp.CountersEvery.
-		b.Classes.Notify(classReq)
+		b.Classes.Notify(notify.ClassEvent(c.Class))
 	}
 	if c.Sessions {
-		b.Ingresses.Notify(classReq) // every ingress of the class
+		b.Ingresses.Notify(notify.ClassIngresses(c.Class))
 	}
 	for _, p := range c.Prefixes {
 		for _, key := range b.Addresses.Holders(c.Class, p.Addr()) {
 			b.Delays.Mark(key, c.ReceivedAt)
-			b.Ingresses.Notify(reconcile.Request{NamespacedName: key})
+			b.Ingresses.Notify(notify.Ingress(key))
 		}
 	}
 }

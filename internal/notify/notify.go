@@ -1,14 +1,15 @@
-// Package notify carries reconcile requests from outside the hub's informers (member
-// clusters, the BGP watcher) to a controller, as a channel source. A sender never blocks:
-// pending requests are deduplicated and forwarded by one goroutine, so a slow or not yet
-// started controller (a standby replica) costs memory bounded by the number of distinct
-// objects, never a stuck BGP or informer goroutine.
+// Package notify carries events from outside the hub's informers (a member's health, the
+// BGP watcher) to a controller, as a channel source. A sender never blocks: pending
+// events are deduplicated and forwarded by one goroutine, so a slow or not yet started
+// controller (a standby replica) costs memory bounded by the number of distinct events,
+// never a stuck BGP or probe goroutine.
 package notify
 
 import (
 	"context"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -16,34 +17,50 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 )
 
-// Notifier forwards requests to one controller.
-type Notifier struct {
+// IngressEvent says which ingresses to look at again: one (Ingress set), or every ingress
+// of a class (Class set).
+type IngressEvent struct {
+	Ingress types.NamespacedName
+	Class   string
+}
+
+// Ingress is the event for one ingress.
+func Ingress(key types.NamespacedName) IngressEvent { return IngressEvent{Ingress: key} }
+
+// ClassIngresses is the event for every ingress of a class.
+func ClassIngresses(class string) IngressEvent { return IngressEvent{Class: class} }
+
+// ClassEvent names a class to look at again.
+type ClassEvent string
+
+// Notifier forwards events of type T to one controller.
+type Notifier[T comparable] struct {
 	mu      sync.Mutex
-	pending map[reconcile.Request]struct{}
-	order   []reconcile.Request
+	pending map[T]struct{}
+	order   []T
 	wake    chan struct{}
-	out     chan event.TypedGenericEvent[reconcile.Request]
+	out     chan event.TypedGenericEvent[T]
 	once    sync.Once
 }
 
-// New returns a Notifier; Source must be registered with a controller for requests to flow.
-func New() *Notifier {
-	return &Notifier{
-		pending: map[reconcile.Request]struct{}{},
+// New returns a Notifier; Source must be registered with a controller for events to flow.
+func New[T comparable]() *Notifier[T] {
+	return &Notifier[T]{
+		pending: map[T]struct{}{},
 		wake:    make(chan struct{}, 1),
-		out:     make(chan event.TypedGenericEvent[reconcile.Request]),
+		out:     make(chan event.TypedGenericEvent[T]),
 	}
 }
 
-// Notify queues requests; duplicates of a pending request are merged.
-func (n *Notifier) Notify(reqs ...reconcile.Request) {
+// Notify queues events; duplicates of a pending event are merged.
+func (n *Notifier[T]) Notify(evs ...T) {
 	n.mu.Lock()
-	for _, r := range reqs {
-		if _, ok := n.pending[r]; ok {
+	for _, e := range evs {
+		if _, ok := n.pending[e]; ok {
 			continue
 		}
-		n.pending[r] = struct{}{}
-		n.order = append(n.order, r)
+		n.pending[e] = struct{}{}
+		n.order = append(n.order, e)
 	}
 	n.mu.Unlock()
 	select {
@@ -52,17 +69,13 @@ func (n *Notifier) Notify(reqs ...reconcile.Request) {
 	}
 }
 
-// Source is the controller-runtime source delivering the requests, each mapped through
-// fan (nil: delivered as is) — for instance a class request to every ingress of the class.
-// The forwarding goroutine starts with the controller that starts the source, and stops
-// with its context.
-func (n *Notifier) Source(fan func(context.Context, reconcile.Request) []reconcile.Request) source.Source {
-	return &starter{n: n, Source: source.TypedChannel[reconcile.Request, reconcile.Request](n.out, handler.TypedFuncs[reconcile.Request, reconcile.Request]{
-		GenericFunc: func(ctx context.Context, e event.TypedGenericEvent[reconcile.Request], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			if fan == nil {
-				q.Add(e.Object)
-				return
-			}
+// Source is the controller-runtime source delivering the events, each turned into
+// requests by fan (for instance a class's event into one request per ingress of the
+// class). The forwarding goroutine starts with the controller that starts the source, and
+// stops with its context.
+func (n *Notifier[T]) Source(fan func(context.Context, T) []reconcile.Request) source.Source {
+	return &starter[T]{n: n, Source: source.TypedChannel[T, reconcile.Request](n.out, handler.TypedFuncs[T, reconcile.Request]{
+		GenericFunc: func(ctx context.Context, e event.TypedGenericEvent[T], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			for _, r := range fan(ctx, e.Object) {
 				q.Add(r)
 			}
@@ -70,12 +83,12 @@ func (n *Notifier) Source(fan func(context.Context, reconcile.Request) []reconci
 	})}
 }
 
-type starter struct {
+type starter[T comparable] struct {
 	source.Source
-	n *Notifier
+	n *Notifier[T]
 }
 
-func (s *starter) Start(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+func (s *starter[T]) Start(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 	if err := s.Source.Start(ctx, q); err != nil {
 		return err
 	}
@@ -83,16 +96,16 @@ func (s *starter) Start(ctx context.Context, q workqueue.TypedRateLimitingInterf
 	return nil
 }
 
-func (n *Notifier) forward(ctx context.Context) {
+func (n *Notifier[T]) forward(ctx context.Context) {
 	for {
 		n.mu.Lock()
 		batch := n.order
 		n.order = nil
-		n.pending = map[reconcile.Request]struct{}{}
+		n.pending = map[T]struct{}{}
 		n.mu.Unlock()
-		for _, r := range batch {
+		for _, e := range batch {
 			select {
-			case n.out <- event.TypedGenericEvent[reconcile.Request]{Object: r}:
+			case n.out <- event.TypedGenericEvent[T]{Object: e}:
 			case <-ctx.Done():
 				return
 			}

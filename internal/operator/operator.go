@@ -150,7 +150,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	}
 	// The manager's client reads from the cache, except Secrets (live, see above).
 	local := &clusters.Member{Client: mgr.GetClient(), Reader: mgr.GetClient(), LiveReader: mgr.GetAPIReader(), Indexed: indexed}
-	classEvents, ingressEvents := notify.New(), notify.New()
+	classEvents, ingressEvents := notify.New[notify.ClassEvent](), notify.New[notify.IngressEvent]()
 	registry := &clusters.Remote{
 		// Kubeconfig Secrets live in the operator's namespace, which the cache watches:
 		// every reconcile looks its members up, and must not cost an API request each.
