@@ -3,7 +3,11 @@
 //	anycast-operator [flags]                 run the operator
 //	anycast-operator render -f FILE...       print what would be applied to each member
 //	anycast-operator kubeconfig --context C  print the hub's kubeconfig Secret for spoke C
+//	anycast-operator status [-n NS] [NAME]   print what the operator reports, what is wrong first
 //	anycast-operator version                 print the version
+//
+// Run through a link named kubectl-anycast, it is `anycast-operator status`: the kubectl
+// plugin `kubectl anycast`.
 package main
 
 import (
@@ -23,6 +27,9 @@ import (
 var version = "dev"
 
 func main() {
+	if isPlugin(os.Args[0]) {
+		os.Exit(statusCmd(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -33,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return renderCmd(args[1:], stdout, stderr)
 		case "kubeconfig":
 			return kubeconfigCmd(args[1:], stdout, stderr)
+		case "status":
+			return statusCmd(args[1:], stdout, stderr)
 		case "version":
 			fmt.Fprintln(stdout, version)
 			return 0
