@@ -52,3 +52,22 @@ const (
 	ReasonMembersAwaitingHealth Reason = "MembersAwaitingHealth"
 	ReasonNoMemberHealthy       Reason = "NoMemberHealthy"
 )
+
+// Reasons of an AnycastClass's conditions and of its members' reachability.
+const (
+	// A member's API server (status.clusters[].reason).
+	ReasonAllReachable Reason = "AllReachable"
+	ReasonUnreachable  Reason = "Unreachable"
+	ReasonConnecting   Reason = "Connecting"
+	// The class is still used by ingresses (its deletion waits for them).
+	ReasonInUse Reason = "InUse"
+
+	// The watcher's sessions and BMP routers (SessionsEstablished).
+	ReasonEstablished     Reason = "Established"
+	ReasonNoWatcher       Reason = "NoWatcher"
+	ReasonSessionsDown    Reason = "SessionsDown"
+	ReasonSessionConflict Reason = "SessionConflict"
+	ReasonInvalidWatcher  Reason = "InvalidWatcher"
+	ReasonWatcherFailed   Reason = "WatcherFailed"
+	ReasonBMPListenFailed Reason = "BMPListenFailed"
+)

@@ -21,10 +21,12 @@ import (
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
+	"github.com/anycast-operator/anycast-operator/internal/lookup"
 	"github.com/anycast-operator/anycast-operator/internal/notify"
 	"github.com/anycast-operator/anycast-operator/internal/observe"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
+	"github.com/anycast-operator/anycast-operator/internal/routerview"
 	"github.com/anycast-operator/anycast-operator/internal/status"
 )
 
@@ -44,7 +46,7 @@ type ClassReconciler struct {
 	// watcher (session changes); optional.
 	Notifier *notify.Notifier[notify.ClassEvent]
 	// Watcher is the embedded BGP watcher; nil leaves spec.watcher unused.
-	Watcher Watcher
+	Watcher routerview.Watcher
 }
 
 // +kubebuilder:rbac:groups=anycast.dev,resources=anycastclasses,verbs=get;list;watch;update;patch
@@ -64,7 +66,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	ingresses := &v1alpha1.AnycastIngressList{}
-	if err := r.Client.List(ctx, ingresses, client.MatchingFields{classNameIndex: class.Name}); err != nil {
+	if err := r.Client.List(ctx, ingresses, client.MatchingFields{lookup.ClassNameIndex: class.Name}); err != nil {
 		return ctrl.Result{}, err
 	}
 
@@ -91,7 +93,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 		if n := len(ingresses.Items); n > 0 {
 			// Like a GatewayClass with Gateways: the shared peers stay until the last
 			// ingress is gone, or those ingresses would stop being advertised.
-			conds.Set(v1alpha1.ConditionReady, false, v1alpha1.Reason(ReasonInUse), fmt.Sprintf("deletion waits for the %d AnycastIngresses that use this class (%s)", n, ingressNames(ingresses.Items)))
+			conds.Set(v1alpha1.ConditionReady, false, v1alpha1.ReasonInUse, fmt.Sprintf("deletion waits for the %d AnycastIngresses that use this class (%s)", n, ingressNames(ingresses.Items)))
 			return ctrl.Result{}, writeStatus()
 		}
 		return ctrl.Result{}, r.finalize(ctx, class)
@@ -119,7 +121,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	if refusals := out.AllProblems(); len(refusals) > 0 {
 		conds.Set(v1alpha1.ConditionAccepted, false, v1alpha1.Reason(refusals[0].Reason), render.Summary(refusals)+"; nothing is applied to those members")
 	} else {
-		conds.Set(v1alpha1.ConditionAccepted, true, v1alpha1.Reason(ReasonAccepted), "")
+		conds.Set(v1alpha1.ConditionAccepted, true, v1alpha1.ReasonAccepted, "")
 	}
 
 	ref := owner.Class(class.Name)
@@ -128,10 +130,10 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	statuses := make([]v1alpha1.ClusterStatus, 0, len(out.Clusters))
 	for _, co := range out.Clusters {
 		spec := class.Member(co.Name)
-		st := v1alpha1.ClusterStatus{Name: co.Name, Reachable: true, Reason: ReasonAllReachable, KubeconfigSecretRef: spec.KubeconfigSecretRef}
+		st := v1alpha1.ClusterStatus{Name: co.Name, Reachable: true, Reason: string(v1alpha1.ReasonAllReachable), KubeconfigSecretRef: spec.KubeconfigSecretRef}
 		member, err := r.Members.Get(ctx, class, co.Name)
 		if err != nil {
-			st.Reachable, st.Message, st.Reason = false, err.Error(), ReasonUnreachable
+			st.Reachable, st.Message, st.Reason = false, err.Error(), string(v1alpha1.ReasonUnreachable)
 			var unavailable *clusters.UnavailableError
 			if errors.As(err, &unavailable) {
 				st.Reason, st.Message = unavailable.Reason, unavailable.Message
@@ -171,7 +173,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 		}
 		if err := r.cleanRemovedMember(ctx, class, prev); err != nil {
 			st := prev
-			st.Reachable, st.Removed, st.Reason = false, true, ReasonUnreachable
+			st.Reachable, st.Removed, st.Reason = false, true, string(v1alpha1.ReasonUnreachable)
 			st.Message = "removed from the class; its objects are removed once it is reachable: " + err.Error()
 			statuses = append(statuses, keepTransitionTime(before.Clusters, st))
 			keep = append(keep, prev.Name)
@@ -186,12 +188,12 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 
 	switch {
 	case len(unreachable) > 0:
-		conds.Set(v1alpha1.ConditionClustersReachable, false, v1alpha1.Reason(ReasonUnreachable), joinNames(unreachable))
+		conds.Set(v1alpha1.ConditionClustersReachable, false, v1alpha1.ReasonUnreachable, joinNames(unreachable))
 	default:
-		conds.Set(v1alpha1.ConditionClustersReachable, true, v1alpha1.Reason(ReasonAllReachable), fmt.Sprintf("%d of %d members reachable", len(statuses), len(statuses)))
+		conds.Set(v1alpha1.ConditionClustersReachable, true, v1alpha1.ReasonAllReachable, fmt.Sprintf("%d of %d members reachable", len(statuses), len(statuses)))
 	}
 	if len(nameConflicts) > 0 {
-		conds.Set(v1alpha1.ConditionAccepted, false, v1alpha1.Reason(ReasonNameConflict), joinNames(nameConflicts))
+		conds.Set(v1alpha1.ConditionAccepted, false, v1alpha1.ReasonNameConflict, joinNames(nameConflicts))
 	}
 	setMetalLBConfigValid(conds, statuses)
 	conds.Ready([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionClustersReachable}, []string{v1alpha1.ConditionSessionsEstablished, v1alpha1.ConditionMetalLBConfigValid})
@@ -250,24 +252,16 @@ func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.
 		class.Status.Sessions, class.Status.BMP = nil, nil
 		return 0
 	}
-	cfg, missing, err := watcherConfig(class, secrets)
+	cfg, missing, err := routerview.Config(class, secrets)
 	taken, cerr := sessionConflicts(ctx, r.Client, class)
 	if cerr != nil {
 		return time.Minute
 	}
-	if len(taken) > 0 {
-		// Start the sessions no older class holds; report the others.
-		kept := cfg.Sessions[:0]
-		for _, s := range cfg.Sessions {
-			if _, clash := taken[s.Name]; !clash {
-				kept = append(kept, s)
-			}
-		}
-		cfg.Sessions = kept
-	}
+	// Start the sessions no older class holds; report the others.
+	cfg.Sessions = routerview.Untaken(cfg.Sessions, taken)
 	switch {
 	case err != nil:
-		conds.Set(v1alpha1.ConditionSessionsEstablished, false, v1alpha1.Reason(ReasonInvalidWatcher), err.Error())
+		conds.Set(v1alpha1.ConditionSessionsEstablished, false, v1alpha1.ReasonInvalidWatcher, err.Error())
 		return 0
 	case len(missing) > 0:
 		conds.Set(v1alpha1.ConditionSessionsEstablished, false, v1alpha1.Reason(render.ReasonPasswordSecretNotFound),
@@ -275,44 +269,12 @@ func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.
 		return 0
 	}
 	if err := r.Watcher.Apply(ctx, class.Name, cfg); err != nil {
-		conds.Set(v1alpha1.ConditionSessionsEstablished, false, v1alpha1.Reason(ReasonWatcherFailed), "the watcher could not apply this configuration: "+err.Error())
+		conds.Set(v1alpha1.ConditionSessionsEstablished, false, v1alpha1.ReasonWatcherFailed, "the watcher could not apply this configuration: "+err.Error())
 		return time.Minute
 	}
-	class.Status.Sessions = sessionStatuses(class, r.Watcher.Sessions(class.Name))
-	class.Status.BMP = bmpStatus(class, r.Watcher.BMP(class.Name))
-	var down, clashes []string
-	for i := range class.Status.Sessions {
-		if why, ok := taken[class.Status.Sessions[i].Name]; ok {
-			class.Status.Sessions[i].State, class.Status.Sessions[i].Message = "Idle", why
-			clashes = append(clashes, class.Status.Sessions[i].Name+": "+why)
-		}
-	}
-	if len(clashes) > 0 {
-		conds.Set(v1alpha1.ConditionSessionsEstablished, false, v1alpha1.Reason(ReasonSessionConflict), joinNames(clashes))
-		return 30 * time.Second
-	}
-	for _, s := range class.Status.Sessions {
-		if s.State != "Established" {
-			msg := s.Name + " is " + s.State
-			if s.Message != "" {
-				msg += ": " + s.Message
-			}
-			down = append(down, msg)
-		}
-	}
-	n := len(class.Status.Sessions)
-	// BMP routers count as sessions of the routers' view: up while they stream.
-	routersDown, routers, listenErr := bmpDown(class.Status.BMP)
-	if listenErr != "" {
-		conds.Set(v1alpha1.ConditionSessionsEstablished, false, v1alpha1.Reason(ReasonBMPListenFailed), "the BMP collector does not listen, so no router can stream: "+listenErr)
-		return 30 * time.Second
-	}
-	down, n = append(down, routersDown...), n+routers
-	if len(down) == 0 {
-		conds.Set(v1alpha1.ConditionSessionsEstablished, true, v1alpha1.Reason(ReasonEstablished), fmt.Sprintf("%d of %d watcher sessions established", n, n))
-	} else {
-		conds.Set(v1alpha1.ConditionSessionsEstablished, false, v1alpha1.Reason(ReasonSessionsDown), fmt.Sprintf("%d of %d watcher sessions established; %s", n-len(down), n, joinNames(down)))
-	}
+	rep := routerview.ClassReport(class, r.Watcher.Sessions(class.Name), r.Watcher.BMP(class.Name), taken)
+	class.Status.Sessions, class.Status.BMP = rep.Sessions, rep.BMP
+	conds.Set(v1alpha1.ConditionSessionsEstablished, rep.Established, rep.Reason, rep.Message)
 	return 30 * time.Second
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/anycast-operator/anycast-operator/internal/observe"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
+	"github.com/anycast-operator/anycast-operator/internal/routerview"
 	"github.com/anycast-operator/anycast-operator/internal/skupperlink"
 	"github.com/anycast-operator/anycast-operator/internal/status"
 )
@@ -56,9 +57,9 @@ type IngressReconciler struct {
 	// watcher; optional.
 	Notifier *notify.Notifier[notify.IngressEvent]
 	// Watcher is the embedded BGP watcher; nil disables verification.
-	Watcher Watcher
+	Watcher routerview.Watcher
 	// Delays measures BGP change to status write; optional.
-	Delays *DelayTracker
+	Delays *routerview.DelayTracker
 	// Workers is how many ingresses are reconciled at once (default 4).
 	Workers int
 
@@ -225,7 +226,7 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	// What the status needs besides the members: links, health, the routers' view.
 	obs.Skupper = skupperObservation(class, ing, report)
 	obs.Gate = gate.Observation()
-	obs.Watcher = watcherObservation(class, r.Watcher, addr)
+	obs.Watcher = routerview.Observation(class, r.Watcher, addr)
 	if len(transient) > 0 {
 		log.V(1).Info("transient errors, retrying", "errors", errors.Join(transient...).Error())
 		return withTransient(ctrl.Result{}, transient)
@@ -251,7 +252,7 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 func (r *IngressReconciler) linker() *skupperlink.Linker {
 	r.linkerOnce.Do(func() {
 		if r.Linker == nil {
-			r.Linker = &skupperlink.Linker{Members: r.Members, Ingresses: r.ingressesIn}
+			r.Linker = &skupperlink.Linker{Members: r.Members, Ingresses: r.hub().IngressesIn}
 		}
 	})
 	return r.Linker
@@ -260,13 +261,6 @@ func (r *IngressReconciler) linker() *skupperlink.Linker {
 // reader reads the members for the status and the health gate.
 func (r *IngressReconciler) reader() *observe.Reader {
 	return &observe.Reader{Members: r.Members, Linker: r.linker()}
-}
-
-// ingressesIn lists the ingresses of a class in a namespace, from the hub's cache.
-func (r *IngressReconciler) ingressesIn(ctx context.Context, class, namespace string) ([]v1alpha1.AnycastIngress, error) {
-	list := &v1alpha1.AnycastIngressList{}
-	err := r.Client.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{classNameIndex: class}, client.UnsafeDisableDeepCopy)
-	return list.Items, err
 }
 
 // skupperObservation is the Skupper part of what the status is computed from; nil when
@@ -379,6 +373,6 @@ func (r *IngressReconciler) finalize(ctx context.Context, ing *v1alpha1.AnycastI
 
 func (r *IngressReconciler) event(ing *v1alpha1.AnycastIngress, typ, reason, note string) {
 	if r.Recorder != nil {
-		r.Recorder.Eventf(ing, nil, typ, reason, reason, "%s", truncateEvent(note))
+		r.Recorder.Eventf(ing, nil, typ, reason, reason, "%s", status.Truncate(note, 1000))
 	}
 }

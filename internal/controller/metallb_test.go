@@ -68,7 +68,7 @@ func TestPoolOverlapRefused(t *testing.T) {
 			t.Errorf("Accepted message %q lacks %q", msg, want)
 		}
 	}
-	if err := conditionIs(got.Status.Conditions, got.Generation, v1alpha1.ConditionProgrammed, metav1.ConditionFalse, controller.ReasonNotAccepted); err != nil {
+	if err := conditionIs(got.Status.Conditions, got.Generation, v1alpha1.ConditionProgrammed, metav1.ConditionFalse, string(v1alpha1.ReasonNotAccepted)); err != nil {
 		t.Error(err)
 	}
 	consistently(t, "no object of the refused ingress is applied", 2*time.Second, func() error {
@@ -195,7 +195,7 @@ func TestFirstAdvertisementWaitsForHealth(t *testing.T) {
 	pool := render.PoolName(ns, "hello")
 	waitObject(t, render.GVKIPAddressPool, mlbNS, pool, nil)
 	waitObject(t, render.GVKGateway, ns, "hello", nil)
-	got := waitIngressCondition(t, ns, "hello", v1alpha1.ConditionHealthy, metav1.ConditionFalse, controller.ReasonPending)
+	got := waitIngressCondition(t, ns, "hello", v1alpha1.ConditionHealthy, metav1.ConditionFalse, string(v1alpha1.ReasonPending))
 	if cs := got.Status.Clusters; len(cs) != 1 || cs[0].Advertisement != string(render.Withdraw) || cs[0].WithdrawnReason != render.ReasonAwaitingHealth {
 		t.Fatalf("clusters %+v", cs)
 	}
@@ -231,11 +231,11 @@ func TestRefusedEverywhereSaysSo(t *testing.T) {
 	if strings.Contains(acc, "the other members are programmed") || !strings.Contains(acc, "every selected member refuses the ingress, so nothing of this generation is applied anywhere") {
 		t.Errorf("Accepted: %s", acc)
 	}
-	if err := conditionIs(got.Status.Conditions, got.Generation, v1alpha1.ConditionProgrammed, metav1.ConditionFalse, controller.ReasonNotAccepted); err != nil {
+	if err := conditionIs(got.Status.Conditions, got.Generation, v1alpha1.ConditionProgrammed, metav1.ConditionFalse, string(v1alpha1.ReasonNotAccepted)); err != nil {
 		t.Error(err)
 	}
 	if c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionHealthy); c != nil {
-		if c.Reason != controller.ReasonNotAccepted || strings.Contains(c.Message, "does not exist yet") {
+		if c.Reason != string(v1alpha1.ReasonNotAccepted) || strings.Contains(c.Message, "does not exist yet") {
 			t.Errorf("Healthy %s: %s", c.Reason, c.Message)
 		}
 	}

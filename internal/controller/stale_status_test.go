@@ -85,7 +85,7 @@ func TestStatusWrittenPastALaggingCache(t *testing.T) {
 	}
 
 	// 1. No class: ClassNotFound. The cache will lag at this state.
-	snapshot := reconcile(controller.ReasonClassNotFound)
+	snapshot := reconcile(string(v1alpha1.ReasonClassNotFound))
 
 	// 2. The class appears, being deleted (a finalizer holds it): ClassDeleting is written.
 	class := localClass("later")
@@ -96,7 +96,7 @@ func TestStatusWrittenPastALaggingCache(t *testing.T) {
 	if err := direct.Delete(ctx, class); err != nil {
 		t.Fatal(err)
 	}
-	reconcile(controller.ReasonClassDeleting)
+	reconcile(string(v1alpha1.ReasonClassDeleting))
 
 	// 3. The class is gone. The cache still shows the status of step 1, which equals the
 	// status this reconcile computes: the API server must still get ClassNotFound.
@@ -108,5 +108,5 @@ func TestStatusWrittenPastALaggingCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	lag.lagAt(snapshot)
-	reconcile(controller.ReasonClassNotFound)
+	reconcile(string(v1alpha1.ReasonClassNotFound))
 }

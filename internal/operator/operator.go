@@ -25,8 +25,10 @@ import (
 	"github.com/anycast-operator/anycast-operator/internal/bgp"
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
 	"github.com/anycast-operator/anycast-operator/internal/controller"
+	"github.com/anycast-operator/anycast-operator/internal/lookup"
 	"github.com/anycast-operator/anycast-operator/internal/notify"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
+	"github.com/anycast-operator/anycast-operator/internal/routerview"
 	"github.com/anycast-operator/anycast-operator/internal/scheme"
 	"github.com/anycast-operator/anycast-operator/internal/sweep"
 )
@@ -141,7 +143,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	ctx := context.Background()
-	if err := controller.SetupIndexes(ctx, mgr); err != nil {
+	if err := lookup.SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
 		return nil, err
 	}
 	indexed, err := clusters.IndexOwners(ctx, mgr.GetFieldIndexer(), mgr.GetRESTMapper())
@@ -175,14 +177,14 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	// The BGP watcher runs where the reconcilers run: on the leader. Its changes reach the
 	// reconcilers through the same notifiers as the members'.
 	watcher := bgp.NewManager(ctrl.Log.WithName("bgp"))
-	delays := &controller.DelayTracker{Observe: func(d time.Duration) {
+	delays := &routerview.DelayTracker{Observe: func(d time.Duration) {
 		bgp.ObserveStatusDelay(d)
 		if opts.StatusDelayObserver != nil {
 			opts.StatusDelayObserver(d)
 		}
 	}}
 	allocator := controller.NewAllocator()
-	if err := mgr.Add(&controller.BGPBridge{
+	if err := mgr.Add(&routerview.Bridge{
 		Changes: watcher.Changes(), Addresses: allocator, Classes: classEvents, Ingresses: ingressEvents, Delays: delays,
 	}); err != nil {
 		return nil, err

@@ -1,5 +1,5 @@
 // Package fabric is the testing face of test/lab/fabric, the reference BGP
-// topology of DESIGN.md in Linux network namespaces (real FRR core and TORs, a
+// topology of docs/lab.md in Linux network namespaces (real FRR core and TORs, a
 // gobgpd per cluster standing in for its MetalLB speaker, veth links from the
 // root namespace for the watcher). The topology itself, its address plan and
 // its leftover cleanup live in test/lab/fabric, which `make lab` uses too;
@@ -41,7 +41,7 @@ import (
 	labfabric "github.com/anycast-operator/anycast-operator/test/lab/fabric"
 )
 
-// Reference topology ASNs (DESIGN.md, "How it is proven").
+// Reference topology ASNs (docs/lab.md, "What runs").
 const (
 	CoreASN           = labfabric.CoreASN
 	TORWestASN        = labfabric.TORWestASN

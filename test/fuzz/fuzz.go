@@ -15,7 +15,6 @@
 package fuzz
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -30,6 +29,7 @@ import (
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/test/schemacheck"
+	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
 var (
@@ -47,7 +47,7 @@ func Checkers(tb testing.TB) (*schemacheck.Checker, *schemacheck.Checker) {
 	tb.Helper()
 	once.Do(func() {
 		var root, metallb, gateway, skupper string
-		if root, loadErr = repoRoot(); loadErr != nil {
+		if root, loadErr = testenv.RepoRoot(); loadErr != nil {
 			return
 		}
 		if metallb, loadErr = moduleDir(root, "go.universe.tf/metallb"); loadErr != nil {
@@ -71,23 +71,6 @@ func Checkers(tb testing.TB) (*schemacheck.Checker, *schemacheck.Checker) {
 		tb.Fatal(loadErr)
 	}
 	return ours, upstream
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.Contains(b, []byte("module github.com/anycast-operator/anycast-operator\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("go.mod of github.com/anycast-operator/anycast-operator not found above the working directory")
-		}
-		dir = parent
-	}
 }
 
 func moduleDir(root, module string) (string, error) {

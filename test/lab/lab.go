@@ -1,4 +1,4 @@
-// Package lab runs the reference topology of DESIGN.md on one machine: two control
+// Package lab runs the reference topology of docs/lab.md on one machine: two control
 // planes, west (the hub, where the operator runs) and east (a spoke registered through
 // its kubeconfig Secret), the operator binary in hub mode, the BGP fabric (FRR routers in
 // network namespaces, or GoBGP routers in this process on loopback addresses when FRR

@@ -3,7 +3,6 @@ package lab
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"sort"
@@ -210,18 +209,7 @@ func (r *relay) forward(in net.Conn) {
 	}
 	defer out.Close()
 	r.relayed.Add(1)
-	done := make(chan struct{}, 2)
-	cp := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
-		if tc, ok := dst.(*net.TCPConn); ok {
-			_ = tc.CloseWrite()
-		}
-		done <- struct{}{}
-	}
-	go cp(out, in)
-	go cp(in, out)
-	<-done
-	<-done
+	realstack.Splice(in, out)
 }
 
 // RelayView is one relay as the table shows it.

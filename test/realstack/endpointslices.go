@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anycast-operator/anycast-operator/test/fixtures/resync"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -50,20 +51,7 @@ type EndpointSliceController struct {
 
 // Run syncs until ctx ends; an error is retried at the next pass.
 func (e *EndpointSliceController) Run(ctx context.Context) {
-	iv := e.Interval
-	if iv <= 0 {
-		iv = 200 * time.Millisecond
-	}
-	t := time.NewTicker(iv)
-	defer t.Stop()
-	for {
-		_ = e.Sync(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	resync.Every(ctx, e.Interval, 200*time.Millisecond, func() { _ = e.Sync(ctx) })
 }
 
 // Sync does one pass.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/anycast-operator/anycast-operator/test/fixtures/resync"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -50,21 +51,8 @@ func (k *KubeProxy) event(format string, args ...any) {
 
 // Run syncs until ctx ends, then unbinds every address it bound.
 func (k *KubeProxy) Run(ctx context.Context) {
-	iv := k.Interval
-	if iv <= 0 {
-		iv = 200 * time.Millisecond
-	}
-	t := time.NewTicker(iv)
-	defer t.Stop()
-	for {
-		_ = k.Sync(ctx)
-		select {
-		case <-ctx.Done():
-			k.unbindAll()
-			return
-		case <-t.C:
-		}
-	}
+	resync.Every(ctx, k.Interval, 200*time.Millisecond, func() { _ = k.Sync(ctx) })
+	k.unbindAll()
 }
 
 // Sync does one pass: the addresses LoadBalancer Services hold are bound, the others

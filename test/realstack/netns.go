@@ -123,18 +123,7 @@ func (f *Forwarder) relay(in net.Conn, addr string) {
 	if !f.track(in, out) {
 		return
 	}
-	done := make(chan struct{}, 2)
-	cp := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
-		if tc, ok := dst.(*net.TCPConn); ok {
-			_ = tc.CloseWrite()
-		}
-		done <- struct{}{}
-	}
-	go cp(out, in)
-	go cp(in, out)
-	<-done
-	<-done
+	Splice(in, out)
 	f.untrack(in, out)
 }
 
@@ -173,4 +162,21 @@ func (f *Forwarder) Close() {
 	f.open = nil
 	f.mu.Unlock()
 	f.wg.Wait()
+}
+
+// Splice copies both ways between two connections until both directions ended, passing
+// each half-close on (a client that closes its writing side still gets the answer).
+func Splice(a, b net.Conn) {
+	done := make(chan struct{}, 2)
+	cp := func(dst, src net.Conn) {
+		_, _ = io.Copy(dst, src)
+		if tc, ok := dst.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+		done <- struct{}{}
+	}
+	go cp(a, b)
+	go cp(b, a)
+	<-done
+	<-done
 }

@@ -44,7 +44,7 @@ func TestEndpointSliceController(t *testing.T) {
 	pod("other", "hello-3", app, "http", false)  // another namespace
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "hello"},
-		Spec: corev1.ServiceSpec{Selector: app, Ports: []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}}},
+		Spec:       corev1.ServiceSpec{Selector: app, Ports: []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}}},
 	}
 	create(t, cl.Client, svc)
 	esc := &realstack.EndpointSliceController{Client: cl.Client}

@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
-	"github.com/anycast-operator/anycast-operator/internal/controller"
 	"github.com/anycast-operator/anycast-operator/internal/operator"
 	"github.com/anycast-operator/anycast-operator/test/scale/apicount"
 	"github.com/anycast-operator/anycast-operator/test/testenv"
@@ -90,7 +89,7 @@ func TestMemberRestartAndCompaction(t *testing.T) {
 	testenv.Eventually(t, "every ingress reports east unavailable", 2*time.Minute, func() error {
 		for _, i := range ingressesOf(t, cls) {
 			c := meta.FindStatusCondition(i.Status.Conditions, v1alpha1.ConditionProgrammed)
-			if c == nil || c.ObservedGeneration != i.Generation || c.Status != metav1.ConditionFalse || c.Reason != controller.ReasonMemberUnavailable || !strings.Contains(c.Message, "east") {
+			if c == nil || c.ObservedGeneration != i.Generation || c.Status != metav1.ConditionFalse || c.Reason != string(v1alpha1.ReasonMemberUnavailable) || !strings.Contains(c.Message, "east") {
 				time.Sleep(200 * time.Millisecond)
 				return fmt.Errorf("%s/%s: Programmed %+v (generation %d)", i.Namespace, i.Name, c, i.Generation)
 			}

@@ -1,4 +1,4 @@
-// Package fabric builds the reference BGP topology of DESIGN.md in Linux
+// Package fabric builds the reference BGP topology of docs/lab.md in Linux
 // network namespaces: real FRR routers (core AS 64666 with multipath-relax,
 // maximum-paths 4 and ADD-PATH towards the watcher; TOR west AS 64001; TOR
 // east AS 64002), one Debian gobgpd per cluster standing in for its MetalLB

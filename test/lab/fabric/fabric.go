@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Reference topology ASNs (DESIGN.md, "How it is proven").
+// Reference topology ASNs (docs/lab.md, "What runs").
 const (
 	CoreASN    = 64666
 	TORWestASN = 64001

@@ -1,4 +1,4 @@
-// Package gobgpnet is the lab's fallback fabric: the reference topology of DESIGN.md
+// Package gobgpnet is the lab's fallback fabric: the reference topology of docs/lab.md
 // (client AS 64500, core AS 64666, TOR west 64001, TOR east 64002, one speaker per
 // cluster: west 65001, east 65002) as GoBGP servers inside the calling process, on
 // loopback addresses, for

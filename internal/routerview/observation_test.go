@@ -1,4 +1,4 @@
-package controller
+package routerview
 
 import (
 	"context"
@@ -53,10 +53,10 @@ func TestAdvertisedWhileRouterRestarts(t *testing.T) {
 		reason, saying string
 	}{
 		{"restarting", viewOf{paths, []bgp.SessionState{restarting}}, metav1.ConditionTrue, "Advertised", "core, whose router is restarting gracefully"},
-		{"down", viewOf{nil, []bgp.SessionState{down}}, metav1.ConditionUnknown, ReasonWatcherNotEstablished, "no watcher session is established"},
+		{"down", viewOf{nil, []bgp.SessionState{down}}, metav1.ConditionUnknown, string(v1alpha1.ReasonWatcherNotEstablished), "no watcher session is established"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			obs := &status.Observation{Generation: 1, Now: metav1.Now(), Watcher: watcherObservation(class, tc.view, vip), Members: []status.Member{
+			obs := &status.Observation{Generation: 1, Now: metav1.Now(), Watcher: Observation(class, tc.view, vip), Members: []status.Member{
 				{Name: "west", Outcome: status.Programmed, Advertisement: &render.Advertisement{Mode: render.Advertise}},
 				{Name: "east", Outcome: status.Programmed, Advertisement: &render.Advertisement{Mode: render.Advertise}},
 			}}
