@@ -816,7 +816,7 @@ type AnycastClassStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Accepted, ClustersReachable, SessionsEstablished, Ready.
+	// conditions: Accepted, ClustersReachable, SessionsEstablished, MetalLBConfigValid, OriginsExplained, Ready.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -837,6 +837,16 @@ type AnycastClassStatus struct {
 	// bmp is the state of the watcher's BMP collector and of each router streaming to it.
 	// +optional
 	BMP *BMPStatus `json:"bmp,omitempty"`
+
+	// unexpectedOrigins are the prefixes and origin ASes the watcher sees inside the pools
+	// that no ingress explains (see the OriginsExplained condition), sorted by prefix and
+	// origin AS, at most 32. Only reported: nothing is withdrawn or changed because of them.
+	// +optional
+	// +listType=map
+	// +listMapKey=prefix
+	// +listMapKey=originAS
+	// +kubebuilder:validation:MaxItems=32
+	UnexpectedOrigins []UnexpectedOrigin `json:"unexpectedOrigins,omitempty"`
 
 	// ingresses is how many AnycastIngresses use this class.
 	// +optional
