@@ -156,13 +156,41 @@ func (ix *index) paths(prefix netip.Prefix) []Path {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	held := ix.byPrefix[prefix]
-	out := make([]Path, 0, len(held))
+	return sortedCopies(held, make([]Path, 0, len(held)))
+}
+
+// all returns copies of the paths of every prefix, by prefix and then in paths' order: at
+// most limit of them (0: no limit), and how many are held. One pass under the read lock.
+func (ix *index) all(limit int) ([]Path, int) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	prefixes := make([]netip.Prefix, 0, len(ix.byPrefix))
+	total := 0
+	for p, held := range ix.byPrefix {
+		prefixes = append(prefixes, p)
+		total += len(held)
+	}
+	slices.SortFunc(prefixes, comparePrefix)
+	var out []Path
+	for _, p := range prefixes {
+		if limit > 0 && len(out)+len(ix.byPrefix[p]) > limit {
+			break // whole prefixes only: a prefix's paths are judged together
+		}
+		out = sortedCopies(ix.byPrefix[p], out)
+	}
+	return out, total
+}
+
+// sortedCopies appends copies of one prefix's paths to out, sorted by session, BMP peer
+// and RIB, path id, next hop and AS path. The caller holds the read lock.
+func sortedCopies(held map[pathKey]Path, out []Path) []Path {
+	start := len(out)
 	for _, p := range held {
 		p.ASPath = slices.Clone(p.ASPath)
 		p.Communities = slices.Clone(p.Communities)
 		out = append(out, p)
 	}
-	slices.SortFunc(out, func(a, b Path) int {
+	slices.SortFunc(out[start:], func(a, b Path) int {
 		return cmp.Or(
 			cmp.Compare(a.Session, b.Session),
 			a.Peer.Compare(b.Peer),

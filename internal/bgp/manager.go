@@ -103,6 +103,19 @@ func (m *Manager) Paths(class string, prefix netip.Prefix) []Path {
 	return w.ix.paths(netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits()).Masked())
 }
 
+// ClassPaths returns every path the class's route index holds, sorted by prefix and then
+// as Paths sorts one prefix's, with how many it holds: at most limit paths (0: all), whole
+// prefixes only. The index keeps only prefixes inside the pools, and each session and BMP
+// router's max prefixes bound it; the copy is one pass over it, for a class reconcile
+// (what the routers carry that no ingress explains), not for a loop over prefixes.
+func (m *Manager) ClassPaths(class string, limit int) ([]Path, int) {
+	w := m.class(class)
+	if w == nil {
+		return nil, 0
+	}
+	return w.ix.all(limit)
+}
+
 // Sessions reports the class's sessions, sorted by name, with their prefix
 // counts. It reads the watcher's own bookkeeping: cheap enough for every
 // reconcile.

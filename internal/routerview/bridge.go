@@ -19,9 +19,10 @@ type Holders interface {
 
 // Bridge carries the watcher's changes to the reconcilers, as notifications: session
 // changes to the class (and its ingresses, whose verification depends on them), prefix
-// counter changes to the class, path changes to the ingresses of the VIPs concerned. It
-// also remembers when each change reached the watcher, so the status write can report
-// the delay.
+// counter changes to the class, path changes to the ingresses of the VIPs concerned and
+// to the class (which reports the paths no ingress explains), at once for the first and
+// then at most every OriginsEvery. It also remembers when each change reached the
+// watcher, so the status write can report the delay.
 type Bridge struct {
 	Changes <-chan bgp.Change
 	// Addresses says which ingresses hold a VIP (the allocator's index, the one index
@@ -30,7 +31,16 @@ type Bridge struct {
 	Classes   *notify.Notifier[notify.ClassEvent]
 	Ingresses *notify.Notifier[notify.IngressEvent]
 	Delays    *DelayTracker
+
+	pathsMoved throttle
 }
+
+// OriginsEvery is how often, at most, path changes alone bring a class back: each class
+// reconcile may rewrite its status (the sessions' counters with it), so a router sending
+// its table must not cost a class status write per UPDATE, while a path no ingress
+// explains still reaches the class within a second (the first change of a quiet class
+// goes at once).
+const OriginsEvery = 500 * time.Millisecond
 
 // NeedLeaderElection: only the leader runs the watcher, so only it bridges.
 func (b *Bridge) NeedLeaderElection() bool { return true }
@@ -51,10 +61,13 @@ func (b *Bridge) Start(ctx context.Context) error {
 }
 
 func (b *Bridge) forward(ctx context.Context, c bgp.Change) {
-	if c.Sessions || c.Counters {
+	switch {
+	case c.Sessions || c.Counters:
 		// The class status shows the sessions and their prefix counters; the
 		// watcher publishes counter moves at most every bgp.CountersEvery.
 		b.Classes.Notify(notify.ClassEvent(c.Class))
+	case len(c.Prefixes) > 0:
+		b.pathsMoved.hit(c.Class, time.Now(), OriginsEvery, func() { b.Classes.Notify(notify.ClassEvent(c.Class)) })
 	}
 	if c.Sessions {
 		b.Ingresses.Notify(notify.ClassIngresses(c.Class))
@@ -65,6 +78,39 @@ func (b *Bridge) forward(ctx context.Context, c bgp.Change) {
 			b.Ingresses.Notify(notify.Ingress(key))
 		}
 	}
+}
+
+// throttle runs a key's action at once when it last ran more than an interval ago, and
+// otherwise once at the end of that interval, for every hit meanwhile.
+type throttle struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+	due  map[string]bool
+}
+
+func (t *throttle) hit(key string, now time.Time, every time.Duration, action func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last == nil {
+		t.last, t.due = map[string]time.Time{}, map[string]bool{}
+	}
+	if t.due[key] {
+		return
+	}
+	wait := every - now.Sub(t.last[key])
+	if wait <= 0 {
+		t.last[key] = now
+		action()
+		return
+	}
+	t.due[key] = true
+	time.AfterFunc(wait, func() {
+		t.mu.Lock()
+		t.due[key] = false
+		t.last[key] = time.Now()
+		t.mu.Unlock()
+		action()
+	})
 }
 
 // DelayTracker remembers, per ingress, when the earliest BGP change not yet reflected in

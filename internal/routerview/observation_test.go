@@ -26,6 +26,7 @@ func (v viewOf) Apply(context.Context, string, bgp.Config) error { return nil }
 func (v viewOf) Remove(context.Context, string) error            { return nil }
 func (v viewOf) Paths(string, netip.Prefix) []bgp.Path           { return v.paths }
 func (v viewOf) Sessions(string) []bgp.SessionState              { return v.sessions }
+func (v viewOf) ClassPaths(string, int) ([]bgp.Path, int)        { return v.paths, len(v.paths) }
 func (v viewOf) BMP(string) bgp.BMPState                         { return bgp.BMPState{} }
 
 // TestAdvertisedWhileRouterRestarts: the only session is down, but its router is

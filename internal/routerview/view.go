@@ -21,6 +21,9 @@ type Watcher interface {
 	Apply(ctx context.Context, class string, cfg bgp.Config) error
 	Remove(ctx context.Context, class string) error
 	Paths(class string, prefix netip.Prefix) []bgp.Path
+	// ClassPaths is every path the class holds inside its pools, at most limit (whole
+	// prefixes), and how many it holds: what no ingress may explain (internal/origins).
+	ClassPaths(class string, limit int) ([]bgp.Path, int)
 	// Sessions is the watcher's own bookkeeping: cheap enough for every reconcile.
 	Sessions(class string) []bgp.SessionState
 	// BMP is the class's BMP collector and its routers (see BMPStatus), as cheap.
