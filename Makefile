@@ -67,7 +67,7 @@ test: vet envtest-assets skupper-crds real-components ## Run all tests against a
 .PHONY: test-unit
 # The pure packages (no API server, no root, no network namespaces): every one of them, so
 # a new pure package goes here too.
-UNIT_PACKAGES ?= ./internal/render/... ./internal/status/... ./internal/routerview/... ./internal/ipam/... ./internal/health/... \
+UNIT_PACKAGES ?= ./internal/render/... ./internal/status/... ./internal/statusview/... ./internal/routerview/... ./internal/ipam/... ./internal/health/... \
 	./internal/logging/... ./test/lab/gobgpnet/... ./test/scale/apicount/... ./test/traffic/... ./config/argocd/...
 
 .PHONY: test-unit

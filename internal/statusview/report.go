@@ -28,12 +28,13 @@ import (
 const Schema = "anycast.dev/status/v1"
 
 // Reasons the report gives when an object's status itself says nothing usable. They are
-// the report's, not the operator's: no condition carries them.
+// the report's, not the operator's: no condition carries them (hence no Reason prefix:
+// test/packaging takes Reason* constants for condition reasons).
 const (
-	// ReasonNoStatus: no Ready condition: the operator has not reconciled the object.
-	ReasonNoStatus = "NoStatus"
-	// ReasonStaleStatus: the Ready condition describes an older generation.
-	ReasonStaleStatus = "StaleStatus"
+	// NoStatus: no Ready condition: the operator has not reconciled the object.
+	NoStatus = "NoStatus"
+	// StaleStatus: the Ready condition describes an older generation.
+	StaleStatus = "StaleStatus"
 )
 
 // Report is what `anycast-operator status` shows.
@@ -455,13 +456,13 @@ func readiness(conds []metav1.Condition, generation int64, what string) (bool, s
 	c := meta.FindStatusCondition(conds, v1alpha1.ConditionReady)
 	switch {
 	case c == nil:
-		return false, ReasonNoStatus, "the operator has not reported on this " + what + " yet: is it running, and does it serve this " + what + "?"
+		return false, NoStatus, "the operator has not reported on this " + what + " yet: is it running, and does it serve this " + what + "?"
 	case c.ObservedGeneration != generation:
 		last := "Ready=" + string(c.Status)
 		if c.Status != metav1.ConditionTrue {
 			last += " " + c.Reason
 		}
-		return false, ReasonStaleStatus, fmt.Sprintf("the status describes generation %d, the %s is at %d: the operator has not caught up with the latest change (last reported: %s)",
+		return false, StaleStatus, fmt.Sprintf("the status describes generation %d, the %s is at %d: the operator has not caught up with the latest change (last reported: %s)",
 			c.ObservedGeneration, what, generation, last)
 	case c.Status != metav1.ConditionTrue:
 		return false, c.Reason, c.Message

@@ -138,10 +138,10 @@ func TestReadiness(t *testing.T) {
 	if ok, _, _ := readiness(gen2, 2, "ingress"); !ok {
 		t.Error("Ready=True at the generation")
 	}
-	if ok, reason, msg := readiness(gen2, 3, "ingress"); ok || reason != ReasonStaleStatus || !strings.Contains(msg, "generation 2, the ingress is at 3") {
+	if ok, reason, msg := readiness(gen2, 3, "ingress"); ok || reason != StaleStatus || !strings.Contains(msg, "generation 2, the ingress is at 3") {
 		t.Errorf("stale: %v %s %s", ok, reason, msg)
 	}
-	if ok, reason, _ := readiness(nil, 1, "class"); ok || reason != ReasonNoStatus {
+	if ok, reason, _ := readiness(nil, 1, "class"); ok || reason != NoStatus {
 		t.Errorf("no status: %v %s", ok, reason)
 	}
 }
@@ -240,5 +240,8 @@ func TestAge(t *testing.T) {
 	}
 	if got := (Text{}).age("2026-12-01T10:00:00Z"); got != "2026-12-01T10:00:00Z" {
 		t.Errorf("without Now: %s", got)
+	}
+	if got, want := (Text{Clock: true, Now: t0.Time}).age("2026-12-01T10:00:00Z"), t0.Local().Format("15:04:05"); got != want {
+		t.Errorf("clock: %s, want %s", got, want)
 	}
 }

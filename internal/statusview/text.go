@@ -2,6 +2,7 @@ package statusview
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,6 +17,9 @@ type Text struct {
 	Color bool
 	// Now is the time ages are counted to ("3m"); zero prints absolute times.
 	Now time.Time
+	// Clock prints times as the local clock time they happened at (15:04:05) instead of
+	// ages: a table redrawn every second then changes only when something does (the lab).
+	Clock bool
 	// Width bounds the MESSAGE cells of the tables (0: 100 characters); the full messages
 	// are in the problem and condition lines.
 	Width int
@@ -100,17 +104,9 @@ func (t Text) Class(c Class) string {
 // Members renders the members table of a class, with the caller's columns before the
 // message.
 func (t Text) Members(c Class, extra ...Column) string {
-	some := func(f func(Member) bool) bool {
-		for _, m := range c.Members {
-			if f(m) {
-				return true
-			}
-		}
-		return false
-	}
-	showSince := some(func(m Member) bool { return m.Since != "" })
-	showMetalLB := some(func(m Member) bool { return m.MetalLB != "" })
-	showDrain := some(func(m Member) bool { return m.Drain != "" || m.Removed })
+	showSince := slices.ContainsFunc(c.Members, func(m Member) bool { return m.Since != "" })
+	showMetalLB := slices.ContainsFunc(c.Members, func(m Member) bool { return m.MetalLB != "" })
+	showDrain := slices.ContainsFunc(c.Members, func(m Member) bool { return m.Drain != "" || m.Removed })
 	tb := table{indent: "  "}
 	heads := []string{"MEMBER", "AS", "REACHABLE"}
 	if showSince {
@@ -246,8 +242,8 @@ func (t Text) Watcher(c Class) string {
 			when := ""
 			if f.LastAttempt != "" {
 				when = ", last " + t.age(f.LastAttempt) + " ago"
-				if t.Now.IsZero() {
-					when = ", last " + f.LastAttempt
+				if t.Clock || t.Now.IsZero() {
+					when = ", last at " + t.age(f.LastAttempt)
 				}
 			}
 			fmt.Fprintf(&b, "  %s %s: %d connection(s) refused, no router of the class has this address%s\n", t.paint(warn, "BMP refused"), f.Address, f.Attempts, when)
@@ -271,19 +267,11 @@ func (t Text) Ingress(ing Ingress) string {
 		t.verdict(ing.Ready, ing.Reason), orDash(ing.Address), ing.Class, drain, ing.Generation)
 	b.WriteString(t.conditionLines(ing.Conditions, ing.Ready, ing.Reason, ing.Message))
 	if len(ing.Members) > 0 {
-		some := func(f func(IngressMember) bool) bool {
-			for _, m := range ing.Members {
-				if f(m) {
-					return true
-				}
-			}
-			return false
-		}
-		showLink := some(func(m IngressMember) bool { return m.Link != "" })
-		showHealth := some(func(m IngressMember) bool { return m.Health != "" })
-		showAdv := some(func(m IngressMember) bool { return m.Advertisement != "" })
-		showNodes := some(func(m IngressMember) bool { return m.AnnouncingNodes != nil })
-		showRouter := some(func(m IngressMember) bool { return m.RouterState != "" })
+		showLink := slices.ContainsFunc(ing.Members, func(m IngressMember) bool { return m.Link != "" })
+		showHealth := slices.ContainsFunc(ing.Members, func(m IngressMember) bool { return m.Health != "" })
+		showAdv := slices.ContainsFunc(ing.Members, func(m IngressMember) bool { return m.Advertisement != "" })
+		showNodes := slices.ContainsFunc(ing.Members, func(m IngressMember) bool { return m.AnnouncingNodes != nil })
+		showRouter := slices.ContainsFunc(ing.Members, func(m IngressMember) bool { return m.RouterState != "" })
 		tb := table{indent: "  "}
 		heads := []string{"MEMBER", "PROGRAMMED", "ADVERTISED", "DRAINED"}
 		for _, c := range []struct {
@@ -382,7 +370,7 @@ func (t Text) Ingress(ing Ingress) string {
 		b.WriteString(t.table(tb))
 	}
 	if len(ing.Paths) == 0 {
-		if ing.Reason != ReasonNoStatus {
+		if ing.Reason != NoStatus {
 			b.WriteString("  paths: none in status.paths (the class has no watcher, or the routers carry no path to the VIP)\n")
 		}
 		return b.String()
@@ -445,12 +433,16 @@ func (t Text) conditionLines(conds []Condition, ready bool, reason, message stri
 	explained := false
 	for _, c := range conds {
 		if c.Status != "True" && c.Type != "Ready" {
-			fmt.Fprintf(&b, "    %s: %s: %s\n", c.Type, t.paint(bad, orElse(c.Reason, "NoReason")), orElse(oneLine(c.Message), "no message"))
+			stale := ""
+			if c.Stale {
+				stale = t.paint(warn, " (stale: from an older generation)")
+			}
+			fmt.Fprintf(&b, "    %s: %s: %s%s\n", c.Type, t.paint(bad, orElse(c.Reason, "NoReason")), orElse(oneLine(c.Message), "no message"), stale)
 			explained = true
 		}
 	}
 	switch {
-	case reason == ReasonStaleStatus || reason == ReasonNoStatus:
+	case reason == StaleStatus || reason == NoStatus:
 		fmt.Fprintf(&b, "    %s %s\n", t.paint(warn, "!"), message)
 	case !ready && !explained:
 		fmt.Fprintf(&b, "    Ready: %s: %s\n", t.paint(bad, orElse(reason, "NoReason")), orElse(oneLine(message), "no message"))
@@ -464,7 +456,12 @@ func (t Text) age(s string) string {
 		return "-"
 	}
 	at, err := time.Parse(time.RFC3339, s)
-	if err != nil || t.Now.IsZero() {
+	switch {
+	case err != nil:
+		return s
+	case t.Clock:
+		return at.Local().Format("15:04:05")
+	case t.Now.IsZero():
 		return s
 	}
 	return Age(t.Now.Sub(at))

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
@@ -144,12 +143,8 @@ func TestRender(t *testing.T) {
 			Clusters: []v1alpha1.IngressClusterStatus{{Name: "west", Programmed: true, Advertised: &yes}, {Name: "east", Programmed: true, Advertised: &no, Drained: true}},
 		},
 	}
-	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ing)
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := &Snapshot{
-		At: time.Now(), Fabric: "fake fabric", VIP: netip.MustParsePrefix(VIP + "/32"), Ingress: ing, IngressRaw: &unstructured.Unstructured{Object: raw},
+		At: time.Now(), Fabric: "fake fabric", VIP: netip.MustParsePrefix(VIP + "/32"), Ingress: ing,
 		Core: CoreView{HasFIB: true, FIB: []netip.Addr{netip.MustParseAddr("198.18.1.2")}, Paths: []CorePath{
 			{ASPath: "64001 65001", NextHop: netip.MustParseAddr("198.18.1.2"), Best: true, Multipath: true},
 		}},
@@ -162,7 +157,7 @@ func TestRender(t *testing.T) {
 	}
 	out := s.Render()
 	for _, want := range []string{
-		"fake fabric", "west     hub", "DOWN", "! east speaker: BGPPeer x: nope",
+		"fake fabric", "west    65001  ?          hub    -           up", "DOWN", "! east speaker: BGPPeer x: nope",
 		"drain [east]", "Ready=True", "Drained=False(stale)", "Drained: StillAdvertised: east still advertises",
 		"kernel route: via 198.18.1.2", "64001 65001", "west (65001)",
 		"CLIENT (AS64500", "client: via core 64666 64001 65001  (next hop 198.18.3.1, origin west (65001), best)",
@@ -170,6 +165,28 @@ func TestRender(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("the table lacks %q:\n%s", want, out)
 		}
+	}
+	// With the class: the members' reachability, what is wrong first, and the watcher's
+	// sessions, as `anycast-operator status` shows them (internal/statusview).
+	withClass := *s
+	withClass.Class = &v1alpha1.AnycastClass{ObjectMeta: metav1.ObjectMeta{Name: ClassName, Generation: 1},
+		Spec: v1alpha1.AnycastClassSpec{Clusters: []v1alpha1.ClusterMember{{Name: "west", ASN: 65001}, {Name: "east", ASN: 65002}}},
+		Status: v1alpha1.AnycastClassStatus{
+			Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionFalse, ObservedGeneration: 1, Reason: "Unreachable", Message: "ClustersReachable: east: cannot reach the API server"}},
+			Clusters:   []v1alpha1.ClusterStatus{{Name: "west", Reachable: true}, {Name: "east", Reachable: false, Reason: "Unreachable", Message: "cannot reach the API server"}},
+			Sessions:   []v1alpha1.SessionStatus{{Name: "core", State: "Established"}},
+		}}
+	out = withClass.Render()
+	for _, want := range []string{
+		"! class datacenter, member east: Unreachable: cannot reach the API server",
+		"east    65002  no (Unreachable)  spoke", "core     Established",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the table with the class lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "east    65002") > strings.Index(out, "west    65001") {
+		t.Errorf("the unreachable member is not first:\n%s", out)
 	}
 	if err := s.coreServes("west"); err != nil {
 		t.Error(err)

@@ -12,12 +12,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/statusview"
 	"github.com/anycast-operator/anycast-operator/test/realstack"
 )
 
@@ -27,15 +25,13 @@ type Snapshot struct {
 	Fabric string
 	Stack  string
 	VIP    netip.Prefix
-	// Class and Ingress are the hub's objects (nil while absent); IngressRaw keeps status
-	// fields this build's types may not know.
-	Class      *v1alpha1.AnycastClass
-	Ingress    *v1alpha1.AnycastIngress
-	IngressRaw *unstructured.Unstructured
-	Core       CoreView
-	CoreErr    error
-	Client     ClientView // the client router's view: it peers with the core only
-	ClientErr  error
+	// Class and Ingress are the hub's objects (nil while absent).
+	Class     *v1alpha1.AnycastClass
+	Ingress   *v1alpha1.AnycastIngress
+	Core      CoreView
+	CoreErr   error
+	Client    ClientView // the client router's view: it peers with the core only
+	ClientErr error
 	// Speakers, Nodes and Traffic are read for the table only (Snapshot, not the checks'
 	// lighter snapshots).
 	Speakers map[string]SpeakerView
@@ -66,8 +62,6 @@ type ClusterView struct {
 	ASN             int64
 }
 
-var ingressGVK = schema.GroupVersionKind{Group: "anycast.dev", Version: "v1alpha1", Kind: "AnycastIngress"}
-
 // Snapshot reads everything the table shows: the hub's class and ingress, the core and
 // client routers, the speakers, the nodes and the traffic.
 func (l *Lab) Snapshot(ctx context.Context) *Snapshot { return l.snap(ctx, true) }
@@ -82,15 +76,9 @@ func (l *Lab) snap(ctx context.Context, full bool) *Snapshot {
 	} else if client.IgnoreNotFound(err) != nil {
 		s.Err = err
 	}
-	raw := &unstructured.Unstructured{}
-	raw.SetGroupVersionKind(ingressGVK)
-	if err := l.west.Client.Get(ctx, client.ObjectKey{Namespace: IngressNamespace, Name: IngressName}, raw); err == nil {
-		ing := &v1alpha1.AnycastIngress{}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw.Object, ing); err == nil {
-			s.Ingress, s.IngressRaw = ing, raw
-		} else {
-			s.Err = err
-		}
+	ing := &v1alpha1.AnycastIngress{}
+	if err := l.west.Client.Get(ctx, client.ObjectKey{Namespace: IngressNamespace, Name: IngressName}, ing); err == nil {
+		s.Ingress = ing
 	} else if client.IgnoreNotFound(err) != nil {
 		s.Err = err
 	}
@@ -355,39 +343,22 @@ func (s *Snapshot) Render() string {
 	fmt.Fprintf(&b, "anycast lab  %s  operator %s  stack %s\n", s.At.Format("15:04:05"), s.Operator, orDash(s.Stack))
 	fmt.Fprintf(&b, "fabric: %s\n\n", s.Fabric)
 
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	speakerHead := "SPEAKER (MetalLB stand-in)"
-	if s.Stack == StackReal {
-		speakerHead = "SPEAKER (real MetalLB)"
+	// The members, the ingress and the watcher as `anycast-operator status` shows them
+	// (internal/statusview), with the lab's own columns: what plays each cluster, its
+	// speaker and the traffic it answered. Clock times, not ages: the table is printed
+	// again only when something changed.
+	tx := statusview.Text{Clock: true}
+	cls := s.classView()
+	var ings []v1alpha1.AnycastIngress
+	if s.Ingress != nil {
+		ings = []v1alpha1.AnycastIngress{*s.Ingress}
 	}
-	fmt.Fprintln(tw, "CLUSTER\tROLE\tAS\tAPI SERVER\tREACHABLE\t"+speakerHead+"\tANNOUNCES")
-	for _, c := range s.Clusters {
-		reach := "?"
-		if s.Class != nil {
-			for _, cs := range s.Class.Status.Clusters {
-				if cs.Name == c.Name {
-					reach = yesNo(cs.Reachable)
-					if !cs.Reachable && cs.Reason != "" {
-						reach += " (" + cs.Reason + ")"
-					}
-				}
-			}
-		}
-		sp := s.Speakers[c.Name]
-		state := "DOWN"
-		if sp.Running {
-			state = "up"
-		}
-		if sp.Summary != "" {
-			state += " " + sp.Summary
-		}
-		ann := sp.Announces
-		if len(ann) == 0 {
-			ann = []string{"-"}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", c.Name, c.Role, c.ASN, c.API, reach, state, strings.Join(ann, "; "))
+	var classes []v1alpha1.AnycastClass
+	if s.Class != nil {
+		classes = []v1alpha1.AnycastClass{*s.Class}
 	}
-	_ = tw.Flush()
+	b.WriteString(tx.Problems(statusview.Build(statusview.Input{Namespace: IngressNamespace, Classes: classes, Ingresses: ings}).Problems))
+	b.WriteString(tx.Members(statusview.ClassOf(cls), s.labColumns()...))
 	for _, c := range s.Clusters {
 		for _, p := range s.Speakers[c.Name].Problems {
 			fmt.Fprintf(&b, "  ! %s speaker: %s\n", c.Name, p)
@@ -401,69 +372,10 @@ func (s *Snapshot) Render() string {
 	if s.Ingress == nil {
 		fmt.Fprintf(&b, "INGRESS %s/%s: not created yet\n", IngressNamespace, IngressName)
 	} else {
-		ing := s.Ingress
-		fmt.Fprintf(&b, "INGRESS %s/%s  VIP %s  class %s  drain %v  generation %d\n", ing.Namespace, ing.Name,
-			orDash(ing.Status.Address), ing.Spec.ClassName, ing.Spec.Drain, ing.Generation)
-		var conds []string
-		for _, c := range ing.Status.Conditions {
-			mark := string(c.Status)
-			if c.ObservedGeneration != ing.Generation {
-				mark += "(stale)"
-			}
-			conds = append(conds, fmt.Sprintf("%s=%s", c.Type, mark))
-		}
-		fmt.Fprintf(&b, "  conditions: %s\n", strings.Join(conds, "  "))
-		for _, c := range ing.Status.Conditions {
-			if c.Status != metav1.ConditionTrue && c.Message != "" {
-				fmt.Fprintf(&b, "    %s: %s: %s\n", c.Type, c.Reason, oneLine(c.Message, 110))
-			}
-		}
-		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		extra := extraClusterFields(s.IngressRaw)
-		head := "  CLUSTER\tPROGRAMMED\tADVERTISED\tDRAINED\tLINK"
-		for _, f := range extra {
-			head += "\t" + strings.ToUpper(f)
-		}
-		fmt.Fprintln(tw, head+"\tMESSAGE")
-		raws, _, _ := unstructured.NestedSlice(s.IngressRaw.Object, "status", "clusters")
-		for i, c := range ing.Status.Clusters {
-			row := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s", c.Name, yesNo(c.Programmed), advStr(c.Advertised), yesNo(c.Drained), orDash(c.Link))
-			for _, f := range extra {
-				v := ""
-				if i < len(raws) {
-					if m, ok := raws[i].(map[string]interface{}); ok {
-						v = fmt.Sprint(m[f])
-						if m[f] == nil {
-							v = ""
-						}
-					}
-				}
-				row += "\t" + orDash(v)
-			}
-			fmt.Fprintln(tw, row+"\t"+oneLine(c.Message, 60))
-		}
-		_ = tw.Flush()
-		if len(ing.Status.Paths) > 0 {
-			b.WriteString("  watcher paths (status.paths):")
-			for _, p := range ing.Status.Paths {
-				fmt.Fprintf(&b, "  [%s] %s via %s -> %s", p.Session, p.ASPath, p.NextHop, orDash(p.Cluster))
-			}
-			b.WriteString("\n")
-		}
+		b.WriteString(tx.Ingress(statusview.IngressOf(s.Ingress)))
 	}
 	if s.Class != nil {
-		var sess []string
-		for _, ss := range s.Class.Status.Sessions {
-			since := ""
-			if ss.Since != nil {
-				since = " since " + ss.Since.Local().Format("15:04:05")
-			}
-			sess = append(sess, fmt.Sprintf("%s %s%s", ss.Name, ss.State, since))
-		}
-		if len(sess) == 0 {
-			sess = []string{"none reported yet"}
-		}
-		fmt.Fprintf(&b, "  watcher sessions: %s\n", strings.Join(sess, ", "))
+		b.WriteString(tx.Watcher(statusview.ClassOf(s.Class)))
 	}
 	b.WriteString("\n")
 
@@ -478,7 +390,7 @@ func (s *Snapshot) Render() string {
 			fmt.Fprintf(&b, "  kernel route: %s", fibStr(s.Core.FIB))
 		}
 		b.WriteString("\n")
-		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  AS PATH\tNEXT HOP\tORIGIN\tBEST\tECMP")
 		for _, p := range s.Core.Paths {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", p.ASPath, p.NextHop, s.clusterOfASN(p.Origin()), star(p.Best), star(p.Multipath))
@@ -537,46 +449,61 @@ func fibStr(nh []netip.Addr) string {
 	return fmt.Sprintf("ECMP via %s", strings.Join(parts, ", "))
 }
 
-// extraClusterFields are per-cluster status fields beyond the ones the table always
-// shows, when the operator reports them (health, advertisement, routerState...).
-func extraClusterFields(raw *unstructured.Unstructured) []string {
-	if raw == nil {
-		return nil
+// classView is the hub's class, or while it is not there, one naming the lab's clusters:
+// the table lists them either way.
+func (s *Snapshot) classView() *v1alpha1.AnycastClass {
+	if s.Class != nil {
+		return s.Class
 	}
-	known := map[string]bool{"name": true, "programmed": true, "advertised": true, "drained": true, "link": true, "message": true}
-	interesting := []string{"health", "advertisement", "routerState"}
-	seen := map[string]bool{}
-	clusters, _, _ := unstructured.NestedSlice(raw.Object, "status", "clusters")
-	for _, c := range clusters {
-		if m, ok := c.(map[string]interface{}); ok {
-			for k := range m {
-				if !known[k] {
-					seen[k] = true
-				}
+	cls := &v1alpha1.AnycastClass{}
+	cls.Name = ClassName
+	for _, c := range s.Clusters {
+		cls.Spec.Clusters = append(cls.Spec.Clusters, v1alpha1.ClusterMember{Name: c.Name, ASN: c.ASN})
+	}
+	return cls
+}
+
+// labColumns are the lab's columns of the members table: what plays each cluster, its
+// speaker, and the share of the traffic it answered.
+func (s *Snapshot) labColumns() []statusview.Column {
+	view := func(name string) ClusterView {
+		for _, c := range s.Clusters {
+			if c.Name == name {
+				return c
 			}
 		}
+		return ClusterView{}
 	}
-	var out []string
-	for _, f := range interesting {
-		if seen[f] {
-			out = append(out, f)
-		}
+	speakerHead := "SPEAKER (MetalLB stand-in)"
+	if s.Stack == StackReal {
+		speakerHead = "SPEAKER (real MetalLB)"
 	}
-	return out
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
+	cols := []statusview.Column{
+		{Head: "ROLE", Cell: func(m string) string { return view(m).Role }},
+		{Head: "API SERVER", Cell: func(m string) string { return view(m).API }},
+		{Head: speakerHead, Cell: func(m string) string {
+			sp := s.Speakers[m]
+			state := "DOWN"
+			if sp.Running {
+				state = "up"
+			}
+			if sp.Summary != "" {
+				state += " " + sp.Summary
+			}
+			return state
+		}},
+		{Head: "ANNOUNCES", Cell: func(m string) string { return strings.Join(s.Speakers[m].Announces, "; ") }},
 	}
-	return "no"
-}
-
-func advStr(b *bool) string {
-	if b == nil {
-		return "-"
+	if s.Traffic != nil {
+		cols = append(cols, statusview.Column{Head: fmt.Sprintf("/hello LAST %s", s.Traffic.LastWindow), Cell: func(m string) string {
+			last := s.Traffic.Last
+			if last.OK == 0 {
+				return "0"
+			}
+			return fmt.Sprintf("%d (%d%%)", last.ByCluster[m], 100*last.ByCluster[m]/last.OK)
+		}})
 	}
-	return yesNo(*b)
+	return cols
 }
 
 func star(b bool) string {
