@@ -411,6 +411,11 @@ type ClusterMember struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=16
 	Peers []Peer `json:"peers,omitempty"`
+
+	// receive says what this member's nodes learn from its peers, instead of the class's
+	// spec.receive (mode None turns it off here). Not available in MetalLB native mode.
+	// +optional
+	Receive *ReceiveRoutes `json:"receive,omitempty"`
 }
 
 // WatcherSession is one receive-only BGP session of the watcher, usually to a core router.
@@ -654,6 +659,12 @@ type AnycastClassSpec struct {
 	// routers' side, which clusters advertise each VIP. Optional.
 	// +optional
 	Watcher *Watcher `json:"watcher,omitempty"`
+
+	// receive says what every member's nodes learn from their peers over the sessions
+	// MetalLB opens (a member's own receive replaces it). Unset: nothing, as MetalLB does.
+	// Not available in MetalLB native mode.
+	// +optional
+	Receive *ReceiveRoutes `json:"receive,omitempty"`
 }
 
 // ClusterStatus is the operator's view of one member.
@@ -689,6 +700,16 @@ type ClusterStatus struct {
 	// being removed (it was unreachable when it left the class).
 	// +optional
 	Removed bool `json:"removed,omitempty"`
+	// speakers is the member's speakers' own view of their BGP sessions to its peers, per
+	// peer, from frr-k8s (MetalLB in frr-k8s mode; its BGPSessionState objects).
+	// +optional
+	// +listType=map
+	// +listMapKey=peer
+	Speakers []SpeakerSessionStatus `json:"speakers,omitempty"`
+	// notices are what the platform team should know about the member that stops nothing
+	// (a MetalLB mode deprecated upstream, a setting that needs a session reset to apply).
+	// +optional
+	Notices []string `json:"notices,omitempty"`
 }
 
 // SessionStatus is the state of one watcher session.

@@ -99,3 +99,9 @@ func prependRefusals(m *v1alpha1.ClusterMember, adv Advertisement) []Problem {
 		Message: fmt.Sprintf("%s asks for a prepend drain of %s, but MetalLB in %s mode cannot prepend (only its frr-k8s backend supports asPathPrepend); use mode withdraw, or run MetalLB in frr-k8s mode on %s", adv.Field, m.Name, m.Mode(), m.Name),
 	}}
 }
+
+// memberNotices are what the platform team should know about member m that stops
+// nothing.
+func memberNotices(c *v1alpha1.AnycastClass, m *v1alpha1.ClusterMember) []string {
+	return receiveNotices(c, m)
+}

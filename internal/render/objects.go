@@ -24,19 +24,21 @@ const (
 // kindOrder is the order objects are listed (and applied) in: what others refer to first.
 var kindOrder = map[string]int{
 	"Secret":           0,
-	"BFDProfile":       1,
-	"BGPPeer":          2,
-	"IPAddressPool":    3,
-	"BGPAdvertisement": 4,
-	"GatewayClass":     5,
-	"Gateway":          6,
-	"Service":          7,
-	"HTTPRoute":        8,
-	"Site":             9,
-	"AccessGrant":      10,
-	"AccessToken":      11,
-	"Connector":        12,
-	"Listener":         13,
+	"ConfigMap":        1,
+	"BFDProfile":       2,
+	"BGPPeer":          3,
+	"FRRConfiguration": 4,
+	"IPAddressPool":    5,
+	"BGPAdvertisement": 6,
+	"GatewayClass":     7,
+	"Gateway":          8,
+	"Service":          9,
+	"HTTPRoute":        10,
+	"Site":             11,
+	"AccessGrant":      12,
+	"AccessToken":      13,
+	"Connector":        14,
+	"Listener":         15,
 }
 
 // GVKs of every kind render emits, for callers that watch or list them.
@@ -63,7 +65,7 @@ var (
 
 // AllKinds lists every kind render emits, in apply order.
 var AllKinds = []schema.GroupVersionKind{
-	GVKSecret, GVKBFDProfile, GVKBGPPeer, GVKIPAddressPool, GVKBGPAdvertisement,
+	GVKSecret, GVKConfigMap, GVKBFDProfile, GVKBGPPeer, GVKFRRConfiguration, GVKIPAddressPool, GVKBGPAdvertisement,
 	GVKGatewayClass, GVKGateway, GVKService, GVKHTTPRoute,
 	GVKSite, GVKAccessGrant, GVKAccessToken, GVKConnector, GVKListener,
 }
@@ -175,3 +177,9 @@ func labelName(parts ...string) string {
 	}
 	return base + "-" + suffix
 }
+
+// LiveOnly reports whether the operator never caches a kind it renders: it reads and
+// lists it live, in MetalLB's namespace only (the BGP password copies and MetalLB's
+// bgpextras ConfigMap). Its RBAC grants these kinds there and nowhere else, so a
+// cluster-wide watch would be refused.
+func LiveOnly(gvk schema.GroupVersionKind) bool { return gvk == GVKSecret || gvk == GVKConfigMap }

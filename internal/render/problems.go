@@ -96,6 +96,7 @@ func checkClass(c *v1alpha1.AnycastClass, obs *Observed, checkSecrets bool) (glo
 	for i := range c.Spec.Clusters {
 		m := &c.Spec.Clusters[i]
 		perCluster[m.Name] = append(perCluster[m.Name], modeRefusalsForMember(m)...)
+		perCluster[m.Name] = append(perCluster[m.Name], receiveRefusals(c, m)...)
 		for _, p := range m.Peers {
 			if _, err := netip.ParseAddr(p.Address); err != nil {
 				perCluster[m.Name] = append(perCluster[m.Name], Problem{Reason: ReasonInvalidSpec, Cluster: m.Name,

@@ -29,6 +29,9 @@ type ClusterOutput struct {
 	Drained bool `json:"drained,omitempty"`
 	// Advertisement is what the member's MetalLB does with the VIP (ingress renders).
 	Advertisement *Advertisement `json:"advertisement,omitempty"`
+	// Notices are what the platform team should know about the member that stops nothing
+	// (class renders): they go to the class status and to events.
+	Notices []string `json:"notices,omitempty"`
 	// Objects to apply, in apply order.
 	Objects []*unstructured.Unstructured `json:"objects,omitempty"`
 }
@@ -97,7 +100,8 @@ func Render(in Input) *Output {
 }
 
 // RenderClass computes the class-scoped objects of every member: BGP peers, BFD profiles,
-// peer password Secrets and the GatewayClass.
+// peer password Secrets, what the nodes learn from their peers (spec.receive) and the
+// GatewayClass.
 func RenderClass(c *v1alpha1.AnycastClass, obs *Observed) *Output {
 	global, perCluster := checkClass(c, obs, true)
 	out := &Output{Problems: global}
@@ -110,7 +114,9 @@ func RenderClass(c *v1alpha1.AnycastClass, obs *Observed) *Output {
 		co := ClusterOutput{Name: m.Name, Refusals: perCluster[m.Name]}
 		if len(co.Refusals) == 0 {
 			co.Objects = append(co.Objects, classMetalLB(c, m, obs.Secrets)...)
+			co.Objects = append(co.Objects, classReceive(c, m)...)
 			co.Objects = append(co.Objects, classGatewayClass(c)...)
+			co.Notices = memberNotices(c, m)
 			sortObjects(co.Objects)
 		}
 		out.Clusters = append(out.Clusters, co)

@@ -39,7 +39,7 @@ var (
 )
 
 // Checkers returns a checker of this project's CRDs and one of every CRD the renderer
-// writes to (MetalLB, Gateway API, Skupper), loaded once per process. The directories are
+// writes to (MetalLB, frr-k8s, Gateway API, Skupper), loaded once per process. The directories are
 // those test/testenv installs into envtest; this package finds them itself so that
 // fuzz binaries (built with coverage instrumentation) do not pull in envtest and
 // client-go's informers.
@@ -59,11 +59,16 @@ func Checkers(tb testing.TB) (*schemacheck.Checker, *schemacheck.Checker) {
 		if skupper, loadErr = skupperDir(root); loadErr != nil {
 			return
 		}
+		var frrk8s string
+		if frrk8s, loadErr = testenv.FRRK8sCRDDir(); loadErr != nil {
+			return
+		}
 		if ours, loadErr = schemacheck.Load(filepath.Join(root, "config", "crd", "bases")); loadErr != nil {
 			return
 		}
 		upstream, loadErr = schemacheck.Load(
 			filepath.Join(metallb, "config", "crd", "bases"),
+			frrk8s,
 			filepath.Join(gateway, "config", "crd", "standard"),
 			skupper)
 	})

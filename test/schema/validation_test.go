@@ -121,6 +121,17 @@ func TestValidationRejects(t *testing.T) {
 		{"selector-missing", validClass, `spec: {allowedNamespaces: {from: Selector}}`, []string{"spec.allowedNamespaces", "selector is required"}},
 		{"watcher-router-id-v6", validClass, `spec: {watcher: {asn: 64999, routerID: "2001:db8::1", sessions: [{name: core, address: 192.168.8.100, asn: 64666}]}}`, []string{"spec.watcher.routerID", "IPv4"}},
 		{"watcher-multihop", validClass, `spec: {watcher: {asn: 64999, routerID: 192.168.8.99, sessions: [{name: core, address: 192.168.8.100, asn: 64666, multihop: 256}]}}`, []string{"spec.watcher.sessions[0].multihop"}},
+		{"receive-filtered-without-prefixes", validClass, `spec: {receive: {mode: Filtered}}`, []string{"spec.receive", "mode Filtered needs prefixes"}},
+		{"receive-all-with-prefixes", validClass, `spec: {receive: {mode: All, prefixes: [{prefix: 10.20.0.0/16}]}}`, []string{"spec.receive", "prefixes are only used with mode Filtered"}},
+		{"receive-prefix-not-cidr", validClass, `spec: {receive: {prefixes: [{prefix: 10.20.0.0}]}}`, []string{"spec.receive.prefixes[0].prefix", "CIDR"}},
+		{"receive-prefix-host-bits", validClass, `spec: {receive: {prefixes: [{prefix: 10.20.0.1/16}]}}`, []string{"spec.receive.prefixes[0].prefix", "host bits"}},
+		{"receive-le-beyond-ipv4", validClass, `spec: {receive: {prefixes: [{prefix: 10.20.0.0/16, le: 33}]}}`, []string{"spec.receive.prefixes[0]", "le must not exceed the address family's length"}},
+		{"receive-ge-beyond-ipv4", validClass, `spec: {receive: {prefixes: [{prefix: 10.20.0.0/16, ge: 40}]}}`, []string{"spec.receive.prefixes[0]", "ge must not exceed the address family's length"}},
+		{"receive-le-beyond-ipv6", validClass, `spec: {receive: {prefixes: [{prefix: "2001:db8::/32", le: 129}]}}`, []string{"spec.receive.prefixes[0].le"}},
+		{"receive-le-shorter-than-prefix", validClass, `spec: {receive: {prefixes: [{prefix: 10.20.0.0/16, le: 8}]}}`, []string{"spec.receive.prefixes[0]", "le must be at least the prefix's length"}},
+		{"receive-ge-not-longer", validClass, `spec: {receive: {prefixes: [{prefix: 10.20.0.0/16, ge: 16}]}}`, []string{"spec.receive.prefixes[0]", "ge must be longer than the prefix's length"}},
+		{"receive-ge-above-le", validClass, `spec: {receive: {prefixes: [{prefix: 10.20.0.0/16, ge: 28, le: 24}]}}`, []string{"spec.receive.prefixes[0]", "ge must not exceed le"}},
+		{"member-receive-bad-mode", validClass, `spec: {clusters: [{name: west, asn: 65001, receive: {mode: Some}}]}`, []string{"spec.clusters[0].receive.mode", "Unsupported value"}},
 		{"class-name-not-label", validClass, `metadata: {name: data.center}`, []string{"metadata.name must be a DNS label"}},
 		{"address-not-ip", validIngress, `spec: {address: 192.168.155.999}`, []string{"spec.address", "IPv4 or IPv6"}},
 		{"address-not-canonical", validIngress, `spec: {address: "2001:0db8::0001"}`, []string{"spec.address", "canonical"}},
@@ -170,6 +181,9 @@ func TestValidObjectsAccepted(t *testing.T) {
 	for _, obj := range []*unstructured.Unstructured{
 		object(t, validClass, "valid-class", ""),
 		object(t, validIngress, "valid-ingress", ""),
+		// The bounds of receive prefixes are inclusive where FRR's are: le up to the
+		// family's length, ge from one longer than the prefix.
+		object(t, validClass, "valid-receive", `spec: {receive: {prefixes: [{prefix: 10.20.0.0/16, ge: 17, le: 32}, {prefix: 10.30.0.0/16, le: 16}, {prefix: "2001:db8::/32", ge: 48, le: 128}]}}`),
 	} {
 		if err := env.Client.Create(ctx, obj); err != nil {
 			t.Fatalf("valid %s rejected: %v", obj.GetKind(), err)

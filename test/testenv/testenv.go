@@ -1,17 +1,20 @@
 // Package testenv starts real kube-apiservers (envtest: kube-apiserver and etcd processes)
 // with every CRD the operator touches installed from its upstream source: this project's,
-// MetalLB's (config/crd/bases of the pinned module), Gateway API's standard channel
+// MetalLB's (config/crd/bases of the pinned module), frr-k8s's (config/crd/bases of the
+// module the real components are built from), Gateway API's standard channel
 // (config/crd/standard of the pinned module) and Skupper's (the directory in SKUPPER_CRDS).
 // It is for tests only.
 package testenv
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -166,8 +169,8 @@ func AssetsDir() (string, error) {
 	return "", fmt.Errorf("no kube-apiserver/etcd for envtest: set KUBEBUILDER_ASSETS or run `make envtest-assets` (builds them into bin/k8s)")
 }
 
-// CRDPaths lists the CRD directories: this project's, MetalLB's, Gateway API's standard
-// channel and Skupper's.
+// CRDPaths lists the CRD directories: this project's, MetalLB's, frr-k8s's, Gateway API's
+// standard channel and Skupper's.
 func CRDPaths() ([]string, error) {
 	root, err := RepoRoot()
 	if err != nil {
@@ -185,9 +188,14 @@ func CRDPaths() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	frrk8s, err := FRRK8sCRDDir()
+	if err != nil {
+		return nil, err
+	}
 	return []string{
 		filepath.Join(root, "config", "crd", "bases"),
 		filepath.Join(metallb, "config", "crd", "bases"),
+		frrk8s,
 		filepath.Join(gateway, "config", "crd", "standard"),
 		skupper,
 	}, nil
@@ -237,4 +245,75 @@ func moduleDir(root, module string) (string, error) {
 		return "", fmt.Errorf("locating module %s: %v", module, err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// FRRK8sCRDDir is a directory of the CRDs of the frr-k8s whose version
+// hack/real-components.env names (FRRK8S_VERSION): FRRConfiguration, BGPSessionState and
+// FRRNodeState, as the real frr-k8s the lab runs reads and writes them. The project's
+// module does not require frr-k8s (MetalLB v0.16.2 requires a newer one than the module
+// proxy serves), so the module comes from `go mod download module@version`, which leaves
+// go.mod alone. Its CRDs are copied to bin/frrk8s-crds-<version> with the one fix
+// hack/real-components.sh makes too: v0.0.21 declares its ASN fields `format: int32` with
+// `maximum: 4294967295`, which a v1.36 kube-apiserver refuses in every object ("Maximum
+// boundary value must be of type integer with format int32"); MetalLB v0.16 changed the
+// same fields to int64.
+func FRRK8sCRDDir() (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(filepath.Join(root, "hack", "real-components.env"))
+	if err != nil {
+		return "", err
+	}
+	version := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "FRRK8S_VERSION="); ok {
+			version = strings.TrimSpace(v)
+		}
+	}
+	if version == "" {
+		return "", fmt.Errorf("hack/real-components.env names no FRRK8S_VERSION")
+	}
+	dir := filepath.Join(root, "bin", "frrk8s-crds-"+version)
+	if m, _ := filepath.Glob(filepath.Join(dir, "*.yaml")); len(m) > 0 {
+		return dir, nil
+	}
+	cmd := exec.Command("go", "mod", "download", "-json", "github.com/metallb/frr-k8s@"+version)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("downloading github.com/metallb/frr-k8s@%s: %w", version, err)
+	}
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+		return "", fmt.Errorf("locating github.com/metallb/frr-k8s@%s: %v", version, err)
+	}
+	srcs, err := filepath.Glob(filepath.Join(mod.Dir, "config", "crd", "bases", "*.yaml"))
+	if err != nil || len(srcs) == 0 {
+		return "", fmt.Errorf("github.com/metallb/frr-k8s@%s has no CRDs in config/crd/bases", version)
+	}
+	// Written aside and renamed: test processes running at once see all of it or none.
+	tmp, err := os.MkdirTemp(filepath.Join(root, "bin"), "frrk8s-crds-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	asn32 := regexp.MustCompile(`format: int32(\n *maximum: 4294967295)\n`)
+	for _, src := range srcs {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return "", err
+		}
+		b = asn32.ReplaceAll(b, []byte("format: int64$1\n"))
+		if err := os.WriteFile(filepath.Join(tmp, filepath.Base(src)), b, 0o644); err != nil {
+			return "", err
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if m, _ := filepath.Glob(filepath.Join(dir, "*.yaml")); len(m) == 0 {
+			return "", err
+		}
+	}
+	return dir, nil
 }
