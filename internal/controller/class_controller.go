@@ -24,6 +24,7 @@ import (
 	"github.com/anycast-operator/anycast-operator/internal/lookup"
 	"github.com/anycast-operator/anycast-operator/internal/notify"
 	"github.com/anycast-operator/anycast-operator/internal/observe"
+	"github.com/anycast-operator/anycast-operator/internal/origins"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 	"github.com/anycast-operator/anycast-operator/internal/routerview"
@@ -83,6 +84,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 			return fmt.Errorf("writing status: %w", err)
 		}
 		emitTransitions(r.Recorder, class, before.Conditions, class.Status.Conditions)
+		emit(r.Recorder, class, origins.Events(before.UnexpectedOrigins, class.Status.UnexpectedOrigins))
 		return nil
 	}
 
@@ -182,7 +184,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	}
 	r.Members.Retain(class.Name, keep)
 	class.Status.Clusters = statuses
-	if requeue := r.reconcileWatcher(ctx, class, secrets, conds); requeue > 0 && (res.RequeueAfter == 0 || requeue < res.RequeueAfter) {
+	if requeue := r.reconcileWatcher(ctx, class, secrets, conds, ingresses.Items); requeue > 0 && (res.RequeueAfter == 0 || requeue < res.RequeueAfter) {
 		res.RequeueAfter = requeue
 	}
 
@@ -237,10 +239,10 @@ func (r *ClassReconciler) readSecrets(ctx context.Context, class *v1alpha1.Anyca
 }
 
 // reconcileWatcher starts, reconfigures or stops the class's BGP watcher and reports its
-// sessions. Session changes and prefix counter moves (at most every bgp.CountersEvery)
+// sessions and what the routers carry that no ingress explains. Session changes and prefix counter moves (at most every bgp.CountersEvery)
 // reach the class through BGPBridge as they happen, so the periodic look it returns is
 // not what keeps the sessions' status current.
-func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.AnycastClass, secrets map[string]string, conds status.Conditions) time.Duration {
+func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.AnycastClass, secrets map[string]string, conds status.Conditions, ingresses []v1alpha1.AnycastIngress) time.Duration {
 	if r.Watcher == nil {
 		return 0
 	}
@@ -249,7 +251,9 @@ func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.
 			logf.FromContext(ctx).Error(err, "stopping the watcher")
 		}
 		conds.Remove(v1alpha1.ConditionSessionsEstablished)
-		class.Status.Sessions, class.Status.BMP = nil, nil
+		conds.Remove(v1alpha1.ConditionOriginsExplained)
+		class.Status.Sessions, class.Status.BMP, class.Status.UnexpectedOrigins = nil, nil, nil
+		origins.Forget(class.Name)
 		return 0
 	}
 	cfg, missing, err := routerview.Config(class, secrets)
@@ -275,6 +279,11 @@ func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.
 	rep := routerview.ClassReport(class, r.Watcher.Sessions(class.Name), r.Watcher.BMP(class.Name), taken)
 	class.Status.Sessions, class.Status.BMP = rep.Sessions, rep.BMP
 	conds.Set(v1alpha1.ConditionSessionsEstablished, rep.Established, rep.Reason, rep.Message)
+	paths, held := r.Watcher.ClassPaths(class.Name, origins.MaxPaths)
+	found := origins.Find(origins.Input{Class: class, Paths: paths, Held: held, Ingresses: ingresses, Now: time.Now(), Previous: class.Status.UnexpectedOrigins})
+	class.Status.UnexpectedOrigins = found.Entries
+	conds.SetStatus(v1alpha1.ConditionOriginsExplained, found.Status, found.Reason, found.Message)
+	origins.Publish(class.Name, found.Counts)
 	return 30 * time.Second
 }
 
@@ -300,6 +309,7 @@ func (r *ClassReconciler) finalize(ctx context.Context, class *v1alpha1.AnycastC
 		if err := r.Watcher.Remove(ctx, class.Name); err != nil {
 			return err
 		}
+		origins.Forget(class.Name)
 	}
 	if err := removeFinalizer(ctx, r.Client, class); err != nil {
 		return err

@@ -21,10 +21,14 @@ func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
 
 // emitTransitions records the events of a status change (status.Events).
 func emitTransitions(rec events.EventRecorder, obj runtime.Object, before, after []metav1.Condition) {
+	emit(rec, obj, status.Events(before, after))
+}
+
+func emit(rec events.EventRecorder, obj runtime.Object, evs []status.Event) {
 	if rec == nil {
 		return
 	}
-	for _, e := range status.Events(before, after) {
+	for _, e := range evs {
 		rec.Eventf(obj, nil, e.Type, e.Reason, e.Action, "%s", e.Note)
 	}
 }

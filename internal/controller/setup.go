@@ -24,6 +24,7 @@ import (
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
 	"github.com/anycast-operator/anycast-operator/internal/lookup"
 	"github.com/anycast-operator/anycast-operator/internal/notify"
+	"github.com/anycast-operator/anycast-operator/internal/origins"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 	"github.com/anycast-operator/anycast-operator/internal/skupperlink"
@@ -195,7 +196,7 @@ func (r *ClassReconciler) memberWatches() []clusters.Watch {
 			return out
 		}}}
 	for _, gvk := range classKinds {
-		if gvk == render.GVKSecret {
+		if render.LiveOnly(gvk) {
 			continue // read live, never cached
 		}
 		watches = append(watches, clusters.Watch{Object: newUnstructured(gvk), Predicates: []predicate.Predicate{notCreated},
@@ -211,10 +212,11 @@ func (r *ClassReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("anycastclass").
 		For(&v1alpha1.AnycastClass{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		// Ingresses coming and going change the class's count and unblock its deletion.
+		// Ingresses coming and going change the class's count and unblock its deletion; a
+		// new address or member state can explain a path, or stop to.
 		Watches(&v1alpha1.AnycastIngress{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			return []reconcile.Request{lookup.ClassRequest(o.(*v1alpha1.AnycastIngress).Spec.ClassName)}
-		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
+		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool { return origins.IngressChanged(e.ObjectOld, e.ObjectNew) }})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.classesOfSecret)).
 		// A class coming or going can settle or raise a conflict with the others
 		// (shared members, watcher sessions).
