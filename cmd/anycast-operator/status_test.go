@@ -164,6 +164,7 @@ var statusGoldens = []struct {
 	{"not-ready-ingress-by-name", "not-ready-ingress", []string{"web", "-n", "team-a"}},
 	{"all-namespaces", "not-ready-ingress", []string{"-A"}},
 	{"bmp-routers", "bmp-routers", []string{"-n", "team-a"}},
+	{"unexpected-origins", "unexpected-origins", []string{"-n", "team-a"}},
 	{"no-status", "no-status", []string{"-n", "team-b"}},
 	{"empty-namespace", "all-healthy", []string{"-n", "empty"}},
 }

@@ -65,10 +65,13 @@ type Problem struct {
 	Member  string `json:"member,omitempty"`
 	Session string `json:"session,omitempty"`
 	Router  string `json:"router,omitempty"`
+	// Prefix is the prefix of an unexpected origin (then Reason is its kind).
+	Prefix string `json:"prefix,omitempty"`
 	// Reason is a CamelCase word: a condition's reason, a member's reachability reason,
 	// a session's state, or one of this package's (NoStatus, StaleStatus, NotProgrammed,
 	// NotAdvertised, Unhealthy, LinkError, MetalLBConfigRejected, RemovalPending,
-	// NotListening, NotConnected, MemberProblem).
+	// NotListening, NotConnected, MemberProblem), or an unexpected origin's kind
+	// (UnknownOrigin, Unowned, Drained, NotProgrammed).
 	Reason string `json:"reason"`
 	// Message says what is wrong, in the operator's words where it gave some.
 	Message string `json:"message"`
@@ -104,6 +107,9 @@ type Class struct {
 	Sessions []Session `json:"sessions"`
 	// BMP is the watcher's BMP collector, when the class has one.
 	BMP *BMP `json:"bmp,omitempty"`
+	// UnexpectedOrigins are what the routers carry inside the pools that no ingress
+	// explains (status.unexpectedOrigins).
+	UnexpectedOrigins []UnexpectedOrigin `json:"unexpectedOrigins,omitempty"`
 	// Ingresses is how many AnycastIngresses use the class (its status).
 	Ingresses int32 `json:"ingresses"`
 }
@@ -183,6 +189,20 @@ type BMPRefused struct {
 	Address     string `json:"address"`
 	Attempts    int64  `json:"attempts"`
 	LastAttempt string `json:"lastAttempt,omitempty"`
+}
+
+// UnexpectedOrigin is a prefix and origin AS the routers carry inside the class pools
+// that no ingress explains.
+type UnexpectedOrigin struct {
+	Prefix   string `json:"prefix"`
+	OriginAS int64  `json:"originAS"`
+	// Kind is why no ingress explains it: UnknownOrigin, Unowned, Drained, NotProgrammed.
+	Kind string `json:"kind"`
+	// Member whose ASN is the origin AS; Ingress (namespace/name) whose VIP the prefix is.
+	Member  string   `json:"member,omitempty"`
+	Ingress string   `json:"ingress,omitempty"`
+	SeenBy  []string `json:"seenBy,omitempty"`
+	Since   string   `json:"since,omitempty"`
 }
 
 // Ingress is one AnycastIngress.
@@ -358,6 +378,10 @@ func ClassOf(cls *v1alpha1.AnycastClass) Class {
 			c.BMP.Refused = append(c.BMP.Refused, BMPRefused{Address: f.Address, Attempts: f.Attempts, LastAttempt: timeStr(f.LastAttempt)})
 		}
 	}
+	for _, u := range cls.Status.UnexpectedOrigins {
+		c.UnexpectedOrigins = append(c.UnexpectedOrigins, UnexpectedOrigin{Prefix: u.Prefix, OriginAS: u.OriginAS, Kind: string(u.Kind),
+			Member: u.Member, Ingress: u.Ingress, SeenBy: slices.Clone(u.SeenBy), Since: timeStr(u.Since)})
+	}
 	return c
 }
 
@@ -387,7 +411,8 @@ func IngressOf(ing *v1alpha1.AnycastIngress) Ingress {
 const established = "Established"
 
 // ClassProblems lists what is wrong with a class: not Ready, each member's problem, each
-// session not Established, the BMP collector not listening and each router not connected.
+// session not Established, the BMP collector not listening, each router not connected,
+// and each path the routers carry that no ingress explains (reported, Ready or not).
 func ClassProblems(c Class) []Problem {
 	var out []Problem
 	p := func(reason, msg string) Problem {
@@ -430,7 +455,47 @@ func ClassProblems(c Class) []Problem {
 			}
 		}
 	}
+	for _, u := range c.UnexpectedOrigins {
+		pr := p(u.Kind, originMessage(u))
+		pr.Member, pr.Prefix = u.Member, u.Prefix
+		out = append(out, pr)
+	}
 	return out
+}
+
+// originMessage says what an unexpected origin is, in words.
+func originMessage(u UnexpectedOrigin) string {
+	from := fmt.Sprintf("AS%d", u.OriginAS)
+	if u.Member != "" {
+		from = fmt.Sprintf("member %s (AS%d)", u.Member, u.OriginAS)
+	}
+	var what string
+	switch v1alpha1.OriginKind(u.Kind) {
+	case v1alpha1.OriginUnknown:
+		what = "origin AS " + fmt.Sprint(u.OriginAS) + " is no member's: a route from outside the class, a hijack, or an aggregate"
+		if u.OriginAS == 0 {
+			what = "no origin AS (the path ends in an AS_SET, or a router originates it itself)"
+		}
+		if u.Ingress != "" {
+			what += "; the prefix is the VIP of " + u.Ingress
+		}
+	case v1alpha1.OriginUnowned:
+		what = from + " originates it, but it is no ingress's address: a deleted ingress's VIP still announced, or a leak"
+	case v1alpha1.OriginDrained:
+		what = from + " originates the VIP of " + orElse(u.Ingress, "an ingress") + ", which asks it to withdraw (drained, or withdrawn for its health)"
+	case v1alpha1.OriginNotProgrammed:
+		what = from + " originates the VIP of " + orElse(u.Ingress, "an ingress") + " without being one of its members"
+	default:
+		what = from + " originates it and no ingress explains it"
+	}
+	msg := u.Prefix + ": " + what
+	if len(u.SeenBy) > 0 {
+		msg += "; carried by " + strings.Join(u.SeenBy, ", ")
+	}
+	if u.Since != "" {
+		msg += "; since " + u.Since
+	}
+	return msg
 }
 
 // IngressProblems lists what is wrong with an ingress: not Ready, and each member's

@@ -245,3 +245,29 @@ func TestAge(t *testing.T) {
 		t.Errorf("clock: %s, want %s", got, want)
 	}
 }
+
+// TestUnexpectedOrigins: each path no ingress explains is a problem of its kind, with its
+// prefix and member, though the class is Ready (it serves); the watcher's text lists them.
+func TestUnexpectedOrigins(t *testing.T) {
+	c := class("west", "east")
+	c.Status.UnexpectedOrigins = []v1alpha1.UnexpectedOrigin{
+		{Prefix: "192.168.155.151/32", OriginAS: 65002, Kind: v1alpha1.OriginDrained, Member: "east", Ingress: "team-a/web", SeenBy: []string{"core"}},
+		{Prefix: "192.168.155.152/32", OriginAS: 65001, Kind: v1alpha1.OriginNotProgrammed, Member: "west", Ingress: "team-a/api"},
+	}
+	cl := ClassOf(&c)
+	ps := ClassProblems(cl)
+	if !cl.Ready || len(ps) != 2 {
+		t.Fatalf("ready %v, problems %+v", cl.Ready, ps)
+	}
+	if p := ps[0]; p.Reason != "Drained" || p.Member != "east" || p.Prefix != "192.168.155.151/32" ||
+		p.Message != "192.168.155.151/32: member east (AS65002) originates the VIP of team-a/web, which asks it to withdraw (drained, or withdrawn for its health); carried by core" {
+		t.Errorf("drained: %+v", p)
+	}
+	if p := ps[1]; p.Reason != "NotProgrammed" || !strings.Contains(p.Message, "member west (AS65001) originates the VIP of team-a/api without being one of its members") {
+		t.Errorf("not programmed: %+v", p)
+	}
+	text := Text{}.Watcher(cl)
+	if !regexp.MustCompile(`(?m)^  192\.168\.155\.151/32  east \(65002\)  Drained +team-a/web  core +-$`).MatchString(text) {
+		t.Errorf("watcher:\n%s", text)
+	}
+}

@@ -173,7 +173,8 @@ func (t Text) Members(c Class, extra ...Column) string {
 	return t.table(tb)
 }
 
-// Watcher renders a class's watcher: its BGP sessions and its BMP collector.
+// Watcher renders a class's watcher: its BGP sessions, its BMP collector and the
+// unexpected origins it found.
 func (t Text) Watcher(c Class) string {
 	var b strings.Builder
 	if len(c.Sessions) > 0 {
@@ -248,6 +249,20 @@ func (t Text) Watcher(c Class) string {
 			}
 			fmt.Fprintf(&b, "  %s %s: %d connection(s) refused, no router of the class has this address%s\n", t.paint(warn, "BMP refused"), f.Address, f.Attempts, when)
 		}
+	}
+	if len(c.UnexpectedOrigins) > 0 {
+		fmt.Fprintf(&b, "  %s\n", t.paint(bad, "UNEXPECTED ORIGINS (the routers carry them, no ingress explains them)"))
+		tb := table{indent: "  "}
+		tb.head("PREFIX", "ORIGIN", "KIND", "INGRESS", "SEEN BY", "SINCE")
+		for _, u := range c.UnexpectedOrigins {
+			origin := fmt.Sprint(u.OriginAS)
+			if u.Member != "" {
+				origin = fmt.Sprintf("%s (%d)", u.Member, u.OriginAS)
+			}
+			tb.row(cell{u.Prefix, plain}, cell{origin, plain}, cell{u.Kind, bad}, cell{orDash(u.Ingress), plain},
+				cell{orDash(strings.Join(u.SeenBy, ",")), plain}, cell{t.age(u.Since), plain})
+		}
+		b.WriteString(t.table(tb))
 	}
 	if len(c.Sessions) == 0 && c.BMP == nil {
 		b.WriteString("  watcher: none reported (the class has no watcher, or it has not started)\n")
