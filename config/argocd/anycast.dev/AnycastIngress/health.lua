@@ -46,6 +46,7 @@ local inProgress = {
   MembersAwaitingHealth = true, -- a member waits for its first health before it advertises
   AwaitingHealth = true,        -- (status.clusters[].withdrawnReason) not advertised yet
   MetalLBConfigValid = true,    -- (a True reason) every member's MetalLB accepts its config
+  NoneUnexpected = true,        -- (a True reason) nothing in the pools that no ingress explains
 }
 
 local needsPerson = {
@@ -84,6 +85,7 @@ local needsPerson = {
   MembersWithdrawn = true,      -- members cannot serve and are withdrawn: capacity is reduced
   AllMembersUnhealthy = true,   -- no member can serve; all keep advertising: an outage
   SiteError = true,             -- a Skupper Site is in Error: it cannot link or serve
+  UnexpectedOrigins = true,     -- the routers carry pool prefixes no ingress explains (reported only)
 }
 
 local function describe(c)
