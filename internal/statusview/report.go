@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/origins"
 )
 
 // Schema names the structure of Report, for scripts to check.
@@ -456,46 +457,17 @@ func ClassProblems(c Class) []Problem {
 		}
 	}
 	for _, u := range c.UnexpectedOrigins {
-		pr := p(u.Kind, originMessage(u))
+		// In the words of the OriginsExplained condition and its events.
+		msg := origins.Describe(v1alpha1.UnexpectedOrigin{Prefix: u.Prefix, OriginAS: u.OriginAS, Kind: v1alpha1.OriginKind(u.Kind),
+			Member: u.Member, Ingress: u.Ingress, SeenBy: u.SeenBy})
+		if u.Since != "" {
+			msg += "; since " + u.Since
+		}
+		pr := p(u.Kind, msg)
 		pr.Member, pr.Prefix = u.Member, u.Prefix
 		out = append(out, pr)
 	}
 	return out
-}
-
-// originMessage says what an unexpected origin is, in words.
-func originMessage(u UnexpectedOrigin) string {
-	from := fmt.Sprintf("AS%d", u.OriginAS)
-	if u.Member != "" {
-		from = fmt.Sprintf("member %s (AS%d)", u.Member, u.OriginAS)
-	}
-	var what string
-	switch v1alpha1.OriginKind(u.Kind) {
-	case v1alpha1.OriginUnknown:
-		what = "origin AS " + fmt.Sprint(u.OriginAS) + " is no member's: a route from outside the class, a hijack, or an aggregate"
-		if u.OriginAS == 0 {
-			what = "no origin AS (the path ends in an AS_SET, or a router originates it itself)"
-		}
-		if u.Ingress != "" {
-			what += "; the prefix is the VIP of " + u.Ingress
-		}
-	case v1alpha1.OriginUnowned:
-		what = from + " originates it, but it is no ingress's address: a deleted ingress's VIP still announced, or a leak"
-	case v1alpha1.OriginDrained:
-		what = from + " originates the VIP of " + orElse(u.Ingress, "an ingress") + ", which asks it to withdraw (drained, or withdrawn for its health)"
-	case v1alpha1.OriginNotProgrammed:
-		what = from + " originates the VIP of " + orElse(u.Ingress, "an ingress") + " without being one of its members"
-	default:
-		what = from + " originates it and no ingress explains it"
-	}
-	msg := u.Prefix + ": " + what
-	if len(u.SeenBy) > 0 {
-		msg += "; carried by " + strings.Join(u.SeenBy, ", ")
-	}
-	if u.Since != "" {
-		msg += "; since " + u.Since
-	}
-	return msg
 }
 
 // IngressProblems lists what is wrong with an ingress: not Ready, and each member's

@@ -247,7 +247,8 @@ func TestAge(t *testing.T) {
 }
 
 // TestUnexpectedOrigins: each path no ingress explains is a problem of its kind, with its
-// prefix and member, though the class is Ready (it serves); the watcher's text lists them.
+// prefix and member and the words of the OriginsExplained condition, though the class is
+// Ready (it serves); the watcher's text lists them.
 func TestUnexpectedOrigins(t *testing.T) {
 	c := class("west", "east")
 	c.Status.UnexpectedOrigins = []v1alpha1.UnexpectedOrigin{
@@ -260,10 +261,10 @@ func TestUnexpectedOrigins(t *testing.T) {
 		t.Fatalf("ready %v, problems %+v", cl.Ready, ps)
 	}
 	if p := ps[0]; p.Reason != "Drained" || p.Member != "east" || p.Prefix != "192.168.155.151/32" ||
-		p.Message != "192.168.155.151/32: member east (AS65002) originates the VIP of team-a/web, which asks it to withdraw (drained, or withdrawn for its health); carried by core" {
+		p.Message != "192.168.155.151/32 from east (AS 65002): team-a/web asks east to withdraw it (drained or withdrawn) [Drained] (seen by core)" {
 		t.Errorf("drained: %+v", p)
 	}
-	if p := ps[1]; p.Reason != "NotProgrammed" || !strings.Contains(p.Message, "member west (AS65001) originates the VIP of team-a/api without being one of its members") {
+	if p := ps[1]; p.Reason != "NotProgrammed" || !strings.Contains(p.Message, "west is not a member of team-a/api") {
 		t.Errorf("not programmed: %+v", p)
 	}
 	text := Text{}.Watcher(cl)
