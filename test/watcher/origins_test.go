@@ -50,8 +50,13 @@ func TestUnexpectedOrigins(t *testing.T) {
 	})
 	f.West.Announce(vip)
 	f.East.Announce(vip)
-	waitIngress(t, name, "Advertised by both members", func(i *v1alpha1.AnycastIngress) error {
-		return testenv.ConditionIs(i.Status.Conditions, i.Generation, v1alpha1.ConditionAdvertised, metav1.ConditionTrue, "Advertised")
+	// Ready: advertised by both members, and both healthy, so that their
+	// BGPAdvertisements exist (the health gate holds a member's back until then).
+	waitIngress(t, name, "Advertised by both members, and Ready", func(i *v1alpha1.AnycastIngress) error {
+		if err := testenv.ConditionIs(i.Status.Conditions, i.Generation, v1alpha1.ConditionAdvertised, metav1.ConditionTrue, "Advertised"); err != nil {
+			return err
+		}
+		return testenv.ConditionIs(i.Status.Conditions, i.Generation, v1alpha1.ConditionReady, metav1.ConditionTrue, "")
 	})
 	explained := func() error {
 		cls, err := getClass(name)
@@ -65,12 +70,14 @@ func TestUnexpectedOrigins(t *testing.T) {
 	}
 	testenv.Eventually(t, "OriginsExplained=True while the members announce their VIP", converge, explained)
 	objects := memberObjects(t, name)
+	if len(objects) != 4 {
+		t.Fatalf("MetalLB objects of the ingress on the members: %v, want a pool and an advertisement on each", objects)
+	}
 
-	var appeared, went []time.Duration
+	var appeared, went []sample
 	t.Run("a pool prefix no ingress has", func(t *testing.T) {
-		for round := range 3 {
-			f.West.Announce(stray)
-			d := follow(t, "Unowned appears", expect(name, stray, fabric.WestASN, v1alpha1.OriginUnowned, "west", ""))
+		for range 3 {
+			d := follow(t, "Unowned appears", func() { f.West.Announce(stray) }, expect(name, stray, fabric.WestASN, v1alpha1.OriginUnowned, "west", ""))
 			appeared = append(appeared, d)
 			checkGauge(t, name, v1alpha1.OriginUnowned, 1)
 			cls, _ := getClass(name)
@@ -80,12 +87,9 @@ func TestUnexpectedOrigins(t *testing.T) {
 			if !strings.Contains(message2(cls.Status.Conditions, v1alpha1.ConditionOriginsExplained), stray.String()) {
 				t.Errorf("the condition does not name %s: %s", stray, message2(cls.Status.Conditions, v1alpha1.ConditionOriginsExplained))
 			}
-			f.West.Withdraw(stray)
-			d = follow(t, "Unowned goes", explained)
+			d = follow(t, "Unowned goes", func() { f.West.Withdraw(stray) }, explained)
 			went = append(went, d)
 			checkGauge(t, name, v1alpha1.OriginUnowned, 0)
-			t.Logf("round %d: %s announced by west: on the class %s later; withdrawn: gone %s later",
-				round+1, stray, appeared[len(appeared)-1].Round(time.Millisecond), d.Round(time.Millisecond))
 		}
 		warningEvent(t, name, stray.String())
 		if after := memberObjects(t, name); !sameObjects(objects, after) {
@@ -105,14 +109,11 @@ func TestUnexpectedOrigins(t *testing.T) {
 		})
 		testenv.Eventually(t, "nothing unexpected while drained east is silent", originsFollow, explained)
 		// East's speaker stands in for a MetalLB that did not withdraw.
-		f.East.Announce(vip)
-		d := follow(t, "Drained appears", expect(name, vip, fabric.EastASN, v1alpha1.OriginDrained, "east", "hello-world/"+name))
+		d := follow(t, "Drained appears", func() { f.East.Announce(vip) }, expect(name, vip, fabric.EastASN, v1alpha1.OriginDrained, "east", "hello-world/"+name))
 		appeared = append(appeared, d)
 		checkGauge(t, name, v1alpha1.OriginDrained, 1)
-		f.East.Withdraw(vip)
-		g := follow(t, "Drained goes", explained)
+		g := follow(t, "Drained goes", func() { f.East.Withdraw(vip) }, explained)
 		went = append(went, g)
-		t.Logf("drained east announced %s: on the class %s later; withdrawn: gone %s later", vip, d.Round(time.Millisecond), g.Round(time.Millisecond))
 		warningEvent(t, name, vip.String()+" from east")
 	})
 
@@ -133,8 +134,7 @@ func TestUnexpectedOrigins(t *testing.T) {
 		t.Cleanup(func() {
 			_ = exec.Command("ip", "netns", "exec", f.East.NS, "gobgp", "-u", "127.0.0.1", "-p", "50051", "global", "rib", "-a", "ipv4", "del", vip.String()).Run()
 		})
-		hijack("add")
-		d := follow(t, "UnknownOrigin appears", expect(name, vip, fabric.DefaultRogueASN, v1alpha1.OriginUnknown, "", "hello-world/"+name))
+		d := follow(t, "UnknownOrigin appears", func() { hijack("add") }, expect(name, vip, fabric.DefaultRogueASN, v1alpha1.OriginUnknown, "", "hello-world/"+name))
 		appeared = append(appeared, d)
 		checkGauge(t, name, v1alpha1.OriginUnknown, 1)
 		if ing := getIngress(t, name); !slices.ContainsFunc(ing.Status.Clusters, func(c v1alpha1.IngressClusterStatus) bool {
@@ -142,10 +142,8 @@ func TestUnexpectedOrigins(t *testing.T) {
 		}) {
 			t.Errorf("west must still be asked to advertise: %+v", ing.Status.Clusters)
 		}
-		hijack("del")
-		g := follow(t, "UnknownOrigin goes", explained)
+		g := follow(t, "UnknownOrigin goes", func() { hijack("del") }, explained)
 		went = append(went, g)
-		t.Logf("%s injected with origin AS %d: on the class %s later; removed: gone %s later", vip, fabric.DefaultRogueASN, d.Round(time.Millisecond), g.Round(time.Millisecond))
 		warningEvent(t, name, fmt.Sprintf("AS %d is no member's", fabric.DefaultRogueASN))
 		if after := memberObjects(t, name); !sameObjects(objects, after) {
 			t.Errorf("the ingress's member objects changed while a hijack was reported:\nbefore %v\nafter  %v", objects, after)
@@ -153,37 +151,47 @@ func TestUnexpectedOrigins(t *testing.T) {
 	})
 
 	t.Run("the VIP still announced after its ingress is deleted", func(t *testing.T) {
-		if err := west.Client.Delete(context.Background(), getIngress(t, name)); err != nil {
-			t.Fatal(err)
-		}
-		// West's speaker stands in for a MetalLB that has not caught up.
-		d := follow(t, "Unowned VIP appears", expect(name, vip, fabric.WestASN, v1alpha1.OriginUnowned, "west", ""))
-		t.Logf("ingress deleted: its VIP, still announced by west, on the class as Unowned %s after the delete call", d.Round(time.Millisecond))
-		f.West.Withdraw(vip)
-		g := follow(t, "Unowned VIP goes", explained)
+		// West's speaker stands in for a MetalLB that has not caught up. (Not an
+		// arrival: the path was there before the delete.)
+		follow(t, "Unowned VIP appears after the ingress's deletion", func() {
+			if err := west.Client.Delete(context.Background(), getIngress(t, name)); err != nil {
+				t.Fatal(err)
+			}
+		}, expect(name, vip, fabric.WestASN, v1alpha1.OriginUnowned, "west", ""))
+		g := follow(t, "Unowned VIP goes", func() { f.West.Withdraw(vip) }, explained)
 		went = append(went, g)
-		t.Logf("withdrawn: gone %s later", g.Round(time.Millisecond))
 	})
 
-	t.Logf("unexpected origin on the class after the speaker's change (path arrival): %s", summary(appeared))
-	t.Logf("unexpected origin gone from the class after the speaker's withdrawal: %s", summary(went))
+	t.Logf("unexpected origin on the class, from the start of the speaker's command that sends the path: %s; from its return: %s",
+		summary(appeared, false), summary(appeared, true))
+	t.Logf("unexpected origin gone from the class, from the start of the speaker's command that withdraws it: %s; from its return: %s",
+		summary(went, false), summary(went, true))
 }
 
-// follow polls f every 20 ms until it holds and returns how long that took; a failure
-// after originsFollow fails the test.
-func follow(t *testing.T, what string, f func() error) time.Duration {
+// follow makes a change (a speaker's command, an API call), then polls f every 20 ms
+// until it holds and returns how long that took from the start of the change (the
+// speaker's command included: an upper bound of the delay from the path's arrival); a
+// failure after originsFollow fails the test.
+func follow(t *testing.T, what string, change func(), f func() error) sample {
 	t.Helper()
 	start := time.Now()
+	change()
+	took := time.Since(start)
 	var err error
 	for time.Since(start) < originsFollow {
 		if err = f(); err == nil {
-			return time.Since(start)
+			d := time.Since(start)
+			t.Logf("%s: %s after the change began (its command took %s of it)", what, d.Round(time.Millisecond), took.Round(time.Millisecond))
+			return sample{d, d - took}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("%s: not within %s: %v", what, originsFollow, err)
-	return 0
+	return sample{}
 }
+
+// sample is one delay: from the start of the change's command, and from its return.
+type sample struct{ total, afterCommand time.Duration }
 
 // expect checks that the class lists exactly one unexpected origin, as described.
 func expect(class string, prefix netip.Prefix, origin uint32, kind v1alpha1.OriginKind, member, ingress string) func() error {
@@ -281,9 +289,6 @@ func memberObjects(t *testing.T, ingress string) map[string]string {
 			}
 		}
 	}
-	if len(out) == 0 {
-		t.Fatalf("no MetalLB objects of the ingress on the members")
-	}
 	return out
 }
 
@@ -299,9 +304,16 @@ func sameObjects(a, b map[string]string) bool {
 	return true
 }
 
-func summary(ds []time.Duration) string {
-	if len(ds) == 0 {
+func summary(samples []sample, afterCommand bool) string {
+	if len(samples) == 0 {
 		return "no samples"
+	}
+	ds := make([]time.Duration, len(samples))
+	for i, s := range samples {
+		ds[i] = s.total
+		if afterCommand {
+			ds[i] = s.afterCommand
+		}
 	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
