@@ -24,6 +24,7 @@ import (
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/operator"
+	gatewayfixture "github.com/anycast-operator/anycast-operator/test/fixtures/gateway"
 	"github.com/anycast-operator/anycast-operator/test/scale/apicount"
 	"github.com/anycast-operator/anycast-operator/test/scale/membercheck"
 	"github.com/anycast-operator/anycast-operator/test/testenv"
@@ -106,13 +107,22 @@ func create(t testing.TB, c client.Client, obj client.Object) {
 	}
 }
 
-// namespaces creates count hub namespaces named prefix-NN.
+// namespaces creates count namespaces named prefix-NN on both clusters, each with the
+// ready backends the tests' routes use (web:8080, api:9090), as the applications the
+// ingresses expose would be on every member.
 func namespaces(t testing.TB, prefix string, count int) []string {
 	t.Helper()
 	var out []string
 	for i := 0; i < count; i++ {
 		ns := fmt.Sprintf("%s-%02d", prefix, i)
-		create(t, west.Client, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+		for _, e := range []*testenv.Env{west, east} {
+			create(t, e.Client, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+			for svc, port := range map[string]int32{"web": 8080, "api": 9090} {
+				if err := gatewayfixture.ReadyBackend(context.Background(), e.Client, ns, svc, port, 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		out = append(out, ns)
 	}
 	return out

@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	gatewayfixture "github.com/anycast-operator/anycast-operator/test/fixtures/gateway"
 	"github.com/anycast-operator/anycast-operator/test/testenv"
 )
 
@@ -58,6 +59,15 @@ func run(m *testing.M) int {
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		return 1
+	}
+	// Clearly named stand-ins for each cluster's Gateway implementation and MetalLB's IP
+	// assignment: a member advertises a VIP only once its health is known (the Gateway
+	// programmed, its Service holding the VIP, the route backends ready), as with the real
+	// components, so the members must have something that reports it.
+	fctx, stopFixtures := context.WithCancel(ctx)
+	defer stopFixtures()
+	for _, e := range []*testenv.Env{west, east} {
+		go (&gatewayfixture.Implementation{Client: e.Client, GatewayClassNames: []string{"envoy"}}).Run(fctx)
 	}
 	code := m.Run()
 	if binaryPath != "" {

@@ -65,7 +65,10 @@ func TestRestartMidApply(t *testing.T) {
 	// 2. A new operator converges; then an update of all 200 is interrupted.
 	second := startReplica(t, "second", operator.Options{})
 	start = time.Now()
-	rep := waitConverged(t, cls, n, 5*time.Minute)
+	// The Gateway implementation stand-in programs the 400 Gateways one pass at a time,
+	// and each member advertises only once its Gateway is programmed (its health): about
+	// 1.5 minutes on a quiet 2-core machine, most of it the stand-in's.
+	rep := waitConverged(t, cls, n, 10*time.Minute)
 	t.Logf("after the SIGKILL, a new operator converged in %s: west %d objects, east %d", time.Since(start).Round(time.Millisecond), rep.Objects["west"], rep.Objects["east"])
 
 	for _, ing := range ingressesOf(t, cls) {
