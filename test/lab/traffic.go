@@ -131,11 +131,16 @@ func (t *labTraffic) changesIn(from, to time.Time) []labfabric.RouteChange {
 
 // Reroute is one move of the core's path: the core's route change (At, its next hops
 // From and To; one or several kernel events within rerouteGroup, as IPv6 multipath routes
-// are replaced by a deletion and an addition), and the fabric's convergence before it,
+// are replaced by a deletion and an addition), and the fabric's convergence around it:
 // from the first TOR route change at most maxConvergence before (Start; At itself when no
-// TOR changed first).
+// TOR changed first) to the last TOR route change at most maxConvergence after (End; At
+// itself when none followed). Both orders happen: on a withdrawal the TOR drops the
+// speaker's route before the core moves; on a return the core may install the new
+// multipath route before the TOR's kernel has the speaker's route again, and a flow the
+// core hashes to that TOR meanwhile is sent back towards the core (seen as "no route to
+// host" 49 ms after the core's change in the real-stack lab).
 type Reroute struct {
-	Start time.Time
+	Start, End time.Time
 	labfabric.RouteChange
 }
 
@@ -158,19 +163,33 @@ func (t *labTraffic) reroutes() []Reroute {
 			tor = append(tor, c.At)
 		}
 	}
+	return reroutesOf(t.core.Changes(), tor)
+}
+
+// reroutesOf groups the core's route changes into reroutes and gives each the TORs' route
+// changes (tor, any order) around it as its convergence window.
+func reroutesOf(core []labfabric.RouteChange, tor []time.Time) []Reroute {
 	var out []Reroute
-	for _, c := range t.core.Changes() {
+	for _, c := range core {
 		if n := len(out); n > 0 && c.At.Sub(out[n-1].At) <= rerouteGroup {
 			out[n-1].At, out[n-1].To = c.At, c.To
 			continue
 		}
-		r := Reroute{Start: c.At, RouteChange: c}
+		r := Reroute{Start: c.At, End: c.At, RouteChange: c}
 		for _, at := range tor {
-			if at.Before(r.Start) && c.At.Sub(at) <= maxConvergence && (len(out) == 0 || at.After(out[len(out)-1].At.Add(rerouteGroup))) {
+			if at.Before(r.Start) && c.At.Sub(at) <= maxConvergence && (len(out) == 0 || at.After(out[len(out)-1].End)) {
 				r.Start = at
 			}
 		}
 		out = append(out, r)
+	}
+	// A TOR's change after a core's change ends that reroute, unless the next one began.
+	for i := range out {
+		for _, at := range tor {
+			if at.After(out[i].End) && at.Sub(out[i].At) <= maxConvergence && (i+1 == len(out) || at.Before(out[i+1].Start)) {
+				out[i].End = at
+			}
+		}
 	}
 	return out
 }
@@ -181,7 +200,7 @@ type Failure struct {
 	Path string
 	traffic.Result
 	// Reroute is the core's move the request was in flight at: it started before the
-	// core's change and ended after the reroute began (the first TOR's change).
+	// reroute ended and ended after it began.
 	Reroute Reroute
 	// Via is where the core's multipath hash sends the request's flow (its source port)
 	// now, for a failure at no reroute ("ip route get" at the core).
@@ -192,8 +211,8 @@ type Failure struct {
 func (f Failure) Allowed() bool { return !f.Reroute.At.IsZero() }
 
 // failures lists the failed requests started in [from, to), each with the reroute it was
-// in flight at, if any: started before the core's change and ended (allowing
-// inFlightSlack for the monitors' delivery) after the reroute's first change.
+// in flight at, if any: started before the reroute's last route change and ended
+// (allowing inFlightSlack for the monitors' delivery) after its first.
 func (t *labTraffic) failures(from, to time.Time) []Failure {
 	reroutes := t.reroutes()
 	var out []Failure
@@ -206,13 +225,7 @@ func (t *labTraffic) failures(from, to time.Time) []Failure {
 				continue
 			}
 			f := Failure{Path: g.path, Result: r}
-			end := r.End.Add(inFlightSlack)
-			for _, rr := range reroutes {
-				if !r.Start.After(rr.At) && !end.Before(rr.Start) {
-					f.Reroute = rr
-					break
-				}
-			}
+			f.Reroute, _ = inFlightAt(r.Start, r.End, reroutes)
 			if !f.Allowed() {
 				f.Via = t.flowVia(r.Local)
 			}
@@ -220,6 +233,19 @@ func (t *labTraffic) failures(from, to time.Time) []Failure {
 		}
 	}
 	return out
+}
+
+// inFlightAt finds the reroute a request from start to end was in flight at: begun
+// before the reroute's last route change, ended (allowing inFlightSlack for the monitors'
+// delivery) after its first.
+func inFlightAt(start, end time.Time, reroutes []Reroute) (Reroute, bool) {
+	end = end.Add(inFlightSlack)
+	for _, rr := range reroutes {
+		if !start.After(rr.End) && !end.Before(rr.Start) {
+			return rr, true
+		}
+	}
+	return Reroute{}, false
 }
 
 // flowVia asks the core which next hop its multipath hash picks for a flow from the
@@ -339,8 +365,7 @@ func (s StepTraffic) String() string {
 	for _, f := range s.Failures {
 		fmt.Fprintf(&b, "\n      failed %s %s..%s: %s", f.Path, f.Start.Format("15:04:05.000"), f.End.Format("15:04:05.000"), oneLine(f.Err, 80))
 		if f.Allowed() {
-			fmt.Fprintf(&b, " (in flight while the path moved: a TOR's change at %s, the core's at %s)",
-				f.Reroute.Start.Format("15:04:05.000"), f.Reroute.At.Format("15:04:05.000"))
+			fmt.Fprintf(&b, " (in flight while the path moved: %s)", f.Reroute.moves())
 			continue
 		}
 		b.WriteString(" (NOT at a reroute")
@@ -350,6 +375,20 @@ func (s StepTraffic) String() string {
 		b.WriteString(")")
 	}
 	return b.String()
+}
+
+// moves says in which order the reroute's route changes came.
+func (r Reroute) moves() string {
+	ts := func(t time.Time) string { return t.Format("15:04:05.000") }
+	switch {
+	case r.Start.Before(r.At) && r.End.After(r.At):
+		return fmt.Sprintf("a TOR's change at %s, the core's at %s, a TOR's at %s", ts(r.Start), ts(r.At), ts(r.End))
+	case r.Start.Before(r.At):
+		return fmt.Sprintf("a TOR's change at %s, the core's at %s", ts(r.Start), ts(r.At))
+	case r.End.After(r.At):
+		return fmt.Sprintf("the core's change at %s, a TOR's at %s", ts(r.At), ts(r.End))
+	}
+	return "the core's change at " + ts(r.At)
 }
 
 func hops(h []string) string {

@@ -1,0 +1,44 @@
+package lab
+
+import (
+	"testing"
+	"time"
+
+	labfabric "github.com/anycast-operator/anycast-operator/test/lab/fabric"
+)
+
+// TestRerouteWindows: a reroute's window runs from a TOR's change shortly before the
+// core's (a withdrawal: the TOR drops the speaker's route first) to a TOR's change
+// shortly after it (a return: the core installs the multipath route before the TOR's
+// kernel has the speaker's route back, as the real-stack lab showed, 49 ms apart); a TOR
+// change belongs to the nearest reroute only, and one far from any core change to none.
+func TestRerouteWindows(t *testing.T) {
+	at := func(ms int) time.Time {
+		return time.Date(2026, 12, 5, 8, 24, 0, 0, time.UTC).Add(time.Duration(ms) * time.Millisecond)
+	}
+	core := []labfabric.RouteChange{
+		{At: at(1000), From: []string{"a", "b"}, To: []string{"a"}},  // drain: the TOR moved 52 ms before
+		{At: at(30000), From: []string{"a"}, To: []string{"a", "b"}}, // undrain: the TOR follows 49 ms after
+		{At: at(30001), From: []string{"a", "b"}, To: []string{"a", "b"}},
+	}
+	tor := []time.Time{at(30049), at(948), at(20000)}
+	got := reroutesOf(core, tor)
+	if len(got) != 2 {
+		t.Fatalf("%d reroutes, want 2 (the core's two events 1 ms apart are one): %+v", len(got), got)
+	}
+	if !got[0].Start.Equal(at(948)) || !got[0].End.Equal(at(1000)) {
+		t.Errorf("drain window %s..%s, want the TOR's change at +948ms to the core's at +1000ms", got[0].Start, got[0].End)
+	}
+	if !got[1].Start.Equal(at(30000)) || !got[1].End.Equal(at(30049)) || !got[1].At.Equal(at(30001)) {
+		t.Errorf("undrain window %s..%s (core %s), want the core's change at +30000ms to the TOR's at +30049ms", got[1].Start, got[1].End, got[1].At)
+	}
+	// A request started 15 ms after the core's change on undrain and ended 20 ms later
+	// was in flight while the path moved; one 3 s later was not.
+	in := func(start, end time.Time) bool { _, ok := inFlightAt(start, end, got); return ok }
+	if !in(at(30015), at(30019)) {
+		t.Error("a request in flight between the core's and the TOR's change on undrain is not matched with the reroute")
+	}
+	if in(at(33000), at(33004)) || in(at(20000), at(20004)) {
+		t.Error("a request far from any core change is matched with a reroute")
+	}
+}
