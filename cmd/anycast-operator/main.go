@@ -28,7 +28,7 @@ var version = "dev"
 
 func main() {
 	if isPlugin(os.Args[0]) {
-		os.Exit(statusCmd(os.Args[1:], os.Stdout, os.Stderr))
+		os.Exit(statusCmd(pluginArgs(os.Args[1:]), os.Stdout, os.Stderr))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

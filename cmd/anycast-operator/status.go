@@ -84,6 +84,16 @@ func defaultStatusDeps() statusDeps {
 // kubectl-anycast from the PATH.
 const pluginName = "kubectl-anycast"
 
+// pluginArgs are the status command's arguments when run as the plugin: `kubectl anycast
+// status ...` reads as `kubectl anycast ...` (an ingress named status is then
+// `kubectl anycast status status`).
+func pluginArgs(args []string) []string {
+	if len(args) > 0 && args[0] == "status" {
+		return args[1:]
+	}
+	return args
+}
+
 // isPlugin tells whether the binary runs as the kubectl plugin (a link named
 // kubectl-anycast).
 func isPlugin(argv0 string) bool {

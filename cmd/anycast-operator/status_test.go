@@ -594,3 +594,18 @@ func kubeconfigFile(t *testing.T, kubeconfig []byte, ns string) string {
 	}
 	return p
 }
+
+// TestPluginArgs: `kubectl anycast status -n ns web` is `kubectl anycast -n ns web`, and an
+// ingress named status stays reachable.
+func TestPluginArgs(t *testing.T) {
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"status", "-n", "ns", "web"}, []string{"-n", "ns", "web"}},
+		{[]string{"-n", "ns", "web"}, []string{"-n", "ns", "web"}},
+		{[]string{"status", "status"}, []string{"status"}},
+		{nil, nil},
+	} {
+		if got := pluginArgs(tc.in); strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("pluginArgs(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
