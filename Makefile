@@ -67,13 +67,13 @@ test: vet envtest-assets skupper-crds real-components ## Run all tests against a
 .PHONY: test-unit
 # The pure packages (no API server, no root, no network namespaces): every one of them, so
 # a new pure package goes here too.
-UNIT_PACKAGES ?= ./internal/render/... ./internal/status/... ./internal/statusview/... ./internal/routerview/... ./internal/ipam/... ./internal/health/... \
+UNIT_PACKAGES ?= ./internal/render/... ./internal/status/... ./internal/statusview/... ./internal/routerview/... ./internal/origins/... ./internal/ipam/... ./internal/health/... \
 	./internal/logging/... ./test/lab/gobgpnet/... ./test/scale/apicount/... ./test/traffic/... ./config/argocd/...
 
 .PHONY: test-unit
 test-unit: skupper-crds ## Run only the tests that need no API server, root or network namespaces (the pure packages, the render command).
 	$(GO) test $(GO_TEST_FLAGS) $(UNIT_PACKAGES)
-	$(GO) test $(GO_TEST_FLAGS) -run 'TestRender|FuzzValidation|TestValidationSeeds' ./cmd/anycast-operator/
+	$(GO) test $(GO_TEST_FLAGS) -run 'TestRender|FuzzValidation|TestValidationSeeds|TestStatus(Golden|BadInput|JSONIsTheReport|Color|ClassForbidden|ConnectErrors|IsASubcommandAndAPlugin)$$|TestPluginArgs' ./cmd/anycast-operator/
 
 .PHONY: golden
 golden: ## Regenerate the renderer's golden files (review the diff!).
