@@ -17,6 +17,7 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/bgp"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 	"github.com/anycast-operator/anycast-operator/test/fabric"
@@ -98,23 +99,30 @@ func TestUnexpectedOrigins(t *testing.T) {
 	})
 
 	t.Run("a drained member still announces", func(t *testing.T) {
-		f.East.Withdraw(vip)
-		testenv.Eventually(t, "drain east", converge, func() error {
-			cur := getIngress(t, name)
-			cur.Spec.Drain = []string{"east"}
-			return west.Client.Update(context.Background(), cur)
-		})
+		drained := expect(name, vip, fabric.EastASN, v1alpha1.OriginDrained, "east", "hello-world/"+name)
+		// East's speaker stands in for a MetalLB that does not withdraw: drained while
+		// announcing, the entry comes with the ingress's new member state (no path moves).
+		// First let the watcher's trailing counter push of the previous step go (at most
+		// every bgp.CountersEvery): it brings the class back too, and would pass for the
+		// ingress's notification.
+		time.Sleep(bgp.CountersEvery + time.Second)
+		follow(t, "Drained appears when east, announcing, is drained", func() {
+			testenv.Eventually(t, "drain east", converge, func() error {
+				cur := getIngress(t, name)
+				cur.Spec.Drain = []string{"east"}
+				return west.Client.Update(context.Background(), cur)
+			})
+		}, drained)
+		checkGauge(t, name, v1alpha1.OriginDrained, 1)
+		warningEvent(t, name, vip.String()+" from east")
+		went = append(went, follow(t, "Drained goes", func() { f.East.Withdraw(vip) }, explained))
 		waitIngress(t, name, "east drained and gone from the routers", func(i *v1alpha1.AnycastIngress) error {
 			return testenv.ConditionIs(i.Status.Conditions, i.Generation, v1alpha1.ConditionDrained, metav1.ConditionTrue, "Withdrawn")
 		})
-		testenv.Eventually(t, "nothing unexpected while drained east is silent", originsFollow, explained)
-		// East's speaker stands in for a MetalLB that did not withdraw.
-		d := follow(t, "Drained appears", func() { f.East.Announce(vip) }, expect(name, vip, fabric.EastASN, v1alpha1.OriginDrained, "east", "hello-world/"+name))
-		appeared = append(appeared, d)
-		checkGauge(t, name, v1alpha1.OriginDrained, 1)
-		g := follow(t, "Drained goes", func() { f.East.Withdraw(vip) }, explained)
-		went = append(went, g)
-		warningEvent(t, name, vip.String()+" from east")
+		// And a drained member that starts announcing again.
+		appeared = append(appeared, follow(t, "Drained appears when drained east announces", func() { f.East.Announce(vip) }, drained))
+		went = append(went, follow(t, "Drained goes", func() { f.East.Withdraw(vip) }, explained))
+		checkGauge(t, name, v1alpha1.OriginDrained, 0)
 	})
 
 	t.Run("an origin AS that is no member's", func(t *testing.T) {
