@@ -79,9 +79,10 @@ type Applier struct {
 	// Indexed lists the kinds for which Reader has the owner index (owner.IndexField):
 	// Prune looks those up by index instead of matching every cached object's labels.
 	Indexed map[schema.GroupVersionKind]bool
-	// MetalLBNamespaces, when set, are where Prune looks for MetalLB's kinds (group
-	// metallb.io): a spoke grants the operator MetalLB rights in MetalLB's namespace only,
-	// so a cluster-wide list of them would be refused there.
+	// MetalLBNamespaces, when set, are where Prune looks for MetalLB's kinds (groups
+	// metallb.io and frrk8s.metallb.io, its frr-k8s backend's): a spoke grants the
+	// operator MetalLB rights in MetalLB's namespace only, so a cluster-wide list of them
+	// would be refused there.
 	MetalLBNamespaces []string
 }
 
@@ -267,8 +268,9 @@ func IDOf(u *unstructured.Unstructured) ID {
 
 // Prune deletes every object of the given kinds owned by ref that keep does not hold. It
 // lists through Reader (the label-filtered cache) and returns how many it deleted. Kinds
-// whose CRD is not installed are skipped: nothing of that kind can exist. Secrets are
-// only looked for in secretNamespace: the operator may not list Secrets anywhere else.
+// whose CRD is not installed are skipped: nothing of that kind can exist. Secrets and
+// ConfigMaps (MetalLB's bgpextras) are only looked for in secretNamespace: the operator
+// may not list them anywhere else.
 func (a *Applier) Prune(ctx context.Context, ref owner.Ref, kinds []schema.GroupVersionKind, keep map[ID]bool, secretNamespace string) (int, error) {
 	return a.prune(ctx, ref.Selector(), ref.IndexKey(), kinds, keep, secretNamespace)
 }
@@ -291,12 +293,12 @@ func (a *Applier) prune(ctx context.Context, sel labels.Selector, indexKey strin
 		}
 		namespaces := []string{""}
 		switch {
-		case gvk.Group == "" && gvk.Kind == "Secret":
+		case gvk.Group == "" && (gvk.Kind == "Secret" || gvk.Kind == "ConfigMap"):
 			if secretNamespace == "" {
 				continue
 			}
 			namespaces = []string{secretNamespace}
-		case gvk.Group == "metallb.io" && len(a.MetalLBNamespaces) > 0:
+		case (gvk.Group == "metallb.io" || gvk.Group == "frrk8s.metallb.io") && len(a.MetalLBNamespaces) > 0:
 			namespaces = a.MetalLBNamespaces
 		}
 		var items []unstructured.Unstructured

@@ -44,11 +44,11 @@ func (m *Member) Applier() *apply.Applier {
 }
 
 // IndexOwners adds the owner index to a cache for every rendered kind the cluster serves
-// (Secrets are never cached), before the cache starts, and returns the indexed kinds.
+// (Secrets and ConfigMaps are never cached), before the cache starts, and returns the indexed kinds.
 func IndexOwners(ctx context.Context, indexer client.FieldIndexer, mapper meta.RESTMapper) (map[schema.GroupVersionKind]bool, error) {
 	out := map[schema.GroupVersionKind]bool{}
 	for _, gvk := range render.AllKinds {
-		if gvk == render.GVKSecret {
+		if render.LiveOnly(gvk) {
 			continue
 		}
 		if _, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {

@@ -26,6 +26,9 @@ var (
 	// GVKServiceBGPStatus says, per Service and node, which peers a speaker announces the
 	// Service's IP to.
 	GVKServiceBGPStatus = schema.GroupVersionKind{Group: "metallb.io", Version: "v1beta1", Kind: "ServiceBGPStatus"}
+	// GVKBGPSessionState is frr-k8s's report of one BGP session of one node (MetalLB in
+	// frr-k8s mode), in frr-k8s's namespace: MetalLB's unless told otherwise.
+	GVKBGPSessionState = schema.GroupVersionKind{Group: "frrk8s.metallb.io", Version: "v1beta1", Kind: "BGPSessionState"}
 )
 
 // ObservedByObject are the cache entries, on a member and on the hub's own cluster, for
@@ -33,9 +36,10 @@ var (
 // objects are watched in MetalLB's namespaces only (nil: every namespace, as on the hub's
 // own cluster, whose role is cluster-wide): a spoke grants MetalLB rights there alone.
 // Every IPAddressPool is watched, ours or not (MetalLB rejects its whole configuration
-// when two pools overlap, so a VIP's pool is checked against all of them), and MetalLB's
-// ConfigurationStates and ServiceBGPStatuses; the Nodes are cut down to what decides
-// whether MetalLB may announce from them.
+// when two pools overlap, so a VIP's pool is checked against all of them), MetalLB's
+// ConfigurationStates and ServiceBGPStatuses, and frr-k8s's BGPSessionStates (its
+// FRRConfigurations are watched like MetalLB's, ours only); the Nodes are cut down to what
+// decides whether MetalLB may announce from them.
 func ObservedByObject(metallbNamespaces []string) map[client.Object]cache.ByObject {
 	everything := labels.Everything()
 	managed := owner.Managed()
@@ -56,6 +60,8 @@ func ObservedByObject(metallbNamespaces []string) map[client.Object]cache.ByObje
 		newUnstructured(render.GVKBFDProfile):       in(managed),
 		newUnstructured(GVKConfigurationState):      in(everything),
 		newUnstructured(GVKServiceBGPStatus):        in(everything),
+		newUnstructured(render.GVKFRRConfiguration): in(managed),
+		newUnstructured(GVKBGPSessionState):         in(everything),
 		&corev1.Node{}:                              {Label: everything, Transform: trimNode},
 	}
 }
@@ -89,12 +95,23 @@ func newUnstructured(gvk schema.GroupVersionKind) *unstructured.Unstructured {
 // VerdictChanged reports whether an update of a ConfigurationState changed MetalLB's
 // verdict (its result or error summary), the only change worth a reconcile.
 func VerdictChanged(old, new interface{}) bool {
+	return statusChanged(old, new, "result", "errorSummary")
+}
+
+// SessionStateChanged reports whether an update of a BGPSessionState changed the
+// session's BGP or BFD state, the only change worth a reconcile.
+func SessionStateChanged(old, new interface{}) bool {
+	return statusChanged(old, new, "bgpStatus", "bfdStatus")
+}
+
+// statusChanged reports whether an update changed one of the status fields.
+func statusChanged(old, new interface{}, fields ...string) bool {
 	o, ok1 := old.(*unstructured.Unstructured)
 	n, ok2 := new.(*unstructured.Unstructured)
 	if !ok1 || !ok2 {
 		return true
 	}
-	for _, f := range []string{"result", "errorSummary"} {
+	for _, f := range fields {
 		a, _, _ := unstructured.NestedString(o.Object, "status", f)
 		b, _, _ := unstructured.NestedString(n.Object, "status", f)
 		if a != b {

@@ -378,7 +378,7 @@ func (r *Remote) buildCluster(ctx context.Context, c *conn) error {
 		o.Scheme = r.Scheme
 		o.Logger = r.Log.WithValues("member", c.ref)
 		o.Cache = MemberCacheOptions(namespaces)
-		o.Client = client.Options{Cache: &client.CacheOptions{Unstructured: true, DisableFor: []client.Object{&corev1.Secret{}}}}
+		o.Client = client.Options{Cache: &client.CacheOptions{Unstructured: true, DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}}
 	})
 	if err != nil {
 		return err

@@ -59,6 +59,12 @@ type ClassReconciler struct {
 // its namespace. Nothing else: the Helm chart templates both namespaces.
 // +kubebuilder:rbac:groups="",namespace=anycast-system,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",namespace=metallb-system,resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// What the nodes learn from their peers: FRRConfigurations (MetalLB's frr-k8s mode) and
+// MetalLB's bgpextras ConfigMap (frr mode; read live, in MetalLB's namespace only), and the
+// speakers' own session state (frr-k8s's BGPSessionStates, read only).
+// +kubebuilder:rbac:groups=frrk8s.metallb.io,resources=frrconfigurations,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=frrk8s.metallb.io,resources=bgpsessionstates,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",namespace=metallb-system,resources=configmaps,verbs=get;list;create;update;patch;delete
 
 // Reconcile brings the class's shared objects on every member in line with its spec.
 func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
@@ -74,6 +80,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	orig := class.DeepCopy()
 	before := &orig.Status
 	conds := status.Conditions{List: &class.Status.Conditions, Generation: class.Generation}
+	var notices []status.Event // told once the status that lists them is written
 	writeStatus := func() error {
 		class.Status.ObservedGeneration = class.Generation
 		class.Status.Ingresses = int32(len(ingresses.Items))
@@ -85,6 +92,7 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 		}
 		emitTransitions(r.Recorder, class, before.Conditions, class.Status.Conditions)
 		emit(r.Recorder, class, origins.Events(before.UnexpectedOrigins, class.Status.UnexpectedOrigins))
+		emit(r.Recorder, class, notices)
 		return nil
 	}
 
@@ -156,13 +164,17 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 			if err := observe.MetalLBVerdict(ctx, class, member, &st); err != nil {
 				// Not read this time (a member cache still starting, say): what was known
 				// stands, and the reconcile is retried.
-				for _, p := range before.Clusters {
-					if p.Name == st.Name {
-						st.MetalLB, st.MetalLBMessage = p.MetalLB, p.MetalLBMessage
-					}
-				}
+				p := previous(before.Clusters, st.Name)
+				st.MetalLB, st.MetalLBMessage = p.MetalLB, p.MetalLBMessage
 				transient = append(transient, fmt.Errorf("cluster %s: %w", co.Name, err))
 			}
+			if err := observe.SpeakerStatus(ctx, class, member, &st, before.Clusters, time.Now()); err != nil {
+				transient = append(transient, fmt.Errorf("cluster %s: %w", co.Name, err))
+			}
+		}
+		st.Notices = render.NoticeMessages(co.Notices)
+		for _, n := range render.NewNotices(previous(before.Clusters, co.Name).Notices, co.Notices) {
+			notices = append(notices, status.Event{Type: corev1.EventTypeNormal, Reason: n.Reason, Action: n.Reason, Note: co.Name + ": " + n.Message})
 		}
 		statuses = append(statuses, keepTransitionTime(before.Clusters, st))
 	}
@@ -198,7 +210,8 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 		conds.Set(v1alpha1.ConditionAccepted, false, v1alpha1.ReasonNameConflict, joinNames(nameConflicts))
 	}
 	setMetalLBConfigValid(conds, statuses)
-	conds.Ready([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionClustersReachable}, []string{v1alpha1.ConditionSessionsEstablished, v1alpha1.ConditionMetalLBConfigValid})
+	setSpeakerSessions(conds, statuses)
+	conds.Ready([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionClustersReachable}, []string{v1alpha1.ConditionSessionsEstablished, v1alpha1.ConditionMetalLBConfigValid, v1alpha1.ConditionSpeakerSessionsEstablished})
 	return withTransient(res, transient)
 }
 

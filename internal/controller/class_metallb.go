@@ -39,6 +39,27 @@ func setMetalLBConfigValid(conds status.Conditions, statuses []v1alpha1.ClusterS
 	}
 }
 
+// setSpeakerSessions sets SpeakerSessionsEstablished from what frr-k8s reports of the
+// speakers' sessions (observe.SpeakersCondition); absent while no member reports any.
+func setSpeakerSessions(conds status.Conditions, statuses []v1alpha1.ClusterStatus) {
+	present, ok, reason, msg := observe.SpeakersCondition(statuses)
+	if !present {
+		conds.Remove(v1alpha1.ConditionSpeakerSessionsEstablished)
+		return
+	}
+	conds.Set(v1alpha1.ConditionSpeakerSessionsEstablished, ok, reason, msg)
+}
+
+// previous is a member's entry in the class status before this reconcile (zero if none).
+func previous(statuses []v1alpha1.ClusterStatus, name string) v1alpha1.ClusterStatus {
+	for _, p := range statuses {
+		if p.Name == name {
+			return p
+		}
+	}
+	return v1alpha1.ClusterStatus{}
+}
+
 // ReasonMetalLBConfigValid: every member that publishes a verdict accepts its
 // configuration.
 const ReasonMetalLBConfigValid = "MetalLBConfigValid"

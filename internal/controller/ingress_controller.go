@@ -39,7 +39,7 @@ const Finalizer = "anycast.dev/cleanup"
 // namespace's Skupper network: skupperlink.NetworkKinds).
 var (
 	ingressKinds = []schema.GroupVersionKind{render.GVKIPAddressPool, render.GVKBGPAdvertisement, render.GVKGateway, render.GVKService, render.GVKHTTPRoute, render.GVKConnector, render.GVKListener}
-	classKinds   = []schema.GroupVersionKind{render.GVKSecret, render.GVKBFDProfile, render.GVKBGPPeer, render.GVKGatewayClass}
+	classKinds   = []schema.GroupVersionKind{render.GVKSecret, render.GVKConfigMap, render.GVKBFDProfile, render.GVKBGPPeer, render.GVKFRRConfiguration, render.GVKGatewayClass}
 )
 
 // IngressReconciler reconciles AnycastIngress objects on the hub into objects on every

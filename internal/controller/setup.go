@@ -47,8 +47,10 @@ func (r *IngressReconciler) memberWatches() []clusters.Watch {
 		// A pool that is not ours may come, change or go and overlap a VIP (or stop to).
 		{Object: newUnstructured(render.GVKIPAddressPool), Map: r.memberIngresses,
 			Predicates: []predicate.Predicate{predicate.NewPredicateFuncs(clusters.IsForeignObject)}},
-		// MetalLB's verdict: only a changed one is news (see verdictChanged).
+		// MetalLB's verdict: only a changed one is news (see verdictChanged); likewise the
+		// speakers' session state (frr-k8s), which the health gate reads.
 		{Object: newUnstructured(clusters.GVKConfigurationState), Map: r.memberIngresses, Predicates: []predicate.Predicate{verdictChanged}},
+		{Object: newUnstructured(clusters.GVKBGPSessionState), Map: r.memberIngresses, Predicates: []predicate.Predicate{sessionStateChanged}},
 	}
 	for _, gvk := range append(append([]schema.GroupVersionKind{}, ingressKinds...), skupperlink.NetworkKinds...) {
 		// Ours, created by us: only a change or a deletion by someone else needs a repair.
@@ -187,14 +189,15 @@ func (r *IngressReconciler) ownerRequests(ctx context.Context, _ clusters.Source
 // cluster included: the objects the operator wrote for the class, and MetalLB's verdict.
 func (r *ClassReconciler) memberWatches() []clusters.Watch {
 	notCreated := predicate.Funcs{CreateFunc: func(event.CreateEvent) bool { return false }}
-	watches := []clusters.Watch{{Object: newUnstructured(clusters.GVKConfigurationState), Predicates: []predicate.Predicate{verdictChanged},
-		Map: func(ctx context.Context, m clusters.Source, _ client.Object) []reconcile.Request {
-			var out []reconcile.Request
-			for _, c := range m.Classes(ctx) {
-				out = append(out, lookup.ClassRequest(c))
-			}
-			return out
-		}}}
+	classes := func(ctx context.Context, m clusters.Source, _ client.Object) []reconcile.Request {
+		var out []reconcile.Request
+		for _, c := range m.Classes(ctx) {
+			out = append(out, lookup.ClassRequest(c))
+		}
+		return out
+	}
+	watches := []clusters.Watch{{Object: newUnstructured(clusters.GVKConfigurationState), Predicates: []predicate.Predicate{verdictChanged}, Map: classes},
+		{Object: newUnstructured(clusters.GVKBGPSessionState), Predicates: []predicate.Predicate{sessionStateChanged}, Map: classes}}
 	for _, gvk := range classKinds {
 		if render.LiveOnly(gvk) {
 			continue // read live, never cached
@@ -255,10 +258,12 @@ func (r *ClassReconciler) classesOfSecret(ctx context.Context, o client.Object) 
 }
 
 // verdictChanged passes ConfigurationState events that change MetalLB's verdict: MetalLB
-// rewrites the objects at every configuration change.
-var verdictChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-	return clusters.VerdictChanged(e.ObjectOld, e.ObjectNew)
-}}
+// rewrites the objects at every configuration change. sessionStateChanged passes
+// BGPSessionState events that change a session's state.
+var (
+	verdictChanged      = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool { return clusters.VerdictChanged(e.ObjectOld, e.ObjectNew) }}
+	sessionStateChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool { return clusters.SessionStateChanged(e.ObjectOld, e.ObjectNew) }}
+)
 
 // kindServed reports whether the cluster serves an object's kind (its CRD is installed).
 func kindServed(mgr ctrl.Manager, obj client.Object) bool {

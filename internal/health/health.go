@@ -44,6 +44,9 @@ type Input struct {
 	ServiceByOperator bool
 	// Backends are the route backends as seen from this member.
 	Backends []Backend
+	// Speakers is what the member's speakers report of their BGP sessions to its peers
+	// (frr-k8s mode; SummarizeSpeakers); nil when nothing is reported.
+	Speakers []PeerSpeakers
 }
 
 // Backend is one route's backend on one member.
@@ -78,6 +81,9 @@ func (v Verdict) Message() string { return strings.Join(v.Reasons, "; ") }
 // Evaluate judges a member.
 func Evaluate(in Input) Verdict {
 	var reasons []string
+	if p := NoSessionToTOR(in.Speakers); p != "" {
+		reasons = append(reasons, p)
+	}
 	vip := in.VIP.String()
 	switch gw := in.Gateway; {
 	case gw == nil:

@@ -241,6 +241,9 @@ func (r *Reader) judge(ctx context.Context, class *v1alpha1.AnycastClass, ing *v
 	if err != nil {
 		return health.Verdict{}, nil, false, err
 	}
+	if in.Speakers, err = MemberSpeakers(ctx, class, class.Member(name), m.Reader); err != nil {
+		return health.Verdict{}, nil, false, err
+	}
 
 	for _, route := range ing.Spec.Routes {
 		b, err := r.Linker.BackendHealth(ctx, class, ing, m, route, report)

@@ -109,7 +109,8 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		&v1alpha1.AnycastIngress{}: {Label: everything},
 		&corev1.Namespace{}:        {Label: everything},
 		// Only the operator's namespace: its RBAC allows no Secret list or watch
-		// elsewhere. MetalLB's password copies are read live (see Client below).
+		// elsewhere. MetalLB's password copies (and bgpextras ConfigMaps) are read live
+		// (see Client below).
 		&corev1.Secret{}: {Namespaces: map[string]cache.Config{opts.Namespace: {LabelSelector: everything}}},
 		// The health gate's inputs on this cluster as a member.
 		&corev1.Service{}:            {Label: clusters.GatewayServiceSelector()},
@@ -137,7 +138,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 			DefaultLabelSelector: owner.Managed(),
 			ByObject:             byObject,
 		},
-		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true, DisableFor: []client.Object{&corev1.Secret{}}}},
+		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true, DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
 	})
 	if err != nil {
 		return nil, err

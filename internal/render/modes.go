@@ -100,8 +100,42 @@ func prependRefusals(m *v1alpha1.ClusterMember, adv Advertisement) []Problem {
 	}}
 }
 
-// memberNotices are what the platform team should know about member m that stops
-// nothing.
-func memberNotices(c *v1alpha1.AnycastClass, m *v1alpha1.ClusterMember) []string {
+// Notice is what the platform team should know about a member that stops nothing: the
+// class status lists its message (status.clusters[].notices) and a Normal event with its
+// reason tells it once.
+type Notice struct {
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// Reasons of notices (event reasons, not condition reasons).
+const (
+	// NoticeReceiveNeedsSessionReset: frr mode applies spec.receive only to sessions
+	// established after it.
+	NoticeReceiveNeedsSessionReset = "ReceiveNeedsSessionReset"
+)
+
+// memberNotices are what the platform team should know about member m.
+func memberNotices(c *v1alpha1.AnycastClass, m *v1alpha1.ClusterMember) []Notice {
 	return receiveNotices(c, m)
+}
+
+// NoticeMessages are the messages of notices, as the class status lists them.
+func NoticeMessages(ns []Notice) []string {
+	var out []string
+	for _, n := range ns {
+		out = append(out, n.Message)
+	}
+	return out
+}
+
+// NewNotices are the notices whose message before does not list: those to tell again.
+func NewNotices(before []string, now []Notice) []Notice {
+	var out []Notice
+	for _, n := range now {
+		if !contains(before, n.Message) {
+			out = append(out, n)
+		}
+	}
+	return out
 }

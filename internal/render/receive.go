@@ -157,12 +157,12 @@ func classReceive(c *v1alpha1.AnycastClass, m *v1alpha1.ClusterMember) []*unstru
 }
 
 // receiveNotices are what the platform team should know about m's receive setting.
-func receiveNotices(c *v1alpha1.AnycastClass, m *v1alpha1.ClusterMember) []string {
+func receiveNotices(c *v1alpha1.AnycastClass, m *v1alpha1.ClusterMember) []Notice {
 	r, field := c.ReceiveOf(m)
 	if r == nil || len(m.Peers) == 0 || m.Mode() != v1alpha1.MetalLBModeFRR {
 		return nil
 	}
-	return []string{fmt.Sprintf("%s is written to MetalLB's %s ConfigMap on %s, which FRR applies only to BGP sessions established after it exists: reset each session that was up before (for example `clear bgp <node address>` on the peer) for the nodes to learn the routes; MetalLB's frr-k8s mode has no such limit", field, BGPExtrasName, m.Name)}
+	return []Notice{{Reason: NoticeReceiveNeedsSessionReset, Message: fmt.Sprintf("%s is written to MetalLB's %s ConfigMap on %s, which FRR applies only to BGP sessions established after it exists: reset each session that was up before (for example `clear bgp <node address>` on the peer) for the nodes to learn the routes; MetalLB's frr-k8s mode has no such limit", field, BGPExtrasName, m.Name)}}
 }
 
 // The part of frr-k8s v0.0.21's FRRConfiguration API (frrk8s.metallb.io/v1beta1) the

@@ -31,7 +31,7 @@ type ClusterOutput struct {
 	Advertisement *Advertisement `json:"advertisement,omitempty"`
 	// Notices are what the platform team should know about the member that stops nothing
 	// (class renders): they go to the class status and to events.
-	Notices []string `json:"notices,omitempty"`
+	Notices []Notice `json:"notices,omitempty"`
 	// Objects to apply, in apply order.
 	Objects []*unstructured.Unstructured `json:"objects,omitempty"`
 }

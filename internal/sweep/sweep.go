@@ -97,7 +97,7 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 func (s *Sweeper) sweepMember(ctx context.Context, t clusters.SweepTarget) (int, error) {
 	deleted := 0
 	for _, gvk := range render.AllKinds {
-		if gvk == render.GVKSecret {
+		if render.LiveOnly(gvk) {
 			continue // only in MetalLB namespaces, handled with the class below
 		}
 		list := &unstructured.UnstructuredList{}

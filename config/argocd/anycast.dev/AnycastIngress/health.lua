@@ -35,6 +35,7 @@ local inProgress = {
   RedemptionFailed = true,      -- a Skupper token was refused; a new grant is issued
   NoWatcher = true,             -- no BGP watcher session configured or up yet
   SessionsDown = true,          -- watcher sessions to the routers are not (yet) established
+  SpeakerSessionsDown = true,   -- some speaker sessions are down; every member keeps one up
   WatcherNotEstablished = true, -- no watcher session is up: the routers' view is unknown
   WatcherSyncing = true,        -- watcher sessions just came up and still receive the table
   MembersUnhealthy = true,      -- a member just turned unhealthy; withdrawn if it lasts
@@ -85,6 +86,8 @@ local needsPerson = {
   MembersWithdrawn = true,      -- members cannot serve and are withdrawn: capacity is reduced
   AllMembersUnhealthy = true,   -- no member can serve; all keep advertising: an outage
   SiteError = true,             -- a Skupper Site is in Error: it cannot link or serve
+  InvalidReceiveFilter = true,  -- a receive prefix no peer of the member can send
+  NoSessionToTOR = true,        -- a member has no Established session to its TORs: it carries no traffic
   UnexpectedOrigins = true,     -- the routers carry pool prefixes no ingress explains (reported only)
 }
 
