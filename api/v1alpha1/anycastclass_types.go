@@ -23,9 +23,11 @@ const (
 type MetalLBMode string
 
 const (
-	// MetalLBModeFRR is MetalLB with its bundled FRR (the default of current releases).
+	// MetalLBModeFRR is MetalLB with its bundled FRR, deprecated upstream since MetalLB
+	// 0.16 (whose default backend is frr-k8s): still accepted, with a notice.
 	MetalLBModeFRR MetalLBMode = "frr"
-	// MetalLBModeFRRK8s is MetalLB delegating BGP to frr-k8s.
+	// MetalLBModeFRRK8s is MetalLB delegating BGP to frr-k8s: MetalLB 0.16's default, and
+	// this API's.
 	MetalLBModeFRRK8s MetalLBMode = "frr-k8s"
 	// MetalLBModeNative is MetalLB's own Go BGP speaker: no BFD, no graceful restart, no
 	// keepalive or connect timers, no local ASN, no VRF, no IPv6 advertisements, no IPv6
@@ -383,12 +385,14 @@ type ClusterMember struct {
 	// +optional
 	Interconnect Interconnect `json:"interconnect,omitempty"`
 
-	// metallbMode is the BGP implementation of this member's MetalLB: frr (default),
-	// frr-k8s or native. The operator refuses, per member and in status, what the mode
-	// cannot do, before anything is applied: MetalLB validates its configuration as a whole,
-	// and one object its mode rejects (a BFDProfile, an IPv6 pool or peer in native mode)
-	// makes it reject every later change on that member.
-	// +kubebuilder:default=frr
+	// metallbMode is the BGP implementation of this member's MetalLB: frr-k8s (default, as
+	// in MetalLB 0.16), frr (MetalLB's bundled FRR, deprecated upstream: accepted, with a
+	// notice in status.clusters[].notices and an event) or native. The operator refuses, per
+	// member and in status, what the mode cannot do, before anything is applied: MetalLB
+	// validates its configuration as a whole, and one object its mode rejects (a
+	// BFDProfile, an IPv6 pool or peer in native mode) makes it reject every later change on
+	// that member.
+	// +kubebuilder:default=frr-k8s
 	// +optional
 	MetalLBMode MetalLBMode `json:"metallbMode,omitempty"`
 
@@ -934,10 +938,11 @@ func (c *AnycastClass) Hub() *ClusterMember {
 	return nil
 }
 
-// Mode returns the member's MetalLB mode, applying the API default.
+// Mode returns the member's MetalLB mode, applying the API default (frr-k8s, as in
+// MetalLB 0.16).
 func (m *ClusterMember) Mode() MetalLBMode {
 	if m.MetalLBMode == "" {
-		return MetalLBModeFRR
+		return MetalLBModeFRRK8s
 	}
 	return m.MetalLBMode
 }

@@ -63,7 +63,8 @@ func unchanged(t *testing.T, u *unstructured.Unstructured) {
 // FRRConfiguration that joins MetalLB's session to the TOR (same router ASN, same
 // neighbour) and lets it receive the filtered prefixes; it follows the spec (mode All) and
 // is pruned when receive goes. On an frr member it becomes MetalLB's bgpextras ConfigMap,
-// with a status notice and a Normal event that sessions established before need a reset.
+// with a status notice and a Normal event that sessions established before need a reset,
+// beside the notice and event that frr mode is deprecated upstream.
 // MetalLB's own FRRConfiguration is never touched, and deleting the class leaves nothing.
 func TestReceiveAppliedAndPruned(t *testing.T) {
 	const name = "receive"
@@ -121,10 +122,15 @@ func TestReceiveAppliedAndPruned(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, "the class lists the notice and tells it in a Normal event", func() error {
+	eventually(t, "the class lists the notices and tells them in Normal events", func() error {
 		c := getClass(t, name)
-		if len(c.Status.Clusters) != 1 || len(c.Status.Clusters[0].Notices) != 1 || !strings.Contains(c.Status.Clusters[0].Notices[0], "applies only to BGP sessions established after it exists") {
+		if len(c.Status.Clusters) != 1 || len(c.Status.Clusters[0].Notices) != 2 ||
+			!strings.Contains(c.Status.Clusters[0].Notices[0], "west runs MetalLB in frr mode (its bundled FRR), which MetalLB deprecated in 0.16") ||
+			!strings.Contains(c.Status.Clusters[0].Notices[1], "applies only to BGP sessions established after it exists") {
 			return fmt.Errorf("clusters %+v", c.Status.Clusters)
+		}
+		if err := classEvent(name, render.NoticeMetalLBModeDeprecated, "west: west runs MetalLB in frr mode"); err != nil {
+			return err
 		}
 		return classEvent(name, render.NoticeReceiveNeedsSessionReset, "west: spec.clusters[west].receive is written to MetalLB's bgpextras ConfigMap")
 	})
@@ -132,8 +138,8 @@ func TestReceiveAppliedAndPruned(t *testing.T) {
 
 	update(t, &v1alpha1.AnycastClass{ObjectMeta: metav1.ObjectMeta{Name: name}}, func(c *v1alpha1.AnycastClass) { c.Spec.Clusters[0].Receive = nil })
 	waitGone(t, render.GVKConfigMap, mlbNamespace, render.BGPExtrasName)
-	eventually(t, "the notice goes with the setting", func() error {
-		if n := getClass(t, name).Status.Clusters[0].Notices; len(n) != 0 {
+	eventually(t, "the receive notice goes with the setting, the mode's stays", func() error {
+		if n := getClass(t, name).Status.Clusters[0].Notices; len(n) != 1 || !strings.Contains(n[0], "deprecated") {
 			return fmt.Errorf("notices %v", n)
 		}
 		return nil

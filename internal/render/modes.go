@@ -113,11 +113,18 @@ const (
 	// NoticeReceiveNeedsSessionReset: frr mode applies spec.receive only to sessions
 	// established after it.
 	NoticeReceiveNeedsSessionReset = "ReceiveNeedsSessionReset"
+	// NoticeMetalLBModeDeprecated: the member runs MetalLB's bundled FRR, deprecated
+	// upstream.
+	NoticeMetalLBModeDeprecated = "MetalLBModeDeprecated"
 )
 
 // memberNotices are what the platform team should know about member m.
 func memberNotices(c *v1alpha1.AnycastClass, m *v1alpha1.ClusterMember) []Notice {
-	return receiveNotices(c, m)
+	var out []Notice
+	if m.Mode() == v1alpha1.MetalLBModeFRR {
+		out = append(out, Notice{Reason: NoticeMetalLBModeDeprecated, Message: fmt.Sprintf("%s runs MetalLB in frr mode (its bundled FRR), which MetalLB deprecated in 0.16 in favour of frr-k8s, its default backend: plan the move to frr-k8s (metallbMode frr-k8s, once MetalLB there runs with frr-k8s); frr mode keeps working meanwhile", m.Name)})
+	}
+	return append(out, receiveNotices(c, m)...)
 }
 
 // NoticeMessages are the messages of notices, as the class status lists them.
