@@ -69,8 +69,10 @@ func familyName(p netip.Prefix) string {
 
 // receivePrefixProblem says why a receive prefix is not a prefix-list entry a peer could
 // match (the API's validation, again, for inputs that never went through an API server):
-// mask length < ge <= le <= the family's length. FRR refuses a ge that is not longer than
-// the prefix and both frr-k8s and FRR a le or ge outside it.
+// mask length < ge <= le <= the family's length. frr-k8s refuses a le or ge shorter than
+// the prefix or ge above le, and FRR 8.4 drops such an entry from its configuration
+// without a word (seen with Debian's FRR 8.4.4); a ge equal to the prefix's length
+// changes nothing (older FRR releases refuse it), so it is refused as a mistake.
 func receivePrefixProblem(rp v1alpha1.ReceivePrefix) (netip.Prefix, string) {
 	p, err := netip.ParsePrefix(rp.Prefix)
 	if err != nil {
