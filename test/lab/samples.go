@@ -115,6 +115,12 @@ func samples(f bgpFabric, o sampleOptions) (class, ingress *unstructured.Unstruc
 	if err := unstructured.SetNestedSlice(class.Object, members, "spec", "clusters"); err != nil {
 		return nil, nil, err
 	}
+	// The sample receives the clients' networks on the nodes; the lab does not (yet): its
+	// west speaker runs native MetalLB, which cannot receive (the operator would refuse the
+	// member), its frr-k8s runs in a namespace of its own where FRRConfigurations in
+	// MetalLB's namespace do not reach it, and the IPv6 run has no IPv4 peer for the
+	// sample's IPv4 prefix.
+	unstructured.RemoveNestedField(class.Object, "spec", "receive")
 	local, router, asn, port := f.Watcher()
 	sessions, _, _ := unstructured.NestedSlice(class.Object, "spec", "watcher", "sessions")
 	if len(sessions) == 0 {

@@ -103,7 +103,7 @@ func TestDefaults(t *testing.T) {
 	}
 	clusters, _, _ := unstructured.NestedSlice(cls.Object, "spec", "clusters")
 	east := clusters[1].(map[string]interface{})
-	if east["interconnect"] != "spoke" || east["metallbMode"] != "frr" {
+	if east["interconnect"] != "spoke" || east["metallbMode"] != "frr-k8s" {
 		t.Errorf("cluster defaults not applied: %v", east)
 	}
 	gw := parse(t, gatewayYAML, "")
