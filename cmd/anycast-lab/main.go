@@ -10,8 +10,9 @@
 // MetalLB and the Gateway implementation (real: the upstream MetalLB, frr-k8s and Traefik
 // with HTTP traffic to the VIP; standin: this project's stand-ins, what a machine without
 // root gets); LAB_IPV6=1 walks through on an IPv6 VIP (real stack, both members in
-// frr-k8s mode); LAB_FABRIC=frr|gobgp|auto picks the BGP fabric; LAB_WALK=0 skips the
-// walk-through. See docs/lab.md.
+// frr-k8s mode); LAB_FABRIC=frr|gobgp|auto picks the BGP fabric; LAB_WATCHER=bmp has the
+// watcher collect BMP from the core and the TORs instead of peering with the core (FRR
+// fabric); LAB_WALK=0 skips the walk-through. See docs/lab.md.
 package main
 
 import (
@@ -58,10 +59,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fabric := fs.String("fabric", envOr("LAB_FABRIC", lab.FabricAuto), "BGP fabric: auto (FRR when root with FRR installed, else GoBGP), frr or gobgp")
 	stack := fs.String("stack", envOr("LAB_STACK", lab.StackAuto), "what plays MetalLB and the Gateway implementation: auto (real when it can run), real (the upstream MetalLB, frr-k8s, Traefik, real traffic) or standin")
 	ipv6 := fs.Bool("ipv6", envBool("LAB_IPV6"), "walk through on an IPv6 VIP: real stack, both members in MetalLB frr-k8s mode (LAB_IPV6=1)")
+	watcher := fs.String("watcher", envOr("LAB_WATCHER", "bgp"), "how the watcher reads the routers: bgp (a receive-only session to the core) or bmp (the core and the TORs stream BMP to it; FRR fabric)")
 	operator := fs.String("operator", "bin/anycast-operator", "the operator binary to run (make build)")
 	keep := fs.Bool("keep", envBool("LAB_KEEP"), "stay up after the walk-through until interrupted (LAB_KEEP=1)")
 	walk := fs.Bool("walk", envOr("LAB_WALK", "1") != "0", "walk through drain, undrain, speaker stop and restart (LAB_WALK=0 skips)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *watcher != "bgp" && *watcher != "bmp" {
+		fmt.Fprintf(stderr, "anycast-lab: unknown watcher %q (bgp or bmp)\n", *watcher)
 		return 2
 	}
 	// controller-runtime's clients would log here; the lab prints what matters itself.
@@ -89,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	start := time.Now()
 	fmt.Fprintf(stdout, "anycast lab: the reference topology on this machine (directory %s)\n", *dir)
-	l, err := lab.Up(ctx, lab.Options{Dir: *dir, Fabric: *fabric, Stack: *stack, IPv6: *ipv6, OperatorBinary: *operator, Out: stdout})
+	l, err := lab.Up(ctx, lab.Options{Dir: *dir, Fabric: *fabric, Stack: *stack, IPv6: *ipv6, BMP: *watcher == "bmp", OperatorBinary: *operator, Out: stdout})
 	if err != nil {
 		fmt.Fprintf(stderr, "\nanycast-lab: %v\n", err)
 		return 1
@@ -103,6 +109,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "  %-58s %s\n", "READY (total)", fmtDur(time.Since(start)))
 	fmt.Fprintf(stdout, "\nSTACK: %s (%s)\n", strings.ToUpper(l.StackMode), l.StackReason)
 	fmt.Fprintf(stdout, "BGP fabric: %s (%s)\n", strings.ToUpper(l.FabricMode), l.FabricReason)
+	if *watcher == "bmp" {
+		fmt.Fprintln(stdout, "watcher: BMP collector; the core and both TORs stream their Adj-RIB-In (pre- and post-policy) to it, no BGP session")
+	}
 	if l.IPv6Refusal != "" {
 		fmt.Fprintf(stdout, "an IPv6 VIP on the native member west: refused before anything was applied: %s\n", l.IPv6Refusal)
 	}

@@ -15,15 +15,7 @@ import (
 )
 
 // BMPOptions point a router's BMP (RFC 7854) stream at a collector.
-type BMPOptions struct {
-	// Collector is where the router connects (the watcher's end of its link).
-	Collector netip.AddrPort
-	// Tables are the `bmp monitor` tables, for IPv4 and IPv6 unicast:
-	// "pre-policy", "post-policy" (FRR 8.4 has no Loc-RIB). Default both.
-	Tables []string
-	// StatsInterval, if set, has the router send statistics reports.
-	StatsInterval time.Duration
-}
+type BMPOptions = labfabric.BMPOptions
 
 // frrRunDir is where test/lab/fabric keeps each FRR instance's files
 // (/var/run/frr/<namespace>, FRR's pathspace for -N).
@@ -81,20 +73,9 @@ func enableBMP(r *Router, opts BMPOptions) error {
 	}); err != nil {
 		return fmt.Errorf("bgpd -M bmp does not answer vtysh: %w%s", err, r.LogTail())
 	}
-	tables := opts.Tables
-	if len(tables) == 0 {
-		tables = []string{"pre-policy", "post-policy"}
-	}
-	args := []string{"-N", r.NS, "-c", "configure terminal", "-c", fmt.Sprintf("router bgp %d", r.ASN),
-		"-c", "bmp targets collector",
-		"-c", fmt.Sprintf("bmp connect %s port %d min-retry 100 max-retry 1000", opts.Collector.Addr(), opts.Collector.Port())}
-	for _, af := range []string{"ipv4", "ipv6"} {
-		for _, t := range tables {
-			args = append(args, "-c", fmt.Sprintf("bmp monitor %s unicast %s", af, t))
-		}
-	}
-	if opts.StatsInterval > 0 {
-		args = append(args, "-c", fmt.Sprintf("bmp stats interval %d", opts.StatsInterval.Milliseconds()))
+	args := []string{"-N", r.NS, "-c", "configure terminal", "-c", fmt.Sprintf("router bgp %d", r.ASN)}
+	for _, l := range labfabric.BMPTarget(opts) {
+		args = append(args, "-c", strings.TrimSpace(l))
 	}
 	out, err = exec.Command("vtysh", args...).CombinedOutput()
 	var complaints []string

@@ -2,6 +2,8 @@ package fabric_test
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"slices"
 	"testing"
@@ -66,4 +68,42 @@ func TestFabric(t *testing.T) {
 	f.East.Start()
 	fib(vip, 2)
 	fib(vip6, 2)
+}
+
+// TestBMPFromStart: a fabric built with a BMPPort has the core and both TORs, each from
+// its end of its link to the watcher, connect to a collector on that port and open with a
+// BMP Initiation message (RFC 7854: version 3, type 4), as the lab's BMP watcher expects.
+func TestBMPFromStart(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	f := fabric.Start(t, fabric.Options{BMPPort: port})
+	want := []netip.Addr{f.CoreLink.RouterAddr, f.TORWestLink.RouterAddr, f.TOREastLink.RouterAddr}
+	slices.SortFunc(want, netip.Addr.Compare)
+	var got []netip.Addr
+	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(30 * time.Second))
+	for len(got) < len(want) {
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatalf("connected so far: %v, want %v: %v", got, want, err)
+		}
+		defer c.Close()
+		from := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var hdr [6]byte
+		if _, err := io.ReadFull(c, hdr[:]); err != nil {
+			t.Fatalf("%s: reading the first BMP header: %v", from, err)
+		}
+		if hdr[0] != 3 || hdr[5] != 4 {
+			t.Errorf("%s: first message version %d type %d, want a BMP v3 Initiation (type 4)", from, hdr[0], hdr[5])
+		}
+		got = append(got, from)
+	}
+	slices.SortFunc(got, netip.Addr.Compare)
+	if !slices.Equal(got, want) {
+		t.Errorf("BMP connections from %v, want the routers' link addresses %v", got, want)
+	}
 }

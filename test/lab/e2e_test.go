@@ -107,7 +107,7 @@ var clientChecks = map[string]string{
 // Close.
 func TestLab(t *testing.T) {
 	requireReal(t)
-	l, rec, dir := upReal(t, false)
+	l, rec, dir := upReal(t, lab.Options{})
 	closed := false
 	defer func() {
 		if !closed {
@@ -132,7 +132,7 @@ func TestLab(t *testing.T) {
 // over IPv6, the client's requests to [VIP]:80.
 func TestLabIPv6(t *testing.T) {
 	requireReal(t)
-	l, rec, dir := upReal(t, true)
+	l, rec, dir := upReal(t, lab.Options{IPv6: true})
 	closed := false
 	defer func() {
 		if !closed {
@@ -147,15 +147,78 @@ func TestLabIPv6(t *testing.T) {
 	}
 }
 
-// upReal brings the real-stack lab up and checks what it runs: the real components'
-// processes, the client's namespace, the table.
-func upReal(t *testing.T, ipv6 bool) (*lab.Lab, lab.Record, string) {
+// TestLabBMP is the IPv4 walk-through with the watcher reading the routers over BMP
+// (LAB_WATCHER=bmp): no BGP session to the core; the core and both TORs stream their
+// Adj-RIB-In to the operator's collector. The verdicts must be the BGP watcher's through
+// drain, undrain, speaker stop and restart (the same checks), and every step's status
+// paths must name the TOR that received each cluster's path from its speaker.
+func TestLabBMP(t *testing.T) {
+	requireReal(t)
+	l, rec, dir := upReal(t, lab.Options{BMP: true})
+	closed := false
+	defer func() {
+		if !closed {
+			l.Close()
+		}
+	}()
+	checkBMPCollector(t, l)
+	walkReal(t, l, "64666 64001 65001", "64666 64002 65002")
+	checkBMPCollector(t, l)
+	l.Close()
+	closed = true
+	if left := append(rec.Leftovers(), lab.Strays(dir)...); len(left) > 0 {
+		t.Fatalf("left after Close: %v", left)
+	}
+}
+
+// checkBMPCollector checks the class's view of the BMP collector: the core and both TORs
+// streaming, each reporting its neighbours, no watcher session, paths named by router,
+// neighbour and table.
+func checkBMPCollector(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	snap := l.Snapshot(context.Background())
+	if snap.Class == nil || snap.Ingress == nil {
+		t.Fatalf("no class or ingress: %v", snap.Err)
+	}
+	st := snap.Class.Status
+	if len(st.Sessions) != 0 {
+		t.Errorf("the BMP watcher has BGP sessions: %+v", st.Sessions)
+	}
+	if st.BMP == nil {
+		t.Fatalf("the class has no BMP status")
+	}
+	up := map[string]int{}
+	for _, r := range st.BMP.Routers {
+		if r.Connected && r.Synced {
+			up[r.Name] = len(r.Peers)
+		}
+	}
+	for _, r := range []string{"core", "tor-west", "tor-east"} {
+		if up[r] == 0 {
+			t.Errorf("router %s is not streaming with its neighbours: %+v", r, st.BMP.Routers)
+		}
+	}
+	if len(st.BMP.Refused) != 0 {
+		t.Errorf("the collector refused connections: %+v", st.BMP.Refused)
+	}
+	for _, p := range snap.Ingress.Status.Paths {
+		if p.Peer == "" || p.RIB == "" {
+			t.Errorf("path %+v: a BMP path names the router's neighbour and table", p)
+		}
+	}
+}
+
+// upReal brings the real-stack lab up (opts: IPv6, BMP) and checks what it runs: the real
+// components' processes, the client's namespace, the table.
+func upReal(t *testing.T, opts lab.Options) (*lab.Lab, lab.Record, string) {
 	t.Helper()
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "lab")
 	var out logWriter
 	out.t = t
-	l, err := lab.Up(ctx, lab.Options{Dir: dir, Fabric: lab.FabricFRR, Stack: lab.StackReal, IPv6: ipv6, OperatorBinary: bins.operator, Out: &out})
+	ipv6 := opts.IPv6
+	opts.Dir, opts.Fabric, opts.Stack, opts.OperatorBinary, opts.Out = dir, lab.FabricFRR, lab.StackReal, bins.operator, &out
+	l, err := lab.Up(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

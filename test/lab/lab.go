@@ -67,6 +67,9 @@ type Options struct {
 	// peering with their TORs over IPv6 (native mode can neither announce IPv6 nor peer
 	// over it).
 	IPv6 bool
+	// BMP makes the watcher a BMP collector that the core and both TORs stream to (FRR's
+	// BMP module), instead of a BGP session to the core: the FRR fabric only.
+	BMP bool
 	// OperatorBinary is the anycast-operator binary to run.
 	OperatorBinary string
 	// Out receives progress lines (default: discarded).
@@ -191,6 +194,9 @@ func (l *Lab) up(ctx context.Context) error {
 		return err
 	}
 	l.FabricMode, l.FabricReason = mode, fwhy
+	if l.opts.BMP && mode != FabricFRR {
+		return fmt.Errorf("the BMP watcher needs the FRR fabric, whose routers stream BMP (fabric: %s, %s)", mode, fwhy)
+	}
 	l.vip = netip.PrefixFrom(netip.MustParseAddr(VIP), 32)
 	if l.opts.IPv6 {
 		l.vip = netip.PrefixFrom(netip.MustParseAddr(VIP6), 128)
@@ -307,6 +313,9 @@ func (l *Lab) upTraffic(ctx context.Context) error {
 // sampleOptions says how the samples are changed for this lab.
 func (l *Lab) sampleOptions() sampleOptions {
 	o := sampleOptions{vip: l.vip.Addr()}
+	if f, ok := l.fabric.(*frrFabric); ok && l.opts.BMP {
+		o.bmp = f.bmpWatcher()
+	}
 	if l.real == nil {
 		return o
 	}
@@ -370,7 +379,15 @@ func (l *Lab) startReal(ctx context.Context) error {
 func (l *Lab) startFabric(ctx context.Context, mode string) (bgpFabric, error) {
 	if mode == FabricFRR {
 		// The real stack's speakers run on the nodes, and its traffic crosses the fabric.
-		f, err := newFRRFabric(labfabric.Options{Client: true, Nodes: l.real != nil, DataPlane: l.real != nil})
+		opts := labfabric.Options{Client: true, Nodes: l.real != nil, DataPlane: l.real != nil}
+		if l.opts.BMP {
+			p, err := realstack.FreePort()
+			if err != nil {
+				return nil, err
+			}
+			opts.BMPPort = uint16(p)
+		}
+		f, err := newFRRFabric(opts)
 		if err != nil {
 			return nil, fmt.Errorf("building the FRR fabric (LAB_FABRIC=gobgp runs the GoBGP fabric instead): %w", err)
 		}

@@ -83,6 +83,51 @@ func TestSamples(t *testing.T) {
 	}
 }
 
+// TestBMPSamples: with the BMP watcher the sample's session to the core is replaced by a
+// collector on the fabric's port that admits the core and both TORs by address; without
+// BMP the statusOrigins check stays what it was, with it each member's path must come from
+// its own TOR.
+func TestBMPSamples(t *testing.T) {
+	w := &bmpWatcher{port: 41019, routers: []bmpRouter{
+		{"core", netip.MustParseAddr("198.18.1.2")}, {"tor-west", netip.MustParseAddr("198.18.2.2")}, {"tor-east", netip.MustParseAddr("198.18.3.2")},
+	}}
+	class, _, err := samples(fakeFabric{port: 179}, sampleOptions{bmp: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c v1alpha1.AnycastClass
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(class.Object, &c, true); err != nil {
+		t.Fatalf("class: %v", err)
+	}
+	b := c.Spec.Watcher.BMP
+	if len(c.Spec.Watcher.Sessions) != 0 || b == nil || b.Port == nil || *b.Port != 41019 || b.ListenAddress != "" || len(b.Routers) != 3 {
+		t.Fatalf("watcher %+v", c.Spec.Watcher)
+	}
+	for i, r := range w.routers {
+		if b.Routers[i].Name != r.name || b.Routers[i].Address != r.addr.String() {
+			t.Errorf("router %d: %+v, want %s at %s", i, b.Routers[i], r.name, r.addr)
+		}
+	}
+
+	ing := &v1alpha1.AnycastIngress{}
+	ing.Status.Paths = []v1alpha1.PathStatus{
+		{Session: "core", Peer: "198.18.1.1", PeerAS: 64001, Cluster: "west"},
+		{Session: "tor-east", Peer: "198.18.3.1", PeerAS: 64666, Cluster: "west"}, // via the core
+	}
+	snap := &Snapshot{Ingress: ing}
+	if err := snap.statusOrigins("west"); err != nil {
+		t.Errorf("BGP watcher: %v", err)
+	}
+	snap.BMP = true
+	if err := snap.statusOrigins("west"); err == nil || !strings.Contains(err.Error(), "tor-west") {
+		t.Errorf("BMP watcher without tor-west's report: %v, want an error naming tor-west", err)
+	}
+	ing.Status.Paths = append(ing.Status.Paths, v1alpha1.PathStatus{Session: "tor-west", Peer: "198.18.21.2", PeerAS: 65001, Cluster: "west"})
+	if err := snap.statusOrigins("west"); err != nil {
+		t.Errorf("BMP watcher with tor-west's report: %v", err)
+	}
+}
+
 // TestRealSamples: on the real stack the samples get the members' MetalLB modes and
 // their TORs (native mode without the peer fields it rejects), Traefik's class and the
 // operator-made Service in Traefik's namespace, the IPv6 pool and the VIP, and stay valid.

@@ -57,6 +57,19 @@ type sampleOptions struct {
 	vip     netip.Addr
 	real    bool
 	members []sampleMember
+	bmp     *bmpWatcher // the routers stream BMP: the watcher collects instead of peering
+}
+
+// bmpWatcher is the watcher's BMP collector in the lab: a port on the watcher's end of
+// every router link and the routers allowed to stream.
+type bmpWatcher struct {
+	port    uint16
+	routers []bmpRouter
+}
+
+type bmpRouter struct {
+	name string
+	addr netip.Addr
 }
 
 // sampleMember is one member on the real stack.
@@ -121,6 +134,24 @@ func samples(f bgpFabric, o sampleOptions) (class, ingress *unstructured.Unstruc
 	// MetalLB's namespace do not reach it, and the IPv6 run has no IPv4 peer for the
 	// sample's IPv4 prefix.
 	unstructured.RemoveNestedField(class.Object, "spec", "receive")
+	if o.bmp != nil {
+		if err := setBMP(class, o.bmp); err != nil {
+			return nil, nil, err
+		}
+	} else if err := setSession(class, f); err != nil {
+		return nil, nil, err
+	}
+	if a, _, _ := unstructured.NestedString(ingress.Object, "spec", "address"); a != VIP {
+		return nil, nil, fmt.Errorf("config/samples: the ingress's address is %q, the lab expects %s", a, VIP)
+	}
+	if !o.real {
+		return class, ingress, nil
+	}
+	return class, ingress, realSamples(class, ingress, o)
+}
+
+// setSession points the sample's watcher session at the fabric's core.
+func setSession(class *unstructured.Unstructured, f bgpFabric) error {
 	local, router, asn, port := f.Watcher()
 	sessions, _, _ := unstructured.NestedSlice(class.Object, "spec", "watcher", "sessions")
 	if len(sessions) == 0 {
@@ -132,20 +163,28 @@ func samples(f bgpFabric, o sampleOptions) (class, ingress *unstructured.Unstruc
 	// Directly connected, and quick to retry: the watcher may dial before the core listens.
 	delete(s, "multihop")
 	s["connectRetry"], s["holdTime"], s["keepaliveTime"] = "1s", "9s", "3s"
-	if err := unstructured.SetNestedSlice(class.Object, []interface{}{s}, "spec", "watcher", "sessions"); err != nil {
-		return nil, nil, err
+	return unstructured.SetNestedSlice(class.Object, []interface{}{s}, "spec", "watcher", "sessions")
+}
+
+// setBMP replaces the sample's watcher session by a BMP collector the routers stream to,
+// listening on every address (the routers connect to the watcher's end of their links).
+func setBMP(class *unstructured.Unstructured, w *bmpWatcher) error {
+	unstructured.RemoveNestedField(class.Object, "spec", "watcher", "sessions")
+	var routers []interface{}
+	for _, r := range w.routers {
+		routers = append(routers, map[string]interface{}{"name": r.name, "address": r.addr.String()})
 	}
-	if a, _, _ := unstructured.NestedString(ingress.Object, "spec", "address"); a != VIP {
-		return nil, nil, fmt.Errorf("config/samples: the ingress's address is %q, the lab expects %s", a, VIP)
-	}
-	if !o.real {
-		return class, ingress, nil
-	}
+	return unstructured.SetNestedMap(class.Object, map[string]interface{}{"port": int64(w.port), "routers": routers}, "spec", "watcher", "bmp")
+}
+
+// realSamples are the real stack's changes: Traefik's class and Service, the IPv6 pool,
+// the VIP.
+func realSamples(class, ingress *unstructured.Unstructured, o sampleOptions) error {
 	// Traefik serves every Gateway from one data plane and makes no Service per Gateway:
 	// the operator makes it, in Traefik's namespace, selecting Traefik's pods, the
 	// listener's port mapped to the entry point's (docs/gateway-implementations.md).
 	if err := unstructured.SetNestedField(class.Object, TraefikClass, "spec", "gatewayClassName"); err != nil {
-		return nil, nil, err
+		return err
 	}
 	if err := unstructured.SetNestedMap(class.Object, map[string]interface{}{
 		"provisioner": "Operator",
@@ -153,16 +192,16 @@ func samples(f bgpFabric, o sampleOptions) (class, ingress *unstructured.Unstruc
 		"selector":    map[string]interface{}{"app.kubernetes.io/name": "traefik"},
 		"ports":       []interface{}{map[string]interface{}{"port": int64(80), "targetPort": int64(TraefikEntryPoint)}},
 	}, "spec", "gatewayService"); err != nil {
-		return nil, nil, err
+		return err
 	}
 	pools, _, _ := unstructured.NestedStringSlice(class.Object, "spec", "pools")
 	if err := unstructured.SetNestedStringSlice(class.Object, append(pools, Pool6), "spec", "pools"); err != nil {
-		return nil, nil, err
+		return err
 	}
 	if err := unstructured.SetNestedField(ingress.Object, o.vip.String(), "spec", "address"); err != nil {
-		return nil, nil, err
+		return err
 	}
-	return class, ingress, nil
+	return nil
 }
 
 func setPort(m map[string]interface{}, port uint16) {

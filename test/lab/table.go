@@ -41,6 +41,9 @@ type Snapshot struct {
 	Clusters []ClusterView
 	Operator string
 	Err      error
+	// BMP says that the watcher reads the routers over BMP (Options.BMP): each member's
+	// path must then be named by the router that received it, the member's TOR.
+	BMP bool
 }
 
 // SpeakerView is one cluster's BGP speaker: the MetalLB stand-in and its gobgpd, or the
@@ -69,7 +72,7 @@ func (l *Lab) Snapshot(ctx context.Context) *Snapshot { return l.snap(ctx, true)
 // snap reads a snapshot; full adds what only the table shows (the speakers' sessions and
 // routes, the nodes, the traffic), which costs router queries the checks do not need.
 func (l *Lab) snap(ctx context.Context, full bool) *Snapshot {
-	s := &Snapshot{At: time.Now(), Fabric: l.fabric.Describe(), Stack: l.StackMode, VIP: l.vip, Speakers: map[string]SpeakerView{}}
+	s := &Snapshot{At: time.Now(), Fabric: l.fabric.Describe(), Stack: l.StackMode, VIP: l.vip, Speakers: map[string]SpeakerView{}, BMP: l.opts.BMP}
 	cls := &v1alpha1.AnycastClass{}
 	if err := l.west.Client.Get(ctx, client.ObjectKey{Name: ClassName}, cls); err == nil {
 		s.Class = cls
@@ -293,6 +296,29 @@ func (s *Snapshot) statusOrigins(clusters ...string) error {
 	sort.Strings(want)
 	if !slices.Equal(got, want) {
 		return fmt.Errorf("status paths come from %v, want %v", got, want)
+	}
+	if s.BMP {
+		return s.torsSaw(clusters...)
+	}
+	return nil
+}
+
+// torsSaw checks, on the BMP watcher, that each cluster's path is reported by its own TOR
+// (router tor-<cluster>) as received from the cluster's speaker (the neighbour's AS is the
+// cluster's): the routers' view names where each path entered the fabric.
+func (s *Snapshot) torsSaw(clusters ...string) error {
+	for _, c := range clusters {
+		tor, asn := "tor-"+c, s.asnOf(c)
+		seen := false
+		for _, p := range s.Ingress.Status.Paths {
+			if p.Cluster == c && p.Session == tor && fmt.Sprint(p.PeerAS) == asn {
+				seen = true
+				break
+			}
+		}
+		if !seen {
+			return fmt.Errorf("no path of %s reported by %s over BMP from a neighbour in AS%s", c, tor, asn)
+		}
 	}
 	return nil
 }

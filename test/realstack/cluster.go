@@ -147,8 +147,8 @@ func (c *Cluster) AddNode(ctx context.Context, name, netns string, ips ...netip.
 	return &Node{Name: name, NetNS: netns, Dir: dir, IPs: ips, Cluster: c}, nil
 }
 
-// freePort asks the kernel for a free TCP port on the root namespace's loopback.
-func freePort() (int, error) {
+// FreePort asks the kernel for a free TCP port on the root namespace's loopback.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

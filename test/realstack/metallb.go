@@ -45,11 +45,11 @@ func (c *Cluster) StartMetalLBController(ctx context.Context, o ControllerOption
 		return nil, err
 	}
 	// The controller listens on the root namespace, where other tests run too: free ports.
-	metrics, err := freePort()
+	metrics, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	health, err := freePort()
+	health, err := FreePort()
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,11 @@ type Options struct {
 	// namespace reaches a VIP served on a node and the nodes reach each other
 	// across the core.
 	DataPlane bool
+	// BMPPort, when set, has the core and both TORs run bgpd with FRR's BMP module and
+	// stream BMP (RFC 7854, pre- and post-policy Adj-RIB-In) to the watcher's end of their
+	// link at this port, as routers stream to a monitoring collector: a watcher can read
+	// them without any BGP session (their watcher neighbours stay configured, passive).
+	BMPPort uint16
 }
 
 // RogueOptions configure the rogue peer.
@@ -98,6 +103,9 @@ type Fabric struct {
 
 	WatcherASN      uint32
 	WatcherPassword string
+	// BMPPort is Options.BMPPort: where the core and the TORs stream BMP, at their link's
+	// watcher address (zero without BMP).
+	BMPPort uint16
 
 	namespaces []string
 	closeOnce  sync.Once
@@ -131,7 +139,7 @@ func build(opts Options) (*Fabric, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Fabric{Block: block, WatcherASN: opts.WatcherASN, WatcherPassword: opts.WatcherPassword}
+	f := &Fabric{Block: block, WatcherASN: opts.WatcherASN, WatcherPassword: opts.WatcherPassword, BMPPort: opts.BMPPort}
 
 	roles := []string{"core", "torw", "tore", "spw", "spe"}
 	if opts.Rogue != nil {
@@ -221,20 +229,26 @@ func build(opts Options) (*Fabric, error) {
 		id        string
 		multipath bool
 		neighbors []frrNeighbor
+		watcher   p2p // the router's link to the watcher, for BMP
 	}
 	routers := []routerSpec{
-		{&f.Core, "core", ns["core"], CoreASN, "198.18.255.1", true, coreNeighbors},
-		{&f.TORWest, "tor-west", ns["torw"], TORWestASN, "198.18.255.2", false, torNeighbors(coreTORWest, torWestSpeaker, torw, WestASN)},
-		{&f.TOREast, "tor-east", ns["tore"], TOREastASN, "198.18.255.3", false, torNeighbors(coreTOREast, torEastSpeaker, tore, EastASN)},
+		{&f.Core, "core", ns["core"], CoreASN, "198.18.255.1", true, coreNeighbors, core},
+		{&f.TORWest, "tor-west", ns["torw"], TORWestASN, "198.18.255.2", false, torNeighbors(coreTORWest, torWestSpeaker, torw, WestASN), torw},
+		{&f.TOREast, "tor-east", ns["tore"], TOREastASN, "198.18.255.3", false, torNeighbors(coreTOREast, torEastSpeaker, tore, EastASN), tore},
 	}
 	if opts.Client {
 		// The client peers with the core alone: no watcher session, no multipath.
 		routers = append(routers, routerSpec{&f.Client, "client", ns["client"], ClientASN, "198.18.255.4", false,
-			[]frrNeighbor{{addr: coreClient.a4.Addr(), asn: CoreASN, v4: true, v6: true}}})
+			[]frrNeighbor{{addr: coreClient.a4.Addr(), asn: CoreASN, v4: true, v6: true}}, p2p{}})
 	}
 	for _, r := range routers {
 		conf := frrConfig(r.name, r.asn, netip.MustParseAddr(r.id), filepath.Join(frrRunDir, r.ns, "bgpd.log"), r.multipath, r.neighbors)
-		rt, err := startRouter(r.name, r.ns, r.asn, conf, true)
+		var modules []string
+		if opts.BMPPort != 0 && r.watcher.a4.IsValid() {
+			conf = withRouterLines(conf, BMPTarget(BMPOptions{Collector: netip.AddrPortFrom(r.watcher.a4.Addr(), opts.BMPPort)}))
+			modules = append(modules, "bmp")
+		}
+		rt, err := startRouter(r.name, r.ns, r.asn, conf, true, modules...)
 		if err != nil {
 			return f, err
 		}

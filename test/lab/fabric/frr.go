@@ -87,10 +87,24 @@ func frrConfig(hostname string, asn uint32, routerID netip.Addr, logFile string,
 	return b.String()
 }
 
+// withRouterLines adds lines at the end of the `router bgp` block of a configuration
+// written by frrConfig (which closes it with its last "!").
+func withRouterLines(conf string, lines []string) string {
+	i := strings.LastIndex(conf, "!\n")
+	var b strings.Builder
+	b.WriteString(conf[:i])
+	for _, l := range lines {
+		b.WriteString(" " + l + "\n")
+	}
+	b.WriteString(conf[i:])
+	return b.String()
+}
+
 // startRouter writes the config and starts the daemons inside ns, then waits
 // until vtysh answers. zebra=false runs bgpd with -Z (no FIB), which is how
-// the ingest benchmark compares BGP processing alone.
-func startRouter(name, ns string, asn uint32, config string, zebra bool) (*Router, error) {
+// the ingest benchmark compares BGP processing alone. modules are bgpd's -M
+// modules ("bmp").
+func startRouter(name, ns string, asn uint32, config string, zebra bool, modules ...string) (*Router, error) {
 	r := &Router{Name: name, NS: ns, ASN: asn, dir: filepath.Join(frrRunDir, ns)}
 	uid, gid, err := frrIDs()
 	if err != nil {
@@ -126,6 +140,9 @@ func startRouter(name, ns string, asn uint32, config string, zebra bool) (*Route
 	args := []string{"-N", ns, "-d", "-P", "0", "-f", filepath.Join(r.dir, "bgpd.conf")}
 	if !zebra {
 		args = append(args, "-Z")
+	}
+	for _, m := range modules {
+		args = append(args, "-M", m)
 	}
 	if _, err := inNS(ns, filepath.Join(frrBin, "bgpd"), args...); err != nil {
 		return nil, fmt.Errorf("starting bgpd in %s: %w%s", ns, err, r.LogTail())
