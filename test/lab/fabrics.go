@@ -144,6 +144,7 @@ func (x *frrFabric) TOR(c string) (netip.Addr, uint32, uint16) {
 func (x *frrFabric) Watcher() (netip.Addr, netip.Addr, uint32, uint16) {
 	return x.f.CoreLink.WatcherAddr, x.f.CoreLink.RouterAddr, x.f.CoreLink.RouterASN, 179
 }
+
 // bmpWatcher is the watcher's BMP collector for a fabric built with a BMPPort: the core
 // and both TORs, each connecting from its end of its link to the watcher.
 func (x *frrFabric) bmpWatcher() *bmpWatcher {
