@@ -165,6 +165,7 @@ var statusGoldens = []struct {
 	{"all-namespaces", "not-ready-ingress", []string{"-A"}},
 	{"bmp-routers", "bmp-routers", []string{"-n", "team-a"}},
 	{"unexpected-origins", "unexpected-origins", []string{"-n", "team-a"}},
+	{"speakers-down", "speakers-down", []string{"-n", "team-a"}},
 	{"no-status", "no-status", []string{"-n", "team-b"}},
 	{"empty-namespace", "all-healthy", []string{"-n", "empty"}},
 }

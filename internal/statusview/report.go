@@ -133,8 +133,26 @@ type Member struct {
 	Drain string `json:"drain,omitempty"`
 	// Removed is true for a member no longer in the class whose objects are still there.
 	Removed bool `json:"removed,omitempty"`
+	// Speakers are the member's speakers' own sessions to its peers (frr-k8s's
+	// BGPSessionStates, status.clusters[].speakers), one per peer.
+	Speakers []SpeakerSession `json:"speakers,omitempty"`
 	// Problem says what is wrong with the member; empty when nothing.
 	Problem string `json:"problem,omitempty"`
+}
+
+// SpeakerSession is a member's speakers' sessions to one peer, across its nodes.
+type SpeakerSession struct {
+	Peer    string `json:"peer"`
+	Address string `json:"address"`
+	// BGPState is the least advanced state among the nodes; BFDState the BFD state ("N/A"
+	// without BFD).
+	BGPState string `json:"bgpState"`
+	BFDState string `json:"bfdState,omitempty"`
+	// Nodes report a session to the peer; Established of them are.
+	Nodes       int32  `json:"nodes"`
+	Established int32  `json:"established"`
+	Since       string `json:"since,omitempty"`
+	Message     string `json:"message,omitempty"`
 }
 
 // Session is one watcher BGP session.
@@ -328,6 +346,10 @@ func ClassOf(cls *v1alpha1.AnycastClass) Class {
 			m.Reachable = ptr(s.Reachable)
 			m.Reason, m.Message, m.Since = s.Reason, s.Message, timeStr(s.LastTransitionTime)
 			m.MetalLB, m.MetalLBMessage, m.Removed = s.MetalLB, s.MetalLBMessage, s.Removed
+			for _, sp := range s.Speakers {
+				m.Speakers = append(m.Speakers, SpeakerSession{Peer: sp.Peer, Address: sp.Address, BGPState: sp.BGPState, BFDState: sp.BFDState,
+					Nodes: sp.Nodes, Established: sp.Established, Since: timeStr(sp.Since), Message: sp.Message})
+			}
 		}
 		return m
 	}
@@ -432,6 +454,8 @@ func ClassProblems(c Class) []Problem {
 			reason = "RemovalPending"
 		case m.Reachable != nil && *m.Reachable && m.MetalLB == "Invalid":
 			reason = string(v1alpha1.ReasonMetalLBConfigRejected)
+		case m.Reachable != nil && *m.Reachable:
+			reason = string(v1alpha1.ReasonSpeakerSessionsDown)
 		}
 		pr := p(reason, m.Problem)
 		pr.Member = m.Name
@@ -525,6 +549,16 @@ func memberProblem(m Member) string {
 		return orElse(m.Message, "unreachable")
 	case m.MetalLB == "Invalid":
 		return "MetalLB rejects its configuration and keeps its last good one: " + orElse(m.MetalLBMessage, "no detail given")
+	}
+	var down []string
+	for _, sp := range m.Speakers {
+		if sp.BGPState != established {
+			// The operator's message names the peer and the nodes not Established.
+			down = append(down, orElse(sp.Message, fmt.Sprintf("%s %s: %s, %d of %d nodes Established", sp.Peer, sp.Address, sp.BGPState, sp.Established, sp.Nodes)))
+		}
+	}
+	if len(down) > 0 {
+		return "the speakers' sessions are not all Established: " + strings.Join(down, "; ")
 	}
 	return ""
 }

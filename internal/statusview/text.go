@@ -107,6 +107,7 @@ func (t Text) Members(c Class, extra ...Column) string {
 	showSince := slices.ContainsFunc(c.Members, func(m Member) bool { return m.Since != "" })
 	showMetalLB := slices.ContainsFunc(c.Members, func(m Member) bool { return m.MetalLB != "" })
 	showDrain := slices.ContainsFunc(c.Members, func(m Member) bool { return m.Drain != "" || m.Removed })
+	showSpeakers := slices.ContainsFunc(c.Members, func(m Member) bool { return len(m.Speakers) > 0 })
 	tb := table{indent: "  "}
 	heads := []string{"MEMBER", "AS", "REACHABLE"}
 	if showSince {
@@ -117,6 +118,9 @@ func (t Text) Members(c Class, extra ...Column) string {
 	}
 	if showDrain {
 		heads = append(heads, "DRAIN")
+	}
+	if showSpeakers {
+		heads = append(heads, "SPEAKERS' SESSIONS")
 	}
 	for _, x := range extra {
 		heads = append(heads, x.Head)
@@ -161,6 +165,9 @@ func (t Text) Members(c Class, extra ...Column) string {
 			}
 			row = append(row, d)
 		}
+		if showSpeakers {
+			row = append(row, speakersCell(m.Speakers))
+		}
 		for _, x := range extra {
 			row = append(row, cell{orDash(x.Cell(m.Name)), plain})
 		}
@@ -171,6 +178,23 @@ func (t Text) Members(c Class, extra ...Column) string {
 		tb.row(append(row, msg)...)
 	}
 	return t.table(tb)
+}
+
+// speakersCell is a member's speakers' sessions, "tor Established 1/1" per peer.
+func speakersCell(ss []SpeakerSession) cell {
+	if len(ss) == 0 {
+		return cell{"-", plain}
+	}
+	c := cell{style: ok}
+	var parts []string
+	for _, s := range ss {
+		parts = append(parts, fmt.Sprintf("%s %s %d/%d", s.Peer, s.BGPState, s.Established, s.Nodes))
+		if s.BGPState != established {
+			c.style = bad
+		}
+	}
+	c.text = strings.Join(parts, ", ")
+	return c
 }
 
 // Watcher renders a class's watcher: its BGP sessions, its BMP collector and the
