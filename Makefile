@@ -119,7 +119,7 @@ LAB_DIR ?= $(CURDIR)/lab
 
 # The lab binary is built with the operator's flags, so the two share the build cache.
 .PHONY: lab
-lab: build envtest-assets skupper-crds lab-deps lab-real-components ## The reference topology on this machine, walked through with real traffic, then removed (LAB_KEEP=1 stays up, LAB_STACK=standin runs the stand-ins, LAB_IPV6=1 an IPv6 VIP, LAB_FABRIC=gobgp the GoBGP fallback).
+lab: build envtest-assets skupper-crds lab-deps lab-real-components ## The reference topology on this machine, walked through with real traffic, then removed (LAB_KEEP=1 stays up, LAB_STACK=standin runs the stand-ins, LAB_IPV6=1 an IPv6 VIP, LAB_FABRIC=gobgp the GoBGP fallback, LAB_WATCHER=bmp the watcher as a BMP collector).
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(LOCALBIN)/anycast-lab ./cmd/anycast-lab
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(LOCALBIN)/anycast-lab up -dir $(LAB_DIR) -operator $(LOCALBIN)/anycast-operator
 

@@ -24,7 +24,7 @@ frrk8s_dir="$out_root/frr-k8s-${FRRK8S_VERSION}"
 traefik_dir="$out_root/traefik-${TRAEFIK_VERSION}"
 
 metallb_stamp() { printf 'metallb %s\nfrr-k8s replace %s\n%s\n' "$METALLB_VERSION" "${METALLB_FRRK8S:-none}" "$goversion"; }
-frrk8s_stamp() { printf 'frr-k8s %s\ncrds asn int64\n%s\n' "$FRRK8S_VERSION" "$goversion"; }
+frrk8s_stamp() { printf 'frr-k8s %s\ncrds asn int64\nstatus exporter\n%s\n' "$FRRK8S_VERSION" "$goversion"; }
 traefik_stamp() { printf 'traefik %s\ngo-http-auth %s\nlego %s\n%s\n' "$TRAEFIK_VERSION" "$TRAEFIK_HTTP_AUTH" "$TRAEFIK_LEGO" "$goversion"; }
 
 log() { printf '>> %s\n' "$*" >&2; }
@@ -82,7 +82,7 @@ build_metallb() {
 
 build_frrk8s() {
   local start=$SECONDS m tmp src
-  log "frr-k8s ${FRRK8S_VERSION}: frr-k8s-controller, CRDs, reloader script"
+  log "frr-k8s ${FRRK8S_VERSION}: frr-k8s-controller, status exporter, CRDs, reloader script"
   m="$(newmod frr-k8s)"
   (
     cd "$m"
@@ -91,7 +91,10 @@ build_frrk8s() {
   )
   src="$(cd "$m" && go list -m -f '{{.Dir}}' github.com/metallb/frr-k8s)"
   tmp="$frrk8s_dir.tmp"; rm -rf "$tmp"; mkdir -p "$tmp/crds"
-  gobuild "$m" "$tmp" github.com/metallb/frr-k8s/cmd/frr-k8s-controller
+  # The controller, and the status exporter (frr-tools/status, the pod's frr-status
+  # container) that writes a BGPSessionState per node and neighbour from FRR's own view.
+  gobuild "$m" "$tmp" github.com/metallb/frr-k8s/cmd/frr-k8s-controller github.com/metallb/frr-k8s/frr-tools/status
+  mv "$tmp/status" "$tmp/frr-status"
   # The CRDs (FRRConfiguration, BGPSessionState, FRRNodeState) and the reloader that
   # frr-k8s's own pod runs beside FRR (frr-tools/reloader/frr-reloader.sh).
   cp "$src"/config/crd/bases/*.yaml "$tmp/crds/"
@@ -176,7 +179,7 @@ todo=()
 for c in "${want[@]}"; do
   case "$c" in
     metallb) cached "$metallb_dir" "$(metallb_stamp)" controller speaker || todo+=(metallb) ;;
-    frr-k8s) cached "$frrk8s_dir" "$(frrk8s_stamp)" frr-k8s-controller frr-reloader.sh crds || todo+=(frr-k8s) ;;
+    frr-k8s) cached "$frrk8s_dir" "$(frrk8s_stamp)" frr-k8s-controller frr-status frr-reloader.sh crds || todo+=(frr-k8s) ;;
     traefik) cached "$traefik_dir" "$(traefik_stamp)" traefik || todo+=(traefik) ;;
     *) echo "unknown component $c (want metallb, frr-k8s or traefik)" >&2; exit 2 ;;
   esac

@@ -679,7 +679,7 @@ func sweepFabrics() error {
 // command line names dir (the real components' kubeconfigs are in it).
 func strays(dir string) []int {
 	var out []int
-	for _, bin := range []string{"kube-apiserver", "etcd", "anycast-operator", "controller", "speaker", "traefik", "frr-k8s-controller"} {
+	for _, bin := range []string{"kube-apiserver", "etcd", "anycast-operator", "controller", "speaker", "traefik", "frr-k8s-controller", "frr-status"} {
 		for _, pid := range procsMatching(0, dir+string(filepath.Separator)) {
 			if comm := procComm(pid); comm != "" && strings.HasPrefix(bin, comm) { // comm is cut at 15 bytes
 				out = append(out, pid)

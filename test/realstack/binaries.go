@@ -17,18 +17,19 @@ type Binaries struct {
 	Versions map[string]string
 	// MetalLB holds controller and speaker.
 	MetalLB string
-	// FRRK8s holds frr-k8s-controller, frr-reloader.sh and crds/.
+	// FRRK8s holds frr-k8s-controller, frr-status, frr-reloader.sh and crds/.
 	FRRK8s string
 	// Traefik holds traefik.
 	Traefik string
 }
 
-// MetalLBController, MetalLBSpeaker, FRRK8sController, FRRReloader and TraefikBinary are
+// MetalLBController, MetalLBSpeaker, FRRK8sController, FRRReloader, FRRStatus and TraefikBinary are
 // the executables' paths.
 func (b Binaries) MetalLBController() string { return filepath.Join(b.MetalLB, "controller") }
 func (b Binaries) MetalLBSpeaker() string    { return filepath.Join(b.MetalLB, "speaker") }
 func (b Binaries) FRRK8sController() string  { return filepath.Join(b.FRRK8s, "frr-k8s-controller") }
 func (b Binaries) FRRReloader() string       { return filepath.Join(b.FRRK8s, "frr-reloader.sh") }
+func (b Binaries) FRRStatus() string         { return filepath.Join(b.FRRK8s, "frr-status") }
 func (b Binaries) FRRK8sCRDs() string        { return filepath.Join(b.FRRK8s, "crds") }
 func (b Binaries) TraefikBinary() string     { return filepath.Join(b.Traefik, "traefik") }
 
@@ -67,7 +68,7 @@ func Locate(components ...string) (Binaries, error) {
 	}
 	files := map[string][]string{
 		ComponentMetalLB: {b.MetalLBController(), b.MetalLBSpeaker()},
-		ComponentFRRK8s:  {b.FRRK8sController(), b.FRRReloader(), b.FRRK8sCRDs()},
+		ComponentFRRK8s:  {b.FRRK8sController(), b.FRRStatus(), b.FRRReloader(), b.FRRK8sCRDs()},
 		ComponentTraefik: {b.TraefikBinary()},
 	}
 	var missing []string

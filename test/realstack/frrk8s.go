@@ -47,6 +47,7 @@ type FRRK8s struct {
 	Router     *labfabric.Router // vtysh -N <netns>: FRR's view, for tests
 	Controller *Process          // frr-k8s-controller
 	Reloader   *Process          // frr-reloader.sh
+	Status     *Process          // frr-status: the BGPSessionState exporter
 	holder     *Process          // keeps the mount namespace alive
 	runDir     string            // /var/run/frr/<netns>
 }
@@ -57,6 +58,11 @@ type FRRK8sOptions struct {
 	PodName   string // default frr-k8s-<node>
 	ASN       uint32 // for Router only (FRR's AS comes from the FRRConfigurations)
 	LogLevel  string // default info
+	// StatusPoll is the status exporter's --poll-interval: how often it reads FRR's
+	// neighbours into BGPSessionStates besides when the FRRNodeState changes (a session
+	// that drops changes no FRRNodeState, so this bounds how late it shows). frr-k8s's
+	// own default is 2m; default here 2s.
+	StatusPoll time.Duration
 }
 
 // StartFRRK8s starts FRR, the reloader and the frr-k8s controller on the node:
@@ -65,10 +71,13 @@ type FRRK8sOptions struct {
 //	nsenter -t HOLDER -m -n /usr/lib/frr/{zebra,bgpd,bfdd} -d -P 0
 //	nsenter -t HOLDER -m -n unshare --mount -- sh -c 'mount -t tmpfs tmpfs /tmp; exec bash frr-reloader.sh'
 //	nsenter -t HOLDER -m -n frr-k8s-controller --kubeconfig K --node-name N --namespace NS --pod-name P
+//	nsenter -t HOLDER -m -n frr-status --kubeconfig K --node-name N --namespace NS --pod-name P --poll-interval I
 //
 // (the reloader gets a private /tmp because it saves `show running-config` to the fixed
 // /tmp/current.conf, which two nodes would share). The FRR CRDs must be installed
-// (Cluster.InstallFRRK8sCRDs). It returns once FRR answers and the controller has started.
+// (Cluster.InstallFRRK8sCRDs). It returns once FRR answers and the controller and the status
+// exporter (frr-k8s's frr-status container, which writes a BGPSessionState per neighbour,
+// owned by the pod) have started.
 func (n *Node) StartFRRK8s(ctx context.Context, o FRRK8sOptions) (*FRRK8s, error) {
 	c := n.Cluster
 	if o.Namespace == "" {
@@ -79,6 +88,9 @@ func (n *Node) StartFRRK8s(ctx context.Context, o FRRK8sOptions) (*FRRK8s, error
 	}
 	if o.LogLevel == "" {
 		o.LogLevel = "info"
+	}
+	if o.StatusPoll == 0 {
+		o.StatusPoll = 2 * time.Second
 	}
 	if err := StandInPod(ctx, c.Client, o.Namespace, o.PodName, n.Name, map[string]string{"app": "frr-k8s", "component": "frr-k8s"}); err != nil {
 		return nil, err
@@ -148,7 +160,17 @@ func (n *Node) StartFRRK8s(ctx context.Context, o FRRK8sOptions) (*FRRK8s, error
 		return nil, err
 	}
 	f.Controller = c.track(ctl)
-	return f, ctl.waitLog(2*time.Minute, "Starting workers")
+	if err := ctl.waitLog(2*time.Minute, "Starting workers"); err != nil {
+		return nil, err
+	}
+	st, err := startProcess(f.Dir, "frr-status", nil, append(enter, c.Bin.FRRStatus(),
+		"--kubeconfig", c.Kubeconfig, "--node-name", n.Name, "--namespace", o.Namespace, "--pod-name", o.PodName,
+		"--poll-interval", o.StatusPoll.String(), "--log-level", o.LogLevel)...)
+	if err != nil {
+		return nil, err
+	}
+	f.Status = c.track(st)
+	return f, st.waitLog(2*time.Minute, "Starting workers")
 }
 
 // prepare makes the node's directories, owned by frr where FRR writes (its daemons drop
@@ -201,6 +223,7 @@ func (f *FRRK8s) signalFRR(sig syscall.Signal) {
 // again, from the FRRConfigurations in the API server.
 func (f *FRRK8s) Kill() {
 	f.Controller.Kill()
+	f.Status.Kill()
 	f.Reloader.Kill()
 	f.signalFRR(syscall.SIGKILL)
 	f.holder.Kill()

@@ -17,6 +17,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -293,10 +295,32 @@ func TestNativeSpeakerAnnounces(t *testing.T) {
 	})
 }
 
+// sessionState is the bgpStatus of the BGPSessionState frr-k8s's status exporter wrote for
+// a node and a peer address in ns.
+func sessionState(ctx context.Context, c client.Client, ns, node string, peer netip.Addr) (string, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(schema.GroupVersionKind{Group: "frrk8s.metallb.io", Version: "v1beta1", Kind: "BGPSessionStateList"})
+	if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return "", err
+	}
+	var seen []string
+	for _, o := range list.Items {
+		n, _, _ := unstructured.NestedString(o.Object, "status", "node")
+		p, _, _ := unstructured.NestedString(o.Object, "status", "peer")
+		st, _, _ := unstructured.NestedString(o.Object, "status", "bgpStatus")
+		seen = append(seen, fmt.Sprintf("%s %s %s", n, p, st))
+		if a, err := netip.ParseAddr(p); n == node && err == nil && a == peer {
+			return st, nil
+		}
+	}
+	return "", fmt.Errorf("no BGPSessionState for %s to %s in %s (there are: %v)", node, peer, ns, seen)
+}
+
 // TestFRRK8sSpeakerAnnounces: the real speaker in frr-k8s mode writes its node's
 // FRRConfiguration, the real frr-k8s controller on that node turns it into FRR's
 // configuration, frr-k8s's reloader applies it to the node's FRR, and that FRR peers with
-// the FRR TOR east, whose RIB holds the VIP from the node.
+// the FRR TOR east, whose RIB holds the VIP from the node. frr-k8s's status exporter
+// reports that session in a BGPSessionState, and the TOR shutting it down.
 func TestFRRK8sSpeakerAnnounces(t *testing.T) {
 	bin := realstack.Require(t, realstack.ComponentMetalLB, realstack.ComponentFRRK8s)
 	ctx := realstack.Ctx(t)
@@ -331,6 +355,36 @@ func TestFRRK8sSpeakerAnnounces(t *testing.T) {
 	realstack.Eventually(t, "the speaker's ConfigurationState Valid", 30*time.Second, func() error {
 		return stateIs(ctx, cl.Client, "speaker-"+node.Name, metallbv1beta1.ConfigurationResultValid)
 	})
+
+	// frr-k8s's status exporter reports the node's session to the TOR as FRR sees it: a
+	// BGPSessionState (what the operator reads for status.clusters[].speakers), Established,
+	// then not once the TOR shuts the session, and Established again.
+	peer := torPeer(f.East.Addr)
+	session := func(want bool) func() error {
+		return func() error {
+			st, err := sessionState(ctx, cl.Client, realstack.DefaultFRRK8sNamespace, node.Name, peer)
+			if err != nil {
+				return err
+			}
+			if (st == "Established") != want {
+				return fmt.Errorf("BGPSessionState of %s to %s: %s", node.Name, peer, st)
+			}
+			return nil
+		}
+	}
+	realstack.Eventually(t, "a BGPSessionState Established for the TOR", 30*time.Second, session(true))
+	shut := func(no string) {
+		t.Helper()
+		if _, err := f.TOREast.Vtysh(fmt.Sprintf("configure terminal\nrouter bgp %d\n%sneighbor %s shutdown", fabric.TOREastASN, no, f.East.Addr)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shutAt := time.Now()
+	shut("")
+	realstack.Eventually(t, "the BGPSessionState not Established after the TOR shut the session", 30*time.Second, session(false))
+	t.Logf("the TOR shut the session: the BGPSessionState said so %s later (poll interval 2 s)", time.Since(shutAt).Round(10*time.Millisecond))
+	shut("no ")
+	realstack.Eventually(t, "the BGPSessionState Established again", time.Minute, session(true))
 }
 
 // TestOverlappingPoolsInvalid: a pool that overlaps another makes the real MetalLB
