@@ -4,11 +4,13 @@
 // frr-k8s modes, frr-k8s, Traefik, real HTTP traffic from the client's namespace to the
 // VIP, the Skupper fixture, the samples), walked through a drain, an undrain and a speaker
 // failure with every failed request matched with the reroute it was in flight at, on an
-// IPv4 VIP and on an IPv6 one, and removed without a trace; then the lab binary itself,
+// IPv4 VIP and on an IPv6 one (and on IPv4 with the watcher reading the routers over BMP),
+// with the speakers' own session state and the asymmetric return path checked after the
+// IPv4 walk, and removed without a trace; then the lab binary itself,
 // killed with SIGKILL and started again, as a user's second `make lab` after a crash, the
 // second time on the stand-ins and the GoBGP fabric.
 //
-// TestLab and TestLabIPv6 need the real stack (root, FRR, frr-pythontools, the components
+// TestLab, TestLabIPv6 and TestLabBMP need the real stack (root, FRR, frr-pythontools, the components
 // `make real-components` builds): they are skipped without it, unless CI is set, where
 // that is a failure. TestLabAfterCrash crashes whatever stack this machine runs by default
 // and runs the stand-in stack on the GoBGP fabric the second time, so every stack and
