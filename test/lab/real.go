@@ -3,11 +3,9 @@ package lab
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"os/exec"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -369,215 +366,6 @@ func (l *Lab) TORSessionDown(ctx context.Context, cluster string) (down, up time
 		return errs1(speakers(s, true), s.serving("west", "east"))
 	})
 	return down, up, err
-}
-
-// staticClientRoute routes the clients' network (labfabric.ClientNet) from the node
-// through its TOR.
-func (m *realMember) staticClientRoute() error {
-	out, err := exec.Command("ip", "-n", m.node.NetNS, "route", "replace", labfabric.ClientNet.String(), "via", m.spk.TORAddr.String()).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: static route to %s: %v: %s", m.name, labfabric.ClientNet, err, out)
-	}
-	return nil
-}
-
-// clientRoute is the node's kernel route to the clients' network ("" without one), as
-// `ip route` prints it.
-func (m *realMember) clientRoute() (string, error) {
-	out, err := exec.Command("ip", "-n", m.node.NetNS, "-4", "route", "show", labfabric.ClientNet.String()).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("%s: ip route: %v: %s", m.name, err, out)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-// clientDialer is how the client's requests are made: from the clients' network on the
-// IPv4 run of the real stack (so that a node answers them only through a route to it).
-func (l *Lab) clientDialer() *net.Dialer {
-	if l.real == nil || l.opts.IPv6 {
-		return &net.Dialer{}
-	}
-	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: labfabric.ClientHost.AsSlice()}}
-}
-
-// ReturnPath is what AsymmetricReturn measured.
-type ReturnPath struct {
-	// Cluster is the member whose receive was turned off and on again.
-	Cluster string
-	// DefaultRoute is the node's IPv4 default route during the check: on its management
-	// interface.
-	DefaultRoute string
-	// RouteWith and RouteGoneAfter are the node's kernel route to the clients' network while
-	// it receives, and how long after receive was turned off that route was gone.
-	RouteWith      string
-	RouteGoneAfter time.Duration
-	// Sessions are the BGP neighbours of the node's FRR while it receives: the TOR alone
-	// (the FRRConfiguration joins MetalLB's session; it opens none of its own).
-	Sessions []string
-	// Off and On are the probes' outcomes without and with receive.
-	Off, On Probe
-	// RouteBackAfter is how long after receive was turned on again the route was back.
-	RouteBackAfter time.Duration
-}
-
-// Probe is one burst of requests from the clients' network to the VIP.
-type Probe struct {
-	Sent, Failed int
-	ByCluster    map[string]int
-}
-
-func (p Probe) String() string {
-	return fmt.Sprintf("%d sent, %d failed, answered by west %d, east %d", p.Sent, p.Failed, p.ByCluster["west"], p.ByCluster["east"])
-}
-
-// AsymmetricReturn shows why the nodes learn the clients' network from their TORs: the
-// member's node gets its IPv4 default route on its management interface (as a node with a
-// management VLAN has; the lab's walk-through keeps it on the TOR), the member's receive
-// is turned off (spec.clusters[].receive: {mode: None}) until its node's
-// kernel has no route to the clients left, a burst of requests from the clients' network
-// is sent (the requests hashed to that member reach its node, whose answers leave through
-// the management interface and are lost), then the class's receive applies again until
-// the route is back (learnt over MetalLB's session, proto bgp, via the TOR) and a second
-// burst is answered by both members. The real stack's IPv4 run only.
-func (l *Lab) AsymmetricReturn(ctx context.Context, cluster string) (r ReturnPath, rerr error) {
-	r = ReturnPath{Cluster: cluster}
-	if l.real == nil || l.opts.IPv6 {
-		return r, fmt.Errorf("the asymmetric-return check runs on the real stack's IPv4 run")
-	}
-	m := l.real.members[cluster]
-	if m == nil || m.mode != realstack.ModeFRRK8s {
-		return r, fmt.Errorf("%s does not run frr-k8s, which receives routes", cluster)
-	}
-	f, ok := l.fabric.(*frrFabric)
-	if !ok || !f.f.Mgmt {
-		return r, fmt.Errorf("the fabric has no management network")
-	}
-	// The node's default route moves to its management interface for the check, and back
-	// to the TOR after it.
-	if err := f.f.MgmtDefault(cluster, true); err != nil {
-		return r, err
-	}
-	defer func() {
-		if err := f.f.MgmtDefault(cluster, false); err != nil && rerr == nil {
-			rerr = err
-		}
-	}()
-	out, err := exec.Command("ip", "-n", m.node.NetNS, "-4", "route", "show", "default").CombinedOutput()
-	if err != nil {
-		return r, fmt.Errorf("%s: ip route: %v: %s", cluster, err, out)
-	}
-	r.DefaultRoute = strings.TrimSpace(string(out))
-	route := func(want bool) func() error {
-		return func() error {
-			rt, err := m.clientRoute()
-			if err != nil {
-				return err
-			}
-			if want && !(strings.Contains(rt, "proto bgp") && strings.Contains(rt, "via "+m.spk.TORAddr.String())) {
-				return fmt.Errorf("%s's node: route to %s %q, want one learnt by BGP via its TOR %s", cluster, labfabric.ClientNet, rt, m.spk.TORAddr)
-			}
-			if !want && rt != "" {
-				return fmt.Errorf("%s's node still routes %s: %s", cluster, labfabric.ClientNet, rt)
-			}
-			return nil
-		}
-	}
-	if err := labfabric.WaitFor(StepTimeout, route(true)); err != nil {
-		return r, err
-	}
-	r.RouteWith, _ = m.clientRoute()
-	m.mu.Lock()
-	frr := m.frr
-	m.mu.Unlock()
-	nbrs, err := frr.Router.Neighbors()
-	if err != nil {
-		return r, err
-	}
-	for a, n := range nbrs {
-		r.Sessions = append(r.Sessions, a.String()+" "+n.State)
-	}
-	sort.Strings(r.Sessions)
-	// receiveOff re-applies the samples, with the member opted out of receiving when off.
-	receiveOff := func(off bool) error {
-		class, _, err := samples(l.fabric, l.sampleOptions())
-		if err != nil {
-			return err
-		}
-		if off {
-			members, _, _ := unstructured.NestedSlice(class.Object, "spec", "clusters")
-			for _, x := range members {
-				if mm := x.(map[string]interface{}); mm["name"] == cluster {
-					mm["receive"] = map[string]interface{}{"mode": "None"}
-				}
-			}
-			if err := unstructured.SetNestedSlice(class.Object, members, "spec", "clusters"); err != nil {
-				return err
-			}
-		}
-		return l.west.Client.Patch(ctx, class, client.Apply, client.FieldOwner("anycast-lab"), client.ForceOwnership)
-	}
-	t := time.Now()
-	if err := receiveOff(true); err != nil {
-		return r, err
-	}
-	if err := labfabric.WaitFor(StepTimeout, route(false)); err != nil {
-		return r, err
-	}
-	r.RouteGoneAfter = time.Since(t)
-	if r.Off, err = l.probe(ctx); err != nil {
-		return r, err
-	}
-	t = time.Now()
-	if err := receiveOff(false); err != nil {
-		return r, err
-	}
-	if err := labfabric.WaitFor(StepTimeout, route(true)); err != nil {
-		return r, err
-	}
-	r.RouteBackAfter = time.Since(t)
-	r.On, err = l.probe(ctx)
-	return r, err
-}
-
-// probe sends a bounded burst of requests from the clients' network to the VIP, each on a
-// new connection (so the core's layer-4 hash spreads them), and counts the answers.
-func (l *Lab) probe(ctx context.Context) (Probe, error) {
-	f, ok := l.fabric.(*frrFabric)
-	if !ok {
-		return Probe{}, fmt.Errorf("the probe needs the FRR fabric")
-	}
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var c net.Conn
-		err := realstack.InNetNS(f.f.Client.NS, func() (err error) {
-			c, err = l.clientDialer().DialContext(ctx, network, addr)
-			return err
-		})
-		return c, err
-	}
-	g, err := traffic.Start(traffic.Config{Target: netip.AddrPortFrom(l.vip.Addr(), 80), Host: TrafficHost, Path: "/hello",
-		Allowed: []netip.Prefix{l.vip}, Rate: 20, MaxRequests: 40, MaxDuration: 10 * time.Second, Timeout: time.Second, Dial: dial})
-	if err != nil {
-		return Probe{}, err
-	}
-	select {
-	case <-g.Done():
-	case <-ctx.Done():
-		g.Stop()
-		return Probe{}, ctx.Err()
-	}
-	p := Probe{ByCluster: map[string]int{}}
-	for _, res := range g.Results() {
-		if res.Cut() {
-			continue
-		}
-		p.Sent++
-		if res.OK() {
-			p.ByCluster[res.Cluster]++
-		} else {
-			p.Failed++
-		}
-	}
-	return p, nil
 }
 
 func (m *realMember) torAddr(ipv6 bool) netip.Addr {
