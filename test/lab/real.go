@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,15 +131,13 @@ func (m *realMember) startSpeaker(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.mode == realstack.ModeFRRK8s {
-		// In MetalLB's namespace, as MetalLB's Helm chart deploys frr-k8s: the operator reads
-		// the BGPSessionStates and writes FRRConfigurations there.
-		f, err := m.node.StartFRRK8s(ctx, realstack.FRRK8sOptions{Namespace: MetalLBNamespace, ASN: m.asn})
+		f, err := m.node.StartFRRK8s(ctx, realstack.FRRK8sOptions{ASN: m.asn})
 		if err != nil {
 			return fmt.Errorf("%s: frr-k8s: %w", m.name, err)
 		}
 		m.frr = f
 	}
-	sp, err := m.node.StartSpeaker(ctx, realstack.SpeakerOptions{Mode: m.mode, FRRK8sNamespace: MetalLBNamespace})
+	sp, err := m.node.StartSpeaker(ctx, realstack.SpeakerOptions{Mode: m.mode})
 	if err != nil {
 		return fmt.Errorf("%s: MetalLB speaker (%s): %w", m.name, m.mode, err)
 	}
@@ -297,77 +294,6 @@ func (l *Lab) nodeCluster(remote, self string) string {
 }
 
 // torAddr is the TOR's address the member peers with (IPv6 on the IPv6 run).
-// TORSessionDown shuts, from the TOR's side, the BGP sessions a cluster's TOR holds with
-// the cluster's node (FRR's `neighbor <node> shutdown`, as a network team taking the
-// port down would), waits until the hub's class shows that member's speakers' sessions
-// to the TOR down (the BGPSessionStates the real frr-k8s writes, status.clusters[].speakers,
-// SpeakerSessionsEstablished=False), reopens them and waits until the speakers are
-// Established again and the ingress is served by both clusters. It returns how long each
-// took; the member must run MetalLB in frr-k8s mode.
-func (l *Lab) TORSessionDown(ctx context.Context, cluster string) (down, up time.Duration, err error) {
-	f, ok := l.fabric.(*frrFabric)
-	if !ok || l.real == nil {
-		return 0, 0, fmt.Errorf("the TOR session check needs the real stack")
-	}
-	m := l.real.members[cluster]
-	if m == nil || m.mode != realstack.ModeFRRK8s {
-		return 0, 0, fmt.Errorf("%s does not run frr-k8s, whose BGPSessionStates the class reports", cluster)
-	}
-	tor := f.f.TORWest
-	if cluster == "east" {
-		tor = f.f.TOREast
-	}
-	shut := func(no string) error {
-		args := []string{"-N", tor.NS, "-c", "configure terminal", "-c", fmt.Sprintf("router bgp %d", tor.ASN)}
-		for _, a := range []netip.Addr{m.spk.Addr, m.spk.Addr6} {
-			args = append(args, "-c", fmt.Sprintf("%sneighbor %s shutdown", no, a))
-		}
-		if out, err := exec.CommandContext(ctx, "vtysh", args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("vtysh on %s: %v: %s", tor.Name, err, out)
-		}
-		return nil
-	}
-	speakers := func(s *Snapshot, established bool) error {
-		if s.Class == nil {
-			return fmt.Errorf("no class")
-		}
-		for _, c := range s.Class.Status.Clusters {
-			if c.Name != cluster {
-				continue
-			}
-			if len(c.Speakers) == 0 {
-				return fmt.Errorf("%s: no speaker session in the class status", cluster)
-			}
-			for _, sp := range c.Speakers {
-				if (sp.BGPState == "Established") != established {
-					return fmt.Errorf("%s: speakers' session to %s (%s) is %s", cluster, sp.Peer, sp.Address, sp.BGPState)
-				}
-			}
-			want := metav1.ConditionTrue
-			if !established {
-				want = metav1.ConditionFalse
-			}
-			return s.classCondition(v1alpha1.ConditionSpeakerSessionsEstablished, want)
-		}
-		return fmt.Errorf("%s is not in the class status", cluster)
-	}
-	if err := shut(""); err != nil {
-		return 0, 0, err
-	}
-	down, err = l.measure(ctx, cluster+"'s TOR session down in the class status", StepTimeout, func(s *Snapshot) error { return speakers(s, false) })
-	if err != nil {
-		_ = shut("no ")
-		return 0, 0, err
-	}
-	if err := shut("no "); err != nil {
-		return down, 0, err
-	}
-	up, err = l.measure(ctx, cluster+"'s TOR session back, the ingress served by both", 2*StepTimeout, func(s *Snapshot) error {
-		return errs1(speakers(s, true), s.serving("west", "east"))
-	})
-	return down, up, err
-}
-
 func (m *realMember) torAddr(ipv6 bool) netip.Addr {
 	if ipv6 {
 		return m.spk.TORAddr6
