@@ -45,23 +45,31 @@ func (c *Cluster) StartMetalLBController(ctx context.Context, o ControllerOption
 		return nil, err
 	}
 	// The controller listens on the root namespace, where other tests run too: free ports.
-	metrics, err := FreePort()
-	if err != nil {
-		return nil, err
+	// Another process can take a port between the probe and the controller's bind (seen
+	// under .ci/run: "bind: address already in use", the controller exits); then new ports.
+	for attempt := 1; ; attempt++ {
+		metrics, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		health, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		p, err := startProcess(c.Dir, "metallb-controller", nil, c.Bin.MetalLBController(),
+			"--kubeconfig", c.Kubeconfig, "--namespace", o.Namespace, "--pod-name", o.PodName,
+			"--webhook-mode=disabled", "--disable-cert-rotation",
+			"--port", itoa(metrics), "--health-probe-port", itoa(health), "--log-level", o.LogLevel)
+		if err != nil {
+			return nil, err
+		}
+		c.track(p)
+		err = p.waitLog(2*time.Minute, "Starting workers")
+		if err != nil && attempt < 3 && !p.Running() && strings.Contains(p.LogTail(4000), "address already in use") {
+			continue
+		}
+		return p, err
 	}
-	health, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	p, err := startProcess(c.Dir, "metallb-controller", nil, c.Bin.MetalLBController(),
-		"--kubeconfig", c.Kubeconfig, "--namespace", o.Namespace, "--pod-name", o.PodName,
-		"--webhook-mode=disabled", "--disable-cert-rotation",
-		"--port", itoa(metrics), "--health-probe-port", itoa(health), "--log-level", o.LogLevel)
-	if err != nil {
-		return nil, err
-	}
-	c.track(p)
-	return p, p.waitLog(2*time.Minute, "Starting workers")
 }
 
 // BGP modes of the speaker (METALLB_BGP_TYPE).
