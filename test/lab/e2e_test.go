@@ -109,23 +109,14 @@ var clientChecks = map[string]string{
 func TestLab(t *testing.T) {
 	requireReal(t)
 	l, rec, dir := upReal(t, lab.Options{})
-	closed := false
-	defer func() {
-		if !closed {
-			l.Close()
-		}
-	}()
+	defer l.Close() // once: closeClean's Close makes it a no-op
 	if l.IPv6Refusal == "" || !strings.Contains(l.IPv6Refusal, "UnsupportedByMetalLBMode") {
 		t.Errorf("the operator's refusal of an IPv6 VIP on the native member: %q", l.IPv6Refusal)
 	}
 	t.Logf("IPv6 VIP on the native member west: %s", l.IPv6Refusal)
 	checkKubeconfig(t, l.Kubeconfig("west"))
 	walkReal(t, l, "64666 64001 65001", "64666 64002 65002")
-	l.Close()
-	closed = true
-	if left := append(rec.Leftovers(), lab.Strays(dir)...); len(left) > 0 {
-		t.Fatalf("left after Close: %v", left)
-	}
+	closeClean(t, l, rec, dir)
 }
 
 // TestLabIPv6 is the same walk-through on an IPv6 VIP: both members in MetalLB's frr-k8s
@@ -134,18 +125,9 @@ func TestLab(t *testing.T) {
 func TestLabIPv6(t *testing.T) {
 	requireReal(t)
 	l, rec, dir := upReal(t, lab.Options{IPv6: true})
-	closed := false
-	defer func() {
-		if !closed {
-			l.Close()
-		}
-	}()
+	defer l.Close() // once: closeClean's Close makes it a no-op
 	walkReal(t, l, "64666 64001 65001", "64666 64002 65002")
-	l.Close()
-	closed = true
-	if left := append(rec.Leftovers(), lab.Strays(dir)...); len(left) > 0 {
-		t.Fatalf("left after Close: %v", left)
-	}
+	closeClean(t, l, rec, dir)
 }
 
 // TestLabBMP is the IPv4 walk-through with the watcher reading the routers over BMP
@@ -156,17 +138,17 @@ func TestLabIPv6(t *testing.T) {
 func TestLabBMP(t *testing.T) {
 	requireReal(t)
 	l, rec, dir := upReal(t, lab.Options{BMP: true})
-	closed := false
-	defer func() {
-		if !closed {
-			l.Close()
-		}
-	}()
+	defer l.Close() // once: closeClean's Close makes it a no-op
 	checkBMPCollector(t, l)
 	walkReal(t, l, "64666 64001 65001", "64666 64002 65002")
 	checkBMPCollector(t, l)
+	closeClean(t, l, rec, dir)
+}
+
+// closeClean closes the lab and fails the test if anything it started or wrote is left.
+func closeClean(t *testing.T, l *lab.Lab, rec lab.Record, dir string) {
+	t.Helper()
 	l.Close()
-	closed = true
 	if left := append(rec.Leftovers(), lab.Strays(dir)...); len(left) > 0 {
 		t.Fatalf("left after Close: %v", left)
 	}
