@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -192,6 +194,75 @@ func programmed(t testing.TB, cls string) (done, total int) {
 	return done, total
 }
 
+// notProgrammed counts the ingresses of cls not Programmed for their generation by the
+// reason their condition gives, with one message of each, so that a test that times out
+// says what the operator was reporting.
+func notProgrammed(t testing.TB, cls string) string {
+	t.Helper()
+	count := map[string]int{}
+	sample := map[string]string{}
+	for _, i := range ingressesOf(t, cls) {
+		c := meta.FindStatusCondition(i.Status.Conditions, v1alpha1.ConditionProgrammed)
+		key := "no Programmed condition"
+		switch {
+		case c == nil:
+		case c.Status == metav1.ConditionTrue && c.ObservedGeneration == i.Generation:
+			continue
+		case c.ObservedGeneration != i.Generation:
+			key = fmt.Sprintf("%s for generation %d of %d", c.Reason, c.ObservedGeneration, i.Generation)
+		default:
+			key = c.Reason
+		}
+		count[key]++
+		if c != nil {
+			sample[key] = i.Namespace + "/" + i.Name + ": " + c.Message
+		}
+	}
+	keys := make([]string, 0, len(count))
+	for k := range count {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "[%d %s (%s)] ", count[k], k, sample[k])
+	}
+	return b.String()
+}
+
+// fixtureErrors says how each cluster's stand-ins' last pass ended.
+func fixtureErrors() string {
+	var out []string
+	for _, name := range []string{"west", "east"} {
+		err := fixtures[name].LastPassError()
+		if err == nil {
+			out = append(out, name+": completed")
+			continue
+		}
+		out = append(out, name+": "+err.Error())
+	}
+	return strings.Join(out, "; ")
+}
+
+// classConditions is the class's conditions that are not True, for a failure message.
+func classConditions(t testing.TB, cls string) string {
+	t.Helper()
+	c := &v1alpha1.AnycastClass{}
+	if err := west.Client.Get(context.Background(), client.ObjectKey{Name: cls}, c); err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, cond := range c.Status.Conditions {
+		if cond.Status != metav1.ConditionTrue {
+			fmt.Fprintf(&b, "[%s=%s %s: %s] ", cond.Type, cond.Status, cond.Reason, cond.Message)
+		}
+	}
+	if b.Len() == 0 {
+		return "every condition True"
+	}
+	return b.String()
+}
+
 // waitConverged waits until all n ingresses of cls are Programmed and Ready for their
 // generation, every member holds exactly what they render, and no two share an address.
 func waitConverged(t testing.TB, cls string, n int, timeout time.Duration) *membercheck.Report {
@@ -200,7 +271,7 @@ func waitConverged(t testing.TB, cls string, n int, timeout time.Duration) *memb
 		done, total := programmed(t, cls)
 		if total != n || done != n {
 			time.Sleep(300 * time.Millisecond)
-			return fmt.Errorf("%d of %d Programmed (%d exist)", done, n, total)
+			return fmt.Errorf("%d of %d Programmed (%d exist); the others: %s", done, n, total, notProgrammed(t, cls))
 		}
 		return nil
 	})
@@ -213,7 +284,7 @@ func waitConverged(t testing.TB, cls string, n int, timeout time.Duration) *memb
 		}
 		if !rep.OK() {
 			time.Sleep(300 * time.Millisecond)
-			return rep
+			return fmt.Errorf("%w; the class says: %s; the stand-ins' last passes: %s", rep, classConditions(t, cls), fixtureErrors())
 		}
 		return nil
 	})

@@ -23,6 +23,9 @@ const operatorNamespace = "anycast-system"
 
 var west, east *testenv.Env
 
+// fixtures are the Gateway implementation and MetalLB stand-ins of each cluster, by name.
+var fixtures = map[string]*gatewayfixture.Implementation{}
+
 func TestMain(m *testing.M) {
 	level := zapcore.ErrorLevel
 	if os.Getenv("TEST_VERBOSE_OPERATOR") != "" {
@@ -67,7 +70,9 @@ func run(m *testing.M) int {
 	fctx, stopFixtures := context.WithCancel(ctx)
 	defer stopFixtures()
 	for _, e := range []*testenv.Env{west, east} {
-		go (&gatewayfixture.Implementation{Client: e.Client, GatewayClassNames: []string{"envoy"}}).Run(fctx)
+		f := &gatewayfixture.Implementation{Client: e.Client, GatewayClassNames: []string{"envoy"}}
+		fixtures[e.Name] = f
+		go f.Run(fctx)
 	}
 	code := m.Run()
 	if binaryPath != "" {

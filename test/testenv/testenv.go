@@ -68,8 +68,14 @@ func start(name string, crds []string) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	api := &envtest.APIServer{CertDir: certDir}
+	// A real cluster's Service range (kubeadm's default is a /12): envtest's own, a /24,
+	// runs out after ~250 Services, and a test package that creates several hundred
+	// Gateways (each with its LoadBalancer Service) over its tests fills it, since envtest
+	// has no namespace or garbage collector to delete what earlier tests left.
+	api.Configure().Set("service-cluster-ip-range", "10.96.0.0/16")
 	env := &envtest.Environment{
-		ControlPlane:          envtest.ControlPlane{APIServer: &envtest.APIServer{CertDir: certDir}},
+		ControlPlane:          envtest.ControlPlane{APIServer: api},
 		BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths:     crds,
 		ErrorIfCRDPathMissing: true,
