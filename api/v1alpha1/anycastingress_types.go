@@ -164,8 +164,28 @@ type Backend struct {
 	Port int32 `json:"port"`
 }
 
-// Route is a convenience HTTPRoute on the rendered Gateway. More elaborate routes can be
-// written directly as Gateway API routes that attach to the Gateway.
+// GRPCMatch selects gRPC calls by service and method.
+type GRPCMatch struct {
+	// service is the fully qualified gRPC service, for example "helloworld.Greeter";
+	// empty matches every service.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z_0-9]*(\.[A-Za-z_][A-Za-z_0-9]*)*$`
+	Service string `json:"service,omitempty"`
+
+	// method is the gRPC method, for example "SayHello"; empty matches every method of
+	// the service.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z_0-9]*$`
+	Method string `json:"method,omitempty"`
+}
+
+// Route is a convenience route on the rendered Gateway: an HTTPRoute, a GRPCRoute when
+// it sets grpc, or a TLSRoute when it attaches to a TLS listener (passthrough by SNI:
+// the route's hostnames, else the listener's). More elaborate routes can be written
+// directly as Gateway API routes that attach to the Gateway.
+// +kubebuilder:validation:XValidation:rule="!has(self.grpc) || ((!has(self.pathPrefix) || self.pathPrefix == '/') && !has(self.rewritePrefix))",message="a gRPC route matches services and methods, not paths: remove pathPrefix and rewritePrefix"
 type Route struct {
 	// name of the route, unique within the ingress.
 	// +kubebuilder:validation:MinLength=1
@@ -198,6 +218,11 @@ type Route struct {
 	// +kubebuilder:validation:MaxLength=1024
 	// +kubebuilder:validation:Pattern=`^/[^\s]*$`
 	RewritePrefix string `json:"rewritePrefix,omitempty"`
+
+	// grpc makes the route a GRPCRoute that matches this service and method (on an HTTP
+	// or HTTPS listener); a gRPC route has no pathPrefix or rewritePrefix.
+	// +optional
+	GRPC *GRPCMatch `json:"grpc,omitempty"`
 
 	// backend receives the traffic.
 	Backend Backend `json:"backend"`

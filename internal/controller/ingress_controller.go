@@ -38,7 +38,7 @@ const Finalizer = "anycast.dev/cleanup"
 // ingressKinds are the kinds an ingress owns on a member; classKinds those of a class (a
 // namespace's Skupper network: skupperlink.NetworkKinds).
 var (
-	ingressKinds = []schema.GroupVersionKind{render.GVKIPAddressPool, render.GVKBGPAdvertisement, render.GVKGateway, render.GVKService, render.GVKHTTPRoute, render.GVKConnector, render.GVKListener}
+	ingressKinds = []schema.GroupVersionKind{render.GVKIPAddressPool, render.GVKBGPAdvertisement, render.GVKGateway, render.GVKService, render.GVKHTTPRoute, render.GVKGRPCRoute, render.GVKTLSRoute, render.GVKConnector, render.GVKListener}
 	classKinds   = []schema.GroupVersionKind{render.GVKSecret, render.GVKConfigMap, render.GVKBFDProfile, render.GVKBGPPeer, render.GVKFRRConfiguration, render.GVKGatewayClass}
 )
 
@@ -79,7 +79,7 @@ type IngressReconciler struct {
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=metallb.io,resources=ipaddresspools;bgpadvertisements,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gateways;httproutes,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=gateways;httproutes;grpcroutes;tlsroutes,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=skupper.io,resources=sites;listeners;connectors;accessgrants;accesstokens,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=skupper.io,resources=links,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete

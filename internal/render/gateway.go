@@ -99,55 +99,128 @@ func ingressGateway(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, clus
 	}
 
 	for _, r := range ing.Spec.Routes {
-		backendName, backendPort := routeBackend(ing, cluster, r.Backend)
-		parent := gwv1.ParentReference{
-			Group: ptr.To(gwv1.Group(gwv1.GroupName)),
-			Kind:  ptr.To(gwv1.Kind("Gateway")),
-			Name:  gwv1.ObjectName(ing.Name),
-		}
-		if r.Listener != "" {
-			parent.SectionName = ptr.To(gwv1.SectionName(r.Listener))
-		}
-		rule := gwv1.HTTPRouteRule{
-			Matches: []gwv1.HTTPRouteMatch{{Path: &gwv1.HTTPPathMatch{
-				Type:  ptr.To(gwv1.PathMatchPathPrefix),
-				Value: ptr.To(pathOr(r.PathPrefix)),
-			}}},
-			BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{
-				BackendObjectReference: gwv1.BackendObjectReference{
-					Group: ptr.To(gwv1.Group("")),
-					Kind:  ptr.To(gwv1.Kind("Service")),
-					Name:  gwv1.ObjectName(backendName),
-					Port:  ptr.To(gwv1.PortNumber(backendPort)),
-				},
-				Weight: ptr.To(int32(1)),
-			}}},
-		}
-		if r.RewritePrefix != "" {
-			rule.Filters = []gwv1.HTTPRouteFilter{{
-				Type: gwv1.HTTPRouteFilterURLRewrite,
-				URLRewrite: &gwv1.HTTPURLRewriteFilter{Path: &gwv1.HTTPPathModifier{
-					Type:               gwv1.PrefixMatchHTTPPathModifier,
-					ReplacePrefixMatch: ptr.To(r.RewritePrefix),
-				}},
-			}}
-		}
-		route := &gwv1.HTTPRoute{
-			ObjectMeta: metav1.ObjectMeta{Name: RouteName(ing.Name, r.Name), Namespace: ing.Namespace, Labels: labels},
-			Spec: gwv1.HTTPRouteSpec{
-				CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{parent}},
-				Rules:           []gwv1.HTTPRouteRule{rule},
-			},
-		}
-		for _, h := range r.Hostnames {
-			route.Spec.Hostnames = append(route.Spec.Hostnames, gwv1.Hostname(h))
-		}
-		out = append(out, toUnstructured(route, GVKHTTPRoute))
+		out = append(out, route(ing, cluster, listeners, r, labels))
 	}
 	return out
 }
 
-// RouteName names the HTTPRoute of one route of an ingress: "<ingress>.<route>".
+// route renders one route of an ingress on one member: a TLSRoute on a TLS listener, a
+// GRPCRoute when it asks for gRPC, otherwise an HTTPRoute (checkRoutes has refused what
+// does not fit its listener).
+func route(ing *v1alpha1.AnycastIngress, cluster string, listeners []v1alpha1.Listener, r v1alpha1.Route, labels map[string]string) *unstructured.Unstructured {
+	backendName, backendPort := routeBackend(ing, cluster, r.Backend)
+	parent := gwv1.ParentReference{
+		Group: ptr.To(gwv1.Group(gwv1.GroupName)),
+		Kind:  ptr.To(gwv1.Kind("Gateway")),
+		Name:  gwv1.ObjectName(ing.Name),
+	}
+	if r.Listener != "" {
+		parent.SectionName = ptr.To(gwv1.SectionName(r.Listener))
+	}
+	meta := metav1.ObjectMeta{Name: RouteName(ing.Name, r.Name), Namespace: ing.Namespace, Labels: labels}
+	common := gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{parent}}
+	backend := gwv1.BackendRef{
+		BackendObjectReference: gwv1.BackendObjectReference{
+			Group: ptr.To(gwv1.Group("")),
+			Kind:  ptr.To(gwv1.Kind("Service")),
+			Name:  gwv1.ObjectName(backendName),
+			Port:  ptr.To(gwv1.PortNumber(backendPort)),
+		},
+		Weight: ptr.To(int32(1)),
+	}
+	var hostnames []gwv1.Hostname
+	for _, h := range routeHostnames(r, listeners) {
+		hostnames = append(hostnames, gwv1.Hostname(h))
+	}
+
+	if RouteKind(r, listeners) == GVKTLSRoute.Kind {
+		tr := &gwv1.TLSRoute{ObjectMeta: meta, Spec: gwv1.TLSRouteSpec{
+			CommonRouteSpec: common,
+			Hostnames:       hostnames,
+			Rules:           []gwv1.TLSRouteRule{{BackendRefs: []gwv1.BackendRef{backend}}},
+		}}
+		return toUnstructured(tr, GVKTLSRoute)
+	}
+	if r.GRPC != nil {
+		rule := gwv1.GRPCRouteRule{BackendRefs: []gwv1.GRPCBackendRef{{BackendRef: backend}}}
+		if r.GRPC.Service != "" || r.GRPC.Method != "" {
+			m := &gwv1.GRPCMethodMatch{Type: ptr.To(gwv1.GRPCMethodMatchExact)}
+			if r.GRPC.Service != "" {
+				m.Service = ptr.To(r.GRPC.Service)
+			}
+			if r.GRPC.Method != "" {
+				m.Method = ptr.To(r.GRPC.Method)
+			}
+			rule.Matches = []gwv1.GRPCRouteMatch{{Method: m}}
+		}
+		gr := &gwv1.GRPCRoute{ObjectMeta: meta, Spec: gwv1.GRPCRouteSpec{CommonRouteSpec: common, Hostnames: hostnames, Rules: []gwv1.GRPCRouteRule{rule}}}
+		return toUnstructured(gr, GVKGRPCRoute)
+	}
+	rule := gwv1.HTTPRouteRule{
+		Matches: []gwv1.HTTPRouteMatch{{Path: &gwv1.HTTPPathMatch{
+			Type:  ptr.To(gwv1.PathMatchPathPrefix),
+			Value: ptr.To(pathOr(r.PathPrefix)),
+		}}},
+		BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: backend}},
+	}
+	if r.RewritePrefix != "" {
+		rule.Filters = []gwv1.HTTPRouteFilter{{
+			Type: gwv1.HTTPRouteFilterURLRewrite,
+			URLRewrite: &gwv1.HTTPURLRewriteFilter{Path: &gwv1.HTTPPathModifier{
+				Type:               gwv1.PrefixMatchHTTPPathModifier,
+				ReplacePrefixMatch: ptr.To(r.RewritePrefix),
+			}},
+		}}
+	}
+	hr := &gwv1.HTTPRoute{ObjectMeta: meta, Spec: gwv1.HTTPRouteSpec{CommonRouteSpec: common, Hostnames: hostnames, Rules: []gwv1.HTTPRouteRule{rule}}}
+	return toUnstructured(hr, GVKHTTPRoute)
+}
+
+// RouteKind is the Gateway API kind a route renders as: TLSRoute when it attaches to a
+// TLS listener (named, or every listener of the ingress is TLS), GRPCRoute when it sets
+// grpc, else HTTPRoute.
+func RouteKind(r v1alpha1.Route, listeners []v1alpha1.Listener) string {
+	if onTLSListener(r, listeners) {
+		return GVKTLSRoute.Kind
+	}
+	if r.GRPC != nil {
+		return GVKGRPCRoute.Kind
+	}
+	return GVKHTTPRoute.Kind
+}
+
+// onTLSListener reports whether a route attaches to TLS passthrough: the listener it
+// names has protocol TLS, or it names none and every listener has.
+func onTLSListener(r v1alpha1.Route, listeners []v1alpha1.Listener) bool {
+	tls := 0
+	for _, l := range listeners {
+		isTLS := protocolOr(l.Protocol) == v1alpha1.ProtocolTLS
+		if r.Listener != "" && l.Name == r.Listener {
+			return isTLS
+		}
+		if isTLS {
+			tls++
+		}
+	}
+	return r.Listener == "" && len(listeners) > 0 && tls == len(listeners)
+}
+
+// routeHostnames are the hostnames a route's object carries: its own. A TLS route without
+// any takes its listener's (a TLSRoute must name the SNI hostnames it matches).
+func routeHostnames(r v1alpha1.Route, listeners []v1alpha1.Listener) []string {
+	if len(r.Hostnames) > 0 || !onTLSListener(r, listeners) {
+		return r.Hostnames
+	}
+	var out []string
+	for _, l := range listeners {
+		if (r.Listener == "" || l.Name == r.Listener) && l.Hostname != "" && !contains(out, l.Hostname) {
+			out = append(out, l.Hostname)
+		}
+	}
+	return out
+}
+
+// RouteName names the Gateway API route of one route of an ingress: "<ingress>.<route>".
 func RouteName(ingress, route string) string { return ingress + "." + route }
 
 // routeBackend resolves a route's backend on one member: a cross-cluster service that does

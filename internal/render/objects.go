@@ -34,11 +34,13 @@ var kindOrder = map[string]int{
 	"Gateway":          8,
 	"Service":          9,
 	"HTTPRoute":        10,
-	"Site":             11,
-	"AccessGrant":      12,
-	"AccessToken":      13,
-	"Connector":        14,
-	"Listener":         15,
+	"GRPCRoute":        11,
+	"TLSRoute":         12,
+	"Site":             13,
+	"AccessGrant":      14,
+	"AccessToken":      15,
+	"Connector":        16,
+	"Listener":         17,
 }
 
 // GVKs of every kind render emits, for callers that watch or list them.
@@ -51,6 +53,8 @@ var (
 	GVKGatewayClass     = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "GatewayClass"}
 	GVKGateway          = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "Gateway"}
 	GVKHTTPRoute        = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "HTTPRoute"}
+	GVKGRPCRoute        = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "GRPCRoute"}
+	GVKTLSRoute         = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "TLSRoute"}
 	// GVKService is the LoadBalancer Service the operator makes in front of a shared data
 	// plane (gatewayService.provisioner Operator).
 	GVKService     = schema.GroupVersionKind{Version: "v1", Kind: "Service"}
@@ -66,7 +70,7 @@ var (
 // AllKinds lists every kind render emits, in apply order.
 var AllKinds = []schema.GroupVersionKind{
 	GVKSecret, GVKConfigMap, GVKBFDProfile, GVKBGPPeer, GVKFRRConfiguration, GVKIPAddressPool, GVKBGPAdvertisement,
-	GVKGatewayClass, GVKGateway, GVKService, GVKHTTPRoute,
+	GVKGatewayClass, GVKGateway, GVKService, GVKHTTPRoute, GVKGRPCRoute, GVKTLSRoute,
 	GVKSite, GVKAccessGrant, GVKAccessToken, GVKConnector, GVKListener,
 }
 

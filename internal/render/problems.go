@@ -33,6 +33,9 @@ const (
 	// ReasonInvalidSpec: something the API schema rejects (seen when rendering files that
 	// never went through an API server).
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonInvalidRoute: a route does not fit the listener it attaches to (a TLS
+	// passthrough route with a path, a gRPC match or no SNI hostname).
+	ReasonInvalidRoute = "InvalidRoute"
 	// ReasonPeerConflict: another class already configures the member's MetalLB in a way
 	// this one contradicts (another ASN, or the same BGP peer).
 	ReasonPeerConflict = "PeerConflict"
@@ -153,6 +156,7 @@ func checkIngress(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, obs *O
 			}
 		}
 	}
+	global = append(global, checkRoutes(ing)...)
 	unknown("spec.clusters", ing.Spec.Clusters)
 	unknown("spec.drain", ing.Spec.Drain)
 	for _, s := range ing.Spec.Services {
@@ -290,4 +294,50 @@ func ProblemOf(r *ipam.Refusal) *Problem {
 		return nil
 	}
 	return &Problem{Reason: r.Reason, Field: r.Field, Message: r.Message}
+}
+
+// checkRoutes refuses routes that do not fit their listener. A TLS listener passes the
+// connection through unopened, chosen by SNI alone: its routes have no paths, no gRPC
+// matches, and need a hostname (the route's, or the listener's) for the TLSRoute.
+func checkRoutes(ing *v1alpha1.AnycastIngress) []Problem {
+	listeners := ing.Spec.Listeners
+	if len(listeners) == 0 {
+		listeners = DefaultListeners
+	}
+	names := map[string]bool{}
+	for _, l := range listeners {
+		names[l.Name] = true
+	}
+	var out []Problem
+	for _, r := range ing.Spec.Routes {
+		field := fmt.Sprintf("spec.routes[%s]", r.Name)
+		if r.Listener != "" && !names[r.Listener] {
+			out = append(out, Problem{Reason: ReasonInvalidSpec, Field: field + ".listener",
+				Message: fmt.Sprintf("route %s names listener %q, which spec.listeners does not have", r.Name, r.Listener)})
+			continue
+		}
+		if r.GRPC != nil && (pathOr(r.PathPrefix) != "/" || r.RewritePrefix != "") {
+			out = append(out, Problem{Reason: ReasonInvalidRoute, Field: field + ".grpc",
+				Message: fmt.Sprintf("route %s is a gRPC route, which matches services and methods, not paths: remove pathPrefix and rewritePrefix", r.Name)})
+		}
+		if !onTLSListener(r, listeners) {
+			continue
+		}
+		on := "a TLS listener"
+		if r.Listener != "" {
+			on = "TLS listener " + r.Listener
+		}
+		switch {
+		case r.GRPC != nil:
+			out = append(out, Problem{Reason: ReasonInvalidRoute, Field: field + ".grpc",
+				Message: fmt.Sprintf("route %s attaches to %s, which passes TLS through unopened, so it cannot match gRPC calls: attach it to an HTTP or HTTPS listener", r.Name, on)})
+		case pathOr(r.PathPrefix) != "/" || r.RewritePrefix != "":
+			out = append(out, Problem{Reason: ReasonInvalidRoute, Field: field + ".pathPrefix",
+				Message: fmt.Sprintf("route %s attaches to %s, which passes TLS through unopened and routes by SNI hostname only: remove pathPrefix and rewritePrefix, or attach it to an HTTPS listener", r.Name, on)})
+		case len(routeHostnames(r, listeners)) == 0:
+			out = append(out, Problem{Reason: ReasonInvalidRoute, Field: field + ".hostnames",
+				Message: fmt.Sprintf("route %s attaches to %s, which routes by SNI hostname: give the route hostnames, or the listener a hostname", r.Name, on)})
+		}
+	}
+	return out
 }

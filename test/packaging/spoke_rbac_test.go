@@ -60,6 +60,8 @@ var spokeNeeds = []need{
 	{"gateway.networking.k8s.io", "gatewayclasses", writeVerbs, clusterWide, "a GatewayClass when the class asks for one"},
 	{"gateway.networking.k8s.io", "gateways", writeVerbs, anyNS, "the Gateway with the VIP"},
 	{"gateway.networking.k8s.io", "httproutes", writeVerbs, anyNS, "the ingress's routes"},
+	{"gateway.networking.k8s.io", "grpcroutes", writeVerbs, anyNS, "the ingress's gRPC routes"},
+	{"gateway.networking.k8s.io", "tlsroutes", writeVerbs, anyNS, "the ingress's TLS passthrough routes"},
 	{"skupper.io", "sites", writeVerbs, anyNS, "the Skupper site of an ingress namespace"},
 	{"skupper.io", "listeners", writeVerbs, anyNS, "services reached over Skupper"},
 	{"skupper.io", "connectors", writeVerbs, anyNS, "services exposed over Skupper"},
@@ -162,7 +164,7 @@ func TestSpokeRBACDeniesEverythingElse(t *testing.T) {
 		access{Verb: "delete", Group: "apiextensions.k8s.io", Resource: "customresourcedefinitions"},
 		access{Verb: "create", Group: "skupper.io", Resource: "links", Namespace: "hello-world"},
 		access{Verb: "update", Group: "skupper.io", Resource: "links", Namespace: "hello-world"},
-		access{Verb: "create", Group: "gateway.networking.k8s.io", Resource: "grpcroutes", Namespace: "hello-world"},
+		access{Verb: "create", Group: "gateway.networking.k8s.io", Resource: "tcproutes", Namespace: "hello-world"},
 		access{Verb: "create", Group: "anycast.dev", Resource: "anycastclasses"},
 		access{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"},
 		access{Verb: "bind", Group: "rbac.authorization.k8s.io", Resource: "clusterroles"},
@@ -269,7 +271,7 @@ func containsStar(xs []string) bool {
 // (config/rbac/role.yaml, from the kubebuilder markers) writes or reads on a member —
 // everything but its own API, events and Lease — is in spokeNeeds with at least those
 // verbs (Secrets: the MetalLB namespace Role only; the operator-namespace Role is hub-only). A controller change that
-// renders a new kind (say grpcroutes or MetalLB communities) fails here until the spoke
+// renders a new kind (say tcproutes or MetalLB communities) fails here until the spoke
 // role grants it too.
 func TestSpokeCoversWhatTheOperatorRenders(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(root, "config", "rbac", "role.yaml"))

@@ -55,6 +55,7 @@ local needsPerson = {
   MetalLBConfigRejected = true, -- a member's MetalLB rejects its whole configuration
   NoMemberHealthy = true,       -- no member has ever been healthy: the VIP is advertised nowhere
   AddressInUse = true,
+  InvalidRoute = true,          -- a route does not fit its listener (TLS passthrough: no path, no gRPC, a hostname)
   AddressNotInPool = true,
   PoolExhausted = true,
   ClassNotFound = true,
