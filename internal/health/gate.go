@@ -92,6 +92,11 @@ func Gate(cfg GateConfig, now time.Time, members []Member) Outcome {
 				if d.Withdraw {
 					d.Recheck = cfg.HoldDown - held
 				}
+			case !d.Healthy && m.Verdict.NoSessionOnly:
+				// No session, so no path at the routers: a withdrawal would change nothing
+				// there and only delay the member's return (Verdict.NoSessionOnly). Its
+				// advertisement stays as it is; it does not count as carrying traffic.
+				d.Withdraw = m.Prev.Withdrawn
 			case !d.Healthy:
 				d.Withdraw = m.Prev.Withdrawn || held >= cfg.WithdrawAfter
 				if !d.Withdraw {
@@ -102,7 +107,7 @@ func Gate(cfg GateConfig, now time.Time, members []Member) Outcome {
 			if !d.Healthy {
 				unhealthy++
 			}
-			if !d.Withdraw {
+			if !d.Withdraw && !m.Verdict.NoSessionOnly {
 				advertising++
 			}
 		}
@@ -110,7 +115,8 @@ func Gate(cfg GateConfig, now time.Time, members []Member) Outcome {
 	}
 	out.AllUnhealthy = serving > 0 && unhealthy == serving
 	if serving > 0 && advertising == 0 {
-		// Never withdraw the last advertising member.
+		// Never withdraw the last advertising member (one without a session carries
+		// nothing, so it does not count as one).
 		for i, m := range members {
 			if m.Serving && out.Members[i].Withdraw && !out.Members[i].Awaiting {
 				out.Members[i].Withdraw = false

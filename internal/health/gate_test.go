@@ -138,3 +138,57 @@ func TestJoiningMemberAwaitsHealth(t *testing.T) {
 		t.Fatalf("west kept as the last member: %+v", o)
 	}
 }
+
+// TestGateKeepsAMemberWithoutSession: a member whose only problem is that none of its
+// speakers' sessions is Established keeps its advertisement (the routers have no path from
+// it, so a withdrawal would change nothing and only delay its return: seen in the lab as a
+// ~20 s flap when a new speaker's first BGPSessionState said Idle), yet it never counts as
+// carrying traffic: the last-member rule keeps another unhealthy member advertised. With a
+// second problem it is withdrawn as usual.
+func TestGateKeepsAMemberWithoutSession(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	noSession := Verdict{Reasons: []string{"no BGP session ..."}, NoSessionOnly: true}
+	advertised := Previous{Known: true, Healthy: false, Since: t0}
+	at := t0.Add(time.Minute)
+
+	o := Gate(cfg, at, []Member{
+		{Name: "west", Verdict: Verdict{Healthy: true}, Prev: Previous{Known: true, Healthy: true, Since: t0}, Serving: true},
+		{Name: "east", Verdict: noSession, Prev: advertised, Serving: true},
+	})
+	if e := decision(o, "east"); e.Withdraw || e.Healthy || e.Recheck != 0 {
+		t.Fatalf("no session only, a minute on: %+v; want unhealthy and still advertised", e)
+	}
+
+	// West is unhealthy for a real reason and past withdrawAfter; east carries nothing:
+	// west is the last member carrying traffic and is kept.
+	o = Gate(cfg, at, []Member{
+		{Name: "west", Verdict: Verdict{Reasons: []string{"the Gateway is not Programmed"}}, Prev: Previous{Known: true, Healthy: false, Since: t0}, Serving: true},
+		{Name: "east", Verdict: noSession, Prev: advertised, Serving: true},
+	})
+	if w := decision(o, "west"); w.Withdraw {
+		t.Fatalf("west withdrawn while east has no session: %+v (kept %v)", w, o.Kept)
+	}
+	if len(o.Kept) != 1 || o.Kept[0] != "west" || !o.AllUnhealthy {
+		t.Fatalf("kept %v, all unhealthy %v; want west kept, all unhealthy", o.Kept, o.AllUnhealthy)
+	}
+
+	// No session and a broken Gateway: withdrawn after withdrawAfter, as any problem.
+	both := Verdict{Reasons: []string{"no BGP session ...", "the Gateway is not Programmed"}}
+	o = Gate(cfg, at, []Member{
+		{Name: "west", Verdict: Verdict{Healthy: true}, Prev: Previous{Known: true, Healthy: true, Since: t0}, Serving: true},
+		{Name: "east", Verdict: both, Prev: advertised, Serving: true},
+	})
+	if e := decision(o, "east"); !e.Withdraw {
+		t.Fatalf("no session and a broken Gateway: %+v; want withdrawn", e)
+	}
+
+	// Withdrawn earlier for another problem, now only without a session: it stays
+	// withdrawn (its return goes through the hold-down once healthy).
+	o = Gate(cfg, at, []Member{
+		{Name: "west", Verdict: Verdict{Healthy: true}, Prev: Previous{Known: true, Healthy: true, Since: t0}, Serving: true},
+		{Name: "east", Verdict: noSession, Prev: Previous{Known: true, Healthy: false, Since: t0, Withdrawn: true}, Serving: true},
+	})
+	if e := decision(o, "east"); !e.Withdraw {
+		t.Fatalf("withdrawn before, now no session only: %+v; want still withdrawn", e)
+	}
+}

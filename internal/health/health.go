@@ -73,6 +73,12 @@ type Verdict struct {
 	Healthy bool
 	// Reasons list every problem, in the order they were checked.
 	Reasons []string
+	// NoSessionOnly: the one problem is that none of the speakers' sessions to the
+	// member's peers is Established (NoSessionToTOR). The routers then hold no path from
+	// the member, so withdrawing its advertisement would change nothing there; it would
+	// only add the hold-down and MetalLB's re-render to its return once a session comes
+	// up (a session is not Established yet in the seconds after a speaker starts).
+	NoSessionOnly bool
 }
 
 // Message joins the reasons.
@@ -81,8 +87,9 @@ func (v Verdict) Message() string { return strings.Join(v.Reasons, "; ") }
 // Evaluate judges a member.
 func Evaluate(in Input) Verdict {
 	var reasons []string
-	if p := NoSessionToTOR(in.Speakers); p != "" {
-		reasons = append(reasons, p)
+	noSession := NoSessionToTOR(in.Speakers)
+	if noSession != "" {
+		reasons = append(reasons, noSession)
 	}
 	vip := in.VIP.String()
 	switch gw := in.Gateway; {
@@ -111,7 +118,7 @@ func Evaluate(in Input) Verdict {
 			reasons = append(reasons, fmt.Sprintf("route %s: %s is not reachable over Skupper: %s", b.Route, b.Service, b.Why))
 		}
 	}
-	return Verdict{Healthy: len(reasons) == 0, Reasons: reasons}
+	return Verdict{Healthy: len(reasons) == 0, Reasons: reasons, NoSessionOnly: noSession != "" && len(reasons) == 1}
 }
 
 func gatewayHasAddress(gw *gwv1.Gateway, vip string) bool {

@@ -69,3 +69,24 @@ func TestEvaluate(t *testing.T) {
 		})
 	}
 }
+
+// TestNoSessionOnly: the verdict says when the missing session is the member's one problem.
+func TestNoSessionOnly(t *testing.T) {
+	down := []PeerSpeakers{{Peer: SpeakerPeer{Name: "tor", Address: "10.0.0.1"}, BGPState: "Idle", Nodes: 1, Down: []string{"n1 (Idle)"}}}
+	up := []PeerSpeakers{{Peer: SpeakerPeer{Name: "tor", Address: "10.0.0.1"}, BGPState: StateEstablished, Nodes: 1, Established: 1}}
+	if v := Evaluate(Input{Speakers: down}); v.Healthy || v.NoSessionOnly {
+		t.Fatalf("no session and no Gateway: %+v; want unhealthy, not only the session", v)
+	}
+	if v := Evaluate(Input{Speakers: up}); v.NoSessionOnly {
+		t.Fatalf("a session up: %+v", v)
+	}
+	member := Input{VIP: vip, Gateway: programmedGateway(vip.String()), Services: []corev1.Service{lbService(vip.String())},
+		Endpoints: map[string][]Endpoint{"hello-world/hello-lb": {{Ready: true, Node: "node-1"}}}, Speakers: down}
+	if v := Evaluate(member); v.Healthy || !v.NoSessionOnly || !strings.Contains(v.Message(), "no BGP session") {
+		t.Fatalf("everything serves but no session is up: %+v; want unhealthy for the session only", v)
+	}
+	member.Speakers = up
+	if v := Evaluate(member); !v.Healthy || v.NoSessionOnly {
+		t.Fatalf("everything serves and a session is up: %+v", v)
+	}
+}
