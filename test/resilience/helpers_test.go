@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -163,6 +164,42 @@ func createIngresses(t testing.TB, cls string, nss []string, n int) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// updateIngresses applies change to every ingress, eight at a time (each retried on a
+// conflict), so that the operator sees them all at once, as a bulk edit would bring them.
+func updateIngresses(t testing.TB, ings []v1alpha1.AnycastIngress, change func(*v1alpha1.AnycastIngress)) {
+	t.Helper()
+	work := make(chan client.ObjectKey)
+	errs := make(chan error, len(ings))
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for key := range work {
+				errs <- retry.RetryOnConflict(retry.DefaultRetry, func() error {
+					cur := &v1alpha1.AnycastIngress{}
+					if err := west.Client.Get(context.Background(), key, cur); err != nil {
+						return err
+					}
+					change(cur)
+					return west.Client.Update(context.Background(), cur)
+				})
+			}
+		}()
+	}
+	for i := range ings {
+		work <- client.ObjectKeyFromObject(&ings[i])
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

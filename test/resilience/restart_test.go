@@ -71,17 +71,9 @@ func TestRestartMidApply(t *testing.T) {
 	rep := waitConverged(t, cls, n, 10*time.Minute)
 	t.Logf("after the SIGKILL, a new operator converged in %s: west %d objects, east %d", time.Since(start).Round(time.Millisecond), rep.Objects["west"], rep.Objects["east"])
 
-	for _, ing := range ingressesOf(t, cls) {
-		ing := ing
-		testenv.Eventually(t, "update "+ing.Name, time.Minute, func() error {
-			cur := &v1alpha1.AnycastIngress{}
-			if err := west.Client.Get(ctx, client.ObjectKeyFromObject(&ing), cur); err != nil {
-				return err
-			}
-			cur.Spec.Routes = append(cur.Spec.Routes, v1alpha1.Route{Name: "api", PathPrefix: "/api", Backend: v1alpha1.Backend{Service: "api", Port: 9090}})
-			return west.Client.Update(ctx, cur)
-		})
-	}
+	updateIngresses(t, ingressesOf(t, cls), func(cur *v1alpha1.AnycastIngress) {
+		cur.Spec.Routes = append(cur.Spec.Routes, v1alpha1.Route{Name: "api", PathPrefix: "/api", Backend: v1alpha1.Backend{Service: "api", Port: 9090}})
+	})
 	testenv.Eventually(t, "half of the update programmed", 5*time.Minute, func() error {
 		if done, _ := programmed(t, cls); done < n/2 {
 			time.Sleep(20 * time.Millisecond)
@@ -94,6 +86,9 @@ func TestRestartMidApply(t *testing.T) {
 	}
 	done, _ = programmed(t, cls)
 	t.Logf("cancelled the second operator with %d of %d updates Programmed", done, n)
+	if done == n {
+		t.Fatal("the second operator programmed every update before it was cancelled: nothing was interrupted")
+	}
 
 	// 3. A third operator converges.
 	third := startReplica(t, "third", operator.Options{})
