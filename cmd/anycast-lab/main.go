@@ -141,6 +141,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "LAB_KEEP: the failed lab stays up for inspection\n")
 		}
 	}
+	if *walk && l.StackMode == lab.StackReal && !*ipv6 {
+		if code := speakersAndReturnPath(ctx, l, stdout, stderr); code != 0 && !*keep {
+			return code
+		}
+	}
 	if problems := realProblems(ctx, l); len(problems) > 0 {
 		fmt.Fprintf(stderr, "\nanycast-lab: the real components objected:\n  %s\n", strings.Join(problems, "\n  "))
 		return 1
@@ -200,4 +205,34 @@ func fmtDur(d time.Duration) string {
 		return fmt.Sprintf("%.2fs", d.Seconds())
 	}
 	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+// speakersAndReturnPath shows, after the walk-through, the speakers' own view of their
+// sessions (TOR east shuts its session to east's node; the class shows it from frr-k8s's
+// BGPSessionStates) and why the nodes learn the clients' network from their TORs (east's
+// receive off: its answers leave through the management network and are lost).
+func speakersAndReturnPath(ctx context.Context, l *lab.Lab, stdout, stderr io.Writer) int {
+	fmt.Fprintln(stdout, "\nthe speakers' sessions: TOR east shuts its BGP session to east's node (neighbor ... shutdown)")
+	down, up, err := l.TORSessionDown(ctx, "east")
+	if err != nil {
+		fmt.Fprintf(stderr, "anycast-lab: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "  %-80s %s\n", "the class shows east's speakers' session down (SpeakerSessionsEstablished=False)", fmtDur(down))
+	fmt.Fprintf(stdout, "  %-80s %s\n", "reopened: Established again, both clusters serving", fmtDur(up))
+	fmt.Fprintf(stdout, "\nthe return path: east's node gets its default route on a management network; the requests come from the client's network %s\n", lab.ClientNet)
+	r, err := l.AsymmetricReturn(ctx, "east")
+	if err != nil {
+		fmt.Fprintf(stderr, "anycast-lab: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "  east's node: %s\n", r.DefaultRoute)
+	fmt.Fprintf(stdout, "  receive on: east's node routes %s; its FRR's BGP neighbours: %s\n", r.RouteWith, strings.Join(r.Sessions, ", "))
+	fmt.Fprintf(stdout, "  receive off (spec.clusters[east].receive: {mode: None}): route gone after %s; %s (east's answers leave through the management network)\n", fmtDur(r.RouteGoneAfter), r.Off)
+	fmt.Fprintf(stdout, "  receive on again: route back after %s; %s\n", fmtDur(r.RouteBackAfter), r.On)
+	if r.Off.ByCluster["east"] != 0 || r.Off.Failed == 0 || r.On.Failed != 0 {
+		fmt.Fprintln(stderr, "anycast-lab: the return-path check did not show what it should")
+		return 1
+	}
+	return 0
 }

@@ -5,7 +5,8 @@
 // VIP, the Skupper fixture, the samples), walked through a drain, an undrain and a speaker
 // failure with every failed request matched with the reroute it was in flight at, on an
 // IPv4 VIP and on an IPv6 one (and on IPv4 with the watcher reading the routers over BMP),
-// and removed without a trace; then the lab binary itself,
+// with the speakers' own session state and the asymmetric return path checked after the
+// IPv4 walk, and removed without a trace; then the lab binary itself,
 // killed with SIGKILL and started again, as a user's second `make lab` after a crash, the
 // second time on the stand-ins and the GoBGP fabric.
 //
@@ -116,7 +117,39 @@ func TestLab(t *testing.T) {
 	t.Logf("IPv6 VIP on the native member west: %s", l.IPv6Refusal)
 	checkKubeconfig(t, l.Kubeconfig("west"))
 	walkReal(t, l, "64666 64001 65001", "64666 64002 65002")
+	down, up, err := l.TORSessionDown(context.Background(), "east")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("TOR east shut its session to east's node: the class showed east's speakers down %s later (hold time 9 s; frr-k8s's status exporter polls every 2 s); reopened: Established and served by both %s later",
+		down.Round(10*time.Millisecond), up.Round(10*time.Millisecond))
+	checkReturnPath(t, l)
 	closeClean(t, l, rec, dir)
+}
+
+// checkReturnPath: east's node, whose IPv4 default route leads to the management network,
+// answers the clients' network only through the route it learns from its TOR: with
+// receive on, that route is in its kernel (proto bgp, via the TOR) and both members
+// answer; with east's receive off, the route goes, and every request the core hashes to
+// east fails (its answer leaves through the management interface) while west's are
+// answered.
+func checkReturnPath(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	r, err := l.AsymmetricReturn(context.Background(), "east")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("east's node (default route %s) with receive: %s, BGP neighbours %v; receive off: route gone %s later, %s; receive on: route back %s later, %s",
+		r.DefaultRoute, r.RouteWith, r.Sessions, r.RouteGoneAfter.Round(10*time.Millisecond), r.Off, r.RouteBackAfter.Round(10*time.Millisecond), r.On)
+	if len(r.Sessions) != 1 || !strings.HasSuffix(r.Sessions[0], " Established") {
+		t.Errorf("east's node's FRR has neighbours %v; want one session, to its TOR, Established (the FRRConfiguration joins MetalLB's)", r.Sessions)
+	}
+	if r.Off.Failed == 0 || r.Off.ByCluster["east"] != 0 || r.Off.ByCluster["west"] == 0 {
+		t.Errorf("receive off: %s; want east's requests failing on the return path and west's answered", r.Off)
+	}
+	if r.On.Failed != 0 || r.On.ByCluster["east"] == 0 || r.On.ByCluster["west"] == 0 {
+		t.Errorf("receive on: %s; want every request answered, by both", r.On)
+	}
 }
 
 // TestLabIPv6 is the same walk-through on an IPv6 VIP: both members in MetalLB's frr-k8s
@@ -215,9 +248,9 @@ func upReal(t *testing.T, opts lab.Options) (*lab.Lab, lab.Record, string) {
 	running := rec.Running()
 	want := []string{"lab", "operator", "west-kube-apiserver", "east-kube-apiserver", "west-etcd", "east-etcd",
 		"west-metallb-controller", "east-metallb-controller", "west-metallb-speaker", "east-metallb-speaker",
-		"east-frr-k8s-controller", "east-frr-reloader", "west-traefik", "east-traefik"}
+		"east-frr-k8s-controller", "east-frr-status", "east-frr-reloader", "west-traefik", "east-traefik"}
 	if ipv6 {
-		want = append(want, "west-frr-k8s-controller", "west-frr-reloader")
+		want = append(want, "west-frr-k8s-controller", "west-frr-status", "west-frr-reloader")
 	}
 	for _, w := range want {
 		if !slices.Contains(running, w) {

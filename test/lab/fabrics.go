@@ -78,6 +78,10 @@ type ClientView struct {
 // ClientASN is the client router's AS in both fabrics.
 const ClientASN = labfabric.ClientASN
 
+// ClientNet is the clients' own network on the real stack: the client router announces it
+// and the requests come from it.
+var ClientNet = labfabric.ClientNet
+
 // Origin is the last AS of the path.
 func (p CorePath) Origin() string {
 	f := strings.Fields(p.ASPath)
@@ -123,7 +127,11 @@ func (x *frrFabric) Describe() string {
 			}
 		}
 	}
-	return fmt.Sprintf("%s routers and gobgpd speakers in network namespaces %s-{client,core,torw,tore,spw,spe}", v, fmt.Sprintf("acf-%d", x.f.Block))
+	roles := "client,core,torw,tore,spw,spe"
+	if x.f.Mgmt {
+		roles += ",mgmt"
+	}
+	return fmt.Sprintf("%s routers and gobgpd speakers in network namespaces %s-{%s}", v, fmt.Sprintf("acf-%d", x.f.Block), roles)
 }
 func (x *frrFabric) speaker(c string) *labfabric.Speaker {
 	if c == "east" {

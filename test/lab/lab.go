@@ -319,7 +319,7 @@ func (l *Lab) sampleOptions() sampleOptions {
 	if l.real == nil {
 		return o
 	}
-	o.real = true
+	o.real, o.receive = true, !l.opts.IPv6
 	for _, m := range l.real.members {
 		o.members = append(o.members, sampleMember{name: m.name, mode: m.mode, tor: m.torAddr(l.opts.IPv6), torASN: m.spk.TORASN})
 	}
@@ -373,13 +373,22 @@ func (l *Lab) startReal(ctx context.Context) error {
 		return err
 	}
 	l.real.path = &skupperRouterPath{members: l.real.members}
+	// Native mode cannot receive the clients' network from the TOR: its node gets the static
+	// route a platform team would add (its default route leads to the management network).
+	for _, m := range l.real.members {
+		if m.mode == realstack.ModeNative {
+			if err := m.staticClientRoute(); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
 func (l *Lab) startFabric(ctx context.Context, mode string) (bgpFabric, error) {
 	if mode == FabricFRR {
 		// The real stack's speakers run on the nodes, and its traffic crosses the fabric.
-		opts := labfabric.Options{Client: true, Nodes: l.real != nil, DataPlane: l.real != nil}
+		opts := labfabric.Options{Client: true, Nodes: l.real != nil, DataPlane: l.real != nil, Mgmt: l.real != nil}
 		if l.opts.BMP {
 			p, err := realstack.FreePort()
 			if err != nil {

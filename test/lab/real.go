@@ -3,8 +3,11 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
+	"os/exec"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -131,13 +135,15 @@ func (m *realMember) startSpeaker(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.mode == realstack.ModeFRRK8s {
-		f, err := m.node.StartFRRK8s(ctx, realstack.FRRK8sOptions{ASN: m.asn})
+		// In MetalLB's namespace, as MetalLB's Helm chart deploys frr-k8s: the operator reads
+		// the BGPSessionStates and writes FRRConfigurations there.
+		f, err := m.node.StartFRRK8s(ctx, realstack.FRRK8sOptions{Namespace: MetalLBNamespace, ASN: m.asn})
 		if err != nil {
 			return fmt.Errorf("%s: frr-k8s: %w", m.name, err)
 		}
 		m.frr = f
 	}
-	sp, err := m.node.StartSpeaker(ctx, realstack.SpeakerOptions{Mode: m.mode})
+	sp, err := m.node.StartSpeaker(ctx, realstack.SpeakerOptions{Mode: m.mode, FRRK8sNamespace: MetalLBNamespace})
 	if err != nil {
 		return fmt.Errorf("%s: MetalLB speaker (%s): %w", m.name, m.mode, err)
 	}
@@ -294,6 +300,286 @@ func (l *Lab) nodeCluster(remote, self string) string {
 }
 
 // torAddr is the TOR's address the member peers with (IPv6 on the IPv6 run).
+// TORSessionDown shuts, from the TOR's side, the BGP sessions a cluster's TOR holds with
+// the cluster's node (FRR's `neighbor <node> shutdown`, as a network team taking the
+// port down would), waits until the hub's class shows that member's speakers' sessions
+// to the TOR down (the BGPSessionStates the real frr-k8s writes, status.clusters[].speakers,
+// SpeakerSessionsEstablished=False), reopens them and waits until the speakers are
+// Established again and the ingress is served by both clusters. It returns how long each
+// took; the member must run MetalLB in frr-k8s mode.
+func (l *Lab) TORSessionDown(ctx context.Context, cluster string) (down, up time.Duration, err error) {
+	f, ok := l.fabric.(*frrFabric)
+	if !ok || l.real == nil {
+		return 0, 0, fmt.Errorf("the TOR session check needs the real stack")
+	}
+	m := l.real.members[cluster]
+	if m == nil || m.mode != realstack.ModeFRRK8s {
+		return 0, 0, fmt.Errorf("%s does not run frr-k8s, whose BGPSessionStates the class reports", cluster)
+	}
+	tor := f.f.TORWest
+	if cluster == "east" {
+		tor = f.f.TOREast
+	}
+	shut := func(no string) error {
+		args := []string{"-N", tor.NS, "-c", "configure terminal", "-c", fmt.Sprintf("router bgp %d", tor.ASN)}
+		for _, a := range []netip.Addr{m.spk.Addr, m.spk.Addr6} {
+			args = append(args, "-c", fmt.Sprintf("%sneighbor %s shutdown", no, a))
+		}
+		if out, err := exec.CommandContext(ctx, "vtysh", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("vtysh on %s: %v: %s", tor.Name, err, out)
+		}
+		return nil
+	}
+	speakers := func(s *Snapshot, established bool) error {
+		if s.Class == nil {
+			return fmt.Errorf("no class")
+		}
+		for _, c := range s.Class.Status.Clusters {
+			if c.Name != cluster {
+				continue
+			}
+			if len(c.Speakers) == 0 {
+				return fmt.Errorf("%s: no speaker session in the class status", cluster)
+			}
+			for _, sp := range c.Speakers {
+				if (sp.BGPState == "Established") != established {
+					return fmt.Errorf("%s: speakers' session to %s (%s) is %s", cluster, sp.Peer, sp.Address, sp.BGPState)
+				}
+			}
+			want := metav1.ConditionTrue
+			if !established {
+				want = metav1.ConditionFalse
+			}
+			return s.classCondition(v1alpha1.ConditionSpeakerSessionsEstablished, want)
+		}
+		return fmt.Errorf("%s is not in the class status", cluster)
+	}
+	if err := shut(""); err != nil {
+		return 0, 0, err
+	}
+	down, err = l.measure(ctx, cluster+"'s TOR session down in the class status", StepTimeout, func(s *Snapshot) error { return speakers(s, false) })
+	if err != nil {
+		_ = shut("no ")
+		return 0, 0, err
+	}
+	if err := shut("no "); err != nil {
+		return down, 0, err
+	}
+	up, err = l.measure(ctx, cluster+"'s TOR session back, the ingress served by both", 2*StepTimeout, func(s *Snapshot) error {
+		return errs1(speakers(s, true), s.serving("west", "east"))
+	})
+	return down, up, err
+}
+
+// staticClientRoute routes the clients' network (labfabric.ClientNet) from the node
+// through its TOR.
+func (m *realMember) staticClientRoute() error {
+	out, err := exec.Command("ip", "-n", m.node.NetNS, "route", "replace", labfabric.ClientNet.String(), "via", m.spk.TORAddr.String()).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: static route to %s: %v: %s", m.name, labfabric.ClientNet, err, out)
+	}
+	return nil
+}
+
+// clientRoute is the node's kernel route to the clients' network ("" without one), as
+// `ip route` prints it.
+func (m *realMember) clientRoute() (string, error) {
+	out, err := exec.Command("ip", "-n", m.node.NetNS, "-4", "route", "show", labfabric.ClientNet.String()).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("%s: ip route: %v: %s", m.name, err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// clientDialer is how the client's requests are made: from the clients' network on the
+// IPv4 run of the real stack (so that a node answers them only through a route to it).
+func (l *Lab) clientDialer() *net.Dialer {
+	if l.real == nil || l.opts.IPv6 {
+		return &net.Dialer{}
+	}
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: labfabric.ClientHost.AsSlice()}}
+}
+
+// ReturnPath is what AsymmetricReturn measured.
+type ReturnPath struct {
+	// Cluster is the member whose receive was turned off and on again.
+	Cluster string
+	// DefaultRoute is the node's IPv4 default route during the check: on its management
+	// interface.
+	DefaultRoute string
+	// RouteWith and RouteGoneAfter are the node's kernel route to the clients' network while
+	// it receives, and how long after receive was turned off that route was gone.
+	RouteWith      string
+	RouteGoneAfter time.Duration
+	// Sessions are the BGP neighbours of the node's FRR while it receives: the TOR alone
+	// (the FRRConfiguration joins MetalLB's session; it opens none of its own).
+	Sessions []string
+	// Off and On are the probes' outcomes without and with receive.
+	Off, On Probe
+	// RouteBackAfter is how long after receive was turned on again the route was back.
+	RouteBackAfter time.Duration
+}
+
+// Probe is one burst of requests from the clients' network to the VIP.
+type Probe struct {
+	Sent, Failed int
+	ByCluster    map[string]int
+}
+
+func (p Probe) String() string {
+	return fmt.Sprintf("%d sent, %d failed, answered by west %d, east %d", p.Sent, p.Failed, p.ByCluster["west"], p.ByCluster["east"])
+}
+
+// AsymmetricReturn shows why the nodes learn the clients' network from their TORs: the
+// member's node gets its IPv4 default route on its management interface (as a node with a
+// management VLAN has; the lab's walk-through keeps it on the TOR), the member's receive
+// is turned off (spec.clusters[].receive: {mode: None}) until its node's
+// kernel has no route to the clients left, a burst of requests from the clients' network
+// is sent (the requests hashed to that member reach its node, whose answers leave through
+// the management interface and are lost), then the class's receive applies again until
+// the route is back (learnt over MetalLB's session, proto bgp, via the TOR) and a second
+// burst is answered by both members. The real stack's IPv4 run only.
+func (l *Lab) AsymmetricReturn(ctx context.Context, cluster string) (r ReturnPath, rerr error) {
+	r = ReturnPath{Cluster: cluster}
+	if l.real == nil || l.opts.IPv6 {
+		return r, fmt.Errorf("the asymmetric-return check runs on the real stack's IPv4 run")
+	}
+	m := l.real.members[cluster]
+	if m == nil || m.mode != realstack.ModeFRRK8s {
+		return r, fmt.Errorf("%s does not run frr-k8s, which receives routes", cluster)
+	}
+	f, ok := l.fabric.(*frrFabric)
+	if !ok || !f.f.Mgmt {
+		return r, fmt.Errorf("the fabric has no management network")
+	}
+	// The node's default route moves to its management interface for the check, and back
+	// to the TOR after it.
+	if err := f.f.MgmtDefault(cluster, true); err != nil {
+		return r, err
+	}
+	defer func() {
+		if err := f.f.MgmtDefault(cluster, false); err != nil && rerr == nil {
+			rerr = err
+		}
+	}()
+	out, err := exec.Command("ip", "-n", m.node.NetNS, "-4", "route", "show", "default").CombinedOutput()
+	if err != nil {
+		return r, fmt.Errorf("%s: ip route: %v: %s", cluster, err, out)
+	}
+	r.DefaultRoute = strings.TrimSpace(string(out))
+	route := func(want bool) func() error {
+		return func() error {
+			rt, err := m.clientRoute()
+			if err != nil {
+				return err
+			}
+			if want && !(strings.Contains(rt, "proto bgp") && strings.Contains(rt, "via "+m.spk.TORAddr.String())) {
+				return fmt.Errorf("%s's node: route to %s %q, want one learnt by BGP via its TOR %s", cluster, labfabric.ClientNet, rt, m.spk.TORAddr)
+			}
+			if !want && rt != "" {
+				return fmt.Errorf("%s's node still routes %s: %s", cluster, labfabric.ClientNet, rt)
+			}
+			return nil
+		}
+	}
+	if err := labfabric.WaitFor(StepTimeout, route(true)); err != nil {
+		return r, err
+	}
+	r.RouteWith, _ = m.clientRoute()
+	m.mu.Lock()
+	frr := m.frr
+	m.mu.Unlock()
+	nbrs, err := frr.Router.Neighbors()
+	if err != nil {
+		return r, err
+	}
+	for a, n := range nbrs {
+		r.Sessions = append(r.Sessions, a.String()+" "+n.State)
+	}
+	sort.Strings(r.Sessions)
+	// receiveOff re-applies the samples, with the member opted out of receiving when off.
+	receiveOff := func(off bool) error {
+		class, _, err := samples(l.fabric, l.sampleOptions())
+		if err != nil {
+			return err
+		}
+		if off {
+			members, _, _ := unstructured.NestedSlice(class.Object, "spec", "clusters")
+			for _, x := range members {
+				if mm := x.(map[string]interface{}); mm["name"] == cluster {
+					mm["receive"] = map[string]interface{}{"mode": "None"}
+				}
+			}
+			if err := unstructured.SetNestedSlice(class.Object, members, "spec", "clusters"); err != nil {
+				return err
+			}
+		}
+		return l.west.Client.Patch(ctx, class, client.Apply, client.FieldOwner("anycast-lab"), client.ForceOwnership)
+	}
+	t := time.Now()
+	if err := receiveOff(true); err != nil {
+		return r, err
+	}
+	if err := labfabric.WaitFor(StepTimeout, route(false)); err != nil {
+		return r, err
+	}
+	r.RouteGoneAfter = time.Since(t)
+	if r.Off, err = l.probe(ctx); err != nil {
+		return r, err
+	}
+	t = time.Now()
+	if err := receiveOff(false); err != nil {
+		return r, err
+	}
+	if err := labfabric.WaitFor(StepTimeout, route(true)); err != nil {
+		return r, err
+	}
+	r.RouteBackAfter = time.Since(t)
+	r.On, err = l.probe(ctx)
+	return r, err
+}
+
+// probe sends a bounded burst of requests from the clients' network to the VIP, each on a
+// new connection (so the core's layer-4 hash spreads them), and counts the answers.
+func (l *Lab) probe(ctx context.Context) (Probe, error) {
+	f, ok := l.fabric.(*frrFabric)
+	if !ok {
+		return Probe{}, fmt.Errorf("the probe needs the FRR fabric")
+	}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := realstack.InNetNS(f.f.Client.NS, func() (err error) {
+			c, err = l.clientDialer().DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+	g, err := traffic.Start(traffic.Config{Target: netip.AddrPortFrom(l.vip.Addr(), 80), Host: TrafficHost, Path: "/hello",
+		Allowed: []netip.Prefix{l.vip}, Rate: 20, MaxRequests: 40, MaxDuration: 10 * time.Second, Timeout: time.Second, Dial: dial})
+	if err != nil {
+		return Probe{}, err
+	}
+	select {
+	case <-g.Done():
+	case <-ctx.Done():
+		g.Stop()
+		return Probe{}, ctx.Err()
+	}
+	p := Probe{ByCluster: map[string]int{}}
+	for _, res := range g.Results() {
+		if res.Cut() {
+			continue
+		}
+		p.Sent++
+		if res.OK() {
+			p.ByCluster[res.Cluster]++
+		} else {
+			p.Failed++
+		}
+	}
+	return p, nil
+}
+
 func (m *realMember) torAddr(ipv6 bool) netip.Addr {
 	if ipv6 {
 		return m.spk.TORAddr6

@@ -58,6 +58,8 @@ type sampleOptions struct {
 	real    bool
 	members []sampleMember
 	bmp     *bmpWatcher // the routers stream BMP: the watcher collects instead of peering
+	// receive keeps the sample's spec.receive (the real stack's IPv4 run).
+	receive bool
 }
 
 // bmpWatcher is the watcher's BMP collector in the lab: a port on the watcher's end of
@@ -120,6 +122,9 @@ func samples(f bgpFabric, o sampleOptions) (class, ingress *unstructured.Unstruc
 				for _, field := range nativeRefuses {
 					delete(p, field)
 				}
+				// Native mode cannot receive: the member opts out of the class's
+				// receive (its node gets a static route to the clients instead).
+				mm["receive"] = map[string]interface{}{"mode": "None"}
 			}
 		}
 		mm["peers"] = []interface{}{p}
@@ -128,12 +133,13 @@ func samples(f bgpFabric, o sampleOptions) (class, ingress *unstructured.Unstruc
 	if err := unstructured.SetNestedSlice(class.Object, members, "spec", "clusters"); err != nil {
 		return nil, nil, err
 	}
-	// The sample receives the clients' networks on the nodes; the lab does not (yet): its
-	// west speaker runs native MetalLB, which cannot receive (the operator would refuse the
-	// member), its frr-k8s runs in a namespace of its own where FRRConfigurations in
-	// MetalLB's namespace do not reach it, and the IPv6 run has no IPv4 peer for the
-	// sample's IPv4 prefix.
-	unstructured.RemoveNestedField(class.Object, "spec", "receive")
+	// The sample's nodes learn the clients' networks from their TORs (spec.receive): so do
+	// the real stack's frr-k8s nodes on the IPv4 run, whose default route leads to a
+	// management network (o.receive). The stand-ins' speakers receive nothing, and the
+	// IPv6 run has no IPv4 peer for the sample's IPv4 prefix.
+	if !o.receive {
+		unstructured.RemoveNestedField(class.Object, "spec", "receive")
+	}
 	if o.bmp != nil {
 		if err := setBMP(class, o.bmp); err != nil {
 			return nil, nil, err

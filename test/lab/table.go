@@ -279,6 +279,23 @@ func (s *Snapshot) condition(typ string, status metav1.ConditionStatus) error {
 	return nil
 }
 
+// classCondition checks a condition of the class, for its current generation.
+func (s *Snapshot) classCondition(typ string, status metav1.ConditionStatus) error {
+	if s.Class == nil {
+		return fmt.Errorf("no class yet")
+	}
+	c := meta.FindStatusCondition(s.Class.Status.Conditions, typ)
+	switch {
+	case c == nil:
+		return fmt.Errorf("the class has no %s condition yet", typ)
+	case c.ObservedGeneration != s.Class.Generation:
+		return fmt.Errorf("the class's %s describes generation %d, the class is at %d", typ, c.ObservedGeneration, s.Class.Generation)
+	case c.Status != status:
+		return fmt.Errorf("the class's %s is %s (%s: %s), want %s", typ, c.Status, c.Reason, c.Message, status)
+	}
+	return nil
+}
+
 // statusOrigins checks that the ingress's paths (the watcher's view) come from exactly
 // the given clusters.
 func (s *Snapshot) statusOrigins(clusters ...string) error {

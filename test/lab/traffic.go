@@ -78,7 +78,7 @@ func (l *Lab) startTraffic(f *frrFabric) error {
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var c net.Conn
 		err := realstack.InNetNS(t.clientNS, func() (err error) {
-			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			c, err = l.clientDialer().DialContext(ctx, network, addr)
 			return err
 		})
 		return c, err

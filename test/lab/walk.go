@@ -75,8 +75,7 @@ func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Ste
 	both := check{CheckTrafficBoth, func(*Snapshot) error { return l.traffic.answered(stepStart, 10, settle, "west", "east") }}
 	stopAction := "the BGP speaker of east dies (its TOR session closes)"
 	// A restarted real speaker's path can come and go once before it stays: seen with
-	// MetalLB v0.16.1 and frr-k8s v0.0.21 (frr-k8s in MetalLB's namespace with its status
-	// exporter), east's path announced, withdrawn 3 to 15 s
+	// MetalLB v0.16.1 and frr-k8s v0.0.21, east's path announced, withdrawn 3 to 15 s
 	// later and announced again about 17 s after that (the ingress status saying east
 	// Healthy, advertisement Advertise, during the withdrawal). The step waits until it held.
 	var restartStable time.Duration

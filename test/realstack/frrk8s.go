@@ -58,10 +58,6 @@ type FRRK8sOptions struct {
 	PodName   string // default frr-k8s-<node>
 	ASN       uint32 // for Router only (FRR's AS comes from the FRRConfigurations)
 	LogLevel  string // default info
-	// Status also starts frr-k8s's status exporter (frr-status), which writes a
-	// BGPSessionState per neighbour. Off by default: with it, the lab saw a frr-k8s
-	// member's VIP announced, withdrawn and announced again (not yet explained).
-	Status bool
 	// StatusPoll is the status exporter's --poll-interval: how often it reads FRR's
 	// neighbours into BGPSessionStates besides when the FRRNodeState changes (a session
 	// that drops changes no FRRNodeState, so this bounds how late it shows). frr-k8s's
@@ -79,9 +75,9 @@ type FRRK8sOptions struct {
 //
 // (the reloader gets a private /tmp because it saves `show running-config` to the fixed
 // /tmp/current.conf, which two nodes would share). The FRR CRDs must be installed
-// (Cluster.InstallFRRK8sCRDs). It returns once FRR answers and the controller (and, with
-// o.Status, the status exporter: frr-k8s's frr-status container, which writes a
-// BGPSessionState per neighbour, owned by the pod) have started.
+// (Cluster.InstallFRRK8sCRDs). It returns once FRR answers and the controller and the status
+// exporter (frr-k8s's frr-status container, which writes a BGPSessionState per neighbour,
+// owned by the pod) have started.
 func (n *Node) StartFRRK8s(ctx context.Context, o FRRK8sOptions) (*FRRK8s, error) {
 	c := n.Cluster
 	if o.Namespace == "" {
@@ -167,9 +163,6 @@ func (n *Node) StartFRRK8s(ctx context.Context, o FRRK8sOptions) (*FRRK8s, error
 	if err := ctl.waitLog(2*time.Minute, "Starting workers"); err != nil {
 		return nil, err
 	}
-	if !o.Status {
-		return f, nil
-	}
 	st, err := startProcess(f.Dir, "frr-status", nil, append(enter, c.Bin.FRRStatus(),
 		"--kubeconfig", c.Kubeconfig, "--node-name", n.Name, "--namespace", o.Namespace, "--pod-name", o.PodName,
 		"--poll-interval", o.StatusPoll.String(), "--log-level", o.LogLevel)...)
@@ -230,9 +223,7 @@ func (f *FRRK8s) signalFRR(sig syscall.Signal) {
 // again, from the FRRConfigurations in the API server.
 func (f *FRRK8s) Kill() {
 	f.Controller.Kill()
-	if f.Status != nil {
-		f.Status.Kill()
-	}
+	f.Status.Kill()
 	f.Reloader.Kill()
 	f.signalFRR(syscall.SIGKILL)
 	f.holder.Kill()

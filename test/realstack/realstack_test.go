@@ -326,7 +326,7 @@ func TestFRRK8sSpeakerAnnounces(t *testing.T) {
 	ctx := realstack.Ctx(t)
 	f := fabric.Start(t, fabric.Options{})
 	cl, ctl, node := startMember(t, bin, "east", f.East, true)
-	frr, err := node.StartFRRK8s(ctx, realstack.FRRK8sOptions{ASN: fabric.EastASN, Status: true})
+	frr, err := node.StartFRRK8s(ctx, realstack.FRRK8sOptions{ASN: fabric.EastASN})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,5 +52,16 @@ var (
 	coreClient     = nsLink(3)
 	torWestSpeaker = nsLink(11)
 	torEastSpeaker = nsLink(12)
+	westMgmt       = nsLink(31) // node west to the management namespace (Options.Mgmt)
+	eastMgmt       = nsLink(32)
 	feedRouter     = nsLink(21)
+)
+
+// ClientNet is the client router's own network (Options.Mgmt): it holds the address the
+// clients send from (ClientHost), and the client router announces it to the core, which
+// passes it on to the TORs. Inside 198.18.0.0/15, as the sample class's receive filter
+// expects the clients' networks to be.
+var (
+	ClientNet  = netip.MustParsePrefix("198.18.100.0/24")
+	ClientHost = netip.MustParseAddr("198.18.100.1")
 )

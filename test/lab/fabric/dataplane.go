@@ -20,12 +20,23 @@ import (
 //     the core, and the core reaches each node link through its TOR. The
 //     client needs none: its replies come back on its own link, and its route
 //     to the VIP is the one BGP gives it.
-func dataPlane(ns map[string]string) error {
+//
+// With mgmt (Options.Mgmt) the nodes also route the fabric's links (the TOR-core links,
+// the other node's link, the client's link) through their TOR, so that their default
+// route can move to the management network (MgmtDefault) without cutting them off the
+// fabric; reverse-path filtering is off on the nodes, as on hosts with several
+// interfaces, so that a request from ClientNet reaches the node and only its answer can
+// take the wrong way.
+func dataPlane(ns map[string]string, mgmt bool) error {
 	forwarding := []string{"net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"}
 	sysctls := map[string][]string{
 		"core": append([]string{"net.ipv4.fib_multipath_hash_policy=1", "net.ipv6.fib_multipath_hash_policy=1"}, forwarding...),
 		"torw": forwarding,
 		"tore": forwarding,
+	}
+	if mgmt {
+		rp := []string{"net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"}
+		sysctls["spw"], sysctls["spe"] = rp, rp
 	}
 	for role, kv := range sysctls {
 		if _, err := inNS(ns[role], "sysctl", append([]string{"-q", "-w"}, kv...)...); err != nil {
@@ -37,9 +48,7 @@ func dataPlane(ns map[string]string) error {
 		via       netip.Addr
 	}
 	routes := []route{
-		{"spw", "default", torWestSpeaker.a4.Addr()},
 		{"spw", "default", torWestSpeaker.a6.Addr()},
-		{"spe", "default", torEastSpeaker.a4.Addr()},
 		{"spe", "default", torEastSpeaker.a6.Addr()},
 		{"torw", "default", coreTORWest.a4.Addr()},
 		{"torw", "default", coreTORWest.a6.Addr()},
@@ -49,6 +58,17 @@ func dataPlane(ns map[string]string) error {
 		{"core", torWestSpeaker.a6.Masked().String(), coreTORWest.b6.Addr()},
 		{"core", torEastSpeaker.a4.Masked().String(), coreTOREast.b4.Addr()},
 		{"core", torEastSpeaker.a6.Masked().String(), coreTOREast.b6.Addr()},
+	}
+	routes = append(routes, route{"spw", "default", torWestSpeaker.a4.Addr()}, route{"spe", "default", torEastSpeaker.a4.Addr()})
+	if mgmt {
+		// The fabric's links other than the node's own (connected), for when the default
+		// route is on the management network (MgmtDefault).
+		for _, l := range []p2p{coreTORWest, coreTOREast, coreClient, torEastSpeaker} {
+			routes = append(routes, route{"spw", l.a4.Masked().String(), torWestSpeaker.a4.Addr()})
+		}
+		for _, l := range []p2p{coreTORWest, coreTOREast, coreClient, torWestSpeaker} {
+			routes = append(routes, route{"spe", l.a4.Masked().String(), torEastSpeaker.a4.Addr()})
+		}
 	}
 	for _, r := range routes {
 		family := "-4"
@@ -60,4 +80,42 @@ func dataPlane(ns map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// clientNet gives the client's namespace ClientHost, on its loopback (the kernel here may
+// have no dummy interfaces), for the client router to announce ClientNet once it runs
+// (announceClientNet).
+func clientNet(ns string) error {
+	_, err := run("ip", "-n", ns, "addr", "add", netip.PrefixFrom(ClientHost, 32).String(), "dev", "lo")
+	return err
+}
+
+// announceClientNet has the client router originate ClientNet towards the core.
+func announceClientNet(r *Router) error {
+	out, err := run("vtysh", "-N", r.NS, "-c", "configure terminal", "-c", fmt.Sprintf("router bgp %d", r.ASN),
+		"-c", "address-family ipv4 unicast", "-c", "network "+ClientNet.String())
+	if err != nil {
+		return fmt.Errorf("announcing %s from the client router: %v: %s", ClientNet, err, out)
+	}
+	return nil
+}
+
+// MgmtDefault moves a node's IPv4 default route ("west" or "east") to its management
+// interface (on) or back to its TOR (Options.Mgmt).
+func (f *Fabric) MgmtDefault(cluster string, on bool) error {
+	if !f.Mgmt {
+		return fmt.Errorf("the fabric has no management network (Options.Mgmt)")
+	}
+	ns, via := f.West.NS, torWestSpeaker.a4.Addr()
+	if cluster == "east" {
+		ns, via = f.East.NS, torEastSpeaker.a4.Addr()
+	}
+	if on {
+		via = westMgmt.a4.Addr()
+		if cluster == "east" {
+			via = eastMgmt.a4.Addr()
+		}
+	}
+	_, err := run("ip", "-n", ns, "-4", "route", "replace", "default", "via", via.String())
+	return err
 }

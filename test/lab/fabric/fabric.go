@@ -53,6 +53,15 @@ type Options struct {
 	// namespace reaches a VIP served on a node and the nodes reach each other
 	// across the core.
 	DataPlane bool
+	// Mgmt (with DataPlane and Client) gives the nodes what real nodes with a management
+	// VLAN have: a second interface, to a namespace of the fabric's own (role mgmt, which
+	// forwards nothing), which can hold their IPv4 default route (MgmtDefault; it starts on
+	// the TOR). The client router gets a network of its own (ClientNet, ClientHost on its
+	// loopback) and announces it: with its default route on the management network, a
+	// node answers a client there only through a route it learnt from its TOR (or a
+	// static one); otherwise its answers leave through the management interface and are
+	// lost, the asymmetric return path.
+	Mgmt bool
 	// BMPPort, when set, has the core and both TORs run bgpd with FRR's BMP module and
 	// stream BMP (RFC 7854, pre- and post-policy Adj-RIB-In) to the watcher's end of their
 	// link at this port, as routers stream to a monitoring collector: a watcher can read
@@ -106,6 +115,9 @@ type Fabric struct {
 	// BMPPort is Options.BMPPort: where the core and the TORs stream BMP, at their link's
 	// watcher address (zero without BMP).
 	BMPPort uint16
+	// Mgmt says the nodes have their management network and the client its network
+	// (Options.Mgmt).
+	Mgmt bool
 
 	namespaces []string
 	closeOnce  sync.Once
@@ -148,6 +160,11 @@ func build(opts Options) (*Fabric, error) {
 	if opts.Client {
 		roles = append(roles, "client")
 	}
+	mgmt := opts.Mgmt && opts.DataPlane && opts.Client
+	if mgmt {
+		roles = append(roles, "mgmt")
+		f.Mgmt = true
+	}
 	ns := map[string]string{}
 	for _, r := range roles {
 		ns[r] = blockNS(block, r)
@@ -182,8 +199,21 @@ func build(opts Options) (*Fabric, error) {
 			return f, err
 		}
 	}
+	if mgmt {
+		for _, l := range []struct{ a, b endpoint }{
+			{endpoint{ns["mgmt"], "to-west", westMgmt.a4, westMgmt.a6}, endpoint{ns["spw"], "to-mgmt", westMgmt.b4, westMgmt.b6}},
+			{endpoint{ns["mgmt"], "to-east", eastMgmt.a4, eastMgmt.a6}, endpoint{ns["spe"], "to-mgmt", eastMgmt.b4, eastMgmt.b6}},
+		} {
+			if err := link(l.a, l.b); err != nil {
+				return f, err
+			}
+		}
+		if err := clientNet(ns["client"]); err != nil {
+			return f, err
+		}
+	}
 	if opts.DataPlane {
-		if err := dataPlane(ns); err != nil {
+		if err := dataPlane(ns, mgmt); err != nil {
 			return f, err
 		}
 	}
@@ -302,6 +332,11 @@ func build(opts Options) (*Fabric, error) {
 	}
 	for _, w := range waits {
 		if err := w.r.WaitEstablished(60*time.Second, w.peers...); err != nil {
+			return f, err
+		}
+	}
+	if mgmt {
+		if err := announceClientNet(f.Client); err != nil {
 			return f, err
 		}
 	}
