@@ -3,6 +3,7 @@ package observe
 import (
 	"context"
 	"sort"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -85,8 +86,28 @@ func allocationFailure(ctx context.Context, r client.Reader, s *corev1.Service) 
 	if err := r.List(ctx, events, client.InNamespace(s.Namespace), client.MatchingFieldsSelector{Selector: sel}); err != nil || len(events.Items) == 0 {
 		return ""
 	}
-	sort.Slice(events.Items, func(i, j int) bool { return eventTime(&events.Items[i]).Before(eventTime(&events.Items[j])) })
-	return events.Items[len(events.Items)-1].Message
+	return latestEvent(events.Items).Message
+}
+
+// latestEvent is the event that happened last. Core events carry times to the second,
+// so two messages in one second tie: the etcd revision they were written at (their
+// resourceVersion) breaks the tie, else the name, which a client-go recorder makes from
+// the time in nanoseconds ("<object>.<hex>"). Seen with two AllocationFailed messages in one
+// second: the older one was reported.
+func latestEvent(items []corev1.Event) *corev1.Event {
+	sort.SliceStable(items, func(i, j int) bool {
+		ti, tj := eventTime(&items[i]), eventTime(&items[j])
+		if !ti.Equal(tj) {
+			return ti.Before(tj)
+		}
+		ri, erri := strconv.ParseUint(items[i].ResourceVersion, 10, 64)
+		rj, errj := strconv.ParseUint(items[j].ResourceVersion, 10, 64)
+		if erri == nil && errj == nil && ri != rj {
+			return ri < rj
+		}
+		return items[i].Name < items[j].Name
+	})
+	return &items[len(items)-1]
 }
 
 // eventTime is when an event last happened, whichever of its times is set.
