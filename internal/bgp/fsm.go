@@ -81,7 +81,7 @@ func (w *classWatcher) serve(ctx context.Context, s *session, c *wire) error {
 	defer stop()
 
 	if err := c.write(openMessage(w.asn, w.routerID, s.cfg)); err != nil {
-		return err
+		return writeFailure(err)
 	}
 	w.setState(s, StateOpenSent)
 	// RFC 4271 suggests a large hold timer until the OPEN arrives; the
@@ -214,6 +214,19 @@ func readFailure(c *wire, err error, hold time.Duration) error {
 	default:
 		return &connectionLost{msg: err.Error()}
 	}
+}
+
+// writeFailure classifies a failed write of our OPEN: a router that accepted the
+// connection and closed or reset it before reading anything (as in readFailure, whether
+// that shows on our write or on our next read is a matter of timing).
+func writeFailure(err error) error {
+	switch {
+	case errors.Is(err, syscall.ECONNRESET):
+		return &connectionLost{msg: "the router reset the connection", byRouter: true}
+	case errors.Is(err, syscall.EPIPE):
+		return &connectionLost{msg: closedByRouter, byRouter: true}
+	}
+	return err
 }
 
 // connectionLost is a session ended by its TCP connection, without a NOTIFICATION
