@@ -131,9 +131,8 @@ func namespaces(t testing.TB, prefix string, count int) []string {
 	return out
 }
 
-// createIngresses creates n ingresses of cls over nss, eight at a time, with one route
-// and an allocated address.
-func createIngresses(t testing.TB, cls string, nss []string, n int) {
+// eightAtATime runs do(0..n-1) on eight workers and fails the test with the first error.
+func eightAtATime(t testing.TB, n int, do func(i int) error) {
 	t.Helper()
 	work := make(chan int)
 	errs := make(chan error, n)
@@ -143,16 +142,7 @@ func createIngresses(t testing.TB, cls string, nss []string, n int) {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				ing := &v1alpha1.AnycastIngress{
-					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ing-%04d", i), Namespace: nss[i%len(nss)]},
-					Spec: v1alpha1.AnycastIngressSpec{
-						ClassName: cls,
-						Routes:    []v1alpha1.Route{{Name: "web", PathPrefix: "/", Backend: v1alpha1.Backend{Service: "web", Port: 8080}}},
-					},
-				}
-				if err := west.Client.Create(context.Background(), ing); err != nil {
-					errs <- err
-				}
+				errs <- do(i)
 			}
 		}()
 	}
@@ -163,44 +153,42 @@ func createIngresses(t testing.TB, cls string, nss []string, n int) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatal(err)
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
+}
+
+// createIngresses creates n ingresses of cls over nss, eight at a time, with one route
+// and an allocated address.
+func createIngresses(t testing.TB, cls string, nss []string, n int) {
+	t.Helper()
+	eightAtATime(t, n, func(i int) error {
+		return west.Client.Create(context.Background(), &v1alpha1.AnycastIngress{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ing-%04d", i), Namespace: nss[i%len(nss)]},
+			Spec: v1alpha1.AnycastIngressSpec{
+				ClassName: cls,
+				Routes:    []v1alpha1.Route{{Name: "web", PathPrefix: "/", Backend: v1alpha1.Backend{Service: "web", Port: 8080}}},
+			},
+		})
+	})
 }
 
 // updateIngresses applies change to every ingress, eight at a time (each retried on a
 // conflict), so that the operator sees them all at once, as a bulk edit would bring them.
 func updateIngresses(t testing.TB, ings []v1alpha1.AnycastIngress, change func(*v1alpha1.AnycastIngress)) {
 	t.Helper()
-	work := make(chan client.ObjectKey)
-	errs := make(chan error, len(ings))
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for key := range work {
-				errs <- retry.RetryOnConflict(retry.DefaultRetry, func() error {
-					cur := &v1alpha1.AnycastIngress{}
-					if err := west.Client.Get(context.Background(), key, cur); err != nil {
-						return err
-					}
-					change(cur)
-					return west.Client.Update(context.Background(), cur)
-				})
+	eightAtATime(t, len(ings), func(i int) error {
+		key := client.ObjectKeyFromObject(&ings[i])
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur := &v1alpha1.AnycastIngress{}
+			if err := west.Client.Get(context.Background(), key, cur); err != nil {
+				return err
 			}
-		}()
-	}
-	for i := range ings {
-		work <- client.ObjectKeyFromObject(&ings[i])
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+			change(cur)
+			return west.Client.Update(context.Background(), cur)
+		})
+	})
 }
 
 // ingressesOf lists the class's ingresses on the hub.
