@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -132,6 +134,76 @@ type ServicePortMapping struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65535
 	TargetPort int32 `json:"targetPort"`
+}
+
+// CertificateSource says where a listener's certificate comes from.
+// +kubebuilder:validation:Enum=Hub;Member
+type CertificateSource string
+
+const (
+	// CertificateSourceHub: the Secrets a listener's tls.certificateRefs name are read in
+	// the ingress namespace on the hub and copied to every other member that serves the
+	// ingress (as "<ingress>.<secret>", which that member's Gateway refers to), kept in sync
+	// and removed with the ingress: every member serves the same certificate.
+	CertificateSourceHub CertificateSource = "Hub"
+	// CertificateSourceMember: each member has its own issuer; the Secrets are read where
+	// they are and never copied.
+	CertificateSourceMember CertificateSource = "Member"
+)
+
+// Certificates is where the HTTPS listeners' certificates come from.
+type Certificates struct {
+	// source: Hub (default) copies the hub's Secrets to the members; Member leaves each
+	// member's own Secrets in place.
+	// +kubebuilder:default=Hub
+	// +optional
+	Source CertificateSource `json:"source,omitempty"`
+
+	// minValidity: a member whose certificate for an HTTPS listener expires sooner than
+	// this is unhealthy (withdrawn by the health gate under its usual rules, never the
+	// last member). Default 24h.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	MinValidity *metav1.Duration `json:"minValidity,omitempty"`
+
+	// warnBefore: a Warning event CertificateExpiringSoon is recorded on the ingress when a
+	// member's certificate expires sooner than this (once, when it first does). Default
+	// 336h (14 days; cert-manager renews a 90-day certificate 30 days ahead).
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	WarnBefore *metav1.Duration `json:"warnBefore,omitempty"`
+}
+
+// Default certificate thresholds.
+const (
+	DefaultCertificateMinValidity = 24 * time.Hour
+	DefaultCertificateWarnBefore  = 14 * 24 * time.Hour
+)
+
+// MinValidityOrDefault is minValidity, 24h when unset.
+func (c *Certificates) MinValidityOrDefault() time.Duration {
+	if c == nil || c.MinValidity == nil {
+		return DefaultCertificateMinValidity
+	}
+	return c.MinValidity.Duration
+}
+
+// WarnBeforeOrDefault is warnBefore, 14 days when unset.
+func (c *Certificates) WarnBeforeOrDefault() time.Duration {
+	if c == nil || c.WarnBefore == nil {
+		return DefaultCertificateWarnBefore
+	}
+	return c.WarnBefore.Duration
+}
+
+// SourceOrDefault is the certificate source, Hub when unset.
+func (c *Certificates) SourceOrDefault() CertificateSource {
+	if c == nil || c.Source == "" {
+		return CertificateSourceHub
+	}
+	return c.Source
 }
 
 // GatewayService says how the VIP reaches the LoadBalancer Service in front of each
@@ -640,6 +712,11 @@ type AnycastClassSpec struct {
 	// Gateway's namespace and copies the MetalLB annotations from the Gateway.
 	// +optional
 	GatewayService *GatewayService `json:"gatewayService,omitempty"`
+
+	// certificates says where the certificates of the HTTPS listeners of the class's
+	// ingresses come from. Default: from the hub, copied to every member.
+	// +optional
+	Certificates *Certificates `json:"certificates,omitempty"`
 
 	// metallbNamespace is where MetalLB runs on every member; its objects are written there.
 	// +kubebuilder:default=metallb-system

@@ -380,6 +380,32 @@ type IngressClusterStatus struct {
 	// routerStateSince is when routerState last changed.
 	// +optional
 	RouterStateSince *metav1.Time `json:"routerStateSince,omitempty"`
+	// certificates are the HTTPS listeners' certificates as this member serves them.
+	// +optional
+	// +listType=map
+	// +listMapKey=secret
+	Certificates []MemberCertificateStatus `json:"certificates,omitempty"`
+}
+
+// MemberCertificateStatus is one listener certificate on one member.
+type MemberCertificateStatus struct {
+	// secret is the Secret a listener names in tls.certificateRefs.
+	Secret string `json:"secret"`
+	// servedFrom is the Secret the member's Gateway uses: the operator's copy
+	// "<ingress>.<secret>" when the class copies certificates from the hub, else secret.
+	ServedFrom string `json:"servedFrom"`
+	// fingerprint is the SHA-256 of the leaf certificate (DER), in hex; empty when the
+	// member has no usable certificate.
+	// +optional
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// notAfter is when the leaf certificate expires.
+	// +optional
+	NotAfter *metav1.Time `json:"notAfter,omitempty"`
+	// problem is what is wrong with it, if anything: Missing, Unreadable, Invalid,
+	// Differs, Expiring (sooner than the class's minValidity: the member is unhealthy) or
+	// ExpiringSoon (sooner than warnBefore: a warning only).
+	// +optional
+	Problem string `json:"problem,omitempty"`
 }
 
 // PathStatus is one path to the VIP as the watcher sees it: received on one of its BGP

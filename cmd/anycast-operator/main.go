@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -60,11 +61,13 @@ func operatorCmd(args []string, stderr io.Writer) int {
 	fs.StringVar(&opts.Namespace, "namespace", envOr("POD_NAMESPACE", "anycast-system"), "namespace the operator runs in; password and kubeconfig Secrets are read there")
 	fs.IntVar(&opts.IngressWorkers, "ingress-workers", 4, "how many AnycastIngresses are reconciled at once")
 	fs.DurationVar(&opts.SyncPeriod, "sync-period", 0, "how often every object is reconciled without a change (default 10h)")
+	certNamespaces := fs.String("certificate-namespaces", "", "comma-separated namespaces whose kubernetes.io/tls Secrets are watched on the hub, so a renewed certificate reaches the members' copies at once (the chart's certificates.namespaces; \"*\" is every namespace, which needs cluster-wide read of Secrets)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	opts.CertificateNamespaces = splitList(*certNamespaces)
 	logger, note := logging.New(zapOpts, stderr)
 	ctrl.SetLogger(logger)
 	log := ctrl.Log.WithName("setup")
@@ -95,4 +98,15 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
@@ -27,8 +28,10 @@ const renderUsage = `Usage: anycast-operator render -f FILE [-f FILE...] [flags]
 
 Prints, per member cluster, the objects the operator would apply for the AnycastClass and
 AnycastIngress manifests in FILE ("-" reads stdin), and the BGP watcher sessions a class
-asks for, without contacting any cluster. A file
-may also hold a render input (class, ingress, observed) as used by the golden tests.
+asks for, without contacting any cluster. The Secrets that HTTPS listeners name (as the
+hub holds them) may be given as manifests too, for a class that copies certificates from
+the hub; their data is redacted in the output. A file may also hold a render input
+(class, ingress, observed) as used by the golden tests.
 Exits 1 when something would not be applied, saying why.
 
 Flags:
@@ -125,6 +128,9 @@ func stdinOrFile(name string) ([]byte, error) {
 type document struct {
 	in       render.Input
 	complete bool
+	// secret is a Secret manifest: the certificate an HTTPS listener names, as the hub
+	// holds it, for a class that copies certificates from the hub.
+	secret *corev1.Secret
 }
 
 // readInputs reads the documents of one file: AnycastClass and AnycastIngress manifests,
@@ -158,6 +164,21 @@ func readInputs(name string, read func(string) ([]byte, error)) ([]document, err
 				return nil, fmt.Errorf("document %d (AnycastIngress): %w", i+1, err)
 			}
 			out = append(out, document{in: render.Input{Ingress: ing}})
+		case head.Kind == "Secret" && head.APIVersion == "v1":
+			sec := &corev1.Secret{}
+			if err := yaml.UnmarshalStrict(doc, sec); err != nil {
+				return nil, fmt.Errorf("document %d (Secret): %w", i+1, err)
+			}
+			if sec.Namespace == "" {
+				sec.Namespace = "default"
+			}
+			for k, v := range sec.StringData {
+				if sec.Data == nil {
+					sec.Data = map[string][]byte{}
+				}
+				sec.Data[k] = []byte(v)
+			}
+			out = append(out, document{secret: sec})
 		case head.Kind == "" && head.Class != nil:
 			in, err := render.ParseInput(doc)
 			if err != nil {
@@ -167,7 +188,7 @@ func readInputs(name string, read func(string) ([]byte, error)) ([]document, err
 		case head.Kind == "":
 			return nil, fmt.Errorf("document %d has no kind", i+1)
 		default:
-			return nil, fmt.Errorf("document %d is a %s; render reads AnycastClass and AnycastIngress", i+1, head.Kind)
+			return nil, fmt.Errorf("document %d is a %s; render reads AnycastClass, AnycastIngress and the Secrets HTTPS listeners name", i+1, head.Kind)
 		}
 	}
 	if len(out) == 0 {
@@ -245,8 +266,11 @@ func resolveManifests(docs []document, nsLabels map[string]map[string]string) ([
 	classes := map[string]v1alpha1.AnycastClass{}
 	var ingresses []*v1alpha1.AnycastIngress
 	var out []job
+	secrets := map[string]*corev1.Secret{}
 	for _, d := range docs {
 		switch {
+		case d.secret != nil:
+			secrets[d.secret.Namespace+"/"+d.secret.Name] = d.secret
 		case d.complete:
 			out = append(out, job{in: d.in})
 		case d.in.Ingress != nil:
@@ -290,9 +314,20 @@ func resolveManifests(docs []document, nsLabels map[string]map[string]string) ([
 			for k, v := range nsLabels[ing.Namespace] {
 				labels[k] = v
 			}
+			// The Secrets its HTTPS listeners name, as the files hold them (a missing one is
+			// refused as on the hub).
+			var certs map[string]render.CertificateSecret
+			for _, ref := range render.CertificateRefs(ing) {
+				if sec, ok := secrets[ing.Namespace+"/"+ref]; ok {
+					if certs == nil {
+						certs = map[string]render.CertificateSecret{}
+					}
+					certs[ref] = render.CertificateSecret{Type: string(sec.Type), Data: sec.Data}
+				}
+			}
 			out = append(out, job{ingressOnly: true, in: render.Input{
 				Class: class, Ingress: ing,
-				Observed: render.Observed{Address: addr.String(), NamespaceLabels: labels},
+				Observed: render.Observed{Address: addr.String(), NamespaceLabels: labels, Certificates: certs},
 			}})
 		}
 	}

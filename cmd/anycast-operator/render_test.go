@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/anycast-operator/anycast-operator/test/fixtures/certs"
 )
 
 func runRender(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -97,7 +102,7 @@ kind: AnycastIngress
 metadata: {name: x, namespace: apps}
 spec: {className: nope}
 `, `names class "nope"`},
-		{"wrong kind", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "render reads AnycastClass and AnycastIngress"},
+		{"wrong kind", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "render reads AnycastClass, AnycastIngress and the Secrets"},
 		{"address in use", class + `---
 apiVersion: anycast.dev/v1alpha1
 kind: AnycastIngress
@@ -159,5 +164,53 @@ observed:
 	_, out, _ = runRender(t, "-f", in, "--show-secrets")
 	if !strings.Contains(out, "aHVudGVyMi10ZXN0LW9ubHk=") {
 		t.Fatalf("--show-secrets should print the base64 value:\n%s", out)
+	}
+}
+
+// TestRenderCertificateCopies: for a class that copies certificates from the hub, the
+// Secret manifests given beside the ingress are what the hub holds: east gets the copy
+// (data redacted), the Gateway names it; without the Secret the ingress is refused.
+func TestRenderCertificateCopies(t *testing.T) {
+	pair := certs.Valid(t, "shop.example.com", 24*time.Hour)
+	manifests := `apiVersion: anycast.dev/v1alpha1
+kind: AnycastClass
+metadata: {name: dc}
+spec:
+  pools: ["192.168.155.0/24"]
+  gatewayClassName: envoy
+  clusters:
+  - {name: west, asn: 65001, peers: [{name: tor, address: 10.0.63.254, asn: 64001}]}
+  - {name: east, asn: 65002, kubeconfigSecretRef: {name: east}, peers: [{name: tor, address: 10.1.63.254, asn: 64002}]}
+---
+apiVersion: anycast.dev/v1alpha1
+kind: AnycastIngress
+metadata: {name: shop, namespace: shop}
+spec:
+  className: dc
+  listeners: [{name: https, protocol: HTTPS, port: 443, tls: {certificateRefs: [shop-tls]}}]
+`
+	secret := fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata: {name: shop-tls, namespace: shop}
+type: kubernetes.io/tls
+data: {tls.crt: %s, tls.key: %s}
+`, base64.StdEncoding.EncodeToString(pair.Cert), base64.StdEncoding.EncodeToString(pair.Key))
+
+	code, out, errOut := runRender(t, "-f", writeFile(t, manifests+"---\n"+secret), "--cluster", "east")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"name: shop.shop-tls", "type: kubernetes.io/tls", "<redacted: use --show-secrets>"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("east's output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, base64.StdEncoding.EncodeToString(pair.Key)) {
+		t.Error("the key is printed without --show-secrets")
+	}
+
+	code, _, errOut = runRender(t, "-f", writeFile(t, manifests))
+	if code == 0 || !strings.Contains(errOut, "CertificateNotFound") || !strings.Contains(errOut, "shop/shop-tls") {
+		t.Errorf("without the Secret: exit %d, stderr %s; want a refusal naming it", code, errOut)
 	}
 }

@@ -39,7 +39,11 @@ const Finalizer = "anycast.dev/cleanup"
 // namespace's Skupper network: skupperlink.NetworkKinds).
 var (
 	ingressKinds = []schema.GroupVersionKind{render.GVKIPAddressPool, render.GVKBGPAdvertisement, render.GVKGateway, render.GVKService, render.GVKHTTPRoute, render.GVKGRPCRoute, render.GVKTLSRoute, render.GVKConnector, render.GVKListener}
-	classKinds   = []schema.GroupVersionKind{render.GVKSecret, render.GVKConfigMap, render.GVKBFDProfile, render.GVKBGPPeer, render.GVKFRRConfiguration, render.GVKGatewayClass}
+	// certificateKinds adds the certificate copies (Secrets in the ingress namespace) on
+	// members that can hold them (see kindsOn): Secrets are never cached, so they are
+	// listed live, and only where they can exist.
+	certificateKinds = append(append([]schema.GroupVersionKind{}, ingressKinds...), render.GVKSecret)
+	classKinds       = []schema.GroupVersionKind{render.GVKSecret, render.GVKConfigMap, render.GVKBFDProfile, render.GVKBGPPeer, render.GVKFRRConfiguration, render.GVKGatewayClass}
 )
 
 // IngressReconciler reconciles AnycastIngress objects on the hub into objects on every
@@ -62,6 +66,9 @@ type IngressReconciler struct {
 	Delays *routerview.DelayTracker
 	// Workers is how many ingresses are reconciled at once (default 4).
 	Workers int
+	// CertificateNamespaces are the hub namespaces whose certificate Secrets are watched
+	// ("*": all); empty, none are (see certificateSource).
+	CertificateNamespaces []string
 
 	// Linker keeps the Skupper networks; made from Members on first use when unset.
 	Linker     *skupperlink.Linker
@@ -181,7 +188,12 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if err != nil {
 		transient = append(transient, err)
 	}
-	gate := r.reader().Health(ctx, class, ing, addr, report, obs.Now.Time)
+	certs, err := hubCertificates(ctx, r.Client, class, ing)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	certVerdicts := r.reader().Certificates(ctx, class, ing, certs, obs.Now.Time)
+	gate := r.reader().Health(ctx, class, ing, addr, report, certVerdicts, obs.Now.Time)
 	metallb := r.reader().MetalLBOf(ctx, class, ing)
 	conflicts, err := classConflicts(ctx, r.Client, class)
 	if err != nil {
@@ -190,7 +202,7 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 
 	// Render.
 	robs := render.Observed{
-		Address: addr.String(), NamespaceLabels: ns.Labels, ClassConflicts: conflicts,
+		Address: addr.String(), NamespaceLabels: ns.Labels, ClassConflicts: conflicts, Certificates: certs,
 		HealthWithdrawn: gate.Withdrawn(), AwaitingHealth: gate.Awaiting(), Members: map[string]render.MemberObserved{},
 	}
 	for name, st := range metallb {
@@ -206,20 +218,21 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	ref := owner.Ingress(class.Name, ing.Namespace, ing.Name)
 	unavailable := false
 	for _, co := range out.Clusters {
-		m := status.Member{Name: co.Name, Drained: co.Drained, Advertisement: co.Advertisement, Refusals: co.Refusals, AnnouncingNodes: gate.Announcing[co.Name]}
+		m := status.Member{Name: co.Name, Drained: co.Drained, Advertisement: co.Advertisement, Refusals: co.Refusals, AnnouncingNodes: gate.Announcing[co.Name],
+			Certificates: observe.CertificateStatus(certVerdicts[co.Name])}
 		var err error
-		m.Outcome, m.Message, err = r.programMember(ctx, class, ref, co)
+		m.Outcome, m.Message, err = r.programMember(ctx, class, ing, ref, co)
 		if mst, ok := metallb[co.Name]; ok && m.Outcome == status.Programmed && mst.Verdict == observe.MetalLBInvalid {
 			// Applied, but MetalLB rejects its whole configuration: nothing of it acts.
 			m.Outcome, m.Message = status.Rejected, observe.RejectionMessage(co.Name, mst)
 		}
-		unavailable = unavailable || m.Outcome == status.Unavailable
+		unavailable = unavailable || m.Outcome == status.Unavailable || (m.Outcome == status.Failed && err == nil)
 		obs.Members = append(obs.Members, m)
 		if err != nil {
 			transient = append(transient, err)
 		}
 	}
-	if err := r.pruneUnselected(ctx, class, ref, out); err != nil {
+	if err := r.pruneUnselected(ctx, class, ing, ref, out); err != nil {
 		transient = append(transient, err)
 	}
 
@@ -281,7 +294,7 @@ func skupperObservation(class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngre
 
 // pruneUnselected removes the ingress's objects from the members of the class it no
 // longer selects.
-func (r *IngressReconciler) pruneUnselected(ctx context.Context, class *v1alpha1.AnycastClass, ref owner.Ref, out *render.Output) error {
+func (r *IngressReconciler) pruneUnselected(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, ref owner.Ref, out *render.Output) error {
 	selected := map[string]bool{}
 	for _, co := range out.Clusters {
 		selected[co.Name] = true
@@ -293,7 +306,7 @@ func (r *IngressReconciler) pruneUnselected(ctx context.Context, class *v1alpha1
 		}
 		if member, err := r.Members.Get(ctx, class, m.Name); err == nil {
 			mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
-			_, err := member.Applier().Prune(mctx, ref, ingressKinds, nil, "")
+			_, err := member.Applier().Prune(mctx, ref, kindsOn(class, ing, m.Name), nil, ref.Namespace)
 			cancel()
 			if err != nil {
 				errs = append(errs, fmt.Errorf("cluster %s: %w", m.Name, err))
@@ -317,7 +330,7 @@ func minPositive(a, b time.Duration) time.Duration {
 // programMember applies one member's objects and prunes what it no longer needs. A refused
 // member gets nothing applied and nothing pruned. The returned error is transient (the
 // member or its API failed); conflicts and refusals are reported in the status only.
-func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.AnycastClass, ref owner.Ref, co render.ClusterOutput) (status.Outcome, string, error) {
+func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, ref owner.Ref, co render.ClusterOutput) (status.Outcome, string, error) {
 	if len(co.Refusals) > 0 {
 		return status.Refused, render.Summary(co.Refusals), nil
 	}
@@ -331,8 +344,12 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 	}
 	mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 	defer cancel()
-	conflicts, err := member.Applier().ApplyAll(mctx, ref, co.Objects, ingressKinds, "")
+	conflicts, err := member.Applier().ApplyAll(mctx, ref, co.Objects, kindsOn(class, ing, co.Name), ref.Namespace)
 	switch {
+	case apierrors.IsForbidden(err):
+		// The spoke's RBAC, not a passing failure: said in the status, looked at again
+		// in a minute (RBAC changes are not watched), no hot retry.
+		return status.Failed, fmt.Sprintf("the member refuses a write of the operator (%s); the spoke chart on %s grants what the hub writes there (certificate copies need the ingress namespace in spoke.certificateNamespaces)", err.Error(), co.Name), nil
 	case err != nil:
 		return status.Failed, err.Error(), fmt.Errorf("cluster %s: %w", co.Name, err)
 	case len(conflicts) > 0:
@@ -357,7 +374,7 @@ func (r *IngressReconciler) finalize(ctx context.Context, ing *v1alpha1.AnycastI
 				continue
 			}
 			mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
-			_, err = member.LiveApplier().Prune(mctx, ref, ingressKinds, nil, "")
+			_, err = member.LiveApplier().Prune(mctx, ref, kindsOn(class, ing, m.Name), nil, ref.Namespace)
 			cancel()
 			if err != nil {
 				log.Info("cleanup failed on a member; the sweep will remove its objects later", "cluster", m.Name, "error", err.Error())
@@ -369,6 +386,28 @@ func (r *IngressReconciler) finalize(ctx context.Context, ing *v1alpha1.AnycastI
 	}
 	r.Allocator.Release(types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name})
 	return removeFinalizer(ctx, r.Client, ing)
+}
+
+// kindsOn are the kinds an ingress may own on member: with its certificate copies
+// (Secrets in the ingress namespace) where it has or had some. Listing Secrets there needs
+// the per-namespace grant of the spoke's chart (spoke.certificateNamespaces), which an
+// ingress without HTTPS listeners must not need; one whose listener went still has its
+// copies listed in the status, and they are removed.
+func kindsOn(class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, member string) []schema.GroupVersionKind {
+	if render.CopiesCertificates(class, member) && len(render.CertificateRefs(ing)) > 0 {
+		return certificateKinds
+	}
+	for _, cs := range ing.Status.Clusters {
+		if cs.Name != member {
+			continue
+		}
+		for _, c := range cs.Certificates {
+			if c.ServedFrom != c.Secret {
+				return certificateKinds
+			}
+		}
+	}
+	return ingressKinds
 }
 
 func (r *IngressReconciler) event(ing *v1alpha1.AnycastIngress, typ, reason, note string) {

@@ -115,6 +115,14 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			}
 			return out
 		}))
+	// A certificate renewed (or created, or deleted) on the hub: its copies follow.
+	if len(r.CertificateNamespaces) > 0 {
+		certs, err := certificateSource(mgr, r.CertificateNamespaces, r.hub().IngressesOfCertificate)
+		if err != nil {
+			return fmt.Errorf("watching the hub's certificate Secrets: %w", err)
+		}
+		b = b.WatchesRawSource(certs)
+	}
 	if r.Notifier != nil {
 		// A member's health changed, or the BGP watcher saw a change.
 		b = b.WatchesRawSource(r.Notifier.Source(func(ctx context.Context, e notify.IngressEvent) []reconcile.Request {

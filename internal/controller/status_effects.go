@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
@@ -10,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/health"
 	"github.com/anycast-operator/anycast-operator/internal/status"
 )
 
@@ -54,6 +56,9 @@ func (r *IngressReconciler) statusEffects(ctx context.Context, class *v1alpha1.A
 				logf.FromContext(ctx).Info("member health changed", "member", cs.Name, "health", cs.Health, "reason", cs.HealthMessage)
 			}
 		}
+		for _, note := range expiringCertificates(p, cs) {
+			r.event(ing, corev1.EventTypeWarning, "CertificateExpiringSoon", note)
+		}
 		was, is := status.HealthWithdrawn(p), status.HealthWithdrawn(cs)
 		switch {
 		case is && !was:
@@ -68,4 +73,29 @@ func (r *IngressReconciler) statusEffects(ctx context.Context, class *v1alpha1.A
 		}
 	}
 	emitTransitions(r.Recorder, ing, before.Conditions, ing.Status.Conditions)
+}
+
+// expiringCertificates says which of a member's certificates came within the class's
+// warnBefore (or minValidity) of their expiry since the last status: the warning is given
+// once per certificate, ahead of the health gate acting on it.
+func expiringCertificates(before, after v1alpha1.IngressClusterStatus) []string {
+	was := map[string]string{}
+	for _, c := range before.Certificates {
+		was[c.Secret] = c.Fingerprint + "/" + c.Problem
+	}
+	var out []string
+	for _, c := range after.Certificates {
+		if c.Problem != health.CertificateExpiringSoon && c.Problem != health.CertificateExpiring {
+			continue
+		}
+		if p := was[c.Secret]; p == c.Fingerprint+"/"+health.CertificateExpiringSoon || p == c.Fingerprint+"/"+health.CertificateExpiring {
+			continue
+		}
+		when := "soon"
+		if c.NotAfter != nil {
+			when = "at " + c.NotAfter.UTC().Format(time.RFC3339)
+		}
+		out = append(out, fmt.Sprintf("%s: certificate %s from Secret %s expires %s; renew %s on its issuer", after.Name, health.ShortFingerprint(c.Fingerprint), c.ServedFrom, when, c.Secret))
+	}
+	return out
 }

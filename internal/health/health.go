@@ -47,6 +47,8 @@ type Input struct {
 	// Speakers is what the member's speakers report of their BGP sessions to its peers
 	// (frr-k8s mode; SummarizeSpeakers); nil when nothing is reported.
 	Speakers []PeerSpeakers
+	// Certificates are the member's certificate problems (JudgeCertificates).
+	Certificates []string
 }
 
 // Backend is one route's backend on one member.
@@ -118,6 +120,7 @@ func Evaluate(in Input) Verdict {
 			reasons = append(reasons, fmt.Sprintf("route %s: %s is not reachable over Skupper: %s", b.Route, b.Service, b.Why))
 		}
 	}
+	reasons = append(reasons, in.Certificates...)
 	return Verdict{Healthy: len(reasons) == 0, Reasons: reasons, NoSessionOnly: noSession != "" && len(reasons) == 1}
 }
 

@@ -17,6 +17,7 @@ import (
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
 	"github.com/anycast-operator/anycast-operator/internal/ipam"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
+	"github.com/anycast-operator/anycast-operator/internal/render"
 )
 
 const (
@@ -26,6 +27,9 @@ const (
 	// routes' backends, so an EndpointSlice change reaches the ingresses whose health it
 	// decides.
 	backendIndex = "spec.routes.backend"
+	// certificateIndex indexes AnycastIngresses by the "<namespace>/<secret>" of the
+	// Secrets their listeners name, so a certificate renewed on the hub reaches them.
+	certificateIndex = "spec.listeners.tls.certificateRefs"
 )
 
 // SetupIndexes registers the field indexes the lookups list by.
@@ -35,14 +39,29 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 	}); err != nil {
 		return err
 	}
-	return indexer.IndexField(ctx, &v1alpha1.AnycastIngress{}, backendIndex, func(o client.Object) []string {
+	if err := indexer.IndexField(ctx, &v1alpha1.AnycastIngress{}, backendIndex, func(o client.Object) []string {
 		ing := o.(*v1alpha1.AnycastIngress)
 		var out []string
 		for _, r := range ing.Spec.Routes {
 			out = append(out, ing.Namespace+"/"+r.Backend.Service)
 		}
 		return out
+	}); err != nil {
+		return err
+	}
+	return indexer.IndexField(ctx, &v1alpha1.AnycastIngress{}, certificateIndex, func(o client.Object) []string {
+		ing := o.(*v1alpha1.AnycastIngress)
+		var out []string
+		for _, ref := range render.CertificateRefs(ing) {
+			out = append(out, ing.Namespace+"/"+ref)
+		}
+		return out
 	})
+}
+
+// IngressesOfCertificate are the ingresses whose listeners name a changed Secret.
+func (h Hub) IngressesOfCertificate(ctx context.Context, o client.Object) []reconcile.Request {
+	return h.ingresses(ctx, client.MatchingFields{certificateIndex: o.GetNamespace() + "/" + o.GetName()})
 }
 
 // Hub looks objects up in the hub's cache (which has the indexes of SetupIndexes).

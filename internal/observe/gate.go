@@ -121,8 +121,9 @@ type Reader struct {
 }
 
 // Health judges every selected member from what it reports, then runs the gate over the
-// verdicts with the previous status (ing.Status) as its memory.
-func (r *Reader) Health(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, vip netip.Addr, report skupperlink.Report, now time.Time) Gate {
+// verdicts with the previous status (ing.Status) as its memory. certs are the members'
+// certificate verdicts (Certificates).
+func (r *Reader) Health(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, vip netip.Addr, report skupperlink.Report, certs map[string]health.CertificateVerdict, now time.Time) Gate {
 	cfg, enabled := gateConfig(ing)
 	g := Gate{enabled: enabled, verdicts: map[string]health.Verdict{}, unknown: map[string]string{}, Announcing: map[string]*int32{}}
 	if !enabled {
@@ -138,7 +139,7 @@ func (r *Reader) Health(ctx context.Context, class *v1alpha1.AnycastClass, ing *
 		hm := health.Member{Name: name, Prev: previousOf(p)}
 		adv := render.MemberAdvertisement(class, ing, name, &render.Observed{})
 		hm.Serving = adv.Mode == render.Advertise
-		verdict, announcing, addressPending, err := r.judge(ctx, class, ing, name, vip, report)
+		verdict, announcing, addressPending, err := r.judge(ctx, class, ing, name, vip, report, certs[name].Problems)
 		g.Announcing[name] = announcing
 		g.AddressPending = g.AddressPending || addressPending
 		if err != nil {
@@ -188,7 +189,7 @@ func joining(cs v1alpha1.IngressClusterStatus) bool {
 // Service's endpoints and MetalLB's word on it, and the route backends, and returns the
 // verdict and how many nodes MetalLB's speakers announce the VIP from (nil: MetalLB
 // publishes nothing for the Service).
-func (r *Reader) judge(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, name string, vip netip.Addr, report skupperlink.Report) (v health.Verdict, announcing *int32, addressPending bool, err error) {
+func (r *Reader) judge(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, name string, vip netip.Addr, report skupperlink.Report, certProblems []string) (v health.Verdict, announcing *int32, addressPending bool, err error) {
 	m, err := r.Members.Get(ctx, class, name)
 	if err != nil {
 		return health.Verdict{}, nil, false, err
@@ -199,6 +200,7 @@ func (r *Reader) judge(ctx context.Context, class *v1alpha1.AnycastClass, ing *v
 		VIP:               vip,
 		ServiceByOperator: class.Spec.GatewayService.Provisioned() == v1alpha1.GatewayServiceByOperator,
 		ServiceNamespace:  render.GatewayServiceNamespace(class, ing),
+		Certificates:      certProblems,
 	}
 
 	u := &unstructured.Unstructured{}

@@ -49,6 +49,10 @@ type Options struct {
 	// reconcile waits for member API servers, so a few workers hide that latency; the same
 	// ingress is never reconciled twice at once.
 	IngressWorkers int
+	// CertificateNamespaces are the hub namespaces whose kubernetes.io/tls Secrets are
+	// watched (metadata only), so a renewed certificate reaches the members' copies at once;
+	// "*" is every namespace. Empty: no watch (copies follow at the next reconcile).
+	CertificateNamespaces []string
 	// SyncPeriod is how often every object is reconciled even without a change; it repairs
 	// what watches cannot see (a member that was down, for instance).
 	SyncPeriod time.Duration
@@ -205,7 +209,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	}
 	if err := (&controller.IngressReconciler{
 		Client: mgr.GetClient(), Members: registry, Allocator: allocator, Recorder: recorder, Notifier: ingressEvents,
-		Watcher: watcher, Delays: delays, Workers: opts.IngressWorkers,
+		Watcher: watcher, Delays: delays, Workers: opts.IngressWorkers, CertificateNamespaces: opts.CertificateNamespaces,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ingress controller: %w", err)
 	}

@@ -83,8 +83,12 @@ func ingressGateway(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, clus
 		case l.TLS != nil:
 			tls := &gwv1.ListenerTLSConfig{Mode: ptr.To(gwv1.TLSModeTerminate)}
 			for _, ref := range l.TLS.CertificateRefs {
+				name := ref
+				if CopiesCertificates(c, cluster) {
+					name = CertificateCopyName(ing.Name, ref)
+				}
 				tls.CertificateRefs = append(tls.CertificateRefs, gwv1.SecretObjectReference{
-					Group: ptr.To(gwv1.Group("")), Kind: ptr.To(gwv1.Kind("Secret")), Name: gwv1.ObjectName(ref),
+					Group: ptr.To(gwv1.Group("")), Kind: ptr.To(gwv1.Kind("Secret")), Name: gwv1.ObjectName(name),
 				})
 			}
 			gl.TLS = tls

@@ -43,6 +43,11 @@ type Observed struct {
 	// member rather than rendered without authentication.
 	Secrets map[string]string `json:"secrets,omitempty"`
 
+	// Certificates are the hub's Secrets that the ingress's listeners name in
+	// tls.certificateRefs, keyed by Secret name (in the ingress namespace), read when the
+	// class copies certificates from the hub. A name missing here does not exist on the hub.
+	Certificates map[string]CertificateSecret `json:"certificates,omitempty"`
+
 	// Skupper is the linking state of the ingress namespace.
 	Skupper SkupperObserved `json:"skupper,omitempty"`
 
@@ -86,6 +91,16 @@ type PoolObserved struct {
 	// VIP to one ingress at a time, reporting AddressInUse to the others), and the pool of
 	// an ingress that just gave its VIP up may still be seen for a moment.
 	Class string `json:"class,omitempty"`
+}
+
+// CertificateSecret is one hub Secret a listener names.
+type CertificateSecret struct {
+	// Type is the Secret's type; only kubernetes.io/tls is copied.
+	Type string `json:"type"`
+	// Data is the Secret's data (tls.crt, tls.key, and ca.crt when present).
+	Data map[string][]byte `json:"data,omitempty"`
+	// Forbidden: the operator may not read Secrets in the ingress namespace on the hub.
+	Forbidden bool `json:"forbidden,omitempty"`
 }
 
 // SkupperObserved is what the hub and the spokes report about linking, for one namespace.

@@ -157,6 +157,7 @@ func checkIngress(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, obs *O
 		}
 	}
 	global = append(global, checkRoutes(ing)...)
+	global = append(global, checkCertificates(c, ing, obs)...)
 	unknown("spec.clusters", ing.Spec.Clusters)
 	unknown("spec.drain", ing.Spec.Drain)
 	for _, s := range ing.Spec.Services {

@@ -149,6 +149,7 @@ func RenderIngress(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, obs *
 		if len(co.Refusals) == 0 {
 			co.Objects = append(co.Objects, ingressMetalLB(c, m, ing, vip, adv)...)
 			co.Objects = append(co.Objects, ingressGateway(c, ing, name, vip)...)
+			co.Objects = append(co.Objects, certificateCopies(c, ing, name, obs)...)
 			co.Objects = append(co.Objects, ingressSkupper(c, ing, name)...)
 			sortObjects(co.Objects)
 		}

@@ -56,6 +56,7 @@ func Ingress(obs *Observation) Result {
 	for _, m := range obs.Members {
 		st.Clusters = append(st.Clusters, v1alpha1.IngressClusterStatus{
 			Name: m.Name, Programmed: m.Outcome == Programmed, Drained: m.Drained, Message: m.Message, AnnouncingNodes: m.AnnouncingNodes,
+			Certificates: m.Certificates,
 		})
 	}
 	allRefused := setAccepted(conds, obs)

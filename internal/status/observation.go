@@ -82,6 +82,8 @@ type Member struct {
 	Advertisement *render.Advertisement `json:"advertisement,omitempty"`
 	// AnnouncingNodes is MetalLB's own count of nodes announcing the VIP.
 	AnnouncingNodes *int32 `json:"announcingNodes,omitempty"`
+	// Certificates are the HTTPS listeners' certificates as the member serves them.
+	Certificates []v1alpha1.MemberCertificateStatus `json:"certificates,omitempty"`
 }
 
 // Skupper is the linking of the ingress namespace to the interconnect hub.

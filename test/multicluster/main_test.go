@@ -117,6 +117,9 @@ func run(m *testing.M) int {
 		Namespace: operatorNamespace, MetricsAddr: "0", ProbeAddr: "0",
 		MemberProbeInterval: time.Second, MemberProbeTimeout: 2 * time.Second,
 		SweepInterval: 5 * time.Second,
+		// The test's API servers grant the operator everything; in production the chart
+		// lists the namespaces (certificates.namespaces).
+		CertificateNamespaces: []string{"*"},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: operator:", err)

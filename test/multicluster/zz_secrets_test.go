@@ -14,7 +14,7 @@ import (
 )
 
 // TestSecretsNeverReachLogsOrEvents runs last: after every scenario above, no Skupper
-// grant code, kubeconfig credential or BGP password may appear in anything the operator
+// grant code, kubeconfig credential, TLS private key or BGP password may appear in anything the operator
 // logged (at any level) or in an event it emitted.
 func TestSecretsNeverReachLogsOrEvents(t *testing.T) {
 	ctx := context.Background()
@@ -47,6 +47,10 @@ func TestSecretsNeverReachLogsOrEvents(t *testing.T) {
 		}
 	}
 
+	// The HTTPS listeners' keys (certificates_test.go): copied to members, never logged.
+	for _, k := range tlsKeys {
+		secrets = append(secrets, firstLine(string(k), 1))
+	}
 	logs := operatorLogs.String()
 	if len(logs) == 0 {
 		t.Fatal("no operator logs were captured")
