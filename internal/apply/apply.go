@@ -428,10 +428,32 @@ func key(u *unstructured.Unstructured) string {
 }
 
 // ApplyAll applies objects in order, then prunes what ref owns of kinds but objects do
-// not hold. Conflicting objects are skipped and listed; the first other error stops.
+// not hold. Conflicting objects are skipped and listed; the first other error stops (a
+// later object may need an earlier one: MetalLB refuses an advertisement naming a pool
+// that is not there).
 func (a *Applier) ApplyAll(ctx context.Context, ref owner.Ref, objects []*unstructured.Unstructured, kinds []schema.GroupVersionKind, secretNamespace string) ([]string, error) {
+	return a.ApplyAllWithLeaves(ctx, ref, nil, objects, kinds, secretNamespace)
+}
+
+// ApplyAllWithLeaves is ApplyAll with leaves applied first: objects that need nothing
+// else (certificate copies). A leaf that fails holds back neither the other objects nor
+// the prune: a refused certificate copy must not keep the member's BGPAdvertisement from
+// being withdrawn, which is its removal. The leaves' errors are returned, joined with the
+// others'; a leaf that failed is kept, never pruned.
+func (a *Applier) ApplyAllWithLeaves(ctx context.Context, ref owner.Ref, leaves, objects []*unstructured.Unstructured, kinds []schema.GroupVersionKind, secretNamespace string) ([]string, error) {
 	keep := map[ID]bool{}
 	var conflicts []string
+	var leafErrs []error
+	for _, obj := range leaves {
+		keep[IDOf(obj)] = true
+		if _, err := a.Apply(ctx, obj); err != nil {
+			if IsConflict(err) {
+				conflicts = append(conflicts, err.Error())
+				continue
+			}
+			leafErrs = append(leafErrs, err)
+		}
+	}
 	for _, obj := range objects {
 		keep[IDOf(obj)] = true
 		if _, err := a.Apply(ctx, obj); err != nil {
@@ -439,11 +461,11 @@ func (a *Applier) ApplyAll(ctx context.Context, ref owner.Ref, objects []*unstru
 				conflicts = append(conflicts, err.Error())
 				continue
 			}
-			return conflicts, err
+			return conflicts, errors.Join(append(leafErrs, err)...)
 		}
 	}
 	if _, err := a.Prune(ctx, ref, kinds, keep, secretNamespace); err != nil {
-		return conflicts, err
+		return conflicts, errors.Join(append(leafErrs, err)...)
 	}
-	return conflicts, nil
+	return conflicts, errors.Join(leafErrs...)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -252,5 +253,43 @@ func TestAdoptBehindTheCache(t *testing.T) {
 	}
 	if got.GetLabels()["someone"] != "else" {
 		t.Errorf("another manager's label was lost: %v", got.GetLabels())
+	}
+}
+
+// TestLeafFailureHoldsNothingBack: a leaf the API server refuses (here an invalid Secret)
+// is reported, and neither the other objects nor the prune wait for it; an object that
+// fails in the ordered part still stops the rest, and nothing is pruned then.
+func TestLeafFailureHoldsNothingBack(t *testing.T) {
+	ctx := context.Background()
+	mustNamespace(t, "apply-leaves")
+	a := &apply.Applier{Client: env.Client, Reader: ownedOnly{env.Client}, LiveReader: env.Client}
+	old := pool("apply-leaves", "old", nil, map[string]interface{}{"addresses": []interface{}{"10.9.1.1/32"}})
+	if _, err := a.Apply(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	bad := &unstructured.Unstructured{}
+	bad.SetGroupVersionKind(render.GVKSecret)
+	bad.SetNamespace("apply-leaves")
+	bad.SetName("Not_A_Valid_Name")
+	bad.SetLabels(ref.Labels())
+	bad.Object["type"] = "kubernetes.io/tls" // and no tls.crt: refused twice over
+	fresh := pool("apply-leaves", "new", nil, map[string]interface{}{"addresses": []interface{}{"10.9.1.2/32"}})
+
+	_, err := a.ApplyAllWithLeaves(ctx, ref, []*unstructured.Unstructured{bad}, []*unstructured.Unstructured{fresh}, []schema.GroupVersionKind{render.GVKIPAddressPool}, "")
+	if err == nil || !strings.Contains(err.Error(), "Not_A_Valid_Name") {
+		t.Fatalf("the refused leaf must be reported: %v", err)
+	}
+	if live(t, "apply-leaves", "new") == nil {
+		t.Error("the object after a refused leaf was not applied")
+	}
+	if live(t, "apply-leaves", "old") != nil {
+		t.Error("a refused leaf held back the prune")
+	}
+
+	// In the ordered part an error stops: nothing after it, no prune.
+	again := pool("apply-leaves", "again", nil, map[string]interface{}{"addresses": []interface{}{"10.9.1.3/32"}})
+	_, err = a.ApplyAll(ctx, ref, []*unstructured.Unstructured{bad, again}, []schema.GroupVersionKind{render.GVKIPAddressPool}, "")
+	if err == nil || live(t, "apply-leaves", "again") != nil || live(t, "apply-leaves", "new") == nil {
+		t.Errorf("an ordered error must stop the rest and the prune (err %v)", err)
 	}
 }

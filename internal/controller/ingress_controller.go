@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -216,7 +217,7 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	// Apply: every selected member; remove the ingress from members it no longer selects.
 	observed, obs.Address = true, addr.String()
 	ref := owner.Ingress(class.Name, ing.Namespace, ing.Name)
-	unavailable := false
+	unavailable, refused, recheckCopies := false, false, false
 	for _, co := range out.Clusters {
 		m := status.Member{Name: co.Name, Drained: co.Drained, Advertisement: co.Advertisement, Refusals: co.Refusals, AnnouncingNodes: gate.Announcing[co.Name],
 			Certificates: observe.CertificateStatus(certVerdicts[co.Name])}
@@ -226,7 +227,17 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 			// Applied, but MetalLB rejects its whole configuration: nothing of it acts.
 			m.Outcome, m.Message = status.Rejected, observe.RejectionMessage(co.Name, mst)
 		}
-		unavailable = unavailable || m.Outcome == status.Unavailable || (m.Outcome == status.Failed && err == nil)
+		unavailable = unavailable || m.Outcome == status.Unavailable
+		refused = refused || (m.Outcome == status.Failed && err == nil)
+		// Whether a member's certificate copies are read or taken as written depends on
+		// whether it was programmed (see observe.Certificates). When that changes, the
+		// next reconcile judges them at once: a member that stopped taking its copies may
+		// now hold a stale one, which the health gate must act on; one that took them
+		// again holds the hub's, and its return must not wait for another event.
+		if m.Outcome != status.Refused && render.CopiesCertificates(class, co.Name) && len(render.CertificateRefs(ing)) > 0 &&
+			wasProgrammed(ing, co.Name) != (m.Outcome == status.Programmed) {
+			recheckCopies = true
+		}
 		obs.Members = append(obs.Members, m)
 		if err != nil {
 			transient = append(transient, err)
@@ -254,6 +265,14 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	}
 	if gate.AddressPending {
 		requeue = minPositive(requeue, addressRecheck)
+	}
+	if refused {
+		// A member refusing a write (its RBAC, an admission policy) is looked at again
+		// without a hot retry: changes to its RBAC are not watched.
+		requeue = minPositive(requeue, addressRecheck)
+	}
+	if recheckCopies {
+		requeue = minPositive(requeue, time.Second)
 	}
 	if unavailable {
 		requeue = minPositive(requeue, time.Minute)
@@ -344,11 +363,21 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 	}
 	mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 	defer cancel()
-	conflicts, err := member.Applier().ApplyAll(mctx, ref, co.Objects, kindsOn(class, ing, co.Name), ref.Namespace)
+	// The certificate copies go first and on their own: one the member refuses must not
+	// hold back the rest (the member's withdrawal above all).
+	var copies, rest []*unstructured.Unstructured
+	for _, o := range co.Objects {
+		if o.GroupVersionKind() == render.GVKSecret && o.GetNamespace() == ing.Namespace {
+			copies = append(copies, o)
+		} else {
+			rest = append(rest, o)
+		}
+	}
+	conflicts, err := member.Applier().ApplyAllWithLeaves(mctx, ref, copies, rest, kindsOn(class, ing, co.Name), ref.Namespace)
 	switch {
-	case apierrors.IsForbidden(err):
-		// The spoke's RBAC, not a passing failure: said in the status, looked at again
-		// in a minute (RBAC changes are not watched), no hot retry.
+	case err != nil && onlyForbidden(err):
+		// The spoke's RBAC or an admission policy, not a passing failure: said in the
+		// status, looked at again in a few seconds (see Reconcile), no hot retry.
 		return status.Failed, fmt.Sprintf("the member refuses a write of the operator (%s); the spoke chart on %s grants what the hub writes there (certificate copies need the ingress namespace in spoke.certificateNamespaces)", err.Error(), co.Name), nil
 	case err != nil:
 		return status.Failed, err.Error(), fmt.Errorf("cluster %s: %w", co.Name, err)
@@ -386,6 +415,30 @@ func (r *IngressReconciler) finalize(ctx context.Context, ing *v1alpha1.AnycastI
 	}
 	r.Allocator.Release(types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name})
 	return removeFinalizer(ctx, r.Client, ing)
+}
+
+// onlyForbidden reports whether err, or every error joined in it, is the API server's
+// Forbidden (RBAC, an admission policy).
+func onlyForbidden(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if !onlyForbidden(e) {
+				return false
+			}
+		}
+		return len(j.Unwrap()) > 0
+	}
+	return apierrors.IsForbidden(err)
+}
+
+// wasProgrammed reports whether the last status said member held every object.
+func wasProgrammed(ing *v1alpha1.AnycastIngress, member string) bool {
+	for _, cs := range ing.Status.Clusters {
+		if cs.Name == member {
+			return cs.Programmed
+		}
+	}
+	return false
 }
 
 // kindsOn are the kinds an ingress may own on member: with its certificate copies

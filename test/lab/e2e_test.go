@@ -311,25 +311,32 @@ func walkReal(t *testing.T, l *lab.Lab, clientPaths ...string) {
 		}
 		t.Fatal(err)
 	}
-	if len(steps) != 5 {
-		t.Fatalf("%d steps, want the start and four actions", len(steps))
+	if len(steps) != 8 {
+		t.Fatalf("%d steps, want the start, four actions and three certificate steps", len(steps))
 	}
-	trafficChecks := map[string]string{
-		"start": lab.CheckTrafficBoth, "drain east": lab.CheckTrafficWest, "undrain east": lab.CheckTrafficBoth,
-		"stop east's speaker": lab.CheckTrafficWest, "restart east's speaker": lab.CheckTrafficBoth,
+	// The checks each step must have.
+	wantChecks := map[string][]string{
+		"start":                  {lab.CheckClientStart, lab.CheckTrafficBoth, lab.CheckTrafficAPI},
+		"drain east":             {lab.CheckClientViaWest, lab.CheckTrafficWest},
+		"undrain east":           {lab.CheckClientBoth, lab.CheckTrafficBoth},
+		"stop east's speaker":    {lab.CheckClientViaWest, lab.CheckTrafficWest},
+		"restart east's speaker": {lab.CheckClientBoth, lab.CheckTrafficBoth},
+		"renew the certificate on the hub":            {lab.CheckCertStatus, lab.CheckCertTraffic, lab.CheckTrafficBoth},
+		"east refuses its copy, the hub renews again": {lab.CheckStaleStatus, lab.CheckStaleTraffic, lab.CheckTrafficWest},
+		"east's policy removed":                       {lab.CheckFixedStatus, lab.CheckCertTraffic, lab.CheckTrafficBoth},
 	}
 	for _, s := range steps {
 		var names []string
 		for _, c := range s.Checks {
 			names = append(names, c.What)
 		}
-		for _, want := range []string{clientChecks[s.Name], trafficChecks[s.Name]} {
+		if _, ok := wantChecks[s.Name]; !ok {
+			t.Errorf("unexpected step %q", s.Name)
+		}
+		for _, want := range wantChecks[s.Name] {
 			if !slices.Contains(names, want) {
 				t.Errorf("step %q has no check %q", s.Name, want)
 			}
-		}
-		if s.Name == "start" && !slices.Contains(names, lab.CheckTrafficAPI) {
-			t.Errorf("the start has no check %q", lab.CheckTrafficAPI)
 		}
 		tr := s.Traffic
 		if tr == nil {
@@ -340,8 +347,8 @@ func walkReal(t *testing.T, l *lab.Lab, clientPaths ...string) {
 		if out := tr.Outside(); len(out) > 0 {
 			t.Errorf("step %q: %d request(s) failed at no reroute: %+v", s.Name, len(out), out)
 		}
-		if tr.Hello.Sent == 0 || tr.Hello.OK+tr.Hello.Failed != tr.Hello.Sent || tr.API.OK == 0 {
-			t.Errorf("step %q: traffic %s / %s", s.Name, tr.Hello, tr.API)
+		if tr.Hello.Sent == 0 || tr.Hello.OK+tr.Hello.Failed != tr.Hello.Sent || tr.API.OK == 0 || tr.HTTPS.OK == 0 {
+			t.Errorf("step %q: traffic %s / %s / HTTPS %s", s.Name, tr.Hello, tr.API, tr.HTTPS)
 		}
 		if tr.API.ByCluster["west"] != 0 {
 			t.Errorf("step %q: west answered /api, whose backend runs on east only: %s", s.Name, tr.API)
@@ -351,21 +358,38 @@ func walkReal(t *testing.T, l *lab.Lab, clientPaths ...string) {
 			if tr.Hello.ByCluster["west"] == 0 || tr.Hello.ByCluster["east"] == 0 || tr.APIViaWest == 0 {
 				t.Errorf("start: both clusters should answer and /api enter through west too: %s", tr)
 			}
-		case "drain east", "undrain east", "stop east's speaker", "restart east's speaker":
+		case "drain east", "undrain east", "stop east's speaker", "restart east's speaker", "east refuses its copy, the hub renews again", "east's policy removed":
 			if len(tr.Reroutes) == 0 || tr.Reroute <= 0 {
 				t.Errorf("step %q: the core did not move its path: %s", s.Name, tr)
+			}
+		case "renew the certificate on the hub":
+			// A renewal moves nothing and loses nothing.
+			if len(tr.Reroutes) != 0 || len(tr.Failures) != 0 || tr.HTTPS.Failed != 0 {
+				t.Errorf("the renewal: the core moved its path or requests failed: %s", tr)
 			}
 		}
 		t.Logf("step %-24s sent %d, ok %d, failed %d (each in flight while the path moved), /hello shares %s, once the path settled %s; /api %s, %d through west",
 			s.Name, tr.Hello.Sent+tr.API.Sent, tr.Hello.OK+tr.API.OK, len(tr.Failures), tr.Hello.Share(), tr.Settled.Share(), tr.API, tr.APIViaWest)
 		// Both clusters answer while undrained, west alone while east is out.
-		both := s.Name == "start" || s.Name == "undrain east" || s.Name == "restart east's speaker"
+		both := s.Name == "start" || s.Name == "undrain east" || s.Name == "restart east's speaker" || s.Name == "renew the certificate on the hub" || s.Name == "east's policy removed"
 		if both != (tr.Settled.ByCluster["east"] > 0) || tr.Settled.ByCluster["west"] == 0 {
 			t.Errorf("step %q: once the path settled %s; want west%s", s.Name, tr.Settled, map[bool]string{true: " and east", false: " alone"}[both])
 		}
 		if s.Name == "stop east's speaker" {
 			t.Logf("failover: the core rerouted %s after east's speaker was killed; %d request(s) lost", tr.Reroute.Round(time.Millisecond), len(tr.Failures))
 		}
+	}
+	// The renewal on the hub reached both clusters; with east's copy frozen, east answered
+	// with the old certificate only until it was withdrawn.
+	t.Logf("certificate renewal on the hub: %s", l.Rotation)
+	t.Logf("renewal with east's copy frozen: %s", l.Stale)
+	for _, c := range []string{"west", "east"} {
+		if l.Rotation.New[c] == 0 {
+			t.Errorf("the renewal: %s never answered with the new certificate: %s", c, l.Rotation)
+		}
+	}
+	if l.Stale.Old["west"] > 0 && l.Stale.Converged["west"] > 5*time.Second {
+		t.Errorf("with east's copy frozen, west answered with the old certificate %s after the renewal: %s", l.Stale.Converged["west"], l.Stale)
 	}
 	if errs := l.ConfigErrors(); len(errs) > 0 {
 		t.Errorf("the real MetalLB rejected its configuration: %+v", errs)

@@ -89,6 +89,9 @@ type Lab struct {
 	// IPv6Refusal is what the operator said about an IPv6 VIP on the native member (the
 	// default real stack checks it at bring-up), as "reason: message".
 	IPv6Refusal string
+	// Rotation is what the client saw of the walk-through's certificate renewal on the
+	// hub; Stale of the renewal while east refused its copy (real stack).
+	Rotation, Stale Rotation
 
 	opts      Options
 	vip       netip.Prefix
@@ -101,6 +104,7 @@ type Lab struct {
 	stands    map[string]*speaker.Speaker // the stand-in stack's speakers
 	real      *realStack                  // the real stack, nil on the stand-ins
 	traffic   *labTraffic                 // the real stack's traffic, once started
+	certs     *labCerts                   // the real stack's HTTPS certificates
 	skupper   *skupperfixture.Fixture
 	runCtx    context.Context
 	cancel    context.CancelFunc
@@ -238,6 +242,9 @@ func (l *Lab) up(ctx context.Context) error {
 	}
 	if l.real != nil {
 		t = time.Now()
+		if err := l.createCertificate(ctx); err != nil {
+			return err
+		}
 		if err := l.startReal(ctx); err != nil {
 			return err
 		}
@@ -464,7 +471,10 @@ func (l *Lab) startOperator(ctx context.Context) error {
 	cmd := exec.Command(bin,
 		"--namespace="+OperatorNamespace, "--leader-elect=false",
 		"--metrics-bind-address=0", "--health-probe-bind-address="+probe,
-		"--zap-log-level=info")
+		"--zap-log-level=info",
+		// The HTTPS listener's certificate is copied from the hub's Secret there; a
+		// renewal is seen at once.
+		"--certificate-namespaces="+IngressNamespace)
 	// The binary reads its cluster from KUBECONFIG (controller-runtime's GetConfig).
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+l.west.Kubeconfig)
 	cmd.Stdout, cmd.Stderr = logf, logf

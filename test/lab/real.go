@@ -195,11 +195,12 @@ func (l *Lab) startTraefik(ctx context.Context, m *realMember) error {
 	}
 	if err := realstack.StandInPodWith(ctx, c, realstack.Pod{
 		Namespace: TraefikNamespace, Name: "traefik-" + m.node.Name, Node: m.node.Name, Labels: traefikSelector, IPs: m.nodeIPs(),
-		Ports: []corev1.ContainerPort{{Name: "web", ContainerPort: TraefikEntryPoint, Protocol: corev1.ProtocolTCP}},
+		Ports: []corev1.ContainerPort{{Name: "web", ContainerPort: TraefikEntryPoint, Protocol: corev1.ProtocolTCP},
+			{Name: "websecure", ContainerPort: TraefikEntryPointSecure, Protocol: corev1.ProtocolTCP}},
 	}); err != nil {
 		return fmt.Errorf("%s: Traefik's pod: %w", m.name, err)
 	}
-	tr, err := m.node.StartTraefik(realstack.TraefikOptions{EntryPoints: map[string]int{"web": TraefikEntryPoint}})
+	tr, err := m.node.StartTraefik(realstack.TraefikOptions{EntryPoints: map[string]int{"web": TraefikEntryPoint, "websecure": TraefikEntryPointSecure}})
 	if err != nil {
 		return fmt.Errorf("%s: Traefik: %w", m.name, err)
 	}

@@ -196,7 +196,10 @@ func realSamples(class, ingress *unstructured.Unstructured, o sampleOptions) err
 		"provisioner": "Operator",
 		"namespace":   TraefikNamespace,
 		"selector":    map[string]interface{}{"app.kubernetes.io/name": "traefik"},
-		"ports":       []interface{}{map[string]interface{}{"port": int64(80), "targetPort": int64(TraefikEntryPoint)}},
+		"ports": []interface{}{
+			map[string]interface{}{"port": int64(80), "targetPort": int64(TraefikEntryPoint)},
+			map[string]interface{}{"port": int64(TraefikEntryPointSecure), "targetPort": int64(TraefikEntryPointSecure)},
+		},
 	}, "spec", "gatewayService"); err != nil {
 		return err
 	}
@@ -207,7 +210,13 @@ func realSamples(class, ingress *unstructured.Unstructured, o sampleOptions) err
 	if err := unstructured.SetNestedField(ingress.Object, o.vip.String(), "spec", "address"); err != nil {
 		return err
 	}
-	return nil
+	// HTTPS beside HTTP, with the certificate the lab made on the hub (copied to east).
+	listeners, _, _ := unstructured.NestedSlice(ingress.Object, "spec", "listeners")
+	listeners = append(listeners, map[string]interface{}{
+		"name": "https", "protocol": "HTTPS", "port": int64(TraefikEntryPointSecure), "hostname": "*.apps.example.com",
+		"tls": map[string]interface{}{"certificateRefs": []interface{}{HTTPSSecret}},
+	})
+	return unstructured.SetNestedSlice(ingress.Object, listeners, "spec", "listeners")
 }
 
 func setPort(m map[string]interface{}, port uint16) {

@@ -47,6 +47,9 @@ const (
 // labTraffic is the running traffic and the routers' route monitors.
 type labTraffic struct {
 	hello, api *traffic.Generator
+	// https sends /hello over HTTPS, checking the certificate (certs) in every handshake.
+	https *traffic.Generator
+	certs *labCerts
 	core       *labfabric.RouteMonitor
 	tors       []*labfabric.RouteMonitor
 	started    time.Time
@@ -66,7 +69,7 @@ func (l *Lab) startTraffic(f *frrFabric) error {
 		return err
 	}
 	t := &labTraffic{core: mon, target: netip.AddrPortFrom(l.vip.Addr(), 80), clientNS: f.f.Client.NS, coreNS: f.f.Core.NS, path: l.real.path,
-		entries: l.apiEntries}
+		entries: l.apiEntries, certs: l.certs}
 	for _, r := range []*labfabric.Router{f.f.TORWest, f.f.TOREast} {
 		m, err := labfabric.MonitorRoute(r.NS, l.vip)
 		if err != nil {
@@ -100,6 +103,15 @@ func (l *Lab) startTraffic(f *frrFabric) error {
 		t.closeMonitors()
 		return err
 	}
+	secure := cfg("/hello", httpsRate)
+	secure.Target = netip.AddrPortFrom(l.vip.Addr(), TraefikEntryPointSecure)
+	secure.TLS = &traffic.TLSCheck{ServerName: TrafficHost, Accept: l.certs.accept}
+	if t.https, err = traffic.Start(secure); err != nil {
+		t.hello.Stop()
+		t.api.Stop()
+		t.closeMonitors()
+		return err
+	}
 	l.traffic = t
 	return nil
 }
@@ -108,6 +120,7 @@ func (l *Lab) startTraffic(f *frrFabric) error {
 func (t *labTraffic) stop() {
 	t.hello.Stop()
 	t.api.Stop()
+	t.https.Stop()
 	t.closeMonitors()
 }
 
@@ -219,7 +232,7 @@ func (t *labTraffic) failures(from, to time.Time) []Failure {
 	for _, g := range []struct {
 		path string
 		gen  *traffic.Generator
-	}{{"/hello", t.hello}, {"/api", t.api}} {
+	}{{"/hello", t.hello}, {"/api", t.api}, {"https /hello", t.https}} {
 		for _, r := range g.gen.Results() {
 			if r.OK() || r.Cut() || r.Start.Before(from) || (!to.IsZero() && !r.Start.Before(to)) {
 				continue
@@ -321,6 +334,8 @@ type apiEntries struct{ west, east int64 }
 type StepTraffic struct {
 	From, To   time.Time
 	Hello, API traffic.Stats
+	// HTTPS is /hello over HTTPS, each answer checked to carry the hub's certificate.
+	HTTPS traffic.Stats
 	// Settled is /hello from once the core's last move settled (afterChange after it; the
 	// whole step when it did not move) until the step's end: the split the step ends with.
 	Settled traffic.Stats
@@ -350,8 +365,8 @@ func (s StepTraffic) Outside() []Failure {
 // String is the step's line of the report.
 func (s StepTraffic) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "traffic over %s: /hello %s (once the path settled: %s); /api %s (%d entered through west, relayed to east over the Skupper stand-in)",
-		s.To.Sub(s.From).Round(100*time.Millisecond), s.Hello, s.Settled.Share(), s.API, s.APIViaWest)
+	fmt.Fprintf(&b, "traffic over %s: /hello %s (once the path settled: %s); /api %s (%d entered through west, relayed to east over the Skupper stand-in); HTTPS /hello %s, every answer with the hub's certificate",
+		s.To.Sub(s.From).Round(100*time.Millisecond), s.Hello, s.Settled.Share(), s.API, s.APIViaWest, s.HTTPS)
 	for _, r := range s.Reroutes {
 		fmt.Fprintf(&b, "; the core moved its path %s -> %s at %s", hops(r.From), hops(r.To), r.At.Format("15:04:05.000"))
 		if d := r.At.Sub(r.Start).Round(time.Millisecond); d > 0 {
@@ -400,7 +415,7 @@ func hops(h []string) string {
 
 // stepTraffic summarises [from, to).
 func (t *labTraffic) stepTraffic(from, to, action time.Time, before apiEntries) *StepTraffic {
-	s := &StepTraffic{From: from, To: to, Hello: t.hello.Window(from, to), API: t.api.Window(from, to),
+	s := &StepTraffic{From: from, To: to, Hello: t.hello.Window(from, to), API: t.api.Window(from, to), HTTPS: t.https.Window(from, to),
 		APIViaWest: t.entries().west - before.west, Failures: t.failures(from, to)}
 	for _, r := range t.reroutes() {
 		if !r.At.Before(from) && r.At.Before(to) {
@@ -419,7 +434,7 @@ func (t *labTraffic) stepTraffic(from, to, action time.Time, before apiEntries) 
 
 // refresh counts a step's requests again, those that were in flight at its end included.
 func (t *labTraffic) refresh(s *StepTraffic) {
-	s.Hello, s.API, s.Failures = t.hello.Window(s.From, s.To), t.api.Window(s.From, s.To), t.failures(s.From, s.To)
+	s.Hello, s.API, s.HTTPS, s.Failures = t.hello.Window(s.From, s.To), t.api.Window(s.From, s.To), t.https.Window(s.From, s.To), t.failures(s.From, s.To)
 	t.settled(s)
 }
 
@@ -446,6 +461,8 @@ type TrafficView struct {
 	ClientNS       string
 	Last, Total    traffic.Stats // /hello, the last 5 s and since the start
 	APILast        traffic.Stats
+	HTTPSLast      traffic.Stats
+	Certificate    string // the hub's certificate, as the report names it
 	Relays         []RelayView
 	APIEntries     apiEntries
 	Core           []string
@@ -460,7 +477,8 @@ func (t *labTraffic) view() *TrafficView {
 	now := time.Now()
 	v := &TrafficView{Target: t.target, ClientNS: t.clientNS, LastWindow: window,
 		Last: t.hello.Window(now.Add(-window), time.Time{}), Total: t.hello.Window(t.started, time.Time{}),
-		APILast: t.api.Window(now.Add(-window), time.Time{}), Relays: t.path.views(), Core: t.core.Current(), APIEntries: t.entries()}
+		APILast: t.api.Window(now.Add(-window), time.Time{}), HTTPSLast: t.https.Window(now.Add(-window), time.Time{}),
+		Certificate: t.certs.name(t.certs.current().Fingerprint), Relays: t.path.views(), Core: t.core.Current(), APIEntries: t.entries()}
 	select {
 	case <-t.hello.Done():
 	default:
@@ -486,6 +504,7 @@ func (v *TrafficView) render(b *strings.Builder) {
 	fmt.Fprintf(b, "  /hello since start: %s\n", v.Total)
 	fmt.Fprintf(b, "  /api   last %s: %s; east's backend answered %d requests entering through west, %d through east\n",
 		v.LastWindow, v.APILast, v.APIEntries.west, v.APIEntries.east)
+	fmt.Fprintf(b, "  HTTPS /hello last %s: %s; the hub's certificate %s, checked in every handshake\n", v.LastWindow, v.HTTPSLast, v.Certificate)
 	for _, r := range v.Relays {
 		fmt.Fprintf(b, "  Skupper router data path stand-in on %s (Listener %s): %d connections relayed to %s (Traefik keeps them alive)\n",
 			r.Cluster, r.Listener, r.Relayed, orDash(r.Target))

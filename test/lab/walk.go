@@ -43,6 +43,18 @@ const (
 	CheckClientBoth    = "the client has a path via the core (to west or east)"
 )
 
+// walkStep is one step of the walk-through as it is run.
+type walkStep struct {
+	name, action string
+	do           func(context.Context) error
+	checks       []check
+	// stable, on the real stack, is how long the core's path must hold after the
+	// checks before the step ends; the checks must then hold again.
+	stable time.Duration
+	// after, if set, runs once the step's traffic was observed (its report).
+	after func(io.Writer)
+}
+
 // WalkThrough checks that the client router has a path to the VIP, then drains east,
 // undrains it, stops east's speaker and restarts it. After each action it waits for every
 // check in turn, measuring from the action (from the start of the walk for the first
@@ -55,14 +67,7 @@ const (
 // entries), reports what the traffic did, and the walk fails at its end if a request
 // failed that was not in flight at one of the core's route changes.
 func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Step, error) {
-	type step struct {
-		name, action string
-		do           func(context.Context) error
-		checks       []check
-		// stable, on the real stack, is how long the core's path must hold after the
-		// checks before the step ends; the checks must then hold again.
-		stable time.Duration
-	}
+	type step = walkStep
 	var stepStart time.Time
 	var entriesBefore apiEntries
 	tr := func(c check) []check {
@@ -92,7 +97,7 @@ func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Ste
 			append([]check{
 				{CheckClientStart, func(s *Snapshot) error { return s.clientReaches() }},
 			}, append(tr(both), tr(check{CheckTrafficAPI, func(*Snapshot) error { return l.traffic.apiThroughBoth(stepStart, entriesBefore) }})...)...),
-			0,
+			0, nil,
 		},
 		{
 			"drain east", "spec.drain: [east] on the ingress",
@@ -106,7 +111,7 @@ func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Ste
 					return errs1(s.condition(v1alpha1.ConditionDrained, metav1.ConditionTrue), s.statusOrigins("west"))
 				}},
 			}, tr(onlyWest)...),
-			0,
+			0, nil,
 		},
 		{
 			"undrain east", "spec.drain: [] on the ingress",
@@ -116,7 +121,7 @@ func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Ste
 				{CheckClientBoth, func(s *Snapshot) error { return s.clientReaches("west", "east") }},
 				{"status: both origins, Advertised and Ready", func(s *Snapshot) error { return s.serving("west", "east") }},
 			}, tr(both)...),
-			0,
+			0, nil,
 		},
 		{
 			"stop east's speaker", stopAction,
@@ -131,7 +136,7 @@ func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Ste
 						s.statusOrigins("west"))
 				}},
 			}, tr(onlyWest)...),
-			0,
+			0, nil,
 		},
 		{
 			"restart east's speaker", "the BGP speaker of east starts again",
@@ -141,8 +146,11 @@ func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Ste
 				{CheckClientBoth, func(s *Snapshot) error { return s.clientReaches("west", "east") }},
 				{"status: both origins, Advertised and Ready", func(s *Snapshot) error { return s.serving("west", "east") }},
 			}, tr(both)...),
-			restartStable,
+			restartStable, nil,
 		},
+	}
+	if l.real != nil {
+		steps = append(steps, certificateSteps(l, &stepStart, tr(both), tr(onlyWest))...)
 	}
 	var done []Step
 	from := time.Now()
@@ -189,6 +197,9 @@ func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Ste
 			step.Traffic = l.traffic.stepTraffic(stepStart, to, start, entriesBefore)
 			from = to
 			fmt.Fprintf(out, "   %s\n", step.Traffic)
+		}
+		if st.after != nil {
+			st.after(out)
 		}
 		done = append(done, step)
 		if table {

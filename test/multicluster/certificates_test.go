@@ -218,7 +218,8 @@ func TestCertificatesFromTheHub(t *testing.T) {
 // issuers (spec.certificates.source Member) copies nothing; each member reports the
 // certificate it serves; the member whose certificate differs from the most recently
 // issued one is unhealthy, named with both fingerprints, and withdrawn while the others
-// serve; once its Secret is renewed it advertises again after the hold-down. A certificate
+// serve; once its Secret is renewed it advertises again after the hold-down; one whose
+// Secret is missing is withdrawn the same way. A certificate
 // about to expire on every member makes them all unhealthy, and the gate keeps them all
 // (never the last); a Warning event says it ahead of time.
 func TestCertificatesOfMembersWithTheirOwnIssuers(t *testing.T) {
@@ -279,6 +280,29 @@ func TestCertificatesOfMembersWithTheirOwnIssuers(t *testing.T) {
 				return fmt.Errorf("north not back: %s", describeMembers(i))
 			}
 			return certificatesAre("shop", "shop-tls", current.Fingerprint)(i)
+		})
+	})
+
+	t.Run("a member without the Secret is withdrawn", func(t *testing.T) {
+		if err := north.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop-tls"}}); err != nil {
+			t.Fatal(err)
+		}
+		ing := waitIngress(t, ns, "shop", "north withdrawn, its certificate missing", func(i *v1alpha1.AnycastIngress) error {
+			c := clusterStatus(i, "north")
+			if c == nil || c.Health != "Unhealthy" || c.Advertisement != string(render.Withdraw) || len(c.Certificates) != 1 || c.Certificates[0].Problem != health.CertificateMissing {
+				return fmt.Errorf("north: %s", describeMembers(i))
+			}
+			return nil
+		})
+		if err := mentions(clusterStatus(ing, "north").HealthMessage, "certificate Secret shop-tls does not exist on this member"); err != nil {
+			t.Error(err)
+		}
+		create(t, north.Client, tlsSecret(ns, "shop-tls", current))
+		waitIngress(t, ns, "shop", "north back", func(i *v1alpha1.AnycastIngress) error {
+			if c := clusterStatus(i, "north"); c == nil || c.Health != "Healthy" || c.Advertisement != string(render.Advertise) {
+				return fmt.Errorf("north not back: %s", describeMembers(i))
+			}
+			return nil
 		})
 	})
 

@@ -11,6 +11,9 @@ package traffic
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -55,6 +58,18 @@ type Config struct {
 	// Dial makes the TCP connection (for example inside the client's network
 	// namespace); nil uses the process's own network.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TLS, if set, makes the requests HTTPS.
+	TLS *TLSCheck
+}
+
+// TLSCheck is what an HTTPS request checks of the server's certificate.
+type TLSCheck struct {
+	// ServerName is sent as SNI; the leaf certificate must be valid for it.
+	ServerName string
+	// Accept is given the SHA-256 fingerprint (hex) of every leaf certificate a server
+	// shows, in the handshake; an error fails the request with it (a certificate that is
+	// not the one expected).
+	Accept func(fingerprint string) error
 }
 
 // Result is one request.
@@ -67,6 +82,8 @@ type Result struct {
 	// Local is the connection's source address and port, once it was dialled: which path
 	// a layer-4 multipath hash sent the flow down depends on it.
 	Local netip.AddrPort
+	// Fingerprint is the SHA-256 of the server's leaf certificate (HTTPS only).
+	Fingerprint string
 }
 
 // OK reports whether the request was answered.
@@ -174,9 +191,10 @@ func (g *Generator) one(run context.Context) (r Result) {
 	// lock when the request ends.
 	var localMu sync.Mutex
 	var local netip.AddrPort
+	var seen string // the leaf's fingerprint, HTTPS
 	defer func() {
 		localMu.Lock()
-		r.Local = local
+		r.Local, r.Fingerprint = local, seen
 		localMu.Unlock()
 	}()
 	tr := &http.Transport{
@@ -196,11 +214,39 @@ func (g *Generator) one(run context.Context) (r Result) {
 		Proxy: nil,
 	}
 	defer tr.CloseIdleConnections()
+	scheme := "http"
+	if c := g.cfg.TLS; c != nil {
+		scheme = "https"
+		tr.TLSClientConfig = &tls.Config{
+			ServerName: c.ServerName, MinVersion: tls.VersionTLS12,
+			// The chain is not checked against roots (the certificates are made for the
+			// test): the leaf's fingerprint is, by Accept, and its host name here.
+			InsecureSkipVerify: true,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) == 0 {
+					return errors.New("the server showed no certificate")
+				}
+				leaf := cs.PeerCertificates[0]
+				sum := sha256.Sum256(leaf.Raw)
+				fp := hex.EncodeToString(sum[:])
+				localMu.Lock()
+				seen = fp
+				localMu.Unlock()
+				if err := leaf.VerifyHostname(c.ServerName); err != nil {
+					return err
+				}
+				if c.Accept != nil {
+					return c.Accept(fp)
+				}
+				return nil
+			},
+		}
+	}
 	host := g.cfg.Host
 	if host == "" {
 		host = target
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+g.cfg.Path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+host+g.cfg.Path, nil)
 	if err != nil {
 		r.Err = err.Error()
 		return r

@@ -2,13 +2,18 @@ package traffic
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/anycast-operator/anycast-operator/test/fixtures/certs"
 )
 
 // backends serves on loopback, answering as west or east by turns, and failing the
@@ -156,4 +161,55 @@ func TestStopEndsInFlight(t *testing.T) {
 		t.Errorf("requests cut by Stop counted as failures: %v", st)
 	}
 	_ = context.Background()
+}
+
+// TestHTTPSChecksTheCertificate: HTTPS requests record the leaf's fingerprint, and fail
+// when Accept refuses it or the certificate is not for the server name.
+func TestHTTPSChecksTheCertificate(t *testing.T) {
+	pair := certs.Valid(t, "hello.apps.example.com", time.Hour)
+	other := certs.Valid(t, "other.example.com", time.Hour)
+	var current atomic.Pointer[certs.Pair]
+	current.Store(&pair)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Header().Set(ClusterHeader, "west") }),
+		TLSConfig: &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			p := current.Load()
+			c, err := tls.X509KeyPair(p.Cert, p.Key)
+			return &c, err
+		}},
+	}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+	target := netip.MustParseAddrPort(ln.Addr().String())
+
+	send := func(accept func(string) error) Result {
+		t.Helper()
+		g, err := Start(Config{Target: target, Host: "hello.apps.example.com", Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+			Rate: 100, MaxRequests: 1, MaxDuration: time.Minute,
+			TLS: &TLSCheck{ServerName: "hello.apps.example.com", Accept: accept}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-g.Done()
+		rs := g.Results()
+		if len(rs) != 1 {
+			t.Fatalf("%d results", len(rs))
+		}
+		return rs[0]
+	}
+	if r := send(nil); !r.OK() || r.Fingerprint != pair.Fingerprint || r.Cluster != "west" {
+		t.Errorf("accepted: %+v; want answered with fingerprint %s", r, pair.Fingerprint)
+	}
+	r := send(func(fp string) error { return fmt.Errorf("certificate %s is not the hub's", fp[:12]) })
+	if r.OK() || !strings.Contains(r.Err, "is not the hub's") || r.Fingerprint != pair.Fingerprint {
+		t.Errorf("refused: %+v; want a failure naming the refusal", r)
+	}
+	current.Store(&other)
+	if r := send(nil); r.OK() || !strings.Contains(r.Err, "hello.apps.example.com") {
+		t.Errorf("a certificate for another name: %+v; want a failure", r)
+	}
 }
