@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -61,6 +62,7 @@ func operatorCmd(args []string, stderr io.Writer) int {
 	fs.StringVar(&opts.Namespace, "namespace", envOr("POD_NAMESPACE", "anycast-system"), "namespace the operator runs in; password and kubeconfig Secrets are read there")
 	fs.IntVar(&opts.IngressWorkers, "ingress-workers", 4, "how many AnycastIngresses are reconciled at once")
 	fs.DurationVar(&opts.SyncPeriod, "sync-period", 0, "how often every object is reconciled without a change (default 10h)")
+	fs.DurationVar(&opts.CertificateRecheck, "certificate-recheck", time.Minute, "how often certificates no watch covers are read again: each member's own (AnycastClass spec.certificates.source Member), the hub's outside --certificate-namespaces")
 	certNamespaces := fs.String("certificate-namespaces", "", "comma-separated namespaces whose kubernetes.io/tls Secrets are watched on the hub, so a renewed certificate reaches the members' copies at once (the chart's certificates.namespaces; \"*\" is every namespace, which needs cluster-wide read of Secrets)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/health"
 	"github.com/anycast-operator/anycast-operator/internal/render"
 )
 
@@ -85,4 +87,39 @@ func certificateSource(mgr ctrl.Manager, namespaces []string, toRequests handler
 		return nil, err
 	}
 	return source.Kind[client.Object](c, meta, handler.EnqueueRequestsFromMapFunc(toRequests)), nil
+}
+
+// certificateRecheck is when the members' certificates must be judged again although no
+// watch will say so: soon while a member has a problem with one (a member's Secret is not
+// watched, so its repair is seen only by reading it); every minute when each member has
+// its own issuer (their renewals are not watched either), or when the hub's Secrets of the
+// namespace are not watched (--certificate-namespaces): CertificateRecheck, a minute by
+// default; and when a certificate crosses the class's warnBefore or minValidity. Zero:
+// nothing to recheck.
+func (r *IngressReconciler) certificateRecheck(class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, verdicts map[string]health.CertificateVerdict, now time.Time) time.Duration {
+	if len(verdicts) == 0 {
+		return 0
+	}
+	var d time.Duration
+	if class.Spec.Certificates.SourceOrDefault() == v1alpha1.CertificateSourceMember ||
+		!(slices.Contains(r.CertificateNamespaces, "*") || slices.Contains(r.CertificateNamespaces, ing.Namespace)) {
+		d = r.CertificateRecheck
+		if d <= 0 {
+			d = time.Minute
+		}
+	}
+	minValidity, warnBefore := class.Spec.Certificates.MinValidityOrDefault(), class.Spec.Certificates.WarnBeforeOrDefault()
+	for _, v := range verdicts {
+		if len(v.Problems) > 0 {
+			d = minPositive(d, addressRecheck)
+		}
+		for _, c := range v.Certificates {
+			for _, at := range []time.Time{c.NotAfter.Add(-minValidity), c.NotAfter.Add(-warnBefore)} {
+				if until := at.Sub(now); !c.NotAfter.IsZero() && until > 0 {
+					d = minPositive(d, until+time.Second)
+				}
+			}
+		}
+	}
+	return d
 }

@@ -70,6 +70,10 @@ type IngressReconciler struct {
 	// CertificateNamespaces are the hub namespaces whose certificate Secrets are watched
 	// ("*": all); empty, none are (see certificateSource).
 	CertificateNamespaces []string
+	// CertificateRecheck is how often certificates that no watch covers are read again:
+	// the members' own (source Member), the hub's outside CertificateNamespaces. Default
+	// one minute.
+	CertificateRecheck time.Duration
 
 	// Linker keeps the Skupper networks; made from Members on first use when unset.
 	Linker     *skupperlink.Linker
@@ -266,6 +270,7 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if gate.AddressPending {
 		requeue = minPositive(requeue, addressRecheck)
 	}
+	requeue = minPositive(requeue, r.certificateRecheck(class, ing, certVerdicts, obs.Now.Time))
 	if refused {
 		// A member refusing a write (its RBAC, an admission policy) is looked at again
 		// without a hot retry: changes to its RBAC are not watched.

@@ -53,6 +53,9 @@ type Options struct {
 	// watched (metadata only), so a renewed certificate reaches the members' copies at once;
 	// "*" is every namespace. Empty: no watch (copies follow at the next reconcile).
 	CertificateNamespaces []string
+	// CertificateRecheck is how often certificates no watch covers are read again (the
+	// members' own with source Member); default one minute.
+	CertificateRecheck time.Duration
 	// SyncPeriod is how often every object is reconciled even without a change; it repairs
 	// what watches cannot see (a member that was down, for instance).
 	SyncPeriod time.Duration
@@ -210,6 +213,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	if err := (&controller.IngressReconciler{
 		Client: mgr.GetClient(), Members: registry, Allocator: allocator, Recorder: recorder, Notifier: ingressEvents,
 		Watcher: watcher, Delays: delays, Workers: opts.IngressWorkers, CertificateNamespaces: opts.CertificateNamespaces,
+		CertificateRecheck: opts.CertificateRecheck,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ingress controller: %w", err)
 	}

@@ -6,12 +6,15 @@ package sweep
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -96,6 +99,8 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 
 func (s *Sweeper) sweepMember(ctx context.Context, t clusters.SweepTarget) (int, error) {
 	deleted := 0
+	// Namespaces holding objects of ingresses: where certificate copies may be too.
+	ingressNamespaces := map[string]bool{}
 	for _, gvk := range render.AllKinds {
 		if render.LiveOnly(gvk) {
 			continue // only in MetalLB namespaces, handled with the class below
@@ -109,25 +114,74 @@ func (s *Sweeper) sweepMember(ctx context.Context, t clusters.SweepTarget) (int,
 			return deleted, err
 		}
 		for i := range list.Items {
-			obj := &list.Items[i]
-			if obj.GetDeletionTimestamp() != nil {
-				continue
+			if ref, ok := owner.FromLabels(list.Items[i].GetLabels()); ok && ref.Kind == owner.KindIngress {
+				ingressNamespaces[list.Items[i].GetNamespace()] = true
 			}
-			orphan, err := s.isOrphan(ctx, t, obj)
-			if err != nil {
-				return deleted, err
-			}
-			if !orphan {
-				continue
-			}
-			obj.SetGroupVersionKind(gvk)
-			uid := obj.GetUID()
-			if err := t.Member.Client.Delete(ctx, obj, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-				return deleted, err
-			}
-			s.Log.Info("deleted an orphaned object", "member", t.Ref, "kind", gvk.Kind, "namespace", obj.GetNamespace(), "name", obj.GetName())
-			deleted++
 		}
+		n, err := s.sweepOrphans(ctx, t, gvk, list.Items)
+		deleted += n
+		if err != nil {
+			return deleted, err
+		}
+	}
+	// Certificate copies (Secrets) are never cached and may be listed only where the spoke
+	// grants it (spoke.certificateNamespaces): they are looked for, live, in the
+	// namespaces that hold objects of ingresses on members reached by kubeconfig; where
+	// Secrets may not be listed, none can have been written.
+	if len(t.Refs) == 0 || slices.Contains(t.Refs, "") {
+		return deleted, nil // the hub's own cluster gets no copies
+	}
+	for ns := range ingressNamespaces {
+		// Metadata only: the sweep needs names, owners and UIDs, never the keys.
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(render.GVKSecret.GroupVersion().WithKind("SecretList"))
+		if err := t.Member.LiveReader.List(ctx, list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: owner.Managed()}); err != nil {
+			if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
+				continue
+			}
+			return deleted, err
+		}
+		items := make([]unstructured.Unstructured, len(list.Items))
+		for i, m := range list.Items {
+			items[i].SetNamespace(m.Namespace)
+			items[i].SetName(m.Name)
+			items[i].SetUID(m.UID)
+			items[i].SetLabels(m.Labels)
+			if m.DeletionTimestamp != nil {
+				items[i].SetDeletionTimestamp(m.DeletionTimestamp)
+			}
+		}
+		n, err := s.sweepOrphans(ctx, t, render.GVKSecret, items)
+		deleted += n
+		if err != nil {
+			return deleted, err
+		}
+	}
+	return deleted, nil
+}
+
+// sweepOrphans deletes the items whose owner is gone.
+func (s *Sweeper) sweepOrphans(ctx context.Context, t clusters.SweepTarget, gvk schema.GroupVersionKind, items []unstructured.Unstructured) (int, error) {
+	deleted := 0
+	for i := range items {
+		obj := &items[i]
+		if obj.GetDeletionTimestamp() != nil {
+			continue
+		}
+		orphan, err := s.isOrphan(ctx, t, obj)
+		if err != nil {
+			return deleted, err
+		}
+		if !orphan {
+			continue
+		}
+		obj.SetGroupVersionKind(gvk)
+		uid := obj.GetUID()
+		if err := t.Member.Client.Delete(ctx, obj, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return deleted, err
+		}
+		s.Log.Info("deleted an orphaned object", "member", t.Ref, "kind", gvk.Kind, "namespace", obj.GetNamespace(), "name", obj.GetName())
+		deleted++
 	}
 	return deleted, nil
 }

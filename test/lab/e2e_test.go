@@ -316,12 +316,12 @@ func walkReal(t *testing.T, l *lab.Lab, clientPaths ...string) {
 	}
 	// The checks each step must have.
 	wantChecks := map[string][]string{
-		"start":                  {lab.CheckClientStart, lab.CheckTrafficBoth, lab.CheckTrafficAPI},
-		"drain east":             {lab.CheckClientViaWest, lab.CheckTrafficWest},
-		"undrain east":           {lab.CheckClientBoth, lab.CheckTrafficBoth},
-		"stop east's speaker":    {lab.CheckClientViaWest, lab.CheckTrafficWest},
-		"restart east's speaker": {lab.CheckClientBoth, lab.CheckTrafficBoth},
-		"renew the certificate on the hub":            {lab.CheckCertStatus, lab.CheckCertTraffic, lab.CheckTrafficBoth},
+		"start":                            {lab.CheckClientStart, lab.CheckTrafficBoth, lab.CheckTrafficAPI},
+		"drain east":                       {lab.CheckClientViaWest, lab.CheckTrafficWest},
+		"undrain east":                     {lab.CheckClientBoth, lab.CheckTrafficBoth},
+		"stop east's speaker":              {lab.CheckClientViaWest, lab.CheckTrafficWest},
+		"restart east's speaker":           {lab.CheckClientBoth, lab.CheckTrafficBoth},
+		"renew the certificate on the hub": {lab.CheckCertStatus, lab.CheckCertTraffic, lab.CheckTrafficBoth},
 		"east refuses its copy, the hub renews again": {lab.CheckStaleStatus, lab.CheckStaleTraffic, lab.CheckTrafficWest},
 		"east's policy removed":                       {lab.CheckFixedStatus, lab.CheckCertTraffic, lab.CheckTrafficBoth},
 	}

@@ -48,15 +48,15 @@ const (
 type labTraffic struct {
 	hello, api *traffic.Generator
 	// https sends /hello over HTTPS, checking the certificate (certs) in every handshake.
-	https *traffic.Generator
-	certs *labCerts
-	core       *labfabric.RouteMonitor
-	tors       []*labfabric.RouteMonitor
-	started    time.Time
-	target     netip.AddrPort
-	clientNS   string
-	coreNS     string
-	path       *skupperRouterPath
+	https    *traffic.Generator
+	certs    *labCerts
+	core     *labfabric.RouteMonitor
+	tors     []*labfabric.RouteMonitor
+	started  time.Time
+	target   netip.AddrPort
+	clientNS string
+	coreNS   string
+	path     *skupperRouterPath
 	// entries reads east's backend's counts of /api requests by entry cluster.
 	entries func() apiEntries
 }

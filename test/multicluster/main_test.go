@@ -120,6 +120,8 @@ func run(m *testing.M) int {
 		// The test's API servers grant the operator everything; in production the chart
 		// lists the namespaces (certificates.namespaces).
 		CertificateNamespaces: []string{"*"},
+		// The members' own certificates are read again this often (a minute by default).
+		CertificateRecheck: 3 * time.Second,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: operator:", err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -177,12 +178,18 @@ func TestDeleteWhileMemberDown(t *testing.T) {
 	ctx := context.Background()
 	ns := namespace(t, "deletion")
 	create(t, west.Client, threeClusters("del"))
-	ing := ingress(ns, "hello", "del", "192.168.155.153")
+	// An HTTPS listener: north holds a copy of the hub's certificate, which must go too.
+	create(t, west.Client, tlsSecret(ns, "hello-tls", newPair(t, time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour))))
+	ing := ingress(ns, "hello", "del", "192.168.155.153", withHTTPS("hello-tls"))
 	create(t, west.Client, ing)
 	waitIngress(t, ns, "hello", "Ready", condition(v1alpha1.ConditionReady, metav1.ConditionTrue, ""))
 	ref := owner.Ingress("del", ns, "hello")
 	if n := len(testenv.Owned(t, north.Client, ref)); n == 0 {
 		t.Fatal("north holds none of the ingress's objects")
+	}
+	copyName := render.CertificateCopyName("hello", "hello-tls")
+	if err := north.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: copyName}, &corev1.Secret{}); err != nil {
+		t.Fatalf("north has no certificate copy: %v", err)
 	}
 
 	if err := north.StopAPIServer(); err != nil {
@@ -223,6 +230,9 @@ func TestDeleteWhileMemberDown(t *testing.T) {
 	testenv.Eventually(t, "north swept once it returns", converge, func() error {
 		if left := testenv.Owned(t, north.Client, ref); len(left) != 0 {
 			return fmt.Errorf("%d objects left, e.g. %s %s", len(left), left[0].GetKind(), left[0].GetName())
+		}
+		if err := north.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: copyName}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("the certificate copy is still there (%v)", err)
 		}
 		return nil
 	})
