@@ -9,9 +9,11 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 )
@@ -64,12 +66,35 @@ func probe(ctx context.Context, dc discovery.DiscoveryInterface) Health {
 }
 
 func probeSync(dc discovery.DiscoveryInterface) Health {
-	if _, err := dc.ServerVersion(); err != nil {
-		return classify(err)
+	// The version and the API groups are asked for at once: one at a time, a member
+	// whose API server takes 2 s per request (far, or loaded) needed 10 s, more than the
+	// probe's timeout, and was declared unreachable although it answers (issue 20).
+	type answer struct {
+		list *metav1.APIResourceList
+		err  error
+	}
+	answers := make([]answer, len(requiredAPIs))
+	var versionErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, versionErr = dc.ServerVersion()
+	}()
+	for i, api := range requiredAPIs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i].list, answers[i].err = dc.ServerResourcesForGroupVersion(api.gv.String())
+		}()
+	}
+	wg.Wait()
+	if versionErr != nil {
+		return classify(versionErr)
 	}
 	missing := map[string][]string{}
-	for _, api := range requiredAPIs {
-		list, err := dc.ServerResourcesForGroupVersion(api.gv.String())
+	for i, api := range requiredAPIs {
+		list, err := answers[i].list, answers[i].err
 		if err != nil && !apierrors.IsNotFound(err) {
 			return classify(err)
 		}

@@ -69,6 +69,8 @@ type IngressReconciler struct {
 
 	// statuses remembers the status last written per ingress (see statusMemory).
 	statuses statusMemory
+	// work tracks the member applies left behind by their reconcile (see memberWork).
+	work memberWork
 }
 
 // +kubebuilder:rbac:groups=anycast.dev,resources=anycastingresses,verbs=get;list;watch;update;patch
@@ -205,10 +207,12 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	observed, obs.Address = true, addr.String()
 	ref := owner.Ingress(class.Name, ing.Namespace, ing.Name)
 	unavailable := false
-	for _, co := range out.Clusters {
+	// Every member at once: one that is slow or down costs only its own work.
+	results := r.programMembers(ctx, class, ref, req.NamespacedName, out.Clusters)
+	for i, co := range out.Clusters {
 		m := status.Member{Name: co.Name, Drained: co.Drained, Advertisement: co.Advertisement, Refusals: co.Refusals, AnnouncingNodes: gate.Announcing[co.Name]}
-		var err error
-		m.Outcome, m.Message, err = r.programMember(ctx, class, ref, co)
+		m.Outcome, m.Message = results[i].outcome, results[i].message
+		err := results[i].err
 		if mst, ok := metallb[co.Name]; ok && m.Outcome == status.Programmed && mst.Verdict == observe.MetalLBInvalid {
 			// Applied, but MetalLB rejects its whole configuration: nothing of it acts.
 			m.Outcome, m.Message = status.Rejected, observe.RejectionMessage(co.Name, mst)
@@ -286,21 +290,24 @@ func (r *IngressReconciler) pruneUnselected(ctx context.Context, class *v1alpha1
 	for _, co := range out.Clusters {
 		selected[co.Name] = true
 	}
-	var errs []error
+	var names []string
 	for _, m := range class.Spec.Clusters {
-		if selected[m.Name] {
-			continue
-		}
-		if member, err := r.Members.Get(ctx, class, m.Name); err == nil {
-			mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
-			_, err := member.Applier().Prune(mctx, ref, ingressKinds, nil, "")
-			cancel()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("cluster %s: %w", m.Name, err))
-			}
+		if !selected[m.Name] {
+			names = append(names, m.Name)
 		}
 	}
-	return errors.Join(errs...)
+	return eachMember(names, func(name string) error {
+		member, err := r.Members.Get(ctx, class, name)
+		if err != nil {
+			return nil
+		}
+		mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
+		defer cancel()
+		if _, err := member.Applier().Prune(mctx, ref, ingressKinds, nil, ""); err != nil {
+			return fmt.Errorf("cluster %s: %w", name, err)
+		}
+		return nil
+	})
 }
 
 // addressRecheck is how soon an ingress is looked at again while a Gateway's Service has
@@ -349,20 +356,26 @@ func (r *IngressReconciler) finalize(ctx context.Context, ing *v1alpha1.AnycastI
 	}
 	log := logf.FromContext(ctx)
 	ref := owner.Ingress(ing.Spec.ClassName, ing.Namespace, ing.Name)
+	// An apply left running by an earlier reconcile would write after the cleanup.
+	r.work.wait(ctx, types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name})
 	if classFound {
+		var names []string
 		for _, m := range class.Spec.Clusters {
-			member, err := r.Members.Get(ctx, class, m.Name)
+			names = append(names, m.Name)
+		}
+		_ = eachMember(names, func(name string) error {
+			member, err := r.Members.Get(ctx, class, name)
 			if err != nil {
-				log.Info("member unavailable during cleanup; the sweep will remove its objects later", "cluster", m.Name, "reason", err.Error())
-				continue
+				log.Info("member unavailable during cleanup; the sweep will remove its objects later", "cluster", name, "reason", err.Error())
+				return nil
 			}
 			mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
-			_, err = member.LiveApplier().Prune(mctx, ref, ingressKinds, nil, "")
-			cancel()
-			if err != nil {
-				log.Info("cleanup failed on a member; the sweep will remove its objects later", "cluster", m.Name, "error", err.Error())
+			defer cancel()
+			if _, err := member.LiveApplier().Prune(mctx, ref, ingressKinds, nil, ""); err != nil {
+				log.Info("cleanup failed on a member; the sweep will remove its objects later", "cluster", name, "error", err.Error())
 			}
-		}
+			return nil
+		})
 		if _, err := r.linker().Reconcile(ctx, class, ing.Namespace); err != nil {
 			log.Info("cleaning the Skupper network failed; the sweep will finish it", "error", err.Error())
 		}
