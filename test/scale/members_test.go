@@ -21,6 +21,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -60,6 +61,14 @@ func TestMembersSmoke(t *testing.T) {
 	h.proxy.delay.Store(int64(2 * time.Second))
 	slow := memberName(2)
 	ing := h.newIngress(t, "smoke-slow", h.names[:2])
+	// The first status that has the others programmed says the slow one is behind: each
+	// create there takes 2 s, and the ingress has four objects to create.
+	if cs := clusterStatus(ing, slow); cs == nil || cs.Programmed || !strings.HasPrefix(cs.Message, "Behind: ") {
+		t.Errorf("when %v were programmed, the slow member's entry was %+v; want not programmed, Behind", h.names[:2], cs)
+	}
+	if c := meta.FindStatusCondition(ing.Status.Conditions, v1alpha1.ConditionProgrammed); c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, slow) {
+		t.Errorf("Programmed condition %+v; want False, naming %s", c, slow)
+	}
 	h.waitMember(t, ing, slow, "programmed after the slow member answers", 2*time.Minute, func(cs *v1alpha1.IngressClusterStatus) bool { return cs.Programmed })
 	h.proxy.delay.Store(0)
 
@@ -101,8 +110,8 @@ func BenchmarkMembers(b *testing.B) {
 }
 
 // BenchmarkMemberIsolation: ten members with 100 ingresses; then new ingresses one after
-// another, with every member healthy, with the last member slowed by a proxy that holds
-// each request 2 s, and with another member's API server stopped. Reports each case's
+// another, with every member healthy, with one member's API server stopped (then started
+// again), and with the last member slowed by a proxy that holds each request 2 s. Reports each case's
 // median time from create to programmed on every healthy member. Target (issue 20): the
 // slow and stopped figures within 10 % of the healthy one.
 func BenchmarkMemberIsolation(b *testing.B) {
@@ -112,17 +121,21 @@ func BenchmarkMemberIsolation(b *testing.B) {
 	f.log(b)
 	healthy := h.isolationSamples(b, "healthy", h.names, samples)
 
-	slowName := h.names[len(h.names)-1]
-	h.proxy.delay.Store(int64(2 * time.Second))
-	slow := h.isolationSamples(b, "slow", without(h.names, slowName), samples)
-	h.waitMember(b, slow.last, slowName, "programmed after the slow member answers", 5*time.Minute, func(cs *v1alpha1.IngressClusterStatus) bool { return cs.Programmed })
-	h.proxy.delay.Store(0)
-
 	stopped := h.envs[len(h.envs)-2]
 	if err := stopped.StopAPIServer(); err != nil {
 		b.Fatal(err)
 	}
 	dead := h.isolationSamples(b, "stopped", without(h.names, stopped.Name), samples)
+	if err := stopped.StartAPIServer(); err != nil {
+		b.Fatal(err)
+	}
+	h.waitMember(b, dead.last, stopped.Name, "programmed once it is back", 5*time.Minute, func(cs *v1alpha1.IngressClusterStatus) bool { return cs.Programmed })
+
+	slowName := h.names[len(h.names)-1]
+	h.proxy.delay.Store(int64(2 * time.Second))
+	slow := h.isolationSamples(b, "slow", without(h.names, slowName), samples)
+	h.waitMember(b, slow.last, slowName, "programmed while slow", 5*time.Minute, func(cs *v1alpha1.IngressClusterStatus) bool { return cs.Programmed })
+	h.proxy.delay.Store(0)
 
 	var s strings.Builder
 	fmt.Fprintf(&s, "\nnew ingress, create -> programmed on every healthy member (%d members, 100 ingresses; %d samples each):\n", len(h.names), samples)
@@ -376,6 +389,7 @@ func (h *hub) newIngress(tb testing.TB, name string, healthy []string) *v1alpha1
 	for _, n := range healthy {
 		want[n] = true
 	}
+	var seen *v1alpha1.AnycastIngress
 	waitIngresses(tb, h.envs[0], 1, 5*time.Minute, "programmed on "+strings.Join(healthy, ","), func(i *v1alpha1.AnycastIngress) bool {
 		if i.Name != name || i.Namespace != ing.Namespace {
 			return false
@@ -386,9 +400,23 @@ func (h *hub) newIngress(tb testing.TB, name string, healthy []string) *v1alpha1
 				got++
 			}
 		}
-		return got == len(want) && meta.FindStatusCondition(i.Status.Conditions, v1alpha1.ConditionAccepted) != nil
+		if got == len(want) && meta.FindStatusCondition(i.Status.Conditions, v1alpha1.ConditionAccepted) != nil {
+			seen = i.DeepCopy()
+			return true
+		}
+		return false
 	})
-	return ing
+	return seen
+}
+
+// clusterStatus is the status entry of member in ing.
+func clusterStatus(ing *v1alpha1.AnycastIngress, member string) *v1alpha1.IngressClusterStatus {
+	for i := range ing.Status.Clusters {
+		if ing.Status.Clusters[i].Name == member {
+			return &ing.Status.Clusters[i]
+		}
+	}
+	return nil
 }
 
 // waitMember waits until the status entry of member for ing satisfies ok.
@@ -433,7 +461,15 @@ func (h *hub) isolationSamples(tb testing.TB, label string, healthy []string, n 
 		start := time.Now()
 		c.last = h.newIngress(tb, fmt.Sprintf("iso-%s-%d", label, i), healthy)
 		c.took = append(c.took, time.Since(start))
+		for _, name := range h.names {
+			if !slices.Contains(healthy, name) {
+				if cs := clusterStatus(c.last, name); cs != nil {
+					tb.Logf("%s: %s; %s's entry then: programmed=%t %q", c.last.Name, c.took[i].Round(time.Millisecond), name, cs.Programmed, cs.Message)
+				}
+			}
+		}
 	}
+	tb.Logf("%s: %s", c.label, c.all())
 	return c
 }
 
