@@ -92,14 +92,15 @@ func TestMembersSmoke(t *testing.T) {
 }
 
 // BenchmarkMembers programs one class with 100 ingresses on N members, N = 2, 5, 10 and
-// 20 (`make bench-members` runs each N in a process of its own, so that one N's freed
-// memory does not hide in the next one's figures). Reports the time from the first
+// 16, the most a class may have (spec.clusters; issue 20 asked for 20) (`make
+// bench-members` runs each N in a process of its own, so that one N's freed memory does
+// not hide in the next one's figures). Reports the time from the first
 // create to all Programmed, the operator's peak RSS and heap, RSS per member, API
 // requests per ingress and member, and CPU per ingress and member, the operator's beside
 // the API servers'. Targets (issue 20): under 30 MiB per added member; requests and CPU
-// per ingress-member within 20 % from N = 2 to N = 20.
+// per ingress-member within 20 % from N = 2 to N = 20 (here 16).
 func BenchmarkMembers(b *testing.B) {
-	for _, n := range []int{2, 5, 10, 20} {
+	for _, n := range []int{2, 5, 10, 16} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			h := startHub(b, n, false)
 			f := h.program(b, 100, 10)
