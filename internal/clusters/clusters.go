@@ -37,6 +37,9 @@ type Member struct {
 	// MetalLBNamespaces are the namespaces the operator may see MetalLB's objects in on
 	// this member; nil means every namespace (the hub's own cluster).
 	MetalLBNamespaces []string
+	// Latency is how long the member's API server took to answer its last probe (zero for
+	// the hub's own cluster, which is not probed).
+	Latency time.Duration
 }
 
 // Applier returns an applier writing to the member.

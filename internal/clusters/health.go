@@ -50,18 +50,23 @@ type Health struct {
 	Reason  string
 	Message string
 	Since   time.Time
+	// Latency is how long the probe took: one round trip to the member's API server (the
+	// probe's requests go at once).
+	Latency time.Duration
 }
 
 // probe asks the member's API server for its version and the API groups the operator
 // writes, and turns what fails into a reason a person can act on.
 func probe(ctx context.Context, dc discovery.DiscoveryInterface) Health {
 	done := make(chan Health, 1)
+	start := time.Now()
 	go func() { done <- probeSync(dc) }()
 	select {
 	case h := <-done:
+		h.Latency = time.Since(start)
 		return h
 	case <-ctx.Done():
-		return Health{Reason: ReasonUnreachable, Message: "the API server did not answer in time"}
+		return Health{Reason: ReasonUnreachable, Message: "the API server did not answer in time", Latency: time.Since(start)}
 	}
 }
 

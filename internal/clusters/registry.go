@@ -113,7 +113,7 @@ func (c *conn) member(name string) *Member {
 	}
 	cl := c.cl.GetClient()
 	return &Member{Name: name, Client: cl, Reader: cl, LiveReader: c.cl.GetAPIReader(), Indexed: c.indexed,
-		MetalLBNamespaces: append([]string(nil), c.metallbNamespaces...)}
+		MetalLBNamespaces: append([]string(nil), c.metallbNamespaces...), Latency: c.health.Latency}
 }
 
 func (c *conn) getHealth() Health {
@@ -464,6 +464,9 @@ func (r *Remote) probeLoop(ctx context.Context, c *conn) {
 		c.mu.Lock()
 		prev := c.health
 		changed := prev.OK != h.OK || prev.Reason != h.Reason
+		// The latency is news every time: the ingress reconciler does not wait for a
+		// member that answers slowly (see controller.memberWork).
+		c.health.Latency = h.Latency
 		classes := map[string]bool{}
 		for _, cls := range c.users {
 			classes[cls] = true

@@ -336,6 +336,7 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 		}
 		return status.Failed, err.Error(), err
 	}
+	r.work.sawLatency(co.Name, member.Latency)
 	mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 	defer cancel()
 	conflicts, err := member.Applier().ApplyAll(mctx, ref, co.Objects, ingressKinds, "")

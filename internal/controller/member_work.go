@@ -21,7 +21,12 @@ import (
 // reconcile are programmed at once, each in its own goroutine, and the reconcile waits
 // for them as long as they keep up with each other; a member that falls far behind the
 // others is left to finish in the background, its status entry says it is behind, and
-// the ingress is reconciled again when it finishes. Without this, every reconcile waited
+// the ingress is reconciled again when it finishes; that reconcile waits for the member
+// (it has caught up: its apply is now quick), so that an ingress is not left behind again
+// and again on a member that finishes just after the others. A member is known to be
+// slow when its API server took over slowApply to answer its last probe, or when it fell
+// behind lately and no apply there has ended in time since; a known slow member is not
+// waited for once the others are done. Without this, every reconcile waited
 // for the slowest member (a member 2 s per request away held every new ingress's status,
 // on every member, for ten seconds and more, and held a worker all that time).
 const (
@@ -32,8 +37,9 @@ const (
 	// the slowest member that finished, so that a hub loaded evenly (every member slow
 	// together) waits for them all, as before.
 	stragglerFactor = 4
-	// slowMemory is how long a member stays known as slow after it fell behind: its next
-	// reconciles leave it behind as soon as the others are done, without waiting again.
+	// slowMemory is how long a member stays known as slow after it fell behind, unless an
+	// apply there ends in time first: its next reconciles leave it behind as soon as the
+	// others are done, without waiting again.
 	slowMemory = time.Minute
 )
 
@@ -43,6 +49,13 @@ type memberWork struct {
 	mu       sync.Mutex
 	inflight map[workKey]*inflight
 	slowAt   map[string]time.Time
+	// latency is each member's last probe round trip (clusters.Member.Latency).
+	latency map[string]time.Duration
+	// catchUp marks an ingress whose apply on a member was left behind and has ended: its
+	// next reconcile waits for that member, whatever it takes, so that a member left
+	// behind once is not left behind again and again (each time reporting Behind and
+	// coming back) when the others happen to finish first.
+	catchUp map[workKey]bool
 }
 
 type workKey struct {
@@ -65,7 +78,42 @@ type memberResult struct {
 func (w *memberWork) init() {
 	if w.inflight == nil {
 		w.inflight, w.slowAt = map[workKey]*inflight{}, map[string]time.Time{}
+		w.latency, w.catchUp = map[string]time.Duration{}, map[workKey]bool{}
 	}
+}
+
+// sawLatency records a member's last probe round trip.
+func (w *memberWork) sawLatency(member string, d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.init()
+	w.latency[member] = d
+}
+
+// caughtUp records that an apply left behind has ended; takeCatchUp reports (once)
+// whether one did.
+func (w *memberWork) caughtUp(k workKey) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.init()
+	w.catchUp[k] = true
+}
+
+func (w *memberWork) takeCatchUp(k workKey) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.init()
+	was := w.catchUp[k]
+	delete(w.catchUp, k)
+	return was
+}
+
+// keptUp forgets that member fell behind: an apply there ended in time.
+func (w *memberWork) keptUp(member string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.init()
+	delete(w.slowAt, member)
 }
 
 // begin registers an apply on member for ingress, or returns the one still running.
@@ -101,12 +149,13 @@ func (w *memberWork) markSlow(member string) {
 	w.slowAt[member] = time.Now()
 }
 
-// slow reports whether member was slow within slowMemory.
+// slow reports whether member fell behind within slowMemory, or its API server took
+// longer than slowApply to answer its last probe.
 func (w *memberWork) slow(member string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	at, ok := w.slowAt[member]
-	return ok && time.Since(at) < slowMemory
+	return ok && time.Since(at) < slowMemory || w.latency[member] > slowApply
 }
 
 // wait waits for the applies of ingress still running on any member (bounded by their
@@ -147,6 +196,7 @@ func (r *IngressReconciler) programMembers(ctx context.Context, class *v1alpha1.
 		finished  = make([]bool, len(cos))
 		abandoned = make([]bool, len(cos))
 		running   = map[int]*inflight{}
+		exempt    = make([]bool, len(cos))
 	)
 	done := make(chan int, len(cos))
 	start := time.Now()
@@ -158,7 +208,7 @@ func (r *IngressReconciler) programMembers(ctx context.Context, class *v1alpha1.
 			res[i], finished[i] = behind(f), true
 			continue
 		}
-		running[i] = f
+		running[i], exempt[i] = f, r.work.takeCatchUp(k)
 		go func() {
 			// Detached from the reconcile, which may return before this member answers;
 			// programMember bounds it with MemberTimeout.
@@ -171,6 +221,7 @@ func (r *IngressReconciler) programMembers(ctx context.Context, class *v1alpha1.
 				if took > slowApply {
 					r.work.markSlow(co.Name) // still slow: the next reconciles do not wait for it
 				}
+				r.work.caughtUp(k)
 				logf.FromContext(ctx).V(1).Info("a member left behind finished", "cluster", co.Name, "outcome", o, "took", time.Since(f.started).String())
 				if r.Notifier != nil {
 					r.Notifier.Notify(notify.Ingress(key))
@@ -179,6 +230,9 @@ func (r *IngressReconciler) programMembers(ctx context.Context, class *v1alpha1.
 			}
 			res[i], finished[i] = memberResult{outcome: o, message: msg, err: err}, true
 			mu.Unlock()
+			if took < slowApply && !exempt[i] {
+				r.work.keptUp(co.Name)
+			}
 			done <- i
 		}()
 	}
@@ -191,14 +245,13 @@ func (r *IngressReconciler) programMembers(ctx context.Context, class *v1alpha1.
 		if completed > 0 {
 			// Some member has its outcome: the others are waited for only while they keep
 			// up, and not at all when they were slow lately.
-			if r.allSlow(&mu, cos, running, finished) {
+			wait, bounded := r.stragglerWait(&mu, cos, running, finished, exempt, start, lastFinish)
+			if bounded && wait <= 0 {
 				break
 			}
-			wait := time.Until(start.Add(max(slowApply, stragglerFactor*lastFinish)))
-			if wait <= 0 {
-				break
+			if bounded {
+				timer.Reset(wait)
 			}
-			timer.Reset(wait)
 		}
 		select {
 		case <-done:
@@ -221,16 +274,26 @@ func (r *IngressReconciler) programMembers(ctx context.Context, class *v1alpha1.
 	return append([]memberResult(nil), res...)
 }
 
-// allSlow reports whether every member still running was slow lately.
-func (r *IngressReconciler) allSlow(mu *sync.Mutex, cos []render.ClusterOutput, running map[int]*inflight, finished []bool) bool {
+// stragglerWait is how much longer the members still running are waited for: a member
+// that was slow lately not at all once another has finished, any other until it has taken
+// slowApply and stragglerFactor times as long as the slowest that finished. bounded is
+// false while a member catching up runs: it is waited for.
+func (r *IngressReconciler) stragglerWait(mu *sync.Mutex, cos []render.ClusterOutput, running map[int]*inflight, finished, exempt []bool, start time.Time, lastFinish time.Duration) (wait time.Duration, bounded bool) {
 	mu.Lock()
 	defer mu.Unlock()
+	var latest time.Duration
 	for i := range running {
-		if !finished[i] && !r.work.slow(cos[i].Name) {
-			return false
+		if finished[i] {
+			continue
+		}
+		if exempt[i] {
+			return 0, false
+		}
+		if !r.work.slow(cos[i].Name) {
+			latest = max(latest, slowApply, stragglerFactor*lastFinish)
 		}
 	}
-	return true
+	return time.Until(start.Add(latest)), true
 }
 
 // eachMember runs f for every member name at once, and joins their errors in the order
