@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -36,6 +37,9 @@ type Member struct {
 	// MetalLBNamespaces are the namespaces the operator may see MetalLB's objects in on
 	// this member; nil means every namespace (the hub's own cluster).
 	MetalLBNamespaces []string
+	// Latency is how long the member's API server took to answer its last probe (zero for
+	// the hub's own cluster, which is not probed).
+	Latency time.Duration
 }
 
 // Applier returns an applier writing to the member.
@@ -105,23 +109,35 @@ func ManagedSelector() labels.Selector { return owner.Managed() }
 // stops answering cannot hold a worker.
 const MemberTimeout = 20 * time.Second
 
-// ForEach runs f on every member of the class that can be reached now, each with
-// MemberTimeout, and joins their errors (each named by its member). reachedAll is false
-// when a member was unavailable (and skipped).
+// ForEach runs f on every member of the class that can be reached now, all at once, each
+// with MemberTimeout, and joins their errors (each named by its member, in the class's
+// order). Members are independent: one that is slow must not delay the others, nor add
+// its timeout to theirs. reachedAll is false when a member was unavailable (and
+// skipped). f must be safe to call concurrently.
 func ForEach(ctx context.Context, r Registry, class *v1alpha1.AnycastClass, f func(context.Context, *Member) error) (reachedAll bool, err error) {
+	errs := make([]error, len(class.Spec.Clusters))
+	unreached := make([]bool, len(class.Spec.Clusters))
+	var wg sync.WaitGroup
+	for i, m := range class.Spec.Clusters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			member, err := r.Get(ctx, class, m.Name)
+			if err != nil {
+				unreached[i] = true
+				return
+			}
+			mctx, cancel := context.WithTimeout(ctx, MemberTimeout)
+			defer cancel()
+			if err := f(mctx, member); err != nil {
+				errs[i] = fmt.Errorf("cluster %s: %w", m.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
 	reachedAll = true
-	var errs []error
-	for _, m := range class.Spec.Clusters {
-		member, err := r.Get(ctx, class, m.Name)
-		if err != nil {
-			reachedAll = false
-			continue
-		}
-		mctx, cancel := context.WithTimeout(ctx, MemberTimeout)
-		if err := f(mctx, member); err != nil {
-			errs = append(errs, fmt.Errorf("cluster %s: %w", m.Name, err))
-		}
-		cancel()
+	for _, u := range unreached {
+		reachedAll = reachedAll && !u
 	}
 	return reachedAll, errors.Join(errs...)
 }

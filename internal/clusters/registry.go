@@ -113,7 +113,7 @@ func (c *conn) member(name string) *Member {
 	}
 	cl := c.cl.GetClient()
 	return &Member{Name: name, Client: cl, Reader: cl, LiveReader: c.cl.GetAPIReader(), Indexed: c.indexed,
-		MetalLBNamespaces: append([]string(nil), c.metallbNamespaces...)}
+		MetalLBNamespaces: append([]string(nil), c.metallbNamespaces...), Latency: c.health.Latency}
 }
 
 func (c *conn) getHealth() Health {
@@ -464,6 +464,9 @@ func (r *Remote) probeLoop(ctx context.Context, c *conn) {
 		c.mu.Lock()
 		prev := c.health
 		changed := prev.OK != h.OK || prev.Reason != h.Reason
+		// The latency is news every time: the ingress reconciler does not wait for a
+		// member that answers slowly (see controller.memberWork).
+		c.health.Latency = h.Latency
 		classes := map[string]bool{}
 		for _, cls := range c.users {
 			classes[cls] = true
@@ -513,11 +516,46 @@ func (r *Remote) notifyClasses(classes map[string]bool) {
 func MemberCacheOptions(metallbNamespaces []string) cache.Options {
 	by := ObservedByObject(metallbNamespaces)
 	by[&corev1.Service{}] = cache.ByObject{Label: GatewayServiceSelector()}
-	by[&discoveryv1.EndpointSlice{}] = cache.ByObject{Label: labels.Everything()}
+	by[&discoveryv1.EndpointSlice{}] = EndpointSliceCache()
 	return cache.Options{
 		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{owner.ManagedByLabel: owner.ManagedByValue}),
 		ByObject:             by,
 	}
+}
+
+// EndpointSliceCache is how every cache of the operator (the hub's and each member's)
+// holds EndpointSlices: all of them, since a route backend is any Service of the
+// ingress's namespace, but only what is read of them (see SlimEndpointSlice).
+func EndpointSliceCache() cache.ByObject {
+	return cache.ByObject{Label: labels.Everything(), Transform: SlimEndpointSlice}
+}
+
+// SlimEndpointSlice keeps of an EndpointSlice what the operator reads (ServiceEndpoints,
+// and the watches that map a slice to its ingresses): its name, namespace, labels and
+// version, and each endpoint's readiness and node. A busy member runs thousands of
+// Services that are none of the operator's business (issue 20); their slices' addresses,
+// ports, targets, zones, hints, annotations and managed fields would cost the hub memory
+// for nothing.
+func SlimEndpointSlice(obj interface{}) (interface{}, error) {
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return obj, nil // a tombstone: its object was slimmed when it was stored
+	}
+	out := &discoveryv1.EndpointSlice{
+		TypeMeta: s.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: s.Name, Namespace: s.Namespace, UID: s.UID, ResourceVersion: s.ResourceVersion,
+			Generation: s.Generation, Labels: s.Labels, DeletionTimestamp: s.DeletionTimestamp,
+		},
+		AddressType: s.AddressType,
+	}
+	if len(s.Endpoints) > 0 {
+		out.Endpoints = make([]discoveryv1.Endpoint, len(s.Endpoints))
+		for i, e := range s.Endpoints {
+			out.Endpoints[i] = discoveryv1.Endpoint{Conditions: discoveryv1.EndpointConditions{Ready: e.Conditions.Ready}, NodeName: e.NodeName}
+		}
+	}
+	return out, nil
 }
 
 // GatewayServiceSelector selects the Services made for the operator's Gateways.

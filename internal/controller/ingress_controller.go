@@ -81,6 +81,8 @@ type IngressReconciler struct {
 
 	// statuses remembers the status last written per ingress (see statusMemory).
 	statuses statusMemory
+	// work tracks the member applies left behind by their reconcile (see memberWork).
+	work memberWork
 }
 
 // +kubebuilder:rbac:groups=anycast.dev,resources=anycastingresses,verbs=get;list;watch;update;patch
@@ -222,11 +224,13 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	observed, obs.Address = true, addr.String()
 	ref := owner.Ingress(class.Name, ing.Namespace, ing.Name)
 	unavailable, refused, recheckCopies := false, false, false
-	for _, co := range out.Clusters {
+	// Every member at once: one that is slow or down costs only its own work.
+	results := r.programMembers(ctx, class, ing, ref, req.NamespacedName, out.Clusters)
+	for i, co := range out.Clusters {
 		m := status.Member{Name: co.Name, Drained: co.Drained, Advertisement: co.Advertisement, Refusals: co.Refusals, AnnouncingNodes: gate.Announcing[co.Name],
 			Certificates: observe.CertificateStatus(certVerdicts[co.Name])}
-		var err error
-		m.Outcome, m.Message, err = r.programMember(ctx, class, ing, ref, co)
+		m.Outcome, m.Message = results[i].outcome, results[i].message
+		err := results[i].err
 		if mst, ok := metallb[co.Name]; ok && m.Outcome == status.Programmed && mst.Verdict == observe.MetalLBInvalid {
 			// Applied, but MetalLB rejects its whole configuration: nothing of it acts.
 			m.Outcome, m.Message = status.Rejected, observe.RejectionMessage(co.Name, mst)
@@ -238,7 +242,8 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		// next reconcile judges them at once: a member that stopped taking its copies may
 		// now hold a stale one, which the health gate must act on; one that took them
 		// again holds the hub's, and its return must not wait for another event.
-		if m.Outcome != status.Refused && render.CopiesCertificates(class, co.Name) && len(render.CertificateRefs(ing)) > 0 &&
+		// (Not for a member refused, unreachable or left behind: there is nothing new to read.)
+		if m.Outcome != status.Refused && m.Outcome != status.Unavailable && render.CopiesCertificates(class, co.Name) && len(render.CertificateRefs(ing)) > 0 &&
 			wasProgrammed(ing, co.Name) != (m.Outcome == status.Programmed) {
 			recheckCopies = true
 		}
@@ -323,21 +328,24 @@ func (r *IngressReconciler) pruneUnselected(ctx context.Context, class *v1alpha1
 	for _, co := range out.Clusters {
 		selected[co.Name] = true
 	}
-	var errs []error
+	var names []string
 	for _, m := range class.Spec.Clusters {
-		if selected[m.Name] {
-			continue
-		}
-		if member, err := r.Members.Get(ctx, class, m.Name); err == nil {
-			mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
-			_, err := member.Applier().Prune(mctx, ref, kindsOn(class, ing, m.Name), nil, ref.Namespace)
-			cancel()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("cluster %s: %w", m.Name, err))
-			}
+		if !selected[m.Name] {
+			names = append(names, m.Name)
 		}
 	}
-	return errors.Join(errs...)
+	return eachMember(names, func(name string) error {
+		member, err := r.Members.Get(ctx, class, name)
+		if err != nil {
+			return nil
+		}
+		mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
+		defer cancel()
+		if _, err := member.Applier().Prune(mctx, ref, kindsOn(class, ing, name), nil, ref.Namespace); err != nil {
+			return fmt.Errorf("cluster %s: %w", name, err)
+		}
+		return nil
+	})
 }
 
 // addressRecheck is how soon an ingress is looked at again while a Gateway's Service has
@@ -366,6 +374,7 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 		}
 		return status.Failed, err.Error(), err
 	}
+	r.work.sawLatency(co.Name, member.Latency)
 	mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 	defer cancel()
 	// The certificate copies go first and on their own: one the member refuses must not
@@ -400,20 +409,26 @@ func (r *IngressReconciler) finalize(ctx context.Context, ing *v1alpha1.AnycastI
 	}
 	log := logf.FromContext(ctx)
 	ref := owner.Ingress(ing.Spec.ClassName, ing.Namespace, ing.Name)
+	// An apply left running by an earlier reconcile would write after the cleanup.
+	r.work.wait(ctx, types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name})
 	if classFound {
+		var names []string
 		for _, m := range class.Spec.Clusters {
-			member, err := r.Members.Get(ctx, class, m.Name)
+			names = append(names, m.Name)
+		}
+		_ = eachMember(names, func(name string) error {
+			member, err := r.Members.Get(ctx, class, name)
 			if err != nil {
-				log.Info("member unavailable during cleanup; the sweep will remove its objects later", "cluster", m.Name, "reason", err.Error())
-				continue
+				log.Info("member unavailable during cleanup; the sweep will remove its objects later", "cluster", name, "reason", err.Error())
+				return nil
 			}
 			mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
-			_, err = member.LiveApplier().Prune(mctx, ref, kindsOn(class, ing, m.Name), nil, ref.Namespace)
-			cancel()
-			if err != nil {
-				log.Info("cleanup failed on a member; the sweep will remove its objects later", "cluster", m.Name, "error", err.Error())
+			defer cancel()
+			if _, err := member.LiveApplier().Prune(mctx, ref, kindsOn(class, ing, name), nil, ref.Namespace); err != nil {
+				log.Info("cleanup failed on a member; the sweep will remove its objects later", "cluster", name, "error", err.Error())
 			}
-		}
+			return nil
+		})
 		if _, err := r.linker().Reconcile(ctx, class, ing.Namespace); err != nil {
 			log.Info("cleaning the Skupper network failed; the sweep will finish it", "error", err.Error())
 		}

@@ -121,7 +121,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		&corev1.Secret{}: {Namespaces: map[string]cache.Config{opts.Namespace: {LabelSelector: everything}}},
 		// The health gate's inputs on this cluster as a member.
 		&corev1.Service{}:            {Label: clusters.GatewayServiceSelector()},
-		&discoveryv1.EndpointSlice{}: {Label: everything},
+		&discoveryv1.EndpointSlice{}: clusters.EndpointSliceCache(),
 	} {
 		byObject[o] = by
 	}
