@@ -162,9 +162,14 @@ func TestRealSamples(t *testing.T) {
 		}
 		gs := c.Spec.GatewayService
 		if c.Spec.GatewayClassName != TraefikClass || gs == nil || gs.Provisioner != v1alpha1.GatewayServiceByOperator ||
-			gs.Namespace != TraefikNamespace || gs.Selector["app.kubernetes.io/name"] != "traefik" || len(gs.Ports) != 1 ||
-			gs.Ports[0].TargetPort != TraefikEntryPoint {
+			gs.Namespace != TraefikNamespace || gs.Selector["app.kubernetes.io/name"] != "traefik" || len(gs.Ports) != 2 ||
+			gs.Ports[0].TargetPort != TraefikEntryPoint || gs.Ports[1].Port != TraefikEntryPointSecure || gs.Ports[1].TargetPort != TraefikEntryPointSecure {
 			t.Errorf("gateway class %q, service %+v", c.Spec.GatewayClassName, gs)
+		}
+		// HTTPS beside HTTP, with the hub's certificate.
+		if n := len(i.Spec.Listeners); n != 2 || i.Spec.Listeners[1].Protocol != v1alpha1.ProtocolHTTPS || i.Spec.Listeners[1].TLS == nil ||
+			len(i.Spec.Listeners[1].TLS.CertificateRefs) != 1 || i.Spec.Listeners[1].TLS.CertificateRefs[0] != HTTPSSecret {
+			t.Errorf("listeners %+v: want HTTP and HTTPS with %s", i.Spec.Listeners, HTTPSSecret)
 		}
 		if !slices.Contains(c.Spec.Pools, Pool6) || i.Spec.Address != vip {
 			t.Errorf("pools %v, address %s, want %s and %s", c.Spec.Pools, i.Spec.Address, Pool6, vip)
