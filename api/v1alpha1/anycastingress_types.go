@@ -511,3 +511,13 @@ type AnycastIngressList struct {
 func init() {
 	SchemeBuilder.Register(&AnycastIngress{}, &AnycastIngressList{})
 }
+
+// Cluster is the status entry of the named member; nil when the status has none.
+func (s *AnycastIngressStatus) Cluster(name string) *IngressClusterStatus {
+	for i := range s.Clusters {
+		if s.Clusters[i].Name == name {
+			return &s.Clusters[i]
+		}
+	}
+	return nil
+}

@@ -453,12 +453,8 @@ func onlyForbidden(err error) bool {
 
 // wasProgrammed reports whether the last status said member held every object.
 func wasProgrammed(ing *v1alpha1.AnycastIngress, member string) bool {
-	for _, cs := range ing.Status.Clusters {
-		if cs.Name == member {
-			return cs.Programmed
-		}
-	}
-	return false
+	cs := ing.Status.Cluster(member)
+	return cs != nil && cs.Programmed
 }
 
 // kindsOn are the kinds an ingress may own on member: with its certificate copies
@@ -470,10 +466,7 @@ func kindsOn(class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, member 
 	if render.CopiesCertificates(class, member) && len(render.CertificateRefs(ing)) > 0 {
 		return certificateKinds
 	}
-	for _, cs := range ing.Status.Clusters {
-		if cs.Name != member {
-			continue
-		}
+	if cs := ing.Status.Cluster(member); cs != nil {
 		for _, c := range cs.Certificates {
 			if c.ServedFrom != c.Secret {
 				return certificateKinds

@@ -56,7 +56,7 @@ func (c *labCerts) current() certs.Pair {
 	return c.all[len(c.all)-1]
 }
 
-// add makes pair the hub's certificate; the previous one stays accepted until only.
+// add makes p the hub's certificate; the previous one stays accepted until only is called.
 func (c *labCerts) add(p certs.Pair) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -198,18 +198,12 @@ func (s *Snapshot) servesCertificate(fp string, clusters ...string) error {
 		return fmt.Errorf("no ingress")
 	}
 	for _, name := range clusters {
-		found := false
-		for _, c := range s.Ingress.Status.Clusters {
-			if c.Name != name {
-				continue
-			}
-			found = true
-			if len(c.Certificates) != 1 || c.Certificates[0].Fingerprint != fp || c.Certificates[0].Problem != "" {
-				return fmt.Errorf("%s reports %+v, want %s", name, c.Certificates, health.ShortFingerprint(fp))
-			}
-		}
-		if !found {
+		c := s.Ingress.Status.Cluster(name)
+		if c == nil {
 			return fmt.Errorf("%s not in the status", name)
+		}
+		if len(c.Certificates) != 1 || c.Certificates[0].Fingerprint != fp || c.Certificates[0].Problem != "" {
+			return fmt.Errorf("%s reports %+v, want %s", name, c.Certificates, health.ShortFingerprint(fp))
 		}
 	}
 	return nil
@@ -221,10 +215,7 @@ func (s *Snapshot) staleWithdrawn(member, stale, hub string) error {
 	if s.Ingress == nil {
 		return fmt.Errorf("no ingress")
 	}
-	for _, c := range s.Ingress.Status.Clusters {
-		if c.Name != member {
-			continue
-		}
+	if c := s.Ingress.Status.Cluster(member); c != nil {
 		if c.Health != "Unhealthy" || c.Advertisement != string(render.Withdraw) {
 			return fmt.Errorf("%s: health %s, advertisement %s (%s)", member, c.Health, c.Advertisement, c.HealthMessage)
 		}
@@ -322,6 +313,15 @@ func certificateSteps(l *Lab, stepStart *time.Time, both, onlyWest []check) []wa
 		at, renewed = time.Now(), p.Fingerprint
 		return err
 	}
+	// report records what the client saw of the step's renewal, prints it, and from then
+	// on accepts the hub's new certificate alone.
+	report := func(into *Rotation, how string) func(io.Writer) {
+		return func(out io.Writer) {
+			*into = l.traffic.rotation(at, old, renewed)
+			fmt.Fprintf(out, "   certificate %s -> %s%s: %s\n", l.certs.name(old), l.certs.name(renewed), how, *into)
+			l.certs.only()
+		}
+	}
 	return []walkStep{
 		{
 			name: "renew the certificate on the hub", action: "a new certificate in the hub's Secret " + HTTPSSecret + " (as cert-manager renewing it)",
@@ -330,11 +330,7 @@ func certificateSteps(l *Lab, stepStart *time.Time, both, onlyWest []check) []wa
 				{CheckCertStatus, func(s *Snapshot) error { return s.servesCertificate(renewed, "west", "east") }},
 				{CheckCertTraffic, func(*Snapshot) error { return l.traffic.httpsAnsweredWith(*stepStart, 5, renewed, "west", "east") }},
 			}, both...),
-			after: func(out io.Writer) {
-				l.Rotation = l.traffic.rotation(at, old, renewed)
-				fmt.Fprintf(out, "   certificate %s -> %s: %s\n", l.certs.name(old), l.certs.name(renewed), l.Rotation)
-				l.certs.only()
-			},
+			after: report(&l.Rotation, ""),
 		},
 		{
 			name: "east refuses its copy, the hub renews again", action: "an admission policy on east refuses changes to its copy; a new certificate on the hub",
@@ -349,11 +345,7 @@ func certificateSteps(l *Lab, stepStart *time.Time, both, onlyWest []check) []wa
 				{"route gone at the core (only west left)", func(s *Snapshot) error { return errs1(s.coreServes("west"), s.coreLacks("east")) }},
 				{CheckStaleTraffic, func(*Snapshot) error { return l.traffic.httpsAnsweredWith(*stepStart, 5, renewed, "west") }},
 			}, onlyWest...),
-			after: func(out io.Writer) {
-				l.Stale = l.traffic.rotation(at, old, renewed)
-				fmt.Fprintf(out, "   certificate %s -> %s with east's copy frozen: %s\n", l.certs.name(old), l.certs.name(renewed), l.Stale)
-				l.certs.only()
-			},
+			after: report(&l.Stale, " with east's copy frozen"),
 		},
 		{
 			name: "east's policy removed", action: "the admission policy on east is deleted",

@@ -90,13 +90,13 @@ func TestBadKubeconfigs(t *testing.T) {
 			return err
 		}
 		for _, name := range []string{"west", "north"} {
-			if cs := clusterStatus(i, name); cs == nil || !cs.Programmed {
+			if cs := i.Status.Cluster(name); cs == nil || !cs.Programmed {
 				return fmt.Errorf("%s not programmed: %+v", name, cs)
 			}
 		}
 		return nil
 	})
-	if cs := clusterStatus(ing, "wrongca"); cs == nil || mentions(cs.Message, "certificate") != nil {
+	if cs := ing.Status.Cluster("wrongca"); cs == nil || mentions(cs.Message, "certificate") != nil {
 		t.Errorf("wrongca status should explain the certificate problem: %+v", cs)
 	}
 
@@ -116,7 +116,7 @@ func TestBadKubeconfigs(t *testing.T) {
 		return nil
 	})
 	waitIngress(t, ns, "hello", "programmed on nokey", func(i *v1alpha1.AnycastIngress) error {
-		if cs := clusterStatus(i, "nokey"); cs == nil || !cs.Programmed {
+		if cs := i.Status.Cluster("nokey"); cs == nil || !cs.Programmed {
 			return fmt.Errorf("nokey: %+v", cs)
 		}
 		return nil

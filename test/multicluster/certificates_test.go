@@ -47,7 +47,7 @@ func withHTTPS(secret string) func(*v1alpha1.AnycastIngress) {
 func certificatesAre(ingName, secret, fingerprint string, members ...string) func(*v1alpha1.AnycastIngress) error {
 	return func(i *v1alpha1.AnycastIngress) error {
 		for _, m := range members {
-			cs := clusterStatus(i, m)
+			cs := i.Status.Cluster(m)
 			if cs == nil || len(cs.Certificates) != 1 {
 				return fmt.Errorf("%s reports no certificate: %s", m, describeMembers(i))
 			}
@@ -165,7 +165,7 @@ func TestCertificatesFromTheHub(t *testing.T) {
 		create(t, north.Client, theirs)
 		create(t, west.Client, ingress(ns, "admin", "certs", "192.168.155.167", withHTTPS("shop-tls")))
 		ing := waitIngress(t, ns, "admin", "NameConflict on north", condition(v1alpha1.ConditionProgrammed, metav1.ConditionFalse, "NameConflict"))
-		if cs := clusterStatus(ing, "north"); cs == nil || mentions(cs.Message, "Secret", theirs.Name) != nil {
+		if cs := ing.Status.Cluster("north"); cs == nil || mentions(cs.Message, "Secret", theirs.Name) != nil {
 			t.Errorf("north's status should name the foreign Secret: %+v", cs)
 		}
 		got := &corev1.Secret{}
@@ -240,18 +240,18 @@ func TestCertificatesOfMembersWithTheirOwnIssuers(t *testing.T) {
 	}))
 
 	ing := waitIngress(t, ns, "shop", "north withdrawn for its stale certificate", func(i *v1alpha1.AnycastIngress) error {
-		cs := clusterStatus(i, "north")
+		cs := i.Status.Cluster("north")
 		if cs == nil || cs.Health != "Unhealthy" || cs.Advertisement != string(render.Withdraw) {
 			return fmt.Errorf("north not withdrawn: %s", describeMembers(i))
 		}
 		for _, m := range []string{"west", "east"} {
-			if c := clusterStatus(i, m); c == nil || c.Health != "Healthy" || c.Advertisement != string(render.Advertise) {
+			if c := i.Status.Cluster(m); c == nil || c.Health != "Healthy" || c.Advertisement != string(render.Advertise) {
 				return fmt.Errorf("%s should serve: %s", m, describeMembers(i))
 			}
 		}
 		return nil
 	})
-	north1 := clusterStatus(ing, "north")
+	north1 := ing.Status.Cluster("north")
 	if err := mentions(north1.HealthMessage, health.ShortFingerprint(stale.Fingerprint), health.ShortFingerprint(current.Fingerprint), "shop-tls"); err != nil {
 		t.Errorf("north's health message must name both fingerprints: %v", err)
 	}
@@ -276,7 +276,7 @@ func TestCertificatesOfMembersWithTheirOwnIssuers(t *testing.T) {
 		// Secrets on members are not watched: the gate's recheck of an unhealthy member
 		// (withdrawAfter, hold-down) reads it again.
 		waitIngress(t, ns, "shop", "north back", func(i *v1alpha1.AnycastIngress) error {
-			if c := clusterStatus(i, "north"); c == nil || c.Health != "Healthy" || c.Advertisement != string(render.Advertise) {
+			if c := i.Status.Cluster("north"); c == nil || c.Health != "Healthy" || c.Advertisement != string(render.Advertise) {
 				return fmt.Errorf("north not back: %s", describeMembers(i))
 			}
 			return certificatesAre("shop", "shop-tls", current.Fingerprint)(i)
@@ -288,18 +288,18 @@ func TestCertificatesOfMembersWithTheirOwnIssuers(t *testing.T) {
 			t.Fatal(err)
 		}
 		ing := waitIngress(t, ns, "shop", "north withdrawn, its certificate missing", func(i *v1alpha1.AnycastIngress) error {
-			c := clusterStatus(i, "north")
+			c := i.Status.Cluster("north")
 			if c == nil || c.Health != "Unhealthy" || c.Advertisement != string(render.Withdraw) || len(c.Certificates) != 1 || c.Certificates[0].Problem != health.CertificateMissing {
 				return fmt.Errorf("north: %s", describeMembers(i))
 			}
 			return nil
 		})
-		if err := mentions(clusterStatus(ing, "north").HealthMessage, "certificate Secret shop-tls does not exist on this member"); err != nil {
+		if err := mentions(ing.Status.Cluster("north").HealthMessage, "certificate Secret shop-tls does not exist on this member"); err != nil {
 			t.Error(err)
 		}
 		create(t, north.Client, tlsSecret(ns, "shop-tls", current))
 		waitIngress(t, ns, "shop", "north back", func(i *v1alpha1.AnycastIngress) error {
-			if c := clusterStatus(i, "north"); c == nil || c.Health != "Healthy" || c.Advertisement != string(render.Advertise) {
+			if c := i.Status.Cluster("north"); c == nil || c.Health != "Healthy" || c.Advertisement != string(render.Advertise) {
 				return fmt.Errorf("north not back: %s", describeMembers(i))
 			}
 			return nil
@@ -313,14 +313,14 @@ func TestCertificatesOfMembersWithTheirOwnIssuers(t *testing.T) {
 		})
 		ing := waitIngress(t, ns, "shop", "every member unhealthy, none withdrawn", func(i *v1alpha1.AnycastIngress) error {
 			for _, m := range []string{"west", "east", "north"} {
-				c := clusterStatus(i, m)
+				c := i.Status.Cluster(m)
 				if c == nil || c.Health != "Unhealthy" || c.Advertisement != string(render.Advertise) || len(c.Certificates) != 1 || c.Certificates[0].Problem != health.CertificateExpiring {
 					return fmt.Errorf("%s: %s", m, describeMembers(i))
 				}
 			}
 			return nil
 		})
-		if err := mentions(clusterStatus(ing, "east").HealthMessage, "expires at", "minValidity 2400h0m0s"); err != nil {
+		if err := mentions(ing.Status.Cluster("east").HealthMessage, "expires at", "minValidity 2400h0m0s"); err != nil {
 			t.Error(err)
 		}
 		testenv.Eventually(t, "a CertificateExpiringSoon event", converge, func() error {

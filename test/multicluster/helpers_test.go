@@ -168,15 +168,6 @@ func waitClass(t *testing.T, name, what string, timeout time.Duration, check fun
 	return c
 }
 
-func clusterStatus(i *v1alpha1.AnycastIngress, name string) *v1alpha1.IngressClusterStatus {
-	for k := range i.Status.Clusters {
-		if i.Status.Clusters[k].Name == name {
-			return &i.Status.Clusters[k]
-		}
-	}
-	return nil
-}
-
 func classMember(c *v1alpha1.AnycastClass, name string) *v1alpha1.ClusterStatus {
 	for k := range c.Status.Clusters {
 		if c.Status.Clusters[k].Name == name {

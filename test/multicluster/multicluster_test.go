@@ -36,7 +36,7 @@ func TestFanOutAndLinking(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"west", "east", "north"} {
-		cs := clusterStatus(ing, name)
+		cs := ing.Status.Cluster(name)
 		if cs == nil || !cs.Programmed || cs.Link != "Ready" {
 			t.Errorf("cluster %s status %+v, want programmed and linked", name, cs)
 		}
@@ -52,7 +52,7 @@ func TestFanOutAndLinking(t *testing.T) {
 			{render.GVKBGPPeer, mlbNS, render.PeerName("fan", "tor")}, {render.GVKSite, ns, name},
 		} {
 			if testenv.Get(t, env.Client, o.gvk, o.ns, o.name) == nil {
-				t.Errorf("cluster %s lacks %s %s/%s (status %+v)", name, o.gvk.Kind, o.ns, o.name, clusterStatus(ing, name))
+				t.Errorf("cluster %s lacks %s %s/%s (status %+v)", name, o.gvk.Kind, o.ns, o.name, ing.Status.Cluster(name))
 			}
 		}
 	}
@@ -155,7 +155,7 @@ func TestMemberOutage(t *testing.T) {
 	})
 	t.Logf("class reported east unreachable %s after its API server stopped", time.Since(stopped).Round(10*time.Millisecond))
 	for _, name := range []string{"west", "north"} {
-		if cs := clusterStatus(ing, name); cs == nil || !cs.Programmed {
+		if cs := ing.Status.Cluster(name); cs == nil || !cs.Programmed {
 			t.Errorf("%s must stay programmed while east is down: %+v", name, cs)
 		}
 	}
@@ -271,7 +271,7 @@ func TestAddAndRemoveMember(t *testing.T) {
 		if err := testenv.ConditionIs(i.Status.Conditions, i.Generation, v1alpha1.ConditionReady, metav1.ConditionTrue, ""); err != nil {
 			return err
 		}
-		if clusterStatus(i, "east") != nil || clusterStatus(i, "north") == nil {
+		if i.Status.Cluster("east") != nil || i.Status.Cluster("north") == nil {
 			return fmt.Errorf("status clusters %+v", i.Status.Clusters)
 		}
 		return nil
@@ -296,10 +296,10 @@ func TestForeignGatewayUntouched(t *testing.T) {
 	create(t, west.Client, class("foreign", member("west", 65001, v1alpha1.InterconnectHub), member("east", 65002, v1alpha1.InterconnectSpoke)))
 	create(t, west.Client, ingress(ns, "hello", "foreign", "192.168.155.155"))
 	ing := waitIngress(t, ns, "hello", "NameConflict", condition(v1alpha1.ConditionProgrammed, metav1.ConditionFalse, "NameConflict"))
-	if cs := clusterStatus(ing, "east"); cs == nil || cs.Programmed || mentions(cs.Message, "Gateway", "not created by anycast-operator") != nil {
+	if cs := ing.Status.Cluster("east"); cs == nil || cs.Programmed || mentions(cs.Message, "Gateway", "not created by anycast-operator") != nil {
 		t.Errorf("east status should report the foreign Gateway: %+v", cs)
 	}
-	if cs := clusterStatus(ing, "west"); cs == nil || !cs.Programmed {
+	if cs := ing.Status.Cluster("west"); cs == nil || !cs.Programmed {
 		t.Errorf("west should be programmed: %+v", cs)
 	}
 	time.Sleep(time.Second)

@@ -68,17 +68,17 @@ func TestRemoteBackend(t *testing.T) {
 	// east loses its backend's endpoints: west and north cannot reach it either.
 	setBackendReady(t, ns, east, false)
 	ing := waitIngress(t, ns, "hello", "west unhealthy for the remote backend", func(i *v1alpha1.AnycastIngress) error {
-		cs := clusterStatus(i, "west")
+		cs := i.Status.Cluster("west")
 		if cs == nil || cs.Health != "Unhealthy" {
 			return fmt.Errorf("west: %s", describeMembers(i))
 		}
 		return mentions(cs.HealthMessage, "east has no ready endpoints for Service backend")
 	})
-	t.Logf("west: %s", clusterStatus(ing, "west").HealthMessage)
+	t.Logf("west: %s", ing.Status.Cluster("west").HealthMessage)
 	setBackendReady(t, ns, east, true)
 	waitIngress(t, ns, "hello", "healthy again", func(i *v1alpha1.AnycastIngress) error {
 		for _, c := range []string{"west", "north", "east"} {
-			if cs := clusterStatus(i, c); cs == nil || cs.Health != "Healthy" {
+			if cs := i.Status.Cluster(c); cs == nil || cs.Health != "Healthy" {
 				return fmt.Errorf("%s", describeMembers(i))
 			}
 		}
@@ -102,7 +102,7 @@ func TestSiteErrorReported(t *testing.T) {
 		if err := testenv.ConditionIs(i.Status.Conditions, i.Generation, v1alpha1.ConditionLinked, metav1.ConditionFalse, "SiteError"); err != nil {
 			return err
 		}
-		if cs := clusterStatus(i, "east"); cs == nil || cs.Link != "Error" {
+		if cs := i.Status.Cluster("east"); cs == nil || cs.Link != "Error" {
 			return fmt.Errorf("east: %s", describeMembers(i))
 		}
 		return mentions(conditionMessage(i.Status.Conditions, v1alpha1.ConditionLinked), "east", "is not owned by skupper site")

@@ -63,7 +63,7 @@ func TestMembersSmoke(t *testing.T) {
 	ing := h.newIngress(t, "smoke-slow", h.names[:2])
 	// The first status that has the others programmed says the slow one is behind: each
 	// create there takes 2 s, and the ingress has four objects to create.
-	if cs := clusterStatus(ing, slow); cs == nil || cs.Programmed || !strings.HasPrefix(cs.Message, "Behind: ") {
+	if cs := ing.Status.Cluster(slow); cs == nil || cs.Programmed || !strings.HasPrefix(cs.Message, "Behind: ") {
 		t.Errorf("when %v were programmed, the slow member's entry was %+v; want not programmed, Behind", h.names[:2], cs)
 	}
 	if c := meta.FindStatusCondition(ing.Status.Conditions, v1alpha1.ConditionProgrammed); c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, slow) {
@@ -412,16 +412,6 @@ func (h *hub) newIngress(tb testing.TB, name string, healthy []string) *v1alpha1
 	return seen
 }
 
-// clusterStatus is the status entry of member in ing.
-func clusterStatus(ing *v1alpha1.AnycastIngress, member string) *v1alpha1.IngressClusterStatus {
-	for i := range ing.Status.Clusters {
-		if ing.Status.Clusters[i].Name == member {
-			return &ing.Status.Clusters[i]
-		}
-	}
-	return nil
-}
-
 // waitMember waits until the status entry of member for ing satisfies ok.
 func (h *hub) waitMember(tb testing.TB, ing *v1alpha1.AnycastIngress, member, what string, timeout time.Duration, ok func(*v1alpha1.IngressClusterStatus) bool) {
 	tb.Helper()
@@ -466,7 +456,7 @@ func (h *hub) isolationSamples(tb testing.TB, label string, healthy []string, n 
 		c.took = append(c.took, time.Since(start))
 		for _, name := range h.names {
 			if !slices.Contains(healthy, name) {
-				if cs := clusterStatus(c.last, name); cs != nil {
+				if cs := c.last.Status.Cluster(name); cs != nil {
 					tb.Logf("%s: %s; %s's entry then: programmed=%t %q", c.last.Name, c.took[i].Round(time.Millisecond), name, cs.Programmed, cs.Message)
 				}
 			}
