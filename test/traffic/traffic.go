@@ -11,9 +11,7 @@ package traffic
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +22,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/anycast-operator/anycast-operator/test/fixtures/certs"
 )
 
 // ClusterHeader is the response header naming the cluster that answered.
@@ -227,8 +227,7 @@ func (g *Generator) one(run context.Context) (r Result) {
 					return errors.New("the server showed no certificate")
 				}
 				leaf := cs.PeerCertificates[0]
-				sum := sha256.Sum256(leaf.Raw)
-				fp := hex.EncodeToString(sum[:])
+				fp := certs.Fingerprint(leaf.Raw)
 				localMu.Lock()
 				seen = fp
 				localMu.Unlock()
