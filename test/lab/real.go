@@ -719,6 +719,17 @@ func (l *Lab) Diagnostics() []string {
 		for _, c := range l.traffic.core.Changes() {
 			out = append(out, fmt.Sprintf("core route: %s -> %s at %s", hops(c.From), hops(c.To), c.At.Format("15:04:05.000")))
 		}
+		for _, c := range l.traffic.coreBack.Changes() {
+			out = append(out, fmt.Sprintf("core's route to the clients: %s -> %s at %s", hops(c.From), hops(c.To), c.At.Format("15:04:05.000")))
+		}
+		for _, c := range l.traffic.client.Changes() {
+			out = append(out, fmt.Sprintf("client's route to the VIP: %s -> %s at %s", hops(c.From), hops(c.To), c.At.Format("15:04:05.000")))
+		}
+		for i, m := range l.traffic.nodes {
+			for _, c := range m.Changes() {
+				out = append(out, fmt.Sprintf("%s node's route to the clients: %s -> %s at %s", []string{"west", "east"}[i], hops(c.From), hops(c.To), c.At.Format("15:04:05.000")))
+			}
+		}
 	}
 	return out
 }

@@ -48,15 +48,20 @@ const (
 type labTraffic struct {
 	hello, api *traffic.Generator
 	// https sends /hello over HTTPS, checking the certificate (certs) in every handshake.
-	https    *traffic.Generator
-	certs    *labCerts
-	core     *labfabric.RouteMonitor
-	tors     []*labfabric.RouteMonitor
-	started  time.Time
-	target   netip.AddrPort
-	clientNS string
-	coreNS   string
-	path     *skupperRouterPath
+	https *traffic.Generator
+	certs *labCerts
+	core  *labfabric.RouteMonitor
+	tors  []*labfabric.RouteMonitor
+	// nodes follow west's and east's route back to the clients (labfabric.ClientNet): a
+	// node without it cannot answer; coreBack the core's route to them; client the
+	// client's route to the VIP (diagnostics of a failure at no reroute).
+	nodes            []*labfabric.RouteMonitor
+	coreBack, client *labfabric.RouteMonitor
+	started          time.Time
+	target           netip.AddrPort
+	clientNS         string
+	coreNS           string
+	path             *skupperRouterPath
 	// entries reads east's backend's counts of /api requests by entry cluster.
 	entries func() apiEntries
 }
@@ -77,6 +82,22 @@ func (l *Lab) startTraffic(f *frrFabric) error {
 			return err
 		}
 		t.tors = append(t.tors, m)
+	}
+	for _, name := range []string{"west", "east"} {
+		m, err := labfabric.MonitorRoute(l.real.members[name].node.NetNS, labfabric.ClientNet)
+		if err != nil {
+			t.closeMonitors()
+			return err
+		}
+		t.nodes = append(t.nodes, m)
+	}
+	if t.coreBack, err = labfabric.MonitorRoute(f.f.Core.NS, labfabric.ClientNet); err != nil {
+		t.closeMonitors()
+		return err
+	}
+	if t.client, err = labfabric.MonitorRoute(f.f.Client.NS, l.vip); err != nil {
+		t.closeMonitors()
+		return err
 	}
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var c net.Conn
@@ -126,8 +147,13 @@ func (t *labTraffic) stop() {
 
 func (t *labTraffic) closeMonitors() {
 	t.core.Close()
-	for _, m := range t.tors {
+	for _, m := range append(t.tors, t.nodes...) {
 		m.Close()
+	}
+	for _, m := range []*labfabric.RouteMonitor{t.coreBack, t.client} {
+		if m != nil {
+			m.Close()
+		}
 	}
 }
 
@@ -379,6 +405,9 @@ func (s StepTraffic) String() string {
 	fmt.Fprintf(&b, "; failed %d, %d of them at no reroute", len(s.Failures), len(s.Outside()))
 	for _, f := range s.Failures {
 		fmt.Fprintf(&b, "\n      failed %s %s..%s: %s", f.Path, f.Start.Format("15:04:05.000"), f.End.Format("15:04:05.000"), oneLine(f.Err, 80))
+		if f.Reached != "" && !f.Allowed() {
+			fmt.Fprintf(&b, " [%s]", f.Reached)
+		}
 		if f.Allowed() {
 			fmt.Fprintf(&b, " (in flight while the path moved: %s)", f.Reroute.moves())
 			continue

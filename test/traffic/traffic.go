@@ -17,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"sort"
 	"strings"
@@ -84,6 +85,10 @@ type Result struct {
 	Local netip.AddrPort
 	// Fingerprint is the SHA-256 of the server's leaf certificate (HTTPS only).
 	Fingerprint string
+	// Reached is the last stage the request got to ("dialing", "connected", "handshake
+	// done", "request sent", "first byte"): a failure's stage says which side stalled (a
+	// SYN not answered, a TLS handshake, a response never sent).
+	Reached string
 }
 
 // OK reports whether the request was answered.
@@ -192,11 +197,30 @@ func (g *Generator) one(run context.Context) (r Result) {
 	var localMu sync.Mutex
 	var local netip.AddrPort
 	var seen string // the leaf's fingerprint, HTTPS
+	reached := "dialing"
+	stage := func(s string) {
+		localMu.Lock()
+		reached = s
+		localMu.Unlock()
+	}
 	defer func() {
 		localMu.Lock()
-		r.Local, r.Fingerprint = local, seen
+		r.Local, r.Fingerprint, r.Reached = local, seen, reached
 		localMu.Unlock()
 	}()
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		TLSHandshakeDone: func(_ tls.ConnectionState, err error) {
+			if err == nil {
+				stage("handshake done")
+			}
+		},
+		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err == nil {
+				stage("request sent")
+			}
+		},
+		GotFirstResponseByte: func() { stage("first byte") },
+	})
 	tr := &http.Transport{
 		// Every request its own connection, so every request its own source port.
 		DisableKeepAlives: true,
@@ -205,7 +229,7 @@ func (g *Generator) one(run context.Context) (r Result) {
 			if err == nil {
 				if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
 					localMu.Lock()
-					local = a.AddrPort()
+					local, reached = a.AddrPort(), "connected"
 					localMu.Unlock()
 				}
 			}

@@ -213,3 +213,56 @@ func TestHTTPSChecksTheCertificate(t *testing.T) {
 		t.Errorf("a certificate for another name: %+v; want a failure", r)
 	}
 }
+
+// TestFailureSaysWhereItStalled: a request that times out records how far it got: a
+// server that accepts and never answers leaves "request sent"; an answered one got its
+// first byte.
+func TestFailureSaysWhereItStalled(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // never answers
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			_ = c.Close()
+		}
+	}()
+	g, err := Start(Config{Target: netip.MustParseAddrPort(ln.Addr().String()), Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Rate: 10, MaxRequests: 2, MaxDuration: time.Minute, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-g.Done()
+	for _, r := range g.Results() {
+		if r.OK() || r.Reached != "request sent" || !r.Local.IsValid() {
+			t.Errorf("stalled request: %+v, want failed after the request was sent, with its source port", r)
+		}
+	}
+
+	_, target := serve(t)
+	g, err = Start(Config{Target: target, Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Rate: 10, MaxRequests: 1, MaxDuration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-g.Done()
+	if rs := g.Results(); len(rs) != 1 || !rs[0].OK() || rs[0].Reached != "first byte" {
+		t.Errorf("answered request: %+v", rs)
+	}
+}
