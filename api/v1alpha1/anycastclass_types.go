@@ -725,11 +725,13 @@ type AnycastClassSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	MetalLBNamespace string `json:"metallbNamespace,omitempty"`
 
-	// clusters are the members that serve every VIP of the class.
+	// clusters are the members that serve every VIP of the class (at most 64: a hub's
+	// memory and work grow linearly with them, docs/performance.md; more sites are more
+	// classes, each with its own hub).
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:XValidation:rule="self.filter(c, has(c.interconnect) && c.interconnect == 'hub').size() <= 1",message="at most one cluster may be the interconnect hub"
 	// +kubebuilder:validation:XValidation:rule="self.size() == 1 || self.filter(c, has(c.interconnect) && c.interconnect == 'hub').size() == 1",message="a class with more than one cluster needs exactly one cluster with interconnect: hub"
 	// +kubebuilder:validation:XValidation:rule="self.filter(c, !has(c.kubeconfigSecretRef)).size() <= 1",message="at most one cluster may omit kubeconfigSecretRef (the cluster the operator runs in)"

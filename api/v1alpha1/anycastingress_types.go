@@ -253,7 +253,7 @@ type CrossClusterService struct {
 	// other selected member gets a Skupper Listener.
 	// +listType=set
 	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=63
 	RunsOn []string `json:"runsOn"`
 }
@@ -285,7 +285,7 @@ type AnycastIngressSpec struct {
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=63
 	Clusters []string `json:"clusters,omitempty"`
 
@@ -293,7 +293,7 @@ type AnycastIngressSpec struct {
 	// Gateway and routes stay, so undraining is immediate.
 	// +optional
 	// +listType=set
-	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=63
 	Drain []string `json:"drain,omitempty"`
 
