@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -134,49 +135,31 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 		conds.Set(v1alpha1.ConditionAccepted, true, v1alpha1.ReasonAccepted, "")
 	}
 
-	ref := owner.Class(class.Name)
+	// Members at once: a slow or stopped member costs only its own entry (issue 20).
+	results := make([]classMemberResult, len(out.Clusters))
+	var wg sync.WaitGroup
+	for i := range out.Clusters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = r.programMember(ctx, class, &out.Clusters[i], before.Clusters)
+		}()
+	}
+	wg.Wait()
 	var transient []error
 	var unreachable, nameConflicts []string
 	statuses := make([]v1alpha1.ClusterStatus, 0, len(out.Clusters))
-	for _, co := range out.Clusters {
-		spec := class.Member(co.Name)
-		st := v1alpha1.ClusterStatus{Name: co.Name, Reachable: true, Reason: string(v1alpha1.ReasonAllReachable), KubeconfigSecretRef: spec.KubeconfigSecretRef}
-		member, err := r.Members.Get(ctx, class, co.Name)
-		if err != nil {
-			st.Reachable, st.Message, st.Reason = false, err.Error(), string(v1alpha1.ReasonUnreachable)
-			var unavailable *clusters.UnavailableError
-			if errors.As(err, &unavailable) {
-				st.Reason, st.Message = unavailable.Reason, unavailable.Message
-			} else {
-				transient = append(transient, err)
-			}
-			unreachable = append(unreachable, co.Name+": "+st.Message)
-		} else if len(co.Refusals) == 0 {
-			mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
-			c, err := member.Applier().ApplyAll(mctx, ref, co.Objects, classKinds, render.MetalLBNamespace(class))
-			cancel()
-			if err != nil {
-				transient = append(transient, fmt.Errorf("cluster %s: %w", co.Name, err))
-			}
-			nameConflicts = append(nameConflicts, c...)
+	for i, mr := range results {
+		transient = append(transient, mr.transient...)
+		if mr.unreachable != "" {
+			unreachable = append(unreachable, mr.unreachable)
 		}
-		if member != nil {
-			if err := observe.MetalLBVerdict(ctx, class, member, &st); err != nil {
-				// Not read this time (a member cache still starting, say): what was known
-				// stands, and the reconcile is retried.
-				p := previous(before.Clusters, st.Name)
-				st.MetalLB, st.MetalLBMessage = p.MetalLB, p.MetalLBMessage
-				transient = append(transient, fmt.Errorf("cluster %s: %w", co.Name, err))
-			}
-			if err := observe.SpeakerStatus(ctx, class, member, &st, before.Clusters, time.Now()); err != nil {
-				transient = append(transient, fmt.Errorf("cluster %s: %w", co.Name, err))
-			}
-		}
-		st.Notices = render.NoticeMessages(co.Notices)
+		nameConflicts = append(nameConflicts, mr.nameConflicts...)
+		co := out.Clusters[i]
 		for _, n := range render.NewNotices(previous(before.Clusters, co.Name).Notices, co.Notices) {
 			notices = append(notices, status.Event{Type: corev1.EventTypeNormal, Reason: n.Reason, Action: n.Reason, Note: co.Name + ": " + n.Message})
 		}
-		statuses = append(statuses, keepTransitionTime(before.Clusters, st))
+		statuses = append(statuses, keepTransitionTime(before.Clusters, mr.status))
 	}
 	// Members that left the class: remove everything of the class there, or remember
 	// them until they can be reached.
@@ -213,6 +196,58 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	setSpeakerSessions(conds, statuses)
 	conds.Ready([]string{v1alpha1.ConditionAccepted, v1alpha1.ConditionClustersReachable}, []string{v1alpha1.ConditionSessionsEstablished, v1alpha1.ConditionMetalLBConfigValid, v1alpha1.ConditionSpeakerSessionsEstablished})
 	return withTransient(res, transient)
+}
+
+// classMemberResult is what programming one member of the class gave.
+type classMemberResult struct {
+	status        v1alpha1.ClusterStatus
+	transient     []error
+	unreachable   string // "name: why" when the member could not be reached
+	nameConflicts []string
+}
+
+// programMember applies the class's objects to one member (unless the render refused
+// it there) and reads back its MetalLB verdict and speaker sessions. Safe to run for
+// every member at once: it writes nothing shared.
+func (r *ClassReconciler) programMember(ctx context.Context, class *v1alpha1.AnycastClass, co *render.ClusterOutput, before []v1alpha1.ClusterStatus) (res classMemberResult) {
+	spec := class.Member(co.Name)
+	st := v1alpha1.ClusterStatus{Name: co.Name, Reachable: true, Reason: string(v1alpha1.ReasonAllReachable), KubeconfigSecretRef: spec.KubeconfigSecretRef}
+	defer func() {
+		st.Notices = render.NoticeMessages(co.Notices)
+		res.status = st
+	}()
+	member, err := r.Members.Get(ctx, class, co.Name)
+	if err != nil {
+		st.Reachable, st.Message, st.Reason = false, err.Error(), string(v1alpha1.ReasonUnreachable)
+		var unavailable *clusters.UnavailableError
+		if errors.As(err, &unavailable) {
+			st.Reason, st.Message = unavailable.Reason, unavailable.Message
+		} else {
+			res.transient = append(res.transient, err)
+		}
+		res.unreachable = co.Name + ": " + st.Message
+		return res
+	}
+	if len(co.Refusals) == 0 {
+		mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
+		c, err := member.Applier().ApplyAll(mctx, owner.Class(class.Name), co.Objects, classKinds, render.MetalLBNamespace(class))
+		cancel()
+		if err != nil {
+			res.transient = append(res.transient, fmt.Errorf("cluster %s: %w", co.Name, err))
+		}
+		res.nameConflicts = c
+	}
+	if err := observe.MetalLBVerdict(ctx, class, member, &st); err != nil {
+		// Not read this time (a member cache still starting, say): what was known
+		// stands, and the reconcile is retried.
+		p := previous(before, st.Name)
+		st.MetalLB, st.MetalLBMessage = p.MetalLB, p.MetalLBMessage
+		res.transient = append(res.transient, fmt.Errorf("cluster %s: %w", co.Name, err))
+	}
+	if err := observe.SpeakerStatus(ctx, class, member, &st, before, time.Now()); err != nil {
+		res.transient = append(res.transient, fmt.Errorf("cluster %s: %w", co.Name, err))
+	}
+	return res
 }
 
 // readSecrets reads the password Secrets the class's peers and watcher sessions name,
@@ -305,19 +340,20 @@ func (r *ClassReconciler) reconcileWatcher(ctx context.Context, class *v1alpha1.
 func (r *ClassReconciler) finalize(ctx context.Context, class *v1alpha1.AnycastClass) error {
 	log := logf.FromContext(ctx)
 	ref := owner.Class(class.Name)
-	for _, m := range class.Spec.Clusters {
-		member, err := r.Members.Get(ctx, class, m.Name)
+	// Members at once, each bounded by its own MemberTimeout.
+	_ = eachMember(clusterNames(class), func(name string) error {
+		member, err := r.Members.Get(ctx, class, name)
 		if err != nil {
-			log.Info("member unavailable during cleanup; the sweep will remove its objects later", "cluster", m.Name, "reason", err.Error())
-			continue
+			log.Info("member unavailable during cleanup; the sweep will remove its objects later", "cluster", name, "reason", err.Error())
+			return nil
 		}
 		mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
-		_, err = member.LiveApplier().Prune(mctx, ref, classKinds, nil, render.MetalLBNamespace(class))
-		cancel()
-		if err != nil {
-			log.Info("cleanup failed on a member; the sweep will remove its objects later", "cluster", m.Name, "error", err.Error())
+		defer cancel()
+		if _, err := member.LiveApplier().Prune(mctx, ref, classKinds, nil, render.MetalLBNamespace(class)); err != nil {
+			log.Info("cleanup failed on a member; the sweep will remove its objects later", "cluster", name, "error", err.Error())
 		}
-	}
+		return nil
+	})
 	if r.Watcher != nil {
 		if err := r.Watcher.Remove(ctx, class.Name); err != nil {
 			return err
