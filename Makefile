@@ -17,7 +17,7 @@ export SKUPPER_CRDS
 
 GO_TEST_FLAGS ?= -count=1
 # The member counts `make bench-members` measures.
-BENCH_MEMBERS_N ?= 2 5 10 16
+BENCH_MEMBERS_N ?= 2 5 10 20
 TEST_TIMEOUT ?= 30m
 
 .DEFAULT_GOAL := help
@@ -94,7 +94,7 @@ bench-scale: envtest-assets skupper-crds ## Only the scale benchmarks: 1,000 ing
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test -run '^$$' -bench '^Benchmark(Ingresses1000|WatcherBurst1000)$$' -benchtime 1x -timeout 120m -v ./test/scale/
 
 .PHONY: bench-members
-bench-members: envtest-assets skupper-crds ## The hub with N members (issue 20): 100 ingresses on N = 2, 5, 10, 16 members (16: the most a class may have) (each N its own process); one member slow or stopped; 5,000 unrelated Services on a member.
+bench-members: envtest-assets skupper-crds ## The hub with N members (issue 20): 100 ingresses on N = 2, 5, 10, 20 members (each N its own process); one member slow or stopped; 5,000 unrelated Services on a member.
 	for n in $(BENCH_MEMBERS_N); do \
 	  KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test -run '^$$' -bench "^BenchmarkMembers/N=$$n\$$" -benchtime 1x -timeout 60m -v ./test/scale/ || exit 1; \
 	done

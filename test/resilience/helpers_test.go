@@ -131,39 +131,11 @@ func namespaces(t testing.TB, prefix string, count int) []string {
 	return out
 }
 
-// eightAtATime runs do(0..n-1) on eight workers and fails the test with the first error.
-func eightAtATime(t testing.TB, n int, do func(i int) error) {
-	t.Helper()
-	work := make(chan int)
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				errs <- do(i)
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // createIngresses creates n ingresses of cls over nss, eight at a time, with one route
 // and an allocated address.
 func createIngresses(t testing.TB, cls string, nss []string, n int) {
 	t.Helper()
-	eightAtATime(t, n, func(i int) error {
+	testenv.Parallel(t, 8, n, func(i int) error {
 		return west.Client.Create(context.Background(), &v1alpha1.AnycastIngress{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ing-%04d", i), Namespace: nss[i%len(nss)]},
 			Spec: v1alpha1.AnycastIngressSpec{
@@ -178,7 +150,7 @@ func createIngresses(t testing.TB, cls string, nss []string, n int) {
 // conflict), so that the operator sees them all at once, as a bulk edit would bring them.
 func updateIngresses(t testing.TB, ings []v1alpha1.AnycastIngress, change func(*v1alpha1.AnycastIngress)) {
 	t.Helper()
-	eightAtATime(t, len(ings), func(i int) error {
+	testenv.Parallel(t, 8, len(ings), func(i int) error {
 		key := client.ObjectKeyFromObject(&ings[i])
 		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 			cur := &v1alpha1.AnycastIngress{}

@@ -217,42 +217,22 @@ func scaleClass() *v1alpha1.AnycastClass {
 // time, each with one route and an address allocated from the pool.
 func createIngresses(tb testing.TB, c client.Client, p params) {
 	tb.Helper()
-	work := make(chan int)
-	errs := make(chan error, p.ingresses)
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				ing := &v1alpha1.AnycastIngress{
-					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ing-%04d", i), Namespace: nsName(i % p.namespaces)},
-					Spec: v1alpha1.AnycastIngressSpec{
-						ClassName: className,
-						Routes:    []v1alpha1.Route{{Name: "web", PathPrefix: "/", Backend: v1alpha1.Backend{Service: "web", Port: 8080}}},
-						// No Gateway implementation runs here, so with the health gate on no
-						// ingress would ever be healthy: each would report Pending, then
-						// AllMembersUnhealthy when the 5-minute first-health deadline passes,
-						// in the middle of the steady-state resync this scenario measures.
-						// The gate is covered by test/safety.
-						Health: &v1alpha1.HealthGate{Enabled: ptr.To(false)},
-					},
-				}
-				if err := c.Create(context.Background(), ing); err != nil {
-					errs <- err
-				}
-			}
-		}()
-	}
-	for i := 0; i < p.ingresses; i++ {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		tb.Fatal(err)
-	}
+	testenv.Parallel(tb, 8, p.ingresses, func(i int) error {
+		ing := &v1alpha1.AnycastIngress{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ing-%04d", i), Namespace: nsName(i % p.namespaces)},
+			Spec: v1alpha1.AnycastIngressSpec{
+				ClassName: className,
+				Routes:    []v1alpha1.Route{{Name: "web", PathPrefix: "/", Backend: v1alpha1.Backend{Service: "web", Port: 8080}}},
+				// No Gateway implementation runs here, so with the health gate on no
+				// ingress would ever be healthy: each would report Pending, then
+				// AllMembersUnhealthy when the 5-minute first-health deadline passes,
+				// in the middle of the steady-state resync this scenario measures.
+				// The gate is covered by test/safety.
+				Health: &v1alpha1.HealthGate{Enabled: ptr.To(false)},
+			},
+		}
+		return c.Create(context.Background(), ing)
+	})
 }
 
 // waitProgrammed waits until n ingresses report Programmed=True for their generation.

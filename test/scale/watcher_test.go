@@ -165,33 +165,13 @@ func BenchmarkWatcherBurst1000(b *testing.B) {
 // createVIPIngresses creates one ingress per VIP, eight at a time.
 func createVIPIngresses(tb testing.TB, c client.Client, vips []netip.Prefix, namespaces int) {
 	tb.Helper()
-	work := make(chan int)
-	errs := make(chan error, len(vips))
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				ing := &v1alpha1.AnycastIngress{
-					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("vip-%04d", i), Namespace: nsName(i % namespaces)},
-					Spec:       v1alpha1.AnycastIngressSpec{ClassName: className, Address: vips[i].Addr().String()},
-				}
-				if err := c.Create(context.Background(), ing); err != nil {
-					errs <- err
-				}
-			}
-		}()
-	}
-	for i := range vips {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		tb.Fatal(err)
-	}
+	testenv.Parallel(tb, 8, len(vips), func(i int) error {
+		ing := &v1alpha1.AnycastIngress{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("vip-%04d", i), Namespace: nsName(i % namespaces)},
+			Spec:       v1alpha1.AnycastIngressSpec{ClassName: className, Address: vips[i].Addr().String()},
+		}
+		return c.Create(context.Background(), ing)
+	})
 }
 
 // waitRouters waits until every VIP's ingress reports paths from exactly the origin ASes
