@@ -280,7 +280,10 @@ type memberFigures struct {
 	operatorCPU, apiCPU      time.Duration
 	requests, memberRequests int
 	byCluster                []apicount.Row
-	objects                  map[string]int
+	// hubRequests are the hub's requests by verb and resource: the share every ingress
+	// costs whatever N is.
+	hubRequests []apicount.Row
+	objects     map[string]int
 }
 
 // program creates the ingresses on the hub, waits until all are Programmed and checks
@@ -304,6 +307,12 @@ func (h *hub) program(tb testing.TB, ingresses, namespaces int) *memberFigures {
 	f.requests = int(h.counter.Total())
 	f.memberRequests = h.counter.Count(func(r apicount.Request) bool { return r.Cluster != "hub" })
 	f.byCluster = h.counter.Breakdown(func(r apicount.Request) string { return r.Cluster })
+	f.hubRequests = h.counter.Breakdown(func(r apicount.Request) string {
+		if r.Cluster != "hub" {
+			return "(members)"
+		}
+		return r.Verb + " " + strings.TrimSuffix(r.Resource+"/"+r.Subresource, "/")
+	})
 
 	members := map[string]client.Client{}
 	for _, e := range h.envs {
@@ -338,6 +347,11 @@ func (f *memberFigures) log(tb testing.TB) {
 	row("  to remote members", fmt.Sprintf("%d (%.2f per ingress and remote member)", f.memberRequests, float64(f.memberRequests)/float64(f.ingresses*(f.members-1))))
 	for _, r := range f.byCluster {
 		row("  cluster "+r.Key, fmt.Sprint(r.Count))
+	}
+	for _, r := range f.hubRequests {
+		if r.Key != "(members)" {
+			row("  hub: "+r.Key, fmt.Sprintf("%d (%.2f per ingress)", r.Count, float64(r.Count)/float64(f.ingresses)))
+		}
 	}
 	names := make([]string, 0, len(f.objects))
 	for n := range f.objects {
