@@ -141,10 +141,14 @@ func (n *Node) StartFRRK8s(ctx context.Context, o FRRK8sOptions) (*FRRK8s, error
 	}
 
 	// The reloader script runs from an open descriptor: /tmp is replaced under it, and the
-	// script may live under /tmp.
+	// script may live under /tmp. It is told to reload by SIGHUP and stops on SIGTERM or
+	// SIGINT, which it traps; a shell cannot trap a signal it was started with ignored, and
+	// this process may have been (nohup ignores SIGHUP; a shell's background job, SIGINT),
+	// so they are reset to their defaults first, as a pod's container starts with them:
+	// otherwise the reloader never reloads, and FRR keeps its first configuration.
 	reloader, err := startProcess(f.Dir, "frr-reloader", nil, append(enter,
 		"unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-		`exec 9<"$0" && mount -t tmpfs tmpfs /tmp && exec bash /dev/fd/9`, c.Bin.FRRReloader())...)
+		`exec 9<"$0" && mount -t tmpfs tmpfs /tmp && exec env --default-signal=HUP,INT,TERM bash /dev/fd/9`, c.Bin.FRRReloader())...)
 	if err != nil {
 		return nil, err
 	}
