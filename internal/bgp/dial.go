@@ -90,6 +90,10 @@ func dialFailure(err error) string {
 		return "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		// The handshake completed and the router reset the connection before the
+		// connect was seen to finish (a busy machine): a reset, not a refusal.
+		return "reset"
 	default:
 		return err.Error()
 	}

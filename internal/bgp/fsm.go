@@ -207,7 +207,7 @@ func readFailure(c *wire, err error, hold time.Duration) error {
 	case errors.Is(err, syscall.ECONNRESET):
 		// What a router closing the connection looks like when our last message
 		// was still unread on its side (BIRD refusing a connection in OpenSent).
-		return &connectionLost{msg: "the router reset the connection", byRouter: true}
+		return &connectionLost{msg: resetByRouter, byRouter: true}
 	case errors.Is(err, net.ErrClosed):
 		// Closed here after a write failed (removal and relearning return earlier).
 		return &connectionLost{msg: "connection closed"}
@@ -222,7 +222,7 @@ func readFailure(c *wire, err error, hold time.Duration) error {
 func writeFailure(err error) error {
 	switch {
 	case errors.Is(err, syscall.ECONNRESET):
-		return &connectionLost{msg: "the router reset the connection", byRouter: true}
+		return &connectionLost{msg: resetByRouter, byRouter: true}
 	case errors.Is(err, syscall.EPIPE):
 		return &connectionLost{msg: closedByRouter, byRouter: true}
 	}
@@ -238,6 +238,9 @@ type connectionLost struct {
 }
 
 const closedByRouter = "the router closed the connection"
+
+// resetByRouter is how a connection the router reset (a TCP RST, no NOTIFICATION) ended.
+const resetByRouter = "the router reset the connection"
 
 func (e *connectionLost) Error() string { return e.msg }
 

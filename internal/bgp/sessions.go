@@ -210,6 +210,9 @@ func connectFailure(err error, port uint16) string {
 			"(Linux silently drops segments with a wrong or missing MD5 signature, so a password mismatch looks exactly like an unreachable peer)"
 	case "refused":
 		return fmt.Sprintf("the peer refused the TCP connection to port %d (BGP not listening there, or no neighbor configured for the watcher's address)", port)
+	case "reset":
+		// What the same reset looks like when it comes just after the connect instead.
+		return openFailure(&connectionLost{msg: resetByRouter, byRouter: true}, "Connect")
 	default:
 		return "TCP connect failed: " + why
 	}
