@@ -84,6 +84,10 @@ type Applier struct {
 	// operator MetalLB rights in MetalLB's namespace only, so a cluster-wide list of them
 	// would be refused there.
 	MetalLBNamespaces []string
+	// Memory, when set, lets ApplyAll skip listing Secrets and ConfigMaps when it keeps
+	// the same ones as its last successful prune did (see PruneMemory). It must belong
+	// to this cluster and live no longer than the connection to it.
+	Memory *PruneMemory
 }
 
 // Result says what Apply did.
@@ -272,19 +276,31 @@ func IDOf(u *unstructured.Unstructured) ID {
 // ConfigMaps (MetalLB's bgpextras) are only looked for in secretNamespace: the operator
 // may not list them anywhere else.
 func (a *Applier) Prune(ctx context.Context, ref owner.Ref, kinds []schema.GroupVersionKind, keep map[ID]bool, secretNamespace string) (int, error) {
-	return a.prune(ctx, ref.Selector(), ref.IndexKey(), kinds, keep, secretNamespace)
+	return a.prune(ctx, ref.Selector(), ref.IndexKey(), kinds, keep, secretNamespace, nil)
 }
 
 // PruneSelected is Prune for every object the selector matches, whatever its owner: it
 // removes all of a class from a member that left the class.
 func (a *Applier) PruneSelected(ctx context.Context, sel labels.Selector, kinds []schema.GroupVersionKind, keep map[ID]bool, secretNamespace string) (int, error) {
-	return a.prune(ctx, sel, "", kinds, keep, secretNamespace)
+	return a.prune(ctx, sel, "", kinds, keep, secretNamespace, nil)
 }
 
 // prune lists by sel, and by the owner index when indexKey is set and the kind has it.
-func (a *Applier) prune(ctx context.Context, sel labels.Selector, indexKey string, kinds []schema.GroupVersionKind, keep map[ID]bool, secretNamespace string) (int, error) {
+// With memory, a kind that is not cached is not listed in a namespace where the last
+// successful prune kept the same objects (see PruneMemory).
+func (a *Applier) prune(ctx context.Context, sel labels.Selector, indexKey string, kinds []schema.GroupVersionKind, keep map[ID]bool, secretNamespace string, memory *PruneMemory) (int, error) {
 	deleted := 0
 	for _, gvk := range kinds {
+		var remembered *pruneKey
+		var digest [32]byte
+		if uncached(gvk) && secretNamespace != "" && memory != nil {
+			k := pruneKey{selector: sel.String(), gvk: gvk, namespace: secretNamespace}
+			digest = keptDigest(keep, gvk, secretNamespace)
+			if memory.unchanged(k, digest) {
+				continue
+			}
+			remembered = &k
+		}
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 		opts := []client.ListOption{client.MatchingLabelsSelector{Selector: sel}}
@@ -293,7 +309,7 @@ func (a *Applier) prune(ctx context.Context, sel labels.Selector, indexKey strin
 		}
 		namespaces := []string{""}
 		switch {
-		case gvk.Group == "" && (gvk.Kind == "Secret" || gvk.Kind == "ConfigMap"):
+		case uncached(gvk):
 			if secretNamespace == "" {
 				continue
 			}
@@ -329,8 +345,17 @@ func (a *Applier) prune(ctx context.Context, sel labels.Selector, indexKey strin
 				deleted++
 			}
 		}
+		if remembered != nil {
+			memory.remember(*remembered, digest)
+		}
 	}
 	return deleted, nil
+}
+
+// uncached reports whether gvk is one of the kinds no cache holds (Secrets, and
+// MetalLB's bgpextras ConfigMap), which a prune lists from the API server.
+func uncached(gvk schema.GroupVersionKind) bool {
+	return gvk.Group == "" && (gvk.Kind == "Secret" || gvk.Kind == "ConfigMap")
 }
 
 // Hash is the digest of an object's desired content, recorded in HashAnnotation.
@@ -442,10 +467,25 @@ func (a *Applier) ApplyAll(ctx context.Context, ref owner.Ref, objects []*unstru
 // others'; a leaf that failed is kept, never pruned.
 func (a *Applier) ApplyAllWithLeaves(ctx context.Context, ref owner.Ref, leaves, objects []*unstructured.Unstructured, kinds []schema.GroupVersionKind, secretNamespace string) ([]string, error) {
 	keep := map[ID]bool{}
+	for _, obj := range append(append([]*unstructured.Unstructured(nil), leaves...), objects...) {
+		keep[IDOf(obj)] = true
+	}
+	// What this call keeps differs from the last successful prune's: forget it before
+	// anything is written, so that if this call stops before its prune, the next one lists.
+	if a.Memory != nil && secretNamespace != "" {
+		for _, gvk := range kinds {
+			if !uncached(gvk) {
+				continue
+			}
+			k := pruneKey{selector: ref.Selector().String(), gvk: gvk, namespace: secretNamespace}
+			if !a.Memory.unchanged(k, keptDigest(keep, gvk, secretNamespace)) {
+				a.Memory.forget(k)
+			}
+		}
+	}
 	var conflicts []string
 	var leafErrs []error
 	for _, obj := range leaves {
-		keep[IDOf(obj)] = true
 		if _, err := a.Apply(ctx, obj); err != nil {
 			if IsConflict(err) {
 				conflicts = append(conflicts, err.Error())
@@ -455,7 +495,6 @@ func (a *Applier) ApplyAllWithLeaves(ctx context.Context, ref owner.Ref, leaves,
 		}
 	}
 	for _, obj := range objects {
-		keep[IDOf(obj)] = true
 		if _, err := a.Apply(ctx, obj); err != nil {
 			if IsConflict(err) {
 				conflicts = append(conflicts, err.Error())
@@ -464,7 +503,7 @@ func (a *Applier) ApplyAllWithLeaves(ctx context.Context, ref owner.Ref, leaves,
 			return conflicts, errors.Join(append(leafErrs, err)...)
 		}
 	}
-	if _, err := a.Prune(ctx, ref, kinds, keep, secretNamespace); err != nil {
+	if _, err := a.prune(ctx, ref.Selector(), ref.IndexKey(), kinds, keep, secretNamespace, a.Memory); err != nil {
 		return conflicts, errors.Join(append(leafErrs, err)...)
 	}
 	return conflicts, errors.Join(leafErrs...)

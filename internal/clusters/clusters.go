@@ -40,11 +40,15 @@ type Member struct {
 	// Latency is how long the member's API server took to answer its last probe (zero for
 	// the hub's own cluster, which is not probed).
 	Latency time.Duration
+	// Pruned remembers this member's last prunes of the kinds that are not cached, so an
+	// unchanged apply does not list them again (see apply.PruneMemory). It lives as long
+	// as the member's client and cache; nil lists every time.
+	Pruned *apply.PruneMemory
 }
 
 // Applier returns an applier writing to the member.
 func (m *Member) Applier() *apply.Applier {
-	return &apply.Applier{Client: m.Client, Reader: m.Reader, LiveReader: m.LiveReader, Indexed: m.Indexed, MetalLBNamespaces: m.MetalLBNamespaces}
+	return &apply.Applier{Client: m.Client, Reader: m.Reader, LiveReader: m.LiveReader, Indexed: m.Indexed, MetalLBNamespaces: m.MetalLBNamespaces, Memory: m.Pruned}
 }
 
 // IndexOwners adds the owner index to a cache for every rendered kind the cluster serves

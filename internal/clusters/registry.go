@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/apply"
 	"github.com/anycast-operator/anycast-operator/internal/notify"
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 	"github.com/anycast-operator/anycast-operator/internal/render"
@@ -97,6 +98,8 @@ type conn struct {
 	identity string
 	// indexed lists the kinds cl's cache indexes by owner.
 	indexed map[schema.GroupVersionKind]bool
+	// pruned is the prune memory of cl's lifetime: a rebuilt client starts listing again.
+	pruned *apply.PruneMemory
 	// metallbNamespaces are the MetalLB namespaces of the classes using the member: its
 	// cache watches MetalLB's objects there only, as the spoke role allows (MetalLB's
 	// objects, and the operator's rights on them, live in MetalLB's namespace).
@@ -113,7 +116,7 @@ func (c *conn) member(name string) *Member {
 	}
 	cl := c.cl.GetClient()
 	return &Member{Name: name, Client: cl, Reader: cl, LiveReader: c.cl.GetAPIReader(), Indexed: c.indexed,
-		MetalLBNamespaces: append([]string(nil), c.metallbNamespaces...), Latency: c.health.Latency}
+		MetalLBNamespaces: append([]string(nil), c.metallbNamespaces...), Latency: c.health.Latency, Pruned: c.pruned}
 }
 
 func (c *conn) getHealth() Health {
@@ -399,6 +402,7 @@ func (r *Remote) buildCluster(ctx context.Context, c *conn) error {
 		c.clCancel()
 	}
 	c.cl, c.clCtx, c.clCancel, c.identity, c.indexed = cl, cctx, ccancel, id, indexed
+	c.pruned = apply.NewPruneMemory()
 	c.mu.Unlock()
 	go func() {
 		if err := cl.Start(cctx); err != nil && cctx.Err() == nil {

@@ -22,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
+	"github.com/anycast-operator/anycast-operator/internal/apply"
 	"github.com/anycast-operator/anycast-operator/internal/bgp"
 	"github.com/anycast-operator/anycast-operator/internal/clusters"
 	"github.com/anycast-operator/anycast-operator/internal/controller"
@@ -159,7 +160,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	// The manager's client reads from the cache, except Secrets (live, see above).
-	local := &clusters.Member{Client: mgr.GetClient(), Reader: mgr.GetClient(), LiveReader: mgr.GetAPIReader(), Indexed: indexed}
+	local := &clusters.Member{Client: mgr.GetClient(), Reader: mgr.GetClient(), LiveReader: mgr.GetAPIReader(), Indexed: indexed, Pruned: apply.NewPruneMemory()}
 	classEvents, ingressEvents := notify.New[notify.ClassEvent](), notify.New[notify.IngressEvent]()
 	registry := &clusters.Remote{
 		// Kubeconfig Secrets live in the operator's namespace, which the cache watches:

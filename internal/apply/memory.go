@@ -1,0 +1,116 @@
+package apply
+
+import (
+	"crypto/sha256"
+	"sort"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// DefaultPruneMemoryTTL is how long a remembered prune stands in for a list.
+const DefaultPruneMemoryTTL = 10 * time.Minute
+
+// PruneMemory remembers, for the kinds that are not cached (Secrets and ConfigMaps, which
+// a prune must list from the API server), what the last successful prune of an owner
+// kept in a namespace. When an ApplyAll keeps exactly that again, nothing of the kind
+// can have become surplus since: only ApplyAll creates objects of an owner, and it prunes
+// whatever it no longer keeps. The list is skipped then. On a member with 100 ingresses
+// the class reconciles once for most ingress changes (its status counts them), and each
+// of those listed the member's Secrets and ConfigMaps in MetalLB's namespace.
+//
+// What the memory does not see, an object of ours made by someone else, or a prune that
+// a crash cut short, is found by the next list: the memory lives as long as the member's
+// connection and an entry at most TTL.
+type PruneMemory struct {
+	// TTL bounds how long an entry is trusted; zero means DefaultPruneMemoryTTL.
+	TTL time.Duration
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+
+	mu   sync.Mutex
+	kept map[pruneKey]pruneEntry
+}
+
+type pruneKey struct {
+	selector  string
+	gvk       schema.GroupVersionKind
+	namespace string
+}
+
+type pruneEntry struct {
+	digest [sha256.Size]byte
+	at     time.Time
+}
+
+// NewPruneMemory returns an empty memory.
+func NewPruneMemory() *PruneMemory { return &PruneMemory{} }
+
+func (m *PruneMemory) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+func (m *PruneMemory) ttl() time.Duration {
+	if m.TTL > 0 {
+		return m.TTL
+	}
+	return DefaultPruneMemoryTTL
+}
+
+// keptDigest is the digest of the names keep holds of one kind in one namespace.
+func keptDigest(keep map[ID]bool, gvk schema.GroupVersionKind, namespace string) [sha256.Size]byte {
+	var names []string
+	for id, ok := range keep {
+		if ok && id.GVK == gvk && id.Namespace == namespace {
+			names = append(names, id.Name)
+		}
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		h.Write([]byte(n))
+		h.Write([]byte{0})
+	}
+	var d [sha256.Size]byte
+	copy(d[:], h.Sum(nil))
+	return d
+}
+
+// unchanged reports whether the last successful prune of k kept what d digests, recently
+// enough to be trusted.
+func (m *PruneMemory) unchanged(k pruneKey, d [sha256.Size]byte) bool {
+	if m == nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.kept[k]
+	return ok && e.digest == d && m.now().Sub(e.at) < m.ttl()
+}
+
+// remember records a successful prune of k that kept what d digests.
+func (m *PruneMemory) remember(k pruneKey, d [sha256.Size]byte) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.kept == nil {
+		m.kept = map[pruneKey]pruneEntry{}
+	}
+	m.kept[k] = pruneEntry{digest: d, at: m.now()}
+}
+
+// forget drops what is remembered of k: its prune failed, or was not made.
+func (m *PruneMemory) forget(k pruneKey) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.kept, k)
+}
