@@ -62,6 +62,14 @@ type Remote struct {
 	// OnRecovered is called when a member becomes reachable again (the orphan sweep
 	// runs then). Optional.
 	OnRecovered func(member string)
+	// LocalSlices caches the EndpointSlices of the cluster the operator runs in (Local's
+	// Reader reads through it; the controllers run their EndpointSlice watches of that
+	// cluster on it). Optional.
+	LocalSlices *Slices
+	// SliceNamespaces lists the namespaces whose EndpointSlices stay cached on every
+	// member (see Slices.Needed). Optional: without it, a namespace cache once started
+	// is kept.
+	SliceNamespaces func(ctx context.Context) (map[string]bool, error)
 	// WrapTransport, if set, wraps the HTTP transport of each member's clients; ref is
 	// the member's kubeconfig reference ("<secret>/<key>"). Optional (tests count
 	// requests with it).
@@ -100,6 +108,8 @@ type conn struct {
 	indexed map[schema.GroupVersionKind]bool
 	// pruned is the prune memory of cl's lifetime: a rebuilt client starts listing again.
 	pruned *apply.PruneMemory
+	// slices caches the member's EndpointSlices per namespace in use, for cl's lifetime.
+	slices *Slices
 	// metallbNamespaces are the MetalLB namespaces of the classes using the member: its
 	// cache watches MetalLB's objects there only, as the spoke role allows (MetalLB's
 	// objects, and the operator's rights on them, live in MetalLB's namespace).
@@ -115,7 +125,7 @@ func (c *conn) member(name string) *Member {
 		return nil
 	}
 	cl := c.cl.GetClient()
-	return &Member{Name: name, Client: cl, Reader: cl, LiveReader: c.cl.GetAPIReader(), Indexed: c.indexed,
+	return &Member{Name: name, Client: cl, Reader: c.slices.Reader(cl), LiveReader: c.cl.GetAPIReader(), Indexed: c.indexed,
 		MetalLBNamespaces: append([]string(nil), c.metallbNamespaces...), Latency: c.health.Latency, Pruned: c.pruned}
 }
 
@@ -124,6 +134,10 @@ func (c *conn) getHealth() Health {
 	defer c.mu.Unlock()
 	return c.health
 }
+
+// LocalEndpointSlices returns the hub's own cluster's EndpointSlice caches (nil: the
+// manager's cache holds them).
+func (r *Remote) LocalEndpointSlices() *Slices { return r.LocalSlices }
 
 // Get implements Registry.
 func (r *Remote) Get(ctx context.Context, class *v1alpha1.AnycastClass, name string) (*Member, error) {
@@ -401,9 +415,13 @@ func (r *Remote) buildCluster(ctx context.Context, c *conn) error {
 	if c.clCancel != nil {
 		c.clCancel()
 	}
+	slices := &Slices{Config: c.cfg, HTTPClient: cl.GetHTTPClient(), Mapper: cl.GetRESTMapper(), Scheme: r.Scheme,
+		Needed: r.SliceNamespaces, Log: r.Log.WithValues("member", c.ref)}
+	slices.begin(cctx)
 	c.cl, c.clCtx, c.clCancel, c.identity, c.indexed = cl, cctx, ccancel, id, indexed
-	c.pruned = apply.NewPruneMemory()
+	c.pruned, c.slices = apply.NewPruneMemory(), slices
 	c.mu.Unlock()
+	go func() { _ = slices.Start(cctx) }()
 	go func() {
 		if err := cl.Start(cctx); err != nil && cctx.Err() == nil {
 			r.Log.Error(err, "member cache stopped", "secret", c.ref)
@@ -520,7 +538,6 @@ func (r *Remote) notifyClasses(classes map[string]bool) {
 func MemberCacheOptions(metallbNamespaces []string) cache.Options {
 	by := ObservedByObject(metallbNamespaces)
 	by[&corev1.Service{}] = cache.ByObject{Label: GatewayServiceSelector()}
-	by[&discoveryv1.EndpointSlice{}] = EndpointSliceCache()
 	return cache.Options{
 		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{owner.ManagedByLabel: owner.ManagedByValue}),
 		ByObject:             by,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	discoveryv1 "k8s.io/api/discovery/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -153,12 +154,26 @@ func (r *Remote) Engage(c Controller, watches []Watch) {
 	}
 }
 
+// IsEndpointSliceWatch reports whether w watches EndpointSlices, which every member
+// (the hub's own cluster included) caches per namespace in use (see Slices).
+func IsEndpointSliceWatch(w Watch) bool {
+	_, ok := w.Object.(*discoveryv1.EndpointSlice)
+	return ok
+}
+
 // engage adds the engaged controllers' watches for one member cache.
 func (r *Remote) engage(c *conn, ca cache.Cache, reader client.Reader, alive context.Context, engs []engagement) {
 	src := Source{Reader: reader, Classes: func(context.Context) []string { return c.classes() }}
+	c.mu.Lock()
+	slices := c.slices
+	c.mu.Unlock()
 	for _, e := range engs {
 		for _, w := range e.watches {
-			if err := e.ctrl.Watch(&memberWatch{cache: ca, alive: alive, src: src, w: w}); err != nil {
+			var s source.TypedSource[reconcile.Request] = &memberWatch{cache: ca, alive: alive, src: src, w: w}
+			if IsEndpointSliceWatch(w) {
+				s = slices.Source(w, src)
+			}
+			if err := e.ctrl.Watch(s); err != nil {
 				r.Log.Error(err, "watching a member", "secret", c.ref)
 			}
 		}

@@ -105,7 +105,12 @@ func TestNoOpResyncWritesNothing(t *testing.T) {
 	}
 
 	counting := &countingClient{Client: mgr.GetClient()}
-	members := &clusters.Remote{Hub: counting, Namespace: operatorNamespace, Local: &clusters.Member{Client: counting, Reader: counting, LiveReader: mgr.GetAPIReader()}}
+	// EndpointSlices are read per namespace, as the operator's own local member reads them.
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	slices := &clusters.Slices{Config: mgr.GetConfig(), HTTPClient: mgr.GetHTTPClient(), Mapper: mgr.GetRESTMapper(), Scheme: mgr.GetScheme()}
+	go func() { _ = slices.Start(sctx) }()
+	members := &clusters.Remote{Hub: counting, Namespace: operatorNamespace, Local: &clusters.Member{Client: counting, Reader: slices.Reader(counting), LiveReader: mgr.GetAPIReader()}}
 	ir := &controller.IngressReconciler{Client: counting, Members: members, Allocator: controller.NewAllocator()}
 	if err := ir.Allocator.Watch(ctx, mgr.GetCache()); err != nil {
 		t.Fatal(err)

@@ -133,7 +133,7 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}))
 	}
 	watches := r.memberWatches()
-	b = watchLocal(mgr, b, watches, r.Client)
+	b = watchLocal(mgr, b, watches, r.Client, localSlices(r.Members))
 	workers := r.Workers
 	if workers <= 0 {
 		workers = 4
@@ -148,9 +148,14 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // watchLocal runs member watches on the hub's own cluster (as a member of the classes
 // that have it as one), for the kinds it serves.
-func watchLocal(mgr ctrl.Manager, b *builder.Builder, watches []clusters.Watch, hub client.Reader) *builder.Builder {
+func watchLocal(mgr ctrl.Manager, b *builder.Builder, watches []clusters.Watch, hub client.Reader, slices *clusters.Slices) *builder.Builder {
 	local := clusters.Source{Reader: hub, Classes: func(ctx context.Context) []string { return lookup.Hub{Reader: hub}.ClassesWithLocalMember(ctx) }}
 	for _, w := range watches {
+		if slices != nil && clusters.IsEndpointSliceWatch(w) {
+			// Cached per namespace in use, as on every member.
+			b = b.WatchesRawSource(slices.Source(w, local))
+			continue
+		}
 		if !kindServed(mgr, w.Object) {
 			logf.Log.WithName("setup").Info("not watching a kind the cluster does not serve", "kind", fmt.Sprintf("%T %s", w.Object, w.Object.GetObjectKind().GroupVersionKind()))
 			continue
@@ -160,6 +165,15 @@ func watchLocal(mgr ctrl.Manager, b *builder.Builder, watches []clusters.Watch, 
 		}), builder.WithPredicates(w.Predicates...))
 	}
 	return b
+}
+
+// localSlices returns the EndpointSlice caches of the hub's own cluster, when the
+// registry keeps them (nil: the manager's cache holds its EndpointSlices).
+func localSlices(members clusters.Registry) *clusters.Slices {
+	if l, ok := members.(interface{ LocalEndpointSlices() *clusters.Slices }); ok {
+		return l.LocalEndpointSlices()
+	}
+	return nil
 }
 
 // engage runs the watches on every remote member's cache, when the registry has members.
@@ -239,7 +253,7 @@ func (r *ClassReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}))
 	}
 	watches := r.memberWatches()
-	b = watchLocal(mgr, b, watches, r.Client)
+	b = watchLocal(mgr, b, watches, r.Client, localSlices(r.Members))
 	c, err := b.Build(r)
 	if err != nil {
 		return err

@@ -232,3 +232,30 @@ func Requests(items []v1alpha1.AnycastIngress) []reconcile.Request {
 	}
 	return out
 }
+
+// IngressNamespaces lists the namespaces whose EndpointSlices the operator reads on a
+// member: those holding an ingress, and those of its Gateway's Service when the class puts
+// that Service elsewhere (a shared data plane's namespace).
+func (h Hub) IngressNamespaces(ctx context.Context) (map[string]bool, error) {
+	classes := &v1alpha1.AnycastClassList{}
+	if err := h.Reader.List(ctx, classes); err != nil {
+		return nil, err
+	}
+	ingresses := &v1alpha1.AnycastIngressList{}
+	if err := h.Reader.List(ctx, ingresses); err != nil {
+		return nil, err
+	}
+	byName := map[string]*v1alpha1.AnycastClass{}
+	for i := range classes.Items {
+		byName[classes.Items[i].Name] = &classes.Items[i]
+	}
+	out := map[string]bool{}
+	for i := range ingresses.Items {
+		ing := &ingresses.Items[i]
+		out[ing.Namespace] = true
+		if c := byName[ing.Spec.ClassName]; c != nil {
+			out[render.GatewayServiceNamespace(c, ing)] = true
+		}
+	}
+	return out, nil
+}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -121,8 +120,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		// (see Client below).
 		&corev1.Secret{}: {Namespaces: map[string]cache.Config{opts.Namespace: {LabelSelector: everything}}},
 		// The health gate's inputs on this cluster as a member.
-		&corev1.Service{}:            {Label: clusters.GatewayServiceSelector()},
-		&discoveryv1.EndpointSlice{}: clusters.EndpointSliceCache(),
+		&corev1.Service{}: {Label: clusters.GatewayServiceSelector()},
 	} {
 		byObject[o] = by
 	}
@@ -160,12 +158,20 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	// The manager's client reads from the cache, except Secrets (live, see above).
-	local := &clusters.Member{Client: mgr.GetClient(), Reader: mgr.GetClient(), LiveReader: mgr.GetAPIReader(), Indexed: indexed, Pruned: apply.NewPruneMemory()}
+	// EndpointSlices are cached per namespace in use (clusters.Slices), here as on every
+	// member: a cluster's unrelated Services must not cost the operator memory.
+	slices := &clusters.Slices{Config: mgr.GetConfig(), HTTPClient: mgr.GetHTTPClient(), Mapper: mgr.GetRESTMapper(), Scheme: mgr.GetScheme(),
+		Needed: lookup.Hub{Reader: mgr.GetCache()}.IngressNamespaces, Log: ctrl.Log.WithName("endpointslices")}
+	if err := mgr.Add(slices); err != nil {
+		return nil, err
+	}
+	local := &clusters.Member{Client: mgr.GetClient(), Reader: slices.Reader(mgr.GetClient()), LiveReader: mgr.GetAPIReader(), Indexed: indexed, Pruned: apply.NewPruneMemory()}
 	classEvents, ingressEvents := notify.New[notify.ClassEvent](), notify.New[notify.IngressEvent]()
 	registry := &clusters.Remote{
 		// Kubeconfig Secrets live in the operator's namespace, which the cache watches:
 		// every reconcile looks its members up, and must not cost an API request each.
 		Hub: mgr.GetCache(), Namespace: opts.Namespace, Local: local, Scheme: mgr.GetScheme(),
+		LocalSlices: slices, SliceNamespaces: lookup.Hub{Reader: mgr.GetCache()}.IngressNamespaces,
 		Log:           ctrl.Log.WithName("members"),
 		ProbeInterval: opts.MemberProbeInterval, ProbeTimeout: opts.MemberProbeTimeout,
 		Classes: classEvents, Ingresses: ingressEvents,
