@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +54,8 @@ func (m *Member) Applier() *apply.Applier {
 }
 
 // IndexOwners adds the owner index to a cache for every rendered kind the cluster serves
-// (Secrets and ConfigMaps are never cached), before the cache starts, and returns the indexed kinds.
+// (Secrets and ConfigMaps are never cached), and PoolAddressIndex to its IPAddressPools,
+// before the cache starts, and returns the kinds indexed by owner.
 func IndexOwners(ctx context.Context, indexer client.FieldIndexer, mapper meta.RESTMapper) (map[schema.GroupVersionKind]bool, error) {
 	out := map[schema.GroupVersionKind]bool{}
 	for _, gvk := range render.AllKinds {
@@ -70,8 +73,64 @@ func IndexOwners(ctx context.Context, indexer client.FieldIndexer, mapper meta.R
 			return nil, fmt.Errorf("indexing %s by owner: %w", gvk.Kind, err)
 		}
 		out[gvk] = true
+		if gvk == render.GVKIPAddressPool {
+			if err := indexer.IndexField(ctx, u, PoolAddressIndex, poolAddressKeys); err != nil {
+				return nil, fmt.Errorf("indexing IPAddressPools by address: %w", err)
+			}
+		}
 	}
 	return out, nil
+}
+
+// PoolAddressIndex indexes every IPAddressPool of a cache, ours or not, by its addresses:
+// "addr/<address>" for an entry of one address (the operator's pools hold one VIP each),
+// and "wide" for any other entry. The VIP's overlap check then reads the pools of its
+// address and the wide ones, not every pool of MetalLB's namespace: with 1,000 ingresses
+// walking every pool on every ingress reconcile was the operator's largest CPU cost.
+const PoolAddressIndex = "anycast.dev/pool-address"
+
+// PoolWide is the PoolAddressIndex value of an entry wider than one address (or one that
+// does not parse: MetalLB rejects it, and the overlap check must still see it).
+const PoolWide = "wide"
+
+// PoolAddressKey is the PoolAddressIndex value of one address.
+func PoolAddressKey(a netip.Addr) string { return "addr/" + a.Unmap().String() }
+
+func poolAddressKeys(o client.Object) []string {
+	u, ok := o.(*unstructured.Unstructured)
+	if !ok {
+		return nil
+	}
+	entries, _, _ := unstructured.NestedStringSlice(u.Object, "spec", "addresses")
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range entries {
+		k := PoolWide
+		if a, ok := singleAddress(e); ok {
+			k = PoolAddressKey(a)
+		}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// singleAddress returns the one address an IPAddressPool entry holds, when it holds one:
+// a full-length prefix, or a range from an address to itself.
+func singleAddress(entry string) (netip.Addr, bool) {
+	entry = strings.TrimSpace(entry)
+	if first, last, ok := strings.Cut(entry, "-"); ok {
+		lo, err1 := netip.ParseAddr(strings.TrimSpace(first))
+		hi, err2 := netip.ParseAddr(strings.TrimSpace(last))
+		return lo, err1 == nil && err2 == nil && lo == hi
+	}
+	p, err := netip.ParsePrefix(entry)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return p.Addr(), p.Bits() == p.Addr().BitLen()
 }
 
 // LiveApplier reads everything from the API server, not the cache: deletion must not miss

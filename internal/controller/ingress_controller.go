@@ -201,7 +201,7 @@ func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	}
 	certVerdicts := r.reader().Certificates(ctx, class, ing, certs, obs.Now.Time)
 	gate := r.reader().Health(ctx, class, ing, addr, report, certVerdicts, obs.Now.Time)
-	metallb := r.reader().MetalLBOf(ctx, class, ing)
+	metallb := r.reader().MetalLBOf(ctx, class, ing, addr)
 	conflicts, err := classConflicts(ctx, r.Client, class)
 	if err != nil {
 		return ctrl.Result{}, err

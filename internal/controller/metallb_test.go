@@ -82,6 +82,21 @@ func TestPoolOverlapRefused(t *testing.T) {
 	update(t, site, func(p *mlbv1beta1.IPAddressPool) { p.Spec.Addresses = []string{"10.77.0.0/16"} })
 	waitIngressCondition(t, ns, "hello", v1alpha1.ConditionReady, metav1.ConditionTrue, "")
 	waitObject(t, render.GVKIPAddressPool, mlbNS, render.PoolName(ns, "hello"), nil)
+
+	// Pools of one address are looked up by that address (not by walking every pool):
+	// written as a /32 or as a range of one, they refuse that VIP, and only that one.
+	foreignPool(t, "pinned", "192.168.200.9/32")
+	foreignPool(t, "pinned-range", "10.78.0.0/16", "192.168.200.11-192.168.200.11")
+	create(t, ingress(ns, "nine", "overlap", "192.168.200.9"))
+	create(t, ingress(ns, "eleven", "overlap", "192.168.200.11"))
+	create(t, ingress(ns, "ten", "overlap", "192.168.200.10"))
+	for name, want := range map[string]string{"nine": "IPAddressPool metallb-system/pinned (192.168.200.9/32)", "eleven": "IPAddressPool metallb-system/pinned-range (192.168.200.11-192.168.200.11)"} {
+		got := waitIngressCondition(t, ns, name, v1alpha1.ConditionAccepted, metav1.ConditionFalse, render.ReasonPoolOverlap)
+		if msg := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionAccepted).Message; !strings.Contains(msg, want) {
+			t.Errorf("%s: Accepted message %q lacks %q", name, msg, want)
+		}
+	}
+	waitIngressCondition(t, ns, "ten", v1alpha1.ConditionReady, metav1.ConditionTrue, "")
 }
 
 // TestMetalLBRejectionShown: when a member's MetalLB rejects its configuration (two

@@ -3,6 +3,7 @@ package observe
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -31,7 +32,8 @@ const ReasonMetalLBConfigRejected = "MetalLBConfigRejected"
 
 // MetalLB is what a member's MetalLB holds and says.
 type MetalLB struct {
-	// Pools are every IPAddressPool of the MetalLB namespace, ours or not.
+	// Pools are the IPAddressPools of the MetalLB namespace, ours or not, that may hold the
+	// VIP (every one when no VIP was given).
 	Pools []render.PoolObserved
 	// Verdict is MetalLB's own: Valid, Invalid, or Unknown when it publishes none (MetalLB
 	// before v0.15.3, or not started yet).
@@ -41,18 +43,16 @@ type MetalLB struct {
 	Message string
 }
 
-// ReadMetalLB reads a member's MetalLB pools and verdict from the member's cache.
-func ReadMetalLB(ctx context.Context, r client.Reader, namespace string) (MetalLB, error) {
+// ReadMetalLB reads, from a member's cache, MetalLB's verdict and the pools of its
+// namespace that may hold vip: those with an entry of that one address and those with a
+// wider entry (PoolAddressIndex), not the one pool per ingress of every other VIP.
+func ReadMetalLB(ctx context.Context, r client.Reader, namespace string, vip netip.Addr) (MetalLB, error) {
 	st := MetalLB{Verdict: MetalLBUnknown}
-	pools := &unstructured.UnstructuredList{}
-	pools.SetGroupVersionKind(render.GVKIPAddressPool.GroupVersion().WithKind("IPAddressPoolList"))
-	// Read only, never changed: the cache's own objects, not copies. Every ingress
-	// reconcile reads every pool of each member (one per ingress), and deep-copying them
-	// was most of the operator's CPU with 1,000 ingresses (issue 20).
-	if err := r.List(ctx, pools, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
+	items, err := poolsNear(ctx, r, namespace, vip)
+	if err != nil {
 		return st, err
 	}
-	for _, p := range pools.Items {
+	for _, p := range items {
 		addrs, _, _ := unstructured.NestedStringSlice(p.Object, "spec", "addresses")
 		po := render.PoolObserved{Namespace: p.GetNamespace(), Name: p.GetName(), Addresses: addrs}
 		if ref, ok := owner.FromLabels(p.GetLabels()); ok {
@@ -60,9 +60,42 @@ func ReadMetalLB(ctx context.Context, r client.Reader, namespace string) (MetalL
 		}
 		st.Pools = append(st.Pools, po)
 	}
-	var err error
 	st.Verdict, st.Message, err = readVerdict(ctx, r, namespace)
 	return st, err
+}
+
+// poolsNear lists the IPAddressPools of namespace that may hold vip, through
+// PoolAddressIndex. A reader without that index (a client reading the API server) gets
+// every pool: the overlap check then walks them all, with the same outcome.
+func poolsNear(ctx context.Context, r client.Reader, namespace string, vip netip.Addr) ([]unstructured.Unstructured, error) {
+	list := func(opts ...client.ListOption) ([]unstructured.Unstructured, error) {
+		pools := &unstructured.UnstructuredList{}
+		pools.SetGroupVersionKind(render.GVKIPAddressPool.GroupVersion().WithKind("IPAddressPoolList"))
+		// Read only, never changed: the cache's own objects, not copies.
+		err := r.List(ctx, pools, append(opts, client.InNamespace(namespace), client.UnsafeDisableDeepCopy)...)
+		return pools.Items, err
+	}
+	if !vip.IsValid() {
+		return list()
+	}
+	var out []unstructured.Unstructured
+	seen := map[string]bool{}
+	for _, key := range []string{clusters.PoolAddressKey(vip), clusters.PoolWide} {
+		items, err := list(client.MatchingFields{clusters.PoolAddressIndex: key})
+		if err != nil {
+			if meta.IsNoMatchError(err) {
+				return nil, err
+			}
+			return list()
+		}
+		for _, p := range items {
+			if !seen[p.GetName()] {
+				seen[p.GetName()] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
 }
 
 // readVerdict reads MetalLB's verdict alone (see metallbVerdict); Unknown where MetalLB
@@ -142,11 +175,11 @@ func MetalLBVerdict(ctx context.Context, class *v1alpha1.AnycastClass, m *cluste
 // MetalLBOf reads the MetalLB pools and verdict of every selected member that can be
 // reached now. A member that cannot be read is left out: nothing is refused for what
 // could not be seen, and its own status says why it is unavailable.
-func (r *Reader) MetalLBOf(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress) map[string]MetalLB {
+func (r *Reader) MetalLBOf(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, vip netip.Addr) map[string]MetalLB {
 	out := map[string]MetalLB{}
 	for _, name := range render.SelectedClusters(class, ing) {
 		err := clusters.InMember(ctx, r.Members, class, name, func(ctx context.Context, m *clusters.Member) error {
-			st, err := ReadMetalLB(ctx, m.Reader, render.MetalLBNamespace(class))
+			st, err := ReadMetalLB(ctx, m.Reader, render.MetalLBNamespace(class), vip)
 			if err == nil {
 				out[name] = st
 			}
