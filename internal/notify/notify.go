@@ -11,6 +11,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -74,9 +76,23 @@ func (n *Notifier[T]) Notify(evs ...T) {
 // class). The forwarding goroutine starts with the controller that starts the source, and
 // stops with its context.
 func (n *Notifier[T]) Source(fan func(context.Context, T) []reconcile.Request) source.Source {
+	return n.SourceWithPriority(fan, nil)
+}
+
+// SourceWithPriority is Source where the requests of the events low says are refreshes
+// (every ingress of a class looked at again because a member's health changed) are queued
+// at low priority: a new or changed object, queued at the normal priority, goes first.
+// With 100 ingresses on a class, a member that stopped answering queued a refresh of each
+// ahead of a new ingress, which then waited behind them (issue 20's isolation figure).
+func (n *Notifier[T]) SourceWithPriority(fan func(context.Context, T) []reconcile.Request, low func(T) bool) source.Source {
 	return &starter[T]{n: n, Source: source.TypedChannel[T, reconcile.Request](n.out, handler.TypedFuncs[T, reconcile.Request]{
 		GenericFunc: func(ctx context.Context, e event.TypedGenericEvent[T], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			for _, r := range fan(ctx, e.Object) {
+			reqs := fan(ctx, e.Object)
+			if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok && low != nil && low(e.Object) {
+				pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(handler.LowPriority)}, reqs...)
+				return
+			}
+			for _, r := range reqs {
 				q.Add(r)
 			}
 		},
