@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/anycast-operator/anycast-operator/api/v1alpha1"
@@ -46,6 +48,22 @@ type Member struct {
 	// unchanged apply does not list them again (see apply.PruneMemory). It lives as long
 	// as the member's client and cache; nil lists every time.
 	Pruned *apply.PruneMemory
+	// Unreachable tells the registry that a request found the member's API server
+	// unreachable, so that it probes the member now instead of at its next tick (nil for
+	// the hub's own cluster).
+	Unreachable func()
+}
+
+// IsUnreachable reports whether err says that no connection to the API server could be
+// made (refused, no route, a dial that timed out), as opposed to an answer from it: the
+// member is down, which its status says (Unavailable) until the registry's probe sees it
+// back, and which a hot retry of the whole ingress would only burn CPU on.
+func IsUnreachable(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return utilnet.IsConnectionRefused(err)
 }
 
 // Applier returns an applier writing to the member.

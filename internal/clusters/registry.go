@@ -110,6 +110,8 @@ type conn struct {
 	pruned *apply.PruneMemory
 	// slices caches the member's EndpointSlices per namespace in use, for cl's lifetime.
 	slices *Slices
+	// kick asks the probe loop to probe now (a write found the API server unreachable).
+	kick chan struct{}
 	// metallbNamespaces are the MetalLB namespaces of the classes using the member: its
 	// cache watches MetalLB's objects there only, as the spoke role allows (MetalLB's
 	// objects, and the operator's rights on them, live in MetalLB's namespace).
@@ -126,7 +128,16 @@ func (c *conn) member(name string) *Member {
 	}
 	cl := c.cl.GetClient()
 	return &Member{Name: name, Client: cl, Reader: c.slices.Reader(cl), LiveReader: c.cl.GetAPIReader(), Indexed: c.indexed,
-		MetalLBNamespaces: append([]string(nil), c.metallbNamespaces...), Latency: c.health.Latency, Pruned: c.pruned}
+		MetalLBNamespaces: append([]string(nil), c.metallbNamespaces...), Latency: c.health.Latency, Pruned: c.pruned,
+		Unreachable: c.probeNow}
+}
+
+// probeNow has the member probed at once rather than at the next tick.
+func (c *conn) probeNow() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
 }
 
 func (c *conn) getHealth() Health {
@@ -370,7 +381,7 @@ func (r *Remote) start(ref string, cfg *rest.Config, metallbNamespace string) (*
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &conn{ref: ref, cfg: cfg, cancel: cancel, dc: dc, ctx: ctx, metallbNamespaces: []string{metallbNamespace}}
+	c := &conn{ref: ref, cfg: cfg, cancel: cancel, dc: dc, ctx: ctx, metallbNamespaces: []string{metallbNamespace}, kick: make(chan struct{}, 1)}
 	pctx, pcancel := context.WithTimeout(ctx, r.probeTimeout())
 	c.health = probe(pctx, dc)
 	pcancel()
@@ -472,10 +483,13 @@ func (r *Remote) probeLoop(ctx context.Context, c *conn) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		kicked := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-c.kick:
+			kicked = true
 		}
 		pctx, cancel := context.WithTimeout(ctx, r.probeTimeout())
 		h := probe(pctx, c.dc)
@@ -495,6 +509,11 @@ func (r *Remote) probeLoop(ctx context.Context, c *conn) {
 		}
 		c.mu.Unlock()
 		if !changed {
+			if kicked && h.OK {
+				// A write found the member unreachable, but it answers: the ingresses
+				// that reported it Unavailable are looked at again now, not in a minute.
+				r.notifyIngresses(classes)
+			}
 			continue
 		}
 		if h.OK {
@@ -512,6 +531,16 @@ func (r *Remote) probeLoop(ctx context.Context, c *conn) {
 		if h.OK && r.OnRecovered != nil {
 			r.OnRecovered(c.ref)
 		}
+	}
+}
+
+// notifyIngresses has every ingress of the classes looked at again (a refresh).
+func (r *Remote) notifyIngresses(classes map[string]bool) {
+	if r.Ingresses == nil {
+		return
+	}
+	for c := range classes {
+		r.Ingresses.Notify(notify.ClassIngresses(c))
 	}
 }
 

@@ -393,6 +393,14 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 		// The spoke's RBAC or an admission policy, not a passing failure: said in the
 		// status, looked at again in a few seconds (see Reconcile), no hot retry.
 		return status.Failed, fmt.Sprintf("the member refuses a write of the operator (%s); the spoke chart on %s grants what the hub writes there (certificate copies need the ingress namespace in spoke.certificateNamespaces)", err.Error(), co.Name), nil
+	case err != nil && clusters.IsUnreachable(err):
+		// Down, and not known yet (the registry probes every few seconds): the registry
+		// probes it now and tells every ingress of the class when it is back. Retrying
+		// this ingress at once would fail the same way, over and over.
+		if member.Unreachable != nil {
+			member.Unreachable()
+		}
+		return status.Unavailable, "the member's API server cannot be reached (" + err.Error() + "); it is programmed when it answers again", nil
 	case err != nil:
 		return status.Failed, err.Error(), fmt.Errorf("cluster %s: %w", co.Name, err)
 	case len(conflicts) > 0:

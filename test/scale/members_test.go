@@ -274,12 +274,16 @@ func startHub(tb testing.TB, n int, proxyLast bool) *hub {
 
 // memberFigures are what one programming of N members measured.
 type memberFigures struct {
-	members, ingresses       int
-	programmed               time.Duration
-	base, peakRSS, peakHeap  uint64
-	operatorCPU, apiCPU      time.Duration
-	requests, memberRequests int
-	byCluster                []apicount.Row
+	members, ingresses      int
+	programmed              time.Duration
+	base, peakRSS, peakHeap uint64
+	operatorCPU, apiCPU     time.Duration
+	// ingressCPU and ingressAPICPU are the CPU from the first create on: the ingresses'
+	// own cost, without the operator's start and the class's programming (a cost per
+	// member, not per ingress), which operatorCPU and apiCPU include.
+	ingressCPU, ingressAPICPU time.Duration
+	requests, memberRequests  int
+	byCluster                 []apicount.Row
 	// hubRequests are the hub's requests by verb and resource: the share every ingress
 	// costs whatever N is.
 	hubRequests []apicount.Row
@@ -296,6 +300,7 @@ func (h *hub) program(tb testing.TB, ingresses, namespaces int) *memberFigures {
 		mustCreate(tb, west.Client, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nsName(i)}})
 	}
 	h.counter.Reset()
+	cpu1, api1 := selfCPU(), childrenCPU()
 	start := time.Now()
 	createIngresses(tb, west.Client, params{ingresses: ingresses, namespaces: namespaces})
 	waitProgrammed(tb, west, ingresses, 30*time.Minute)
@@ -304,6 +309,8 @@ func (h *hub) program(tb testing.TB, ingresses, namespaces int) *memberFigures {
 	f.peakHeap = h.heap.Peak()
 	f.operatorCPU = selfCPU() - h.cpu0
 	_, f.apiCPU = cpuSince(h.api0)
+	f.ingressCPU = selfCPU() - cpu1
+	_, f.ingressAPICPU = cpuSince(api1)
 	f.requests = int(h.counter.Total())
 	f.memberRequests = h.counter.Count(func(r apicount.Request) bool { return r.Cluster != "hub" })
 	f.byCluster = h.counter.Breakdown(func(r apicount.Request) string { return r.Cluster })
@@ -343,6 +350,7 @@ func (f *memberFigures) log(tb testing.TB) {
 	row("Go heap in use, peak (MemStats, sampled 100 ms)", fmt.Sprintf("%.0f MiB", mib(f.peakHeap)))
 	row("CPU from operator start: operator / API servers+etcd", fmt.Sprintf("%s / %s", f.operatorCPU.Round(time.Millisecond), f.apiCPU.Round(time.Millisecond)))
 	row("CPU per ingress-member: operator / API servers", fmt.Sprintf("%.2f / %.2f ms", ms(f.operatorCPU)/f.ingressMembers(), ms(f.apiCPU)/f.ingressMembers()))
+	row("CPU from the first create: operator / API servers", fmt.Sprintf("%s / %s (%.2f / %.2f ms per ingress-member)", f.ingressCPU.Round(time.Millisecond), f.ingressAPICPU.Round(time.Millisecond), ms(f.ingressCPU)/f.ingressMembers(), ms(f.ingressAPICPU)/f.ingressMembers()))
 	row("API requests until Programmed", fmt.Sprintf("%d (%.2f per ingress-member)", f.requests, float64(f.requests)/f.ingressMembers()))
 	row("  to remote members", fmt.Sprintf("%d (%.2f per ingress and remote member)", f.memberRequests, float64(f.memberRequests)/float64(f.ingresses*(f.members-1))))
 	for _, r := range f.byCluster {
@@ -374,6 +382,7 @@ func (f *memberFigures) report(b *testing.B) {
 	b.ReportMetric(float64(f.requests)/f.ingressMembers(), "requests/ingress-member")
 	b.ReportMetric(ms(f.operatorCPU)/f.ingressMembers(), "ms-CPU/ingress-member")
 	b.ReportMetric(ms(f.apiCPU)/f.ingressMembers(), "ms-apiCPU/ingress-member")
+	b.ReportMetric(ms(f.ingressCPU)/f.ingressMembers(), "ms-ingressCPU/ingress-member")
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
