@@ -146,8 +146,8 @@ func (c *conn) getHealth() Health {
 	return c.health
 }
 
-// LocalEndpointSlices returns the hub's own cluster's EndpointSlice caches (nil: the
-// manager's cache holds them).
+// LocalEndpointSlices returns the hub's own cluster's EndpointSlice caches (nil when the
+// registry was built without: the manager's cache then serves them, under its options).
 func (r *Remote) LocalEndpointSlices() *Slices { return r.LocalSlices }
 
 // Get implements Registry.

@@ -169,7 +169,7 @@ func watchLocal(mgr ctrl.Manager, b *builder.Builder, watches []clusters.Watch, 
 }
 
 // localSlices returns the EndpointSlice caches of the hub's own cluster, when the
-// registry keeps them (nil: the manager's cache holds its EndpointSlices).
+// registry keeps them (the operator's always does; nil: the manager's cache serves them).
 func localSlices(members clusters.Registry) *clusters.Slices {
 	if l, ok := members.(interface{ LocalEndpointSlices() *clusters.Slices }); ok {
 		return l.LocalEndpointSlices()
