@@ -19,6 +19,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -120,13 +121,25 @@ func BenchmarkMemberIsolation(b *testing.B) {
 	h := startHub(b, 10, true)
 	f := h.program(b, 100, 10)
 	f.log(b)
+	// BENCH_PROFILE=DIR: the operator's CPU profile of each case, in DIR/healthy and
+	// DIR/stopped.
+	profile := func(c string) func() {
+		if dir := os.Getenv("BENCH_PROFILE"); dir != "" {
+			return startProfile(filepath.Join(dir, c), nil)
+		}
+		return func() {}
+	}
+	stop := profile("healthy")
 	healthy := h.isolationSamples(b, "healthy", h.names, samples)
+	stop()
 
 	stopped := h.envs[len(h.envs)-2]
 	if err := stopped.StopAPIServer(); err != nil {
 		b.Fatal(err)
 	}
+	stop = profile("stopped")
 	dead := h.isolationSamples(b, "stopped", without(h.names, stopped.Name), samples)
+	stop()
 	if err := stopped.StartAPIServer(); err != nil {
 		b.Fatal(err)
 	}
