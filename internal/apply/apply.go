@@ -286,20 +286,14 @@ func (a *Applier) PruneSelected(ctx context.Context, sel labels.Selector, kinds 
 }
 
 // prune lists by sel, and by the owner index when indexKey is set and the kind has it.
-// With memory, a kind that is not cached is not listed in a namespace where the last
-// successful prune kept the same objects (see PruneMemory).
-func (a *Applier) prune(ctx context.Context, sel labels.Selector, indexKey string, kinds []schema.GroupVersionKind, keep map[ID]bool, secretNamespace string, memory *PruneMemory) (int, error) {
+// A kind the plan says is unchanged is not listed; one it holds is remembered once pruned
+// (see PruneMemory; a nil plan lists every kind).
+func (a *Applier) prune(ctx context.Context, sel labels.Selector, indexKey string, kinds []schema.GroupVersionKind, keep map[ID]bool, secretNamespace string, plan prunePlan) (int, error) {
 	deleted := 0
 	for _, gvk := range kinds {
-		var remembered *pruneKey
-		var digest [32]byte
-		if uncached(gvk) && secretNamespace != "" && memory != nil {
-			k := pruneKey{selector: sel.String(), gvk: gvk, namespace: secretNamespace}
-			digest = keptDigest(keep, gvk, secretNamespace)
-			if memory.unchanged(k, digest) {
-				continue
-			}
-			remembered = &k
+		step, planned := plan[gvk]
+		if planned && step.unchanged {
+			continue
 		}
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
@@ -345,8 +339,8 @@ func (a *Applier) prune(ctx context.Context, sel labels.Selector, indexKey strin
 				deleted++
 			}
 		}
-		if remembered != nil {
-			memory.remember(*remembered, digest)
+		if planned {
+			a.Memory.remember(step.key, step.digest)
 		}
 	}
 	return deleted, nil
@@ -470,19 +464,8 @@ func (a *Applier) ApplyAllWithLeaves(ctx context.Context, ref owner.Ref, leaves,
 	for _, obj := range append(append([]*unstructured.Unstructured(nil), leaves...), objects...) {
 		keep[IDOf(obj)] = true
 	}
-	// What this call keeps differs from the last successful prune's: forget it before
-	// anything is written, so that if this call stops before its prune, the next one lists.
-	if a.Memory != nil && secretNamespace != "" {
-		for _, gvk := range kinds {
-			if !uncached(gvk) {
-				continue
-			}
-			k := pruneKey{selector: ref.Selector().String(), gvk: gvk, namespace: secretNamespace}
-			if !a.Memory.unchanged(k, keptDigest(keep, gvk, secretNamespace)) {
-				a.Memory.forget(k)
-			}
-		}
-	}
+	// Before anything is written (see PruneMemory.plan).
+	plan := a.Memory.plan(ref.Selector().String(), kinds, keep, secretNamespace)
 	var conflicts []string
 	var leafErrs []error
 	for _, obj := range leaves {
@@ -503,7 +486,7 @@ func (a *Applier) ApplyAllWithLeaves(ctx context.Context, ref owner.Ref, leaves,
 			return conflicts, errors.Join(append(leafErrs, err)...)
 		}
 	}
-	if _, err := a.prune(ctx, ref.Selector(), ref.IndexKey(), kinds, keep, secretNamespace, a.Memory); err != nil {
+	if _, err := a.prune(ctx, ref.Selector(), ref.IndexKey(), kinds, keep, secretNamespace, plan); err != nil {
 		return conflicts, errors.Join(append(leafErrs, err)...)
 	}
 	return conflicts, errors.Join(leafErrs...)

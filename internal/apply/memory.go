@@ -44,9 +44,6 @@ type pruneEntry struct {
 	at     time.Time
 }
 
-// NewPruneMemory returns an empty memory.
-func NewPruneMemory() *PruneMemory { return &PruneMemory{} }
-
 func (m *PruneMemory) now() time.Time {
 	if m.Now != nil {
 		return m.Now()
@@ -80,37 +77,47 @@ func keptDigest(keep map[ID]bool, gvk schema.GroupVersionKind, namespace string)
 	return d
 }
 
-// unchanged reports whether the last successful prune of k kept what d digests, recently
-// enough to be trusted.
-func (m *PruneMemory) unchanged(k pruneKey, d [sha256.Size]byte) bool {
-	if m == nil {
-		return false
+// prunePlan says, for each kind that is not cached, what the prune of this call keeps.
+type prunePlan map[schema.GroupVersionKind]pruneStep
+
+type pruneStep struct {
+	key    pruneKey
+	digest [sha256.Size]byte
+	// unchanged: the last successful prune kept the same, recently enough: no list.
+	unchanged bool
+}
+
+// plan is called before an ApplyAll writes anything. A kind whose kept set differs from
+// the last successful prune's is forgotten now, so that if the call stops before its
+// prune, the next call lists it. A nil memory, or no namespace to list in, plans nothing.
+func (m *PruneMemory) plan(selector string, kinds []schema.GroupVersionKind, keep map[ID]bool, namespace string) prunePlan {
+	if m == nil || namespace == "" {
+		return nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, ok := m.kept[k]
-	return ok && e.digest == d && m.now().Sub(e.at) < m.ttl()
+	out := prunePlan{}
+	for _, gvk := range kinds {
+		if !uncached(gvk) {
+			continue
+		}
+		step := pruneStep{key: pruneKey{selector: selector, gvk: gvk, namespace: namespace}, digest: keptDigest(keep, gvk, namespace)}
+		e, ok := m.kept[step.key]
+		step.unchanged = ok && e.digest == step.digest && m.now().Sub(e.at) < m.ttl()
+		if !step.unchanged {
+			delete(m.kept, step.key)
+		}
+		out[gvk] = step
+	}
+	return out
 }
 
 // remember records a successful prune of k that kept what d digests.
 func (m *PruneMemory) remember(k pruneKey, d [sha256.Size]byte) {
-	if m == nil {
-		return
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.kept == nil {
 		m.kept = map[pruneKey]pruneEntry{}
 	}
 	m.kept[k] = pruneEntry{digest: d, at: m.now()}
-}
-
-// forget drops what is remembered of k: its prune failed, or was not made.
-func (m *PruneMemory) forget(k pruneKey) {
-	if m == nil {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.kept, k)
 }

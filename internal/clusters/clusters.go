@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -124,7 +123,7 @@ func poolAddressKeys(o client.Object) []string {
 	var out []string
 	for _, e := range entries {
 		k := PoolWide
-		if a, ok := singleAddress(e); ok {
+		if a, ok := render.PoolEntryAddress(e); ok {
 			k = PoolAddressKey(a)
 		}
 		if !seen[k] {
@@ -133,22 +132,6 @@ func poolAddressKeys(o client.Object) []string {
 		}
 	}
 	return out
-}
-
-// singleAddress returns the one address an IPAddressPool entry holds, when it holds one:
-// a full-length prefix, or a range from an address to itself.
-func singleAddress(entry string) (netip.Addr, bool) {
-	entry = strings.TrimSpace(entry)
-	if first, last, ok := strings.Cut(entry, "-"); ok {
-		lo, err1 := netip.ParseAddr(strings.TrimSpace(first))
-		hi, err2 := netip.ParseAddr(strings.TrimSpace(last))
-		return lo, err1 == nil && err2 == nil && lo == hi
-	}
-	p, err := netip.ParsePrefix(entry)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return p.Addr(), p.Bits() == p.Addr().BitLen()
 }
 
 // LiveApplier reads everything from the API server, not the cache: deletion must not miss

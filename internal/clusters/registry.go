@@ -430,7 +430,7 @@ func (r *Remote) buildCluster(ctx context.Context, c *conn) error {
 		Needed: r.SliceNamespaces, Log: r.Log.WithValues("member", c.ref)}
 	slices.begin(cctx)
 	c.cl, c.clCtx, c.clCancel, c.identity, c.indexed = cl, cctx, ccancel, id, indexed
-	c.pruned, c.slices = apply.NewPruneMemory(), slices
+	c.pruned, c.slices = &apply.PruneMemory{}, slices
 	c.mu.Unlock()
 	go func() { _ = slices.Start(cctx) }()
 	go func() {
@@ -503,10 +503,11 @@ func (r *Remote) probeLoop(ctx context.Context, c *conn) {
 		// The latency is news every time: the ingress reconciler does not wait for a
 		// member that answers slowly (see controller.memberWork).
 		c.health.Latency = h.Latency
-		classes := map[string]bool{}
+		users := map[string]bool{}
 		for _, cls := range c.users {
-			classes[cls] = true
+			users[cls] = true
 		}
+		classes := sortedNames(users)
 		c.mu.Unlock()
 		if !changed {
 			if kicked && h.OK {
@@ -535,29 +536,33 @@ func (r *Remote) probeLoop(ctx context.Context, c *conn) {
 }
 
 // notifyIngresses has every ingress of the classes looked at again (a refresh).
-func (r *Remote) notifyIngresses(classes map[string]bool) {
+func (r *Remote) notifyIngresses(classes []string) {
 	if r.Ingresses == nil {
 		return
 	}
-	for c := range classes {
+	for _, c := range classes {
 		r.Ingresses.Notify(notify.ClassIngresses(c))
 	}
 }
 
-func (r *Remote) notifyClasses(classes map[string]bool) {
-	names := make([]string, 0, len(classes))
-	for c := range classes {
-		names = append(names, c)
-	}
-	sort.Strings(names)
-	for _, c := range names {
-		if r.Classes != nil {
+// notifyClasses tells the class and ingress controllers that the classes' member changed.
+func (r *Remote) notifyClasses(classes []string) {
+	if r.Classes != nil {
+		for _, c := range classes {
 			r.Classes.Notify(notify.ClassEvent(c))
 		}
-		if r.Ingresses != nil {
-			r.Ingresses.Notify(notify.ClassIngresses(c))
-		}
 	}
+	r.notifyIngresses(classes)
+}
+
+// sortedNames lists a set's names in order.
+func sortedNames(set map[string]bool) []string {
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // MemberCacheOptions caches what the operator wrote on a member, and what its health gate

@@ -33,7 +33,7 @@ const ReasonMetalLBConfigRejected = "MetalLBConfigRejected"
 // MetalLB is what a member's MetalLB holds and says.
 type MetalLB struct {
 	// Pools are the IPAddressPools of the MetalLB namespace, ours or not, that may hold the
-	// VIP (every one when no VIP was given).
+	// VIP.
 	Pools []render.PoolObserved
 	// Verdict is MetalLB's own: Valid, Invalid, or Unknown when it publishes none (MetalLB
 	// before v0.15.3, or not started yet).
@@ -65,30 +65,18 @@ func ReadMetalLB(ctx context.Context, r client.Reader, namespace string, vip net
 }
 
 // poolsNear lists the IPAddressPools of namespace that may hold vip, through
-// PoolAddressIndex. A reader without that index (a client reading the API server) gets
-// every pool: the overlap check then walks them all, with the same outcome.
+// PoolAddressIndex (every cache of the operator has it: see clusters.IndexOwners).
 func poolsNear(ctx context.Context, r client.Reader, namespace string, vip netip.Addr) ([]unstructured.Unstructured, error) {
-	list := func(opts ...client.ListOption) ([]unstructured.Unstructured, error) {
-		pools := &unstructured.UnstructuredList{}
-		pools.SetGroupVersionKind(render.GVKIPAddressPool.GroupVersion().WithKind("IPAddressPoolList"))
-		// Read only, never changed: the cache's own objects, not copies.
-		err := r.List(ctx, pools, append(opts, client.InNamespace(namespace), client.UnsafeDisableDeepCopy)...)
-		return pools.Items, err
-	}
-	if !vip.IsValid() {
-		return list()
-	}
 	var out []unstructured.Unstructured
 	seen := map[string]bool{}
 	for _, key := range []string{clusters.PoolAddressKey(vip), clusters.PoolWide} {
-		items, err := list(client.MatchingFields{clusters.PoolAddressIndex: key})
-		if err != nil {
-			if meta.IsNoMatchError(err) {
-				return nil, err
-			}
-			return list()
+		pools := &unstructured.UnstructuredList{}
+		pools.SetGroupVersionKind(render.GVKIPAddressPool.GroupVersion().WithKind("IPAddressPoolList"))
+		// Read only, never changed: the cache's own objects, not copies.
+		if err := r.List(ctx, pools, client.InNamespace(namespace), client.MatchingFields{clusters.PoolAddressIndex: key}, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, err
 		}
-		for _, p := range items {
+		for _, p := range pools.Items {
 			if !seen[p.GetName()] {
 				seen[p.GetName()] = true
 				out = append(out, p)

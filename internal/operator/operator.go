@@ -165,7 +165,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	if err := mgr.Add(slices); err != nil {
 		return nil, err
 	}
-	local := &clusters.Member{Client: mgr.GetClient(), Reader: slices.Reader(mgr.GetClient()), LiveReader: mgr.GetAPIReader(), Indexed: indexed, Pruned: apply.NewPruneMemory()}
+	local := &clusters.Member{Client: mgr.GetClient(), Reader: slices.Reader(mgr.GetClient()), LiveReader: mgr.GetAPIReader(), Indexed: indexed, Pruned: &apply.PruneMemory{}}
 	classEvents, ingressEvents := notify.New[notify.ClassEvent](), notify.New[notify.IngressEvent]()
 	registry := &clusters.Remote{
 		// Kubeconfig Secrets live in the operator's namespace, which the cache watches:

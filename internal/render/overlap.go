@@ -47,18 +47,44 @@ func overlapRefusals(c *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, mem
 // "first-last" range as MetalLB accepts them, holds addr. An entry that does not parse
 // holds nothing (MetalLB would reject it on its own).
 func PoolRangeContains(entry string, addr netip.Addr) bool {
+	e, ok := parsePoolEntry(entry)
+	if !ok {
+		return false
+	}
+	if e.isRange {
+		return e.lo.Is4() == addr.Is4() && e.lo.Compare(addr) <= 0 && addr.Compare(e.hi) <= 0
+	}
+	return e.prefix.Masked().Contains(addr)
+}
+
+// PoolEntryAddress returns the one address an IPAddressPool entry holds, when it holds
+// exactly one: a full-length prefix, or a range from an address to itself.
+func PoolEntryAddress(entry string) (netip.Addr, bool) {
+	e, ok := parsePoolEntry(entry)
+	switch {
+	case !ok:
+		return netip.Addr{}, false
+	case e.isRange:
+		return e.lo, e.lo == e.hi
+	default:
+		return e.prefix.Addr(), e.prefix.Bits() == e.prefix.Addr().BitLen()
+	}
+}
+
+// poolEntry is one address entry of an IPAddressPool: a prefix, or a range lo-hi.
+type poolEntry struct {
+	prefix  netip.Prefix
+	lo, hi  netip.Addr
+	isRange bool
+}
+
+func parsePoolEntry(entry string) (poolEntry, bool) {
 	entry = strings.TrimSpace(entry)
 	if first, last, ok := strings.Cut(entry, "-"); ok {
 		lo, err1 := netip.ParseAddr(strings.TrimSpace(first))
 		hi, err2 := netip.ParseAddr(strings.TrimSpace(last))
-		if err1 != nil || err2 != nil || lo.Is4() != addr.Is4() {
-			return false
-		}
-		return lo.Compare(addr) <= 0 && addr.Compare(hi) <= 0
+		return poolEntry{lo: lo, hi: hi, isRange: true}, err1 == nil && err2 == nil
 	}
 	p, err := netip.ParsePrefix(entry)
-	if err != nil {
-		return false
-	}
-	return p.Masked().Contains(addr)
+	return poolEntry{prefix: p}, err == nil
 }
