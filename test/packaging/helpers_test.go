@@ -226,6 +226,77 @@ func applyObjectsOrdered(t testing.TB, objs []*unstructured.Unstructured, reorde
 	if len(crds) > 0 {
 		waitEstablished(t, crds)
 	}
+	waitAuthorizerSees(t, objs)
+}
+
+// waitAuthorizerSees waits until the API server's RBAC authorizer answers with the bindings
+// just applied. It reads Roles and bindings from informers, so a SubjectAccessReview made
+// right after the apply may be answered from before it (a CI run denied a verb the new
+// Role grants). For each binding whose role is among objs, one access the role grants is
+// asked for every ServiceAccount subject until it is allowed.
+func waitAuthorizerSees(t testing.TB, objs []*unstructured.Unstructured) {
+	t.Helper()
+	roles := map[string]*unstructured.Unstructured{}
+	for _, o := range objs {
+		if o.GetKind() == "Role" || o.GetKind() == "ClusterRole" {
+			roles[o.GetKind()+"/"+o.GetNamespace()+"/"+o.GetName()] = o
+		}
+	}
+	for _, b := range objs {
+		if b.GetKind() != "RoleBinding" && b.GetKind() != "ClusterRoleBinding" {
+			continue
+		}
+		kind, _, _ := unstructured.NestedString(b.Object, "roleRef", "kind")
+		name, _, _ := unstructured.NestedString(b.Object, "roleRef", "name")
+		roleNS := ""
+		if kind == "Role" {
+			roleNS = b.GetNamespace()
+		}
+		role, ok := roles[kind+"/"+roleNS+"/"+name]
+		if !ok {
+			continue
+		}
+		a, ok := grantedAccess(role, b.GetNamespace())
+		if !ok {
+			continue
+		}
+		subjects, _, _ := unstructured.NestedSlice(b.Object, "subjects")
+		for _, s := range subjects {
+			m, _ := s.(map[string]any)
+			if m["kind"] != "ServiceAccount" {
+				continue
+			}
+			ns, _ := m["namespace"].(string)
+			sa, _ := m["name"].(string)
+			who := serviceAccount(ns, sa)
+			err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+				return allowed(t, who, a), nil
+			})
+			if err != nil {
+				t.Fatalf("the authorizer never granted %s to %s through %s %s/%s", a, who.User, b.GetKind(), b.GetNamespace(), b.GetName())
+			}
+		}
+	}
+}
+
+// grantedAccess is one access the role's first plain rule grants (no wildcard, no
+// resource names), in the binding's namespace.
+func grantedAccess(role *unstructured.Unstructured, namespace string) (access, bool) {
+	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+	for _, r := range rules {
+		m, _ := r.(map[string]any)
+		groups, _, _ := unstructured.NestedStringSlice(m, "apiGroups")
+		resources, _, _ := unstructured.NestedStringSlice(m, "resources")
+		verbs, _, _ := unstructured.NestedStringSlice(m, "verbs")
+		names, _, _ := unstructured.NestedStringSlice(m, "resourceNames")
+		if len(groups) == 0 || len(resources) == 0 || len(verbs) == 0 || len(names) > 0 ||
+			groups[0] == "*" || resources[0] == "*" || verbs[0] == "*" {
+			continue
+		}
+		res, sub, _ := strings.Cut(resources[0], "/")
+		return access{Verb: verbs[0], Group: groups[0], Resource: res, Subresource: sub, Namespace: namespace}, true
+	}
+	return access{}, false
 }
 
 func waitEstablished(t testing.TB, names []string) {
