@@ -100,5 +100,11 @@ func start(m *testing.M) (int, error) {
 	if cs, err = kubernetes.NewForConfig(cfg); err != nil {
 		return 0, err
 	}
+	// The operator binary some tests build is removed with the run (30 MiB each).
+	defer func() {
+		if binPath != "" {
+			_ = os.RemoveAll(filepath.Dir(binPath))
+		}
+	}()
 	return m.Run(), nil
 }

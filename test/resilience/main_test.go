@@ -42,6 +42,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = west.Stop() }()
+	// The operator binary the tests build is removed with the run (30 MiB each).
+	defer func() {
+		if binaryPath != "" {
+			_ = os.RemoveAll(filepath.Dir(binaryPath))
+		}
+	}()
 	if east, err = testenv.Start("east"); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: envtest:", err)
 		return 1
