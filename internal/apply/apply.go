@@ -88,6 +88,11 @@ type Applier struct {
 	// the same ones as its last successful prune did (see PruneMemory). It must belong
 	// to this cluster and live no longer than the connection to it.
 	Memory *PruneMemory
+	// Settled, when set, lets ApplyAll skip an owner whose objects it found as desired
+	// last time, when nothing of them changed since (see Settled). It must belong to this
+	// cluster, be told of every change of the operator's objects there, and live no
+	// longer than the connection to it.
+	Settled *Settled
 }
 
 // Result says what Apply did.
@@ -276,12 +281,14 @@ func IDOf(u *unstructured.Unstructured) ID {
 // ConfigMaps (MetalLB's bgpextras) are only looked for in secretNamespace: the operator
 // may not list them anywhere else.
 func (a *Applier) Prune(ctx context.Context, ref owner.Ref, kinds []schema.GroupVersionKind, keep map[ID]bool, secretNamespace string) (int, error) {
+	a.Settled.forget(ref.IndexKey())
 	return a.prune(ctx, ref.Selector(), ref.IndexKey(), kinds, keep, secretNamespace, nil)
 }
 
 // PruneSelected is Prune for every object the selector matches, whatever its owner: it
 // removes all of a class from a member that left the class.
 func (a *Applier) PruneSelected(ctx context.Context, sel labels.Selector, kinds []schema.GroupVersionKind, keep map[ID]bool, secretNamespace string) (int, error) {
+	a.Settled.forgetAll()
 	return a.prune(ctx, sel, "", kinds, keep, secretNamespace, nil)
 }
 
@@ -459,14 +466,18 @@ func (a *Applier) ApplyAll(ctx context.Context, ref owner.Ref, objects []*unstru
 // the prune: a refused certificate copy must not keep the member's BGPAdvertisement from
 // being withdrawn, which is its removal. The leaves' errors are returned, joined with the
 // others'; a leaf that failed is kept, never pruned.
-func (a *Applier) ApplyAllWithLeaves(ctx context.Context, ref owner.Ref, leaves, objects []*unstructured.Unstructured, kinds []schema.GroupVersionKind, secretNamespace string) ([]string, error) {
+func (a *Applier) ApplyAllWithLeaves(ctx context.Context, ref owner.Ref, leaves, objects []*unstructured.Unstructured, kinds []schema.GroupVersionKind, secretNamespace string) (conflicts []string, err error) {
+	holds, st := a.Settled.begin(ref, leaves, objects, kinds, secretNamespace, a.Memory != nil)
+	if holds {
+		return nil, nil // as desired when last applied, and unchanged since
+	}
+	defer func() { a.Settled.end(st, err == nil && len(conflicts) == 0) }()
 	keep := map[ID]bool{}
 	for _, obj := range append(append([]*unstructured.Unstructured(nil), leaves...), objects...) {
 		keep[IDOf(obj)] = true
 	}
 	// Before anything is written (see PruneMemory.plan).
 	plan := a.Memory.plan(ref.Selector().String(), kinds, keep, secretNamespace)
-	var conflicts []string
 	var leafErrs []error
 	for _, obj := range leaves {
 		if _, err := a.Apply(ctx, obj); err != nil {

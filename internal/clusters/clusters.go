@@ -47,6 +47,9 @@ type Member struct {
 	// unchanged apply does not list them again (see apply.PruneMemory). It lives as long
 	// as the member's client and cache; nil lists every time.
 	Pruned *apply.PruneMemory
+	// Settled remembers the owners whose objects on this member were found as desired
+	// (see apply.Settled); nil looks at them every time (the hub's own cluster).
+	Settled *apply.Settled
 	// Unreachable tells the registry that a request found the member's API server
 	// unreachable, so that it probes the member now instead of at its next tick (nil for
 	// the hub's own cluster).
@@ -67,7 +70,7 @@ func IsUnreachable(err error) bool {
 
 // Applier returns an applier writing to the member.
 func (m *Member) Applier() *apply.Applier {
-	return &apply.Applier{Client: m.Client, Reader: m.Reader, LiveReader: m.LiveReader, Indexed: m.Indexed, MetalLBNamespaces: m.MetalLBNamespaces, Memory: m.Pruned}
+	return &apply.Applier{Client: m.Client, Reader: m.Reader, LiveReader: m.LiveReader, Indexed: m.Indexed, MetalLBNamespaces: m.MetalLBNamespaces, Memory: m.Pruned, Settled: m.Settled}
 }
 
 // IndexOwners adds the owner index to a cache for every rendered kind the cluster serves
@@ -138,7 +141,8 @@ func poolAddressKeys(o client.Object) []string {
 // an object a cache has not seen yet (a member just back from an outage, say), since
 // after it no owner is left to remove it.
 func (m *Member) LiveApplier() *apply.Applier {
-	return &apply.Applier{Client: m.Client, Reader: m.LiveReader, LiveReader: m.LiveReader, MetalLBNamespaces: m.MetalLBNamespaces}
+	// Its prunes unsettle the owners they clean (see apply.Settled).
+	return &apply.Applier{Client: m.Client, Reader: m.LiveReader, LiveReader: m.LiveReader, MetalLBNamespaces: m.MetalLBNamespaces, Settled: m.Settled}
 }
 
 // UnavailableError says why a member cannot be used right now.

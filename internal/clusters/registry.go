@@ -108,6 +108,9 @@ type conn struct {
 	indexed map[schema.GroupVersionKind]bool
 	// pruned is the prune memory of cl's lifetime: a rebuilt client starts listing again.
 	pruned *apply.PruneMemory
+	// settled remembers the owners found as desired, for cl's lifetime; cl's member
+	// watches tell it of every change (see apply.Settled).
+	settled *apply.Settled
 	// slices caches the member's EndpointSlices per namespace in use, for cl's lifetime.
 	slices *Slices
 	// kick asks the probe loop to probe now (a write found the API server unreachable).
@@ -128,7 +131,7 @@ func (c *conn) member(name string) *Member {
 	}
 	cl := c.cl.GetClient()
 	return &Member{Name: name, Client: cl, Reader: c.slices.Reader(cl), LiveReader: c.cl.GetAPIReader(), Indexed: c.indexed,
-		MetalLBNamespaces: append([]string(nil), c.metallbNamespaces...), Latency: c.health.Latency, Pruned: c.pruned,
+		MetalLBNamespaces: append([]string(nil), c.metallbNamespaces...), Latency: c.health.Latency, Pruned: c.pruned, Settled: c.settled,
 		Unreachable: c.probeNow}
 }
 
@@ -430,7 +433,7 @@ func (r *Remote) buildCluster(ctx context.Context, c *conn) error {
 		Needed: r.SliceNamespaces, Log: r.Log.WithValues("member", c.ref)}
 	slices.begin(cctx)
 	c.cl, c.clCtx, c.clCancel, c.identity, c.indexed = cl, cctx, ccancel, id, indexed
-	c.pruned, c.slices = &apply.PruneMemory{}, slices
+	c.pruned, c.settled, c.slices = &apply.PruneMemory{}, &apply.Settled{}, slices
 	c.mu.Unlock()
 	go func() { _ = slices.Start(cctx) }()
 	go func() {

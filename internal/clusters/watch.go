@@ -13,6 +13,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/anycast-operator/anycast-operator/internal/apply"
 )
 
 // Watch is one kind a controller watches on every member, the hub's own cluster
@@ -56,6 +58,9 @@ type memberWatch struct {
 	alive context.Context
 	src   Source
 	w     Watch
+	// settled is told of every event, whatever the predicates say, before any request
+	// is queued for it (see apply.Settled).
+	settled *apply.Settled
 }
 
 func (s *memberWatch) String() string {
@@ -83,15 +88,23 @@ func (s *memberWatch) Start(ctx context.Context, q workqueue.TypedRateLimitingIn
 				q.Add(r)
 			}
 		}
+		changed := func(obj client.Object) { s.settled.Changed(obj.GetLabels()) }
 		reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 			AddFunc: func(o interface{}) {
-				if obj, ok := objectOf(o); ok && allow(s.w.Predicates, func(p predicate.Predicate) bool { return p.Create(event.CreateEvent{Object: obj}) }) {
+				obj, ok := objectOf(o)
+				if ok {
+					changed(obj)
+				}
+				if ok && allow(s.w.Predicates, func(p predicate.Predicate) bool { return p.Create(event.CreateEvent{Object: obj}) }) {
 					add(obj)
 				}
 			},
 			UpdateFunc: func(old, o interface{}) {
 				oldObj, ok1 := objectOf(old)
 				obj, ok2 := objectOf(o)
+				if ok2 {
+					changed(obj)
+				}
 				if ok1 && ok2 && allow(s.w.Predicates, func(p predicate.Predicate) bool {
 					return p.Update(event.UpdateEvent{ObjectOld: oldObj, ObjectNew: obj})
 				}) {
@@ -99,7 +112,11 @@ func (s *memberWatch) Start(ctx context.Context, q workqueue.TypedRateLimitingIn
 				}
 			},
 			DeleteFunc: func(o interface{}) {
-				if obj, ok := objectOf(o); ok && allow(s.w.Predicates, func(p predicate.Predicate) bool { return p.Delete(event.DeleteEvent{Object: obj}) }) {
+				obj, ok := objectOf(o)
+				if ok {
+					changed(obj)
+				}
+				if ok && allow(s.w.Predicates, func(p predicate.Predicate) bool { return p.Delete(event.DeleteEvent{Object: obj}) }) {
 					add(obj)
 				}
 			},
@@ -107,6 +124,8 @@ func (s *memberWatch) Start(ctx context.Context, q workqueue.TypedRateLimitingIn
 		if err != nil {
 			return
 		}
+		// Every change of the kind reaches changed from now on.
+		s.settled.Observe(s.w.Object.GetObjectKind().GroupVersionKind())
 		<-wctx.Done()
 		_ = inf.RemoveEventHandler(reg)
 	}()
@@ -165,11 +184,11 @@ func IsEndpointSliceWatch(w Watch) bool {
 func (r *Remote) engage(c *conn, ca cache.Cache, reader client.Reader, alive context.Context, engs []engagement) {
 	src := Source{Reader: reader, Classes: func(context.Context) []string { return c.classes() }}
 	c.mu.Lock()
-	slices := c.slices
+	slices, settled := c.slices, c.settled
 	c.mu.Unlock()
 	for _, e := range engs {
 		for _, w := range e.watches {
-			var s source.TypedSource[reconcile.Request] = &memberWatch{cache: ca, alive: alive, src: src, w: w}
+			var s source.TypedSource[reconcile.Request] = &memberWatch{cache: ca, alive: alive, src: src, w: w, settled: settled}
 			if IsEndpointSliceWatch(w) {
 				s = slices.Source(w, src)
 			}

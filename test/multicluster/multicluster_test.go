@@ -318,3 +318,65 @@ func str(u *unstructured.Unstructured, path ...string) string {
 	s, _, _ := unstructured.NestedString(u.Object, path...)
 	return s
 }
+
+// TestDriftOnAMemberIsRepaired: an object of an ingress on a remote member, edited or
+// deleted by someone else, is put back, also after reconciles that found everything as
+// desired (the member remembers such an owner as settled and skips its apply while
+// nothing of it changes: the change must end that).
+func TestDriftOnAMemberIsRepaired(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t, "drift")
+	create(t, west.Client, class("drift", member("west", 65001, v1alpha1.InterconnectHub), member("east", 65002, v1alpha1.InterconnectSpoke)))
+	create(t, west.Client, ingress(ns, "hello", "drift", "192.168.155.157"))
+	waitIngress(t, ns, "hello", "Programmed", condition(v1alpha1.ConditionProgrammed, metav1.ConditionTrue, ""))
+	pool := render.PoolName(ns, "hello")
+
+	// Reconciles that change nothing: a pool of someone else's on east has every ingress
+	// of its classes looked at again.
+	settle := func(name, cidr string) {
+		t.Helper()
+		theirs := &unstructured.Unstructured{}
+		theirs.SetGroupVersionKind(render.GVKIPAddressPool)
+		theirs.SetNamespace(mlbNS)
+		theirs.SetName(name)
+		_ = unstructured.SetNestedStringSlice(theirs.Object, []string{cidr}, "spec", "addresses")
+		create(t, east.Client, theirs)
+		time.Sleep(3 * time.Second)
+		if err := east.Client.Delete(ctx, theirs); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second)
+	}
+	settle("drift-theirs-1", "172.31.250.0/30")
+
+	// autoAssign: a field the operator sets that changes nothing it observes, so only
+	// the edit itself can bring the repair.
+	edited := testenv.Get(t, east.Client, render.GVKIPAddressPool, mlbNS, pool)
+	_ = unstructured.SetNestedField(edited.Object, true, "spec", "autoAssign")
+	if err := east.Client.Update(ctx, edited); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "east's edited pool repaired", converge, func() error {
+		auto, _, _ := unstructured.NestedBool(testenv.Get(t, east.Client, render.GVKIPAddressPool, mlbNS, pool).Object, "spec", "autoAssign")
+		if auto {
+			return fmt.Errorf("spec.autoAssign is still true")
+		}
+		return nil
+	})
+
+	settle("drift-theirs-2", "172.31.250.4/30")
+	adv := testenv.Get(t, east.Client, render.GVKBGPAdvertisement, mlbNS, pool)
+	if adv == nil {
+		t.Fatalf("east has no BGPAdvertisement %s: %s", pool, describeMembers(waitIngress(t, ns, "hello", "read", func(*v1alpha1.AnycastIngress) error { return nil })))
+	}
+	if err := east.Client.Delete(ctx, adv); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "east's deleted advertisement recreated", converge, func() error {
+		got := testenv.Get(t, east.Client, render.GVKBGPAdvertisement, mlbNS, pool)
+		if got == nil || got.GetUID() == adv.GetUID() {
+			return fmt.Errorf("not recreated yet")
+		}
+		return nil
+	})
+}
