@@ -166,7 +166,14 @@ func (a *Applier) Apply(ctx context.Context, desired *unstructured.Unstructured)
 
 // create creates obj, and its namespace first when a member does not have it yet.
 func (a *Applier) create(ctx context.Context, obj *unstructured.Unstructured) error {
-	once := func() error { return a.Client.Create(ctx, obj.DeepCopy(), client.FieldOwner(owner.ManagedByValue)) }
+	once := func() error {
+		created := obj.DeepCopy()
+		err := a.Client.Create(ctx, created, client.FieldOwner(owner.ManagedByValue))
+		if err == nil {
+			a.Settled.wrote(created)
+		}
+		return err
+	}
 	err := once()
 	if isNamespaceMissing(err) {
 		// Namespace sameness: the ingress namespace means the same on every member, and a
@@ -209,11 +216,20 @@ func (a *Applier) adoptOnce(ctx context.Context, live *unstructured.Unstructured
 	if err != nil || patch == nil {
 		return err
 	}
-	return a.Client.Patch(ctx, live.DeepCopy(), client.RawPatch(types.JSONPatchType, patch))
+	patched := live.DeepCopy()
+	if err := a.Client.Patch(ctx, patched, client.RawPatch(types.JSONPatchType, patch)); err != nil {
+		return err
+	}
+	a.Settled.wrote(patched)
+	return nil
 }
 
 func (a *Applier) patch(ctx context.Context, obj *unstructured.Unstructured) error {
-	return a.Client.Patch(ctx, obj, client.Apply, client.FieldOwner(owner.ManagedByValue), client.ForceOwnership)
+	if err := a.Client.Patch(ctx, obj, client.Apply, client.FieldOwner(owner.ManagedByValue), client.ForceOwnership); err != nil {
+		return err
+	}
+	a.Settled.wrote(obj)
+	return nil
 }
 
 func (a *Applier) createNamespace(ctx context.Context, name string) error {

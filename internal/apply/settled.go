@@ -2,6 +2,7 @@ package apply
 
 import (
 	"crypto/sha256"
+	"maps"
 	"encoding/json"
 	"sort"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/anycast-operator/anycast-operator/internal/owner"
 )
@@ -39,16 +41,22 @@ type Settled struct {
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 
-	mu sync.Mutex
-	// seq counts the changes seen; changedAt holds, per owner, the seq of its last one,
-	// so that an ApplyAll during which its owner's objects changed does not settle.
-	seq       uint64
-	changedAt map[string]uint64
-	allAt     uint64
-	// running counts the calls between begin and end: the marks matter only to them.
-	running  int
+	mu       sync.Mutex
 	entries  map[string]settledEntry
 	observed map[schema.GroupVersionKind]bool
+	// unserved are kinds the member does not serve: nothing of them exists to prune.
+	unserved map[schema.GroupVersionKind]bool
+	// running counts, per owner, the calls between begin and end. What happens to an
+	// owner's objects while one runs decides whether it may settle: dirty says a change
+	// was seen; unexplained holds the events seen that may yet turn out to be the call's
+	// own writes (an event can arrive before its write's answer).
+	running     map[string]int
+	dirty       map[string]bool
+	unexplained map[string]map[string]string
+	// written holds the version each write of the applier returned, until its event.
+	written map[string]string
+	// epoch moves on with every forgetAll: a call begun before one does not settle.
+	epoch uint64
 }
 
 type settledEntry struct {
@@ -60,7 +68,7 @@ type settledEntry struct {
 type settling struct {
 	key    string
 	digest [sha256.Size]byte
-	since  uint64
+	epoch  uint64
 }
 
 func (s *Settled) now() time.Time {
@@ -91,21 +99,118 @@ func (s *Settled) Observe(gvk schema.GroupVersionKind) {
 	s.observed[gvk] = true
 }
 
-// Changed is called for every event on an object of the member (an add, an update, a
-// delete, whoever made it): when the object is the operator's, its owner is no longer
-// settled.
-func (s *Settled) Changed(labels map[string]string) {
+// Unserved says the member does not serve gvk: a call may prune it and still settle,
+// since nothing of it can exist there. An object of it still keeps a call from settling
+// (its apply fails anyway).
+func (s *Settled) Unserved(gvk schema.GroupVersionKind) {
 	if s == nil {
 		return
 	}
-	ref, ok := owner.FromLabels(labels)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unserved == nil {
+		s.unserved = map[schema.GroupVersionKind]bool{}
+	}
+	s.unserved[gvk] = true
+}
+
+// Changed is called for every add and update (with its old version) of an object on the
+// member, whoever made it, before a reconcile is queued for it (Deleted for a delete). When
+// the object is the operator's, its owner is no longer settled, unless the event is the
+// applier's own write coming back (the version that write returned; see wrote) or an
+// update of the status alone (the generation, labels and annotations unchanged: the
+// desired fields are the spec's and those).
+func (s *Settled) Changed(old, obj client.Object) {
+	if s == nil {
+		return
+	}
+	ref, ok := owner.FromLabels(obj.GetLabels())
+	if !ok || (old != nil && statusOnly(old, obj)) {
+		return
+	}
+	s.changed(ref.IndexKey(), writeKey(obj), obj.GetResourceVersion(), false)
+}
+
+// Deleted is Changed for a deletion, which is never taken for an own write: whoever
+// deleted the object, an owner that still desires it must have it back.
+func (s *Settled) Deleted(obj client.Object) {
+	if s == nil {
+		return
+	}
+	if ref, ok := owner.FromLabels(obj.GetLabels()); ok {
+		s.changed(ref.IndexKey(), writeKey(obj), obj.GetResourceVersion(), true)
+	}
+}
+
+func (s *Settled) changed(key, k, rv string, deleted bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Kept, not consumed: every watch of the kind (each controller has its own) brings
+	// the same event.
+	if s.written[k] == rv && rv != "" && !deleted {
+		return
+	}
+	if deleted {
+		delete(s.written, k)
+		rv = "deleted"
+	}
+	if s.running[key] > 0 {
+		if s.unexplained == nil {
+			s.unexplained = map[string]map[string]string{}
+		}
+		if s.unexplained[key] == nil {
+			s.unexplained[key] = map[string]string{}
+		}
+		s.unexplained[key][k] = rv
+		return
+	}
+	delete(s.entries, key)
+}
+
+// statusOnly reports whether an update changed neither the spec (the generation of a
+// kind that counts it) nor the labels, annotations or deletion of the object.
+func statusOnly(old, obj client.Object) bool {
+	return old.GetGeneration() > 0 && old.GetGeneration() == obj.GetGeneration() &&
+		(old.GetDeletionTimestamp() == nil) == (obj.GetDeletionTimestamp() == nil) &&
+		maps.Equal(old.GetLabels(), obj.GetLabels()) && maps.Equal(old.GetAnnotations(), obj.GetAnnotations())
+}
+
+// wrote records the version of an object a write of the applier returned (its last
+// write of that object is kept until the next one or the object's deletion): its event is
+// the applier's own doing, not news. Without it, every ingress written once would be
+// unsettled by its own creation, and settle only on a later reconcile that changes
+// nothing; a member's health changing has them all reconciled for the first time since.
+func (s *Settled) wrote(obj client.Object) {
+	if s == nil || obj.GetResourceVersion() == "" {
+		return
+	}
+	ref, ok := owner.FromLabels(obj.GetLabels())
 	if !ok {
 		return
 	}
-	s.forget(ref.IndexKey())
+	key, k, rv := ref.IndexKey(), writeKey(obj), obj.GetResourceVersion()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m := s.unexplained[key]; m != nil && m[k] == rv {
+		delete(m, k) // its event came first
+	}
+	if s.written == nil || len(s.written) >= maxWritten {
+		// Past the bound (objects deleted by others, whose entries stay): dropping
+		// them all only makes the next event of each count as a change.
+		s.written = map[string]string{}
+	}
+	s.written[k] = rv
 }
 
-// forget unsettles one owner, and any ApplyAll of it now running.
+// maxWritten bounds the last written versions kept, one per object: far above the
+// operator's objects on one member (a thousand ingresses make five thousand).
+const maxWritten = 1 << 16
+
+func writeKey(obj client.Object) string {
+	return obj.GetObjectKind().GroupVersionKind().String() + "/" + obj.GetNamespace() + "/" + obj.GetName()
+}
+
+// forget unsettles one owner, and keeps a call of it now running from settling.
 func (s *Settled) forget(key string) {
 	if s == nil {
 		return
@@ -113,16 +218,16 @@ func (s *Settled) forget(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.entries, key)
-	if s.running > 0 {
-		s.seq++
-		if s.changedAt == nil {
-			s.changedAt = map[string]uint64{}
+	if s.running[key] > 0 {
+		if s.dirty == nil {
+			s.dirty = map[string]bool{}
 		}
-		s.changedAt[key] = s.seq
+		s.dirty[key] = true
 	}
 }
 
-// forgetAll unsettles every owner (a prune by selector, which may span owners).
+// forgetAll unsettles every owner (a prune by selector, which may span owners), and keeps
+// every call now running from settling.
 func (s *Settled) forgetAll() {
 	if s == nil {
 		return
@@ -130,18 +235,16 @@ func (s *Settled) forgetAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.entries = nil
-	if s.running > 0 {
-		s.seq++
-		s.allAt = s.seq
-	}
+	s.epoch++
 }
 
 // begin is called before an ApplyAll reads or writes anything. holds reports that the
 // owner is settled with the same desired objects: the call has nothing to do. Otherwise
 // st, when not nil, must be passed to end when the call returns. A call with an object of
 // a kind whose changes are not observed neither holds nor settles; nor does one that
-// prunes such a kind, unless it is one the prune memory stands for (pruneMemory: Secrets
-// and ConfigMaps, which are listed live and which only ApplyAll creates).
+// prunes such a kind, unless the member does not serve it or it is one the prune memory
+// stands for (pruneMemory: Secrets and ConfigMaps, which are listed live and which only
+// ApplyAll creates).
 func (s *Settled) begin(ref owner.Ref, leaves, objects []*unstructured.Unstructured, kinds []schema.GroupVersionKind, secretNamespace string, pruneMemory bool) (holds bool, st *settling) {
 	if s == nil {
 		return false, nil
@@ -156,7 +259,7 @@ func (s *Settled) begin(ref owner.Ref, leaves, objects []*unstructured.Unstructu
 		}
 	}
 	for _, k := range kinds {
-		if !s.observed[k] && !(pruneMemory && uncached(k)) {
+		if !s.observed[k] && !s.unserved[k] && !(pruneMemory && uncached(k)) {
 			s.mu.Unlock()
 			return false, nil
 		}
@@ -173,29 +276,32 @@ func (s *Settled) begin(ref owner.Ref, leaves, objects []*unstructured.Unstructu
 		return true, nil
 	}
 	delete(s.entries, key)
-	s.running++
-	return false, &settling{key: key, digest: d, since: s.seq}
+	if s.running == nil {
+		s.running = map[string]int{}
+	}
+	s.running[key]++
+	return false, &settling{key: key, digest: d, epoch: s.epoch}
 }
 
 // end closes a call that begin let through. One that succeeded settles its owner, unless
-// the owner's objects changed (or were forgotten) since it began: what it read may be
-// older than what is there.
+// something changed the owner's objects while it ran (what it read may be older than what
+// is there), or an event it saw was not (yet) explained by one of its own writes.
 func (s *Settled) end(st *settling, succeeded bool) {
 	if s == nil || st == nil {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if succeeded && s.changedAt[st.key] <= st.since && s.allAt <= st.since {
+	if succeeded && !s.dirty[st.key] && len(s.unexplained[st.key]) == 0 && s.epoch == st.epoch {
 		if s.entries == nil {
 			s.entries = map[string]settledEntry{}
 		}
 		s.entries[st.key] = settledEntry{digest: st.digest, at: s.now()}
 	}
-	if s.running--; s.running == 0 {
-		// The marks only tell the calls running now what changed under them; a call
-		// that begins later starts from the current seq.
-		s.changedAt, s.allAt = nil, 0
+	if s.running[st.key]--; s.running[st.key] <= 0 {
+		delete(s.running, st.key)
+		delete(s.dirty, st.key)
+		delete(s.unexplained, st.key)
 	}
 }
 

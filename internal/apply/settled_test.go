@@ -79,8 +79,8 @@ func TestSettledSkipsOnlyWhatNothingChanged(t *testing.T) {
 	}
 
 	// Another owner's object changed: still settled.
-	settled.Changed(owner.Ingress("c", "apply-test", "other").Labels())
-	settled.Changed(map[string]string{"app": "not-ours"})
+	changedLabels(settled, owner.Ingress("c", "apply-test", "other").Labels())
+	changedLabels(settled, map[string]string{"app": "not-ours"})
 	if n := applyAll(desired("10.9.5.1/32")); n != 0 {
 		t.Fatalf("a change of another owner's object unsettled this one (%d reads)", n)
 	}
@@ -91,7 +91,7 @@ func TestSettledSkipsOnlyWhatNothingChanged(t *testing.T) {
 	if err := env.Client.Update(ctx, live1); err != nil {
 		t.Fatal(err)
 	}
-	settled.Changed(live1.GetLabels())
+	settled.Changed(nil, live1)
 	if n := applyAll(desired("10.9.5.1/32")); n == 0 {
 		t.Fatal("an ApplyAll after a reported change read nothing")
 	}
@@ -102,23 +102,87 @@ func TestSettledSkipsOnlyWhatNothingChanged(t *testing.T) {
 		t.Fatalf("settled again after the repair, yet the call made %d reads", n)
 	}
 
-	// Other desired objects: applied.
+	// Other desired objects: applied. The event of that write is the applier's own: the
+	// owner stays settled; a later version is someone else's change.
 	if n := applyAll(desired("10.9.5.2/32")); n == 0 {
 		t.Fatal("a changed render read nothing")
 	}
-	if got, _, _ := unstructured.NestedStringSlice(live(t, ns, "vip").Object, "spec", "addresses"); len(got) != 1 || got[0] != "10.9.5.2/32" {
+	written := live(t, ns, "vip")
+	if got, _, _ := unstructured.NestedStringSlice(written.Object, "spec", "addresses"); len(got) != 1 || got[0] != "10.9.5.2/32" {
 		t.Fatalf("the changed render was not applied: %v", got)
 	}
+	settled.Changed(nil, written)
+	if n := applyAll(desired("10.9.5.2/32")); n != 0 {
+		t.Fatalf("the event of the applier's own write unsettled its owner (%d reads)", n)
+	}
+	later := written.DeepCopy()
+	later.SetResourceVersion(written.GetResourceVersion() + "0")
+	settled.Changed(nil, later)
+	if n := applyAll(desired("10.9.5.2/32")); n == 0 {
+		t.Fatal("a version the applier did not write left its owner settled")
+	}
+
+	// A status update (same generation, labels and annotations) is not a change; a spec
+	// update (another generation) is.
+	status := written.DeepCopy()
+	status.SetResourceVersion("1")
+	status.Object["status"] = map[string]interface{}{"seen": true}
+	if written.GetGeneration() == 0 {
+		t.Fatal("the pool has no generation")
+	}
+	settled.Changed(written, status)
+	if n := applyAll(desired("10.9.5.2/32")); n != 0 {
+		t.Fatalf("a status update unsettled its owner (%d reads)", n)
+	}
+	spec := status.DeepCopy()
+	spec.SetGeneration(written.GetGeneration() + 1)
+	settled.Changed(status, spec)
+	if n := applyAll(desired("10.9.5.2/32")); n == 0 {
+		t.Fatal("a spec update left its owner settled")
+	}
+	labelled := written.DeepCopy()
+	l := written.GetLabels() // a copy
+	l["team"] = "red"
+	labelled.SetLabels(l)
+	labelled.SetResourceVersion("2")
+	applyAll(desired("10.9.5.2/32"))
+	settled.Changed(written, labelled)
+	if n := applyAll(desired("10.9.5.2/32")); n == 0 {
+		t.Fatal("a label update left its owner settled")
+	}
+
+	// A deletion is never taken for an own write, even at the version last written.
+	applyAll(desired("10.9.5.2/32"))
+	current := live(t, ns, "vip")
+	settled.Changed(nil, current)
+	if n := applyAll(desired("10.9.5.2/32")); n != 0 {
+		t.Fatalf("not settled before the deletion (%d reads)", n)
+	}
+	settled.Deleted(current)
+	if n := applyAll(desired("10.9.5.2/32")); n == 0 {
+		t.Fatal("a deletion at the version last written left its owner settled")
+	}
+
+	// The event of a write that arrives before the write's answer is still the
+	// applier's own: the call settles.
+	a.Client = echoing{Client: env.Client, settled: settled}
+	if n := applyAll(desired("10.9.5.3/32")); n == 0 {
+		t.Fatal("a changed render read nothing")
+	}
+	if n := applyAll(desired("10.9.5.3/32")); n != 0 {
+		t.Fatalf("a call whose own write's event came first did not settle (%d reads)", n)
+	}
+	a.Client = env.Client
 
 	// A change reported while a call runs: that call does not settle.
 	changes := 0
 	a.Reader = countingReads{Reader: ownedOnly{env.Client}, reads: &reads, during: func() {
 		if changes == 0 {
-			settled.Changed(ref.Labels())
+			changedLabels(settled, ref.Labels())
 		}
 		changes++
 	}}
-	settled.Changed(ref.Labels())
+	changedLabels(settled, ref.Labels())
 	applyAll(desired("10.9.5.2/32"))
 	a.Reader = reader
 	if n := applyAll(desired("10.9.5.2/32")); n == 0 {
@@ -157,4 +221,36 @@ func TestSettledSkipsOnlyWhatNothingChanged(t *testing.T) {
 	if n := withSecret(); n == 0 {
 		t.Fatal("an ApplyAll writing a Secret settled")
 	}
+}
+
+// changedLabels reports a change of an object carrying labels.
+func changedLabels(s *apply.Settled, labels map[string]string) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(render.GVKIPAddressPool)
+	u.SetName("changed")
+	u.SetLabels(labels)
+	s.Changed(nil, u)
+}
+
+// echoing reports each write's result as an event before the applier sees the answer:
+// an event that overtakes its write's answer.
+type echoing struct {
+	client.Client
+	settled *apply.Settled
+}
+
+func (c echoing) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	err := c.Client.Create(ctx, obj, opts...)
+	if err == nil {
+		c.settled.Changed(nil, obj.DeepCopyObject().(client.Object))
+	}
+	return err
+}
+
+func (c echoing) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	err := c.Client.Patch(ctx, obj, patch, opts...)
+	if err == nil {
+		c.settled.Changed(nil, obj.DeepCopyObject().(client.Object))
+	}
+	return err
 }

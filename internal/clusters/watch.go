@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -81,6 +82,9 @@ func (s *memberWatch) Start(ctx context.Context, q workqueue.TypedRateLimitingIn
 		defer cancel()
 		inf, err := s.cache.GetInformer(wctx, s.w.Object, cache.BlockUntilSynced(false))
 		if err != nil {
+			if meta.IsNoMatchError(err) {
+				s.settled.Unserved(s.w.Object.GetObjectKind().GroupVersionKind())
+			}
 			return // the member does not serve the kind: nothing of it can change
 		}
 		add := func(obj client.Object) {
@@ -88,12 +92,11 @@ func (s *memberWatch) Start(ctx context.Context, q workqueue.TypedRateLimitingIn
 				q.Add(r)
 			}
 		}
-		changed := func(obj client.Object) { s.settled.Changed(obj.GetLabels()) }
 		reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 			AddFunc: func(o interface{}) {
 				obj, ok := objectOf(o)
 				if ok {
-					changed(obj)
+					s.settled.Changed(nil, obj)
 				}
 				if ok && allow(s.w.Predicates, func(p predicate.Predicate) bool { return p.Create(event.CreateEvent{Object: obj}) }) {
 					add(obj)
@@ -102,8 +105,10 @@ func (s *memberWatch) Start(ctx context.Context, q workqueue.TypedRateLimitingIn
 			UpdateFunc: func(old, o interface{}) {
 				oldObj, ok1 := objectOf(old)
 				obj, ok2 := objectOf(o)
-				if ok2 {
-					changed(obj)
+				if ok1 && ok2 {
+					s.settled.Changed(oldObj, obj)
+				} else if ok2 {
+					s.settled.Changed(nil, obj)
 				}
 				if ok1 && ok2 && allow(s.w.Predicates, func(p predicate.Predicate) bool {
 					return p.Update(event.UpdateEvent{ObjectOld: oldObj, ObjectNew: obj})
@@ -114,7 +119,7 @@ func (s *memberWatch) Start(ctx context.Context, q workqueue.TypedRateLimitingIn
 			DeleteFunc: func(o interface{}) {
 				obj, ok := objectOf(o)
 				if ok {
-					changed(obj)
+					s.settled.Deleted(obj)
 				}
 				if ok && allow(s.w.Predicates, func(p predicate.Predicate) bool { return p.Delete(event.DeleteEvent{Object: obj}) }) {
 					add(obj)
