@@ -2,8 +2,8 @@ package apply
 
 import (
 	"crypto/sha256"
-	"maps"
 	"encoding/json"
+	"maps"
 	"sort"
 	"sync"
 	"time"
