@@ -2,8 +2,12 @@ package apply
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
+	"hash"
+	"io"
 	"maps"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -306,17 +310,18 @@ func (s *Settled) end(st *settling, succeeded bool) {
 }
 
 // desiredDigest digests what an ApplyAll is asked to do: every object in order, and the
-// kinds and namespace it prunes in.
+// kinds and namespace it prunes in. It walks the objects itself: encoding/json sorts
+// every map through reflection, and this runs for every member of every reconcile.
 func desiredDigest(leaves, objects []*unstructured.Unstructured, kinds []schema.GroupVersionKind, secretNamespace string) ([sha256.Size]byte, bool) {
 	h := sha256.New()
-	enc := json.NewEncoder(h)
+	w := digestWriter{h: h}
 	for _, group := range [][]*unstructured.Unstructured{leaves, objects} {
 		for _, o := range group {
-			if err := enc.Encode(o.Object); err != nil {
+			if !w.value(o.Object) {
 				return [sha256.Size]byte{}, false
 			}
 		}
-		h.Write([]byte{0})
+		w.tag('|')
 	}
 	names := make([]string, 0, len(kinds))
 	for _, k := range kinds {
@@ -324,11 +329,83 @@ func desiredDigest(leaves, objects []*unstructured.Unstructured, kinds []schema.
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		h.Write([]byte(n))
-		h.Write([]byte{0})
+		w.str(n)
 	}
-	h.Write([]byte(secretNamespace))
+	w.str(secretNamespace)
 	var d [sha256.Size]byte
 	copy(d[:], h.Sum(nil))
 	return d, true
+}
+
+// digestWriter writes a JSON-like value to a hash without ambiguity: every value is
+// tagged with its type, strings and collections with their length.
+type digestWriter struct {
+	h   hash.Hash
+	buf [16]byte
+}
+
+func (w *digestWriter) tag(t byte) { w.buf[0] = t; w.h.Write(w.buf[:1]) }
+
+func (w *digestWriter) num(t byte, n uint64) {
+	w.buf[0] = t
+	binary.BigEndian.PutUint64(w.buf[1:9], n)
+	w.h.Write(w.buf[:9])
+}
+
+func (w *digestWriter) str(s string) {
+	w.num('s', uint64(len(s)))
+	io.WriteString(w.h, s)
+}
+
+// value reports false for a value that cannot be encoded.
+func (w *digestWriter) value(v interface{}) bool {
+	switch x := v.(type) {
+	case nil:
+		w.tag('n')
+	case bool:
+		if x {
+			w.tag('t')
+		} else {
+			w.tag('f')
+		}
+	case string:
+		w.str(x)
+	case int64:
+		w.num('i', uint64(x))
+	case int:
+		w.num('i', uint64(int64(x)))
+	case int32:
+		w.num('i', uint64(int64(x)))
+	case float64:
+		w.num('d', math.Float64bits(x))
+	case map[string]interface{}:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		w.num('m', uint64(len(keys)))
+		for _, k := range keys {
+			w.str(k)
+			if !w.value(x[k]) {
+				return false
+			}
+		}
+	case []interface{}:
+		w.num('a', uint64(len(x)))
+		for _, e := range x {
+			if !w.value(e) {
+				return false
+			}
+		}
+	default:
+		// Not what unstructured content holds; digested as JSON, to be safe.
+		b, err := json.Marshal(x)
+		if err != nil {
+			return false
+		}
+		w.tag('j')
+		w.str(string(b))
+	}
+	return true
 }

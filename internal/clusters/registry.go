@@ -87,9 +87,11 @@ type Remote struct {
 type conn struct {
 	ref    string
 	digest [32]byte
-	cfg    *rest.Config
-	cancel context.CancelFunc
-	dc     discovery.DiscoveryInterface
+	// secretVersion is the UID and resourceVersion of the Secret digest was taken from.
+	secretVersion string
+	cfg           *rest.Config
+	cancel        context.CancelFunc
+	dc            discovery.DiscoveryInterface
 
 	mu     sync.Mutex
 	health Health
@@ -335,6 +337,15 @@ func (r *Remote) connect(ctx context.Context, ref *v1alpha1.SecretKeyReference, 
 		return nil, &UnavailableError{Reason: ReasonKubeconfigKeyMissing,
 			Message: fmt.Sprintf("the Secret %s/%s has no key %q holding a kubeconfig", r.Namespace, ref.Name, key)}
 	}
+	// Every reconcile asks for every member: the Secret's version tells whether its
+	// kubeconfig can have changed without digesting it each time.
+	version := string(secret.UID) + "/" + secret.ResourceVersion
+	r.mu.Lock()
+	if c, ok := r.conns[refName]; ok && c.secretVersion == version && secret.ResourceVersion != "" {
+		r.mu.Unlock()
+		return c, nil
+	}
+	r.mu.Unlock()
 	digest := sha256.Sum256(data)
 
 	r.mu.Lock()
@@ -344,6 +355,7 @@ func (r *Remote) connect(ctx context.Context, ref *v1alpha1.SecretKeyReference, 
 	}
 	if c, ok := r.conns[refName]; ok {
 		if c.digest == digest {
+			c.secretVersion = version
 			return c, nil
 		}
 		r.Log.Info("kubeconfig Secret changed: reconnecting", "secret", refName)
@@ -363,7 +375,7 @@ func (r *Remote) connect(ctx context.Context, ref *v1alpha1.SecretKeyReference, 
 		return nil, &UnavailableError{Reason: ReasonBadKubeconfig,
 			Message: fmt.Sprintf("the kubeconfig in Secret %s/%s key %q cannot be used: %s", r.Namespace, ref.Name, key, shortErr(err))}
 	}
-	c.digest = digest
+	c.digest, c.secretVersion = digest, version
 	r.conns[refName] = c
 	return c, nil
 }
