@@ -483,9 +483,17 @@ func (a *Applier) ApplyAll(ctx context.Context, ref owner.Ref, objects []*unstru
 // being withdrawn, which is its removal. The leaves' errors are returned, joined with the
 // others'; a leaf that failed is kept, never pruned.
 func (a *Applier) ApplyAllWithLeaves(ctx context.Context, ref owner.Ref, leaves, objects []*unstructured.Unstructured, kinds []schema.GroupVersionKind, secretNamespace string) (conflicts []string, err error) {
+	conflicts, _, err = a.ApplyAllSettled(ctx, ref, leaves, objects, kinds, secretNamespace)
+	return conflicts, err
+}
+
+// ApplyAllSettled is ApplyAllWithLeaves, also saying whether the owner was settled (see
+// Settled): then it did nothing at all, which tells nothing of how fast the cluster
+// answers.
+func (a *Applier) ApplyAllSettled(ctx context.Context, ref owner.Ref, leaves, objects []*unstructured.Unstructured, kinds []schema.GroupVersionKind, secretNamespace string) (conflicts []string, settled bool, err error) {
 	holds, st := a.Settled.begin(ref, leaves, objects, kinds, secretNamespace, a.Memory != nil)
 	if holds {
-		return nil, nil // as desired when last applied, and unchanged since
+		return nil, true, nil // as desired when last applied, and unchanged since
 	}
 	defer func() { a.Settled.end(st, err == nil && len(conflicts) == 0) }()
 	keep := map[ID]bool{}
@@ -510,11 +518,11 @@ func (a *Applier) ApplyAllWithLeaves(ctx context.Context, ref owner.Ref, leaves,
 				conflicts = append(conflicts, err.Error())
 				continue
 			}
-			return conflicts, errors.Join(append(leafErrs, err)...)
+			return conflicts, false, errors.Join(append(leafErrs, err)...)
 		}
 	}
 	if _, err := a.prune(ctx, ref.Selector(), ref.IndexKey(), kinds, keep, secretNamespace, plan); err != nil {
-		return conflicts, errors.Join(append(leafErrs, err)...)
+		return conflicts, false, errors.Join(append(leafErrs, err)...)
 	}
-	return conflicts, errors.Join(leafErrs...)
+	return conflicts, false, errors.Join(leafErrs...)
 }

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -83,6 +84,9 @@ type IngressReconciler struct {
 	statuses statusMemory
 	// work tracks the member applies left behind by their reconcile (see memberWork).
 	work memberWork
+	// refreshes lets one refresh run at a time, leaving the other workers to new work
+	// (see notify.RefreshGate).
+	refreshes notify.RefreshGate
 }
 
 // +kubebuilder:rbac:groups=anycast.dev,resources=anycastingresses,verbs=get;list;watch;update;patch
@@ -105,6 +109,11 @@ type IngressReconciler struct {
 // Reconcile brings one ingress's children on every member in line with its spec and
 // reports what happened in its status, written once at the end.
 func (r *IngressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	release, ok := r.refreshes.Enter(req)
+	if !ok {
+		return ctrl.Result{RequeueAfter: r.refreshes.Retry(), Priority: ptr.To(notify.RefreshPriority)}, nil
+	}
+	defer release()
 	log := logf.FromContext(ctx)
 	ing := &v1alpha1.AnycastIngress{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ing); err != nil {
@@ -362,17 +371,17 @@ func minPositive(a, b time.Duration) time.Duration {
 // programMember applies one member's objects and prunes what it no longer needs. A refused
 // member gets nothing applied and nothing pruned. The returned error is transient (the
 // member or its API failed); conflicts and refusals are reported in the status only.
-func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, ref owner.Ref, co render.ClusterOutput) (status.Outcome, string, error) {
+func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.AnycastClass, ing *v1alpha1.AnycastIngress, ref owner.Ref, co render.ClusterOutput) memberResult {
 	if len(co.Refusals) > 0 {
-		return status.Refused, render.Summary(co.Refusals), nil
+		return memberResult{outcome: status.Refused, message: render.Summary(co.Refusals)}
 	}
 	member, err := r.Members.Get(ctx, class, co.Name)
 	if err != nil {
 		var unavailable *clusters.UnavailableError
 		if errors.As(err, &unavailable) {
-			return status.Unavailable, unavailable.Reason + ": " + unavailable.Message, nil
+			return memberResult{outcome: status.Unavailable, message: unavailable.Reason + ": " + unavailable.Message}
 		}
-		return status.Failed, err.Error(), err
+		return memberResult{outcome: status.Failed, message: err.Error(), err: err}
 	}
 	r.work.sawLatency(co.Name, member.Latency)
 	mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
@@ -387,12 +396,12 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 			rest = append(rest, o)
 		}
 	}
-	conflicts, err := member.Applier().ApplyAllWithLeaves(mctx, ref, copies, rest, kindsOn(class, ing, co.Name), ref.Namespace)
+	conflicts, settled, err := member.Applier().ApplyAllSettled(mctx, ref, copies, rest, kindsOn(class, ing, co.Name), ref.Namespace)
 	switch {
 	case err != nil && onlyForbidden(err):
 		// The spoke's RBAC or an admission policy, not a passing failure: said in the
 		// status, looked at again in a few seconds (see Reconcile), no hot retry.
-		return status.Failed, fmt.Sprintf("the member refuses a write of the operator (%s); the spoke chart on %s grants what the hub writes there (certificate copies need the ingress namespace in spoke.certificateNamespaces)", err.Error(), co.Name), nil
+		return memberResult{outcome: status.Failed, message: fmt.Sprintf("the member refuses a write of the operator (%s); the spoke chart on %s grants what the hub writes there (certificate copies need the ingress namespace in spoke.certificateNamespaces)", err.Error(), co.Name)}
 	case err != nil && clusters.IsUnreachable(err):
 		// Down, and not known yet (the registry probes every few seconds): the registry
 		// probes it now and tells every ingress of the class when it is back. Retrying
@@ -400,13 +409,13 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 		if member.Unreachable != nil {
 			member.Unreachable()
 		}
-		return status.Unavailable, "the member's API server cannot be reached (" + err.Error() + "); it is programmed when it answers again", nil
+		return memberResult{outcome: status.Unavailable, message: "the member's API server cannot be reached (" + err.Error() + "); it is programmed when it answers again"}
 	case err != nil:
-		return status.Failed, err.Error(), fmt.Errorf("cluster %s: %w", co.Name, err)
+		return memberResult{outcome: status.Failed, message: err.Error(), err: fmt.Errorf("cluster %s: %w", co.Name, err)}
 	case len(conflicts) > 0:
-		return status.Conflict, joinNames(conflicts), nil
+		return memberResult{outcome: status.Conflict, message: joinNames(conflicts)}
 	}
-	return status.Programmed, "", nil
+	return memberResult{outcome: status.Programmed, settled: settled}
 }
 
 // finalize removes the ingress's children from every member it can reach, then lets the

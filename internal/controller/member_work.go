@@ -73,6 +73,9 @@ type memberResult struct {
 	outcome status.Outcome
 	message string
 	err     error
+	// settled: nothing was read or written (apply.Settled), so how long it took says
+	// nothing of the member.
+	settled bool
 }
 
 func (w *memberWork) init() {
@@ -215,7 +218,7 @@ func (r *IngressReconciler) programMembers(ctx context.Context, class *v1alpha1.
 		go func() {
 			// Detached from the reconcile, which may return before this member answers;
 			// programMember bounds it with MemberTimeout.
-			o, msg, err := r.programMember(context.WithoutCancel(ctx), class, ing, ref, co)
+			got := r.programMember(context.WithoutCancel(ctx), class, ing, ref, co)
 			took := time.Since(f.started)
 			r.work.end(k)
 			mu.Lock()
@@ -225,15 +228,15 @@ func (r *IngressReconciler) programMembers(ctx context.Context, class *v1alpha1.
 					r.work.markSlow(co.Name) // still slow: the next reconciles do not wait for it
 				}
 				r.work.caughtUp(k)
-				logf.FromContext(ctx).V(1).Info("a member left behind finished", "cluster", co.Name, "outcome", o, "took", time.Since(f.started).String())
+				logf.FromContext(ctx).V(1).Info("a member left behind finished", "cluster", co.Name, "outcome", got.outcome, "took", time.Since(f.started).String())
 				if r.Notifier != nil {
 					r.Notifier.Notify(notify.Ingress(key))
 				}
 				return
 			}
-			res[i], finished[i] = memberResult{outcome: o, message: msg, err: err}, true
+			res[i], finished[i] = got, true
 			mu.Unlock()
-			if took < slowApply && !exempt[i] {
+			if took < slowApply && !exempt[i] && !got.settled {
 				r.work.keptUp(co.Name)
 			}
 			done <- i

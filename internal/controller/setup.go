@@ -139,7 +139,7 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if workers <= 0 {
 		workers = 4
 	}
-	c, err := b.WithOptions(controller.Options{MaxConcurrentReconciles: workers}).Build(r)
+	c, err := b.WithOptions(controller.Options{MaxConcurrentReconciles: workers, NewQueue: r.refreshes.NewQueue}).Build(r)
 	if err != nil {
 		return err
 	}

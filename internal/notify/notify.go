@@ -89,7 +89,7 @@ func (n *Notifier[T]) SourceWithPriority(fan func(context.Context, T) []reconcil
 		GenericFunc: func(ctx context.Context, e event.TypedGenericEvent[T], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			reqs := fan(ctx, e.Object)
 			if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok && low != nil && low(e.Object) {
-				pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(handler.LowPriority)}, reqs...)
+				pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(RefreshPriority)}, reqs...)
 				return
 			}
 			for _, r := range reqs {

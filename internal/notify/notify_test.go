@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/anycast-operator/anycast-operator/internal/notify"
@@ -64,4 +67,61 @@ func TestRefreshesWaitBehindNewWork(t *testing.T) {
 	if !got["new"] || !got["watched"] {
 		t.Errorf("the first two handed out were %v; want the new ingress and the single ingress's event before the class's 100 refreshes", got)
 	}
+}
+
+// TestRefreshGateHoldsBackRefreshesOnly: with the gate full, a refresh handed out by the
+// queue is turned back, while new work, a request a real event raised above the refresh
+// priority, and controller-runtime's own low priority (a start's first list) go through;
+// a released slot lets the next refresh in.
+func TestRefreshGateHoldsBackRefreshesOnly(t *testing.T) {
+	g := &notify.RefreshGate{}
+	q := g.NewQueue("gate-test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]()).(priorityqueue.PriorityQueue[reconcile.Request])
+	defer q.ShutDown()
+	refresh := ptr.To(notify.RefreshPriority)
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: refresh}, req("r1"), req("r2"), req("raised"))
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(handler.LowPriority)}, req("listed"))
+	q.Add(req("raised")) // a real event for a queued refresh
+	q.Add(req("new"))
+
+	got := map[string]func(){}
+	turnedBack := map[string]bool{}
+	for range 5 {
+		item, _, _ := q.GetWithPriority()
+		release, ok := g.Enter(item)
+		if ok {
+			got[item.Name] = release
+		} else {
+			turnedBack[item.Name] = true
+		}
+	}
+	for _, name := range []string{"new", "raised", "listed"} {
+		if got[name] == nil {
+			t.Errorf("%s was held back by the gate", name)
+		}
+	}
+	if len(turnedBack) != 1 || (got["r1"] == nil) == (got["r2"] == nil) {
+		t.Fatalf("one of r1, r2 should run and the other be turned back: ran %v, turned back %v", keys(got), turnedBack)
+	}
+	var first, second string = "r1", "r2"
+	if got["r1"] == nil {
+		first, second = "r2", "r1"
+	}
+	got[first]()
+	q.Done(req(first))
+	q.Done(req(second))
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: refresh}, req(second))
+	item, _, _ := q.GetWithPriority()
+	if release, ok := g.Enter(item); !ok {
+		t.Errorf("%s was turned back after the running refresh released its slot", item.Name)
+	} else {
+		release()
+	}
+}
+
+func keys(m map[string]func()) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
