@@ -33,12 +33,13 @@ const DefaultSettledTTL = 10 * time.Minute
 // hundred ingresses that was a thousand applies competing with new work (issue 20).
 //
 // What is seen: the member's informers report every change of the operator's objects
-// (their cache is filtered by its label), and the member watches call Changed for each,
-// before a reconcile can be queued for it; an informer that starts replays what it holds
-// the same way. Kinds whose changes are not reported (Secrets and ConfigMaps, which are
-// not cached) are never settled: an ApplyAll that writes one does all its work. An entry
-// is trusted TTL at most, and the memory lives as long as the member's connection: a
-// rebuilt cache starts with nothing settled.
+// (their cache is filtered by its label), and the member watches call Changed or Deleted
+// for each, before a reconcile can be queued for it; an informer that starts replays what
+// it holds the same way. Not a change: the applier's own writes coming back (see wrote)
+// and updates of the status alone. Kinds whose changes are not reported (Secrets and
+// ConfigMaps, which are not cached) are never settled: an ApplyAll that writes one does
+// all its work. An entry is trusted TTL at most, and the memory lives as long as the
+// member's connection: a rebuilt cache starts with nothing settled.
 type Settled struct {
 	// TTL bounds how long an entry is trusted; zero means DefaultSettledTTL.
 	TTL time.Duration
@@ -57,7 +58,7 @@ type Settled struct {
 	running     map[string]int
 	dirty       map[string]bool
 	unexplained map[string]map[string]string
-	// written holds the version each write of the applier returned, until its event.
+	// written holds, per object, the version the applier's last write of it returned.
 	written map[string]string
 	// epoch moves on with every forgetAll: a call begun before one does not settle.
 	epoch uint64
