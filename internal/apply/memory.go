@@ -44,18 +44,21 @@ type pruneEntry struct {
 	at     time.Time
 }
 
-func (m *PruneMemory) now() time.Time {
-	if m.Now != nil {
-		return m.Now()
+// clockNow is now's time, or the wall clock's when now is nil (the memories' clock).
+func clockNow(now func() time.Time) time.Time {
+	if now != nil {
+		return now()
 	}
 	return time.Now()
 }
 
-func (m *PruneMemory) ttl() time.Duration {
-	if m.TTL > 0 {
-		return m.TTL
+// fresh reports whether an entry made at is still trusted: younger than ttl, or than def
+// when ttl is zero.
+func fresh(at time.Time, ttl, def time.Duration, now func() time.Time) bool {
+	if ttl <= 0 {
+		ttl = def
 	}
-	return DefaultPruneMemoryTTL
+	return clockNow(now).Sub(at) < ttl
 }
 
 // keptDigest is the digest of the names keep holds of one kind in one namespace.
@@ -103,7 +106,7 @@ func (m *PruneMemory) plan(selector string, kinds []schema.GroupVersionKind, kee
 		}
 		step := pruneStep{key: pruneKey{selector: selector, gvk: gvk, namespace: namespace}, digest: keptDigest(keep, gvk, namespace)}
 		e, ok := m.kept[step.key]
-		step.unchanged = ok && e.digest == step.digest && m.now().Sub(e.at) < m.ttl()
+		step.unchanged = ok && e.digest == step.digest && fresh(e.at, m.TTL, DefaultPruneMemoryTTL, m.Now)
 		if !step.unchanged {
 			delete(m.kept, step.key)
 		}
@@ -119,5 +122,5 @@ func (m *PruneMemory) remember(k pruneKey, d [sha256.Size]byte) {
 	if m.kept == nil {
 		m.kept = map[pruneKey]pruneEntry{}
 	}
-	m.kept[k] = pruneEntry{digest: d, at: m.now()}
+	m.kept[k] = pruneEntry{digest: d, at: clockNow(m.Now)}
 }

@@ -76,47 +76,30 @@ type settling struct {
 	epoch  uint64
 }
 
-func (s *Settled) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
-
-func (s *Settled) ttl() time.Duration {
-	if s.TTL > 0 {
-		return s.TTL
-	}
-	return DefaultSettledTTL
-}
-
 // Observe says that from now on every change of gvk's objects on the member reaches
 // Changed. Until then nothing of that kind settles.
 func (s *Settled) Observe(gvk schema.GroupVersionKind) {
-	if s == nil {
-		return
+	if s != nil {
+		s.addKind(&s.observed, gvk)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.observed == nil {
-		s.observed = map[schema.GroupVersionKind]bool{}
-	}
-	s.observed[gvk] = true
 }
 
 // Unserved says the member does not serve gvk: a call may prune it and still settle,
 // since nothing of it can exist there. An object of it still keeps a call from settling
 // (its apply fails anyway).
 func (s *Settled) Unserved(gvk schema.GroupVersionKind) {
-	if s == nil {
-		return
+	if s != nil {
+		s.addKind(&s.unserved, gvk)
 	}
+}
+
+func (s *Settled) addKind(set *map[schema.GroupVersionKind]bool, gvk schema.GroupVersionKind) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.unserved == nil {
-		s.unserved = map[schema.GroupVersionKind]bool{}
+	if *set == nil {
+		*set = map[schema.GroupVersionKind]bool{}
 	}
-	s.unserved[gvk] = true
+	(*set)[gvk] = true
 }
 
 // Changed is called for every add and update (with its old version) of an object on the
@@ -277,7 +260,7 @@ func (s *Settled) begin(ref owner.Ref, leaves, objects []*unstructured.Unstructu
 	key := ref.IndexKey()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.entries[key]; ok && e.digest == d && s.now().Sub(e.at) < s.ttl() {
+	if e, ok := s.entries[key]; ok && e.digest == d && fresh(e.at, s.TTL, DefaultSettledTTL, s.Now) {
 		return true, nil
 	}
 	delete(s.entries, key)
@@ -301,7 +284,7 @@ func (s *Settled) end(st *settling, succeeded bool) {
 		if s.entries == nil {
 			s.entries = map[string]settledEntry{}
 		}
-		s.entries[st.key] = settledEntry{digest: st.digest, at: s.now()}
+		s.entries[st.key] = settledEntry{digest: st.digest, at: clockNow(s.Now)}
 	}
 	if s.running[st.key]--; s.running[st.key] <= 0 {
 		delete(s.running, st.key)
