@@ -72,9 +72,11 @@ func TestRefreshesWaitBehindNewWork(t *testing.T) {
 // TestRefreshGateHoldsBackRefreshesOnly: with the gate full, a refresh handed out by the
 // queue is turned back, while new work, a request a real event raised above the refresh
 // priority, and controller-runtime's own low priority (a start's first list) go through;
-// a released slot lets the next refresh in.
+// a released slot lets the next refresh in once no new work runs, or once MaxDelay has
+// passed since the last refresh went in.
 func TestRefreshGateHoldsBackRefreshesOnly(t *testing.T) {
-	g := &notify.RefreshGate{}
+	now := time.Unix(1000, 0)
+	g := &notify.RefreshGate{MaxDelay: time.Second, Now: func() time.Time { return now }}
 	q := g.NewQueue("gate-test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]()).(priorityqueue.PriorityQueue[reconcile.Request])
 	defer q.ShutDown()
 	refresh := ptr.To(notify.RefreshPriority)
@@ -99,23 +101,49 @@ func TestRefreshGateHoldsBackRefreshesOnly(t *testing.T) {
 			t.Errorf("%s was held back by the gate", name)
 		}
 	}
+	// The first refresh goes in although new work runs: none went in for long.
 	if len(turnedBack) != 1 || (got["r1"] == nil) == (got["r2"] == nil) {
 		t.Fatalf("one of r1, r2 should run and the other be turned back: ran %v, turned back %v", keys(got), turnedBack)
 	}
-	var first, second string = "r1", "r2"
+	first, second := "r1", "r2"
 	if got["r1"] == nil {
 		first, second = "r2", "r1"
 	}
 	got[first]()
 	q.Done(req(first))
 	q.Done(req(second))
-	q.AddWithOpts(priorityqueue.AddOpts{Priority: refresh}, req(second))
-	item, _, _ := q.GetWithPriority()
-	if release, ok := g.Enter(item); !ok {
-		t.Errorf("%s was turned back after the running refresh released its slot", item.Name)
-	} else {
-		release()
+
+	// The slot is free, but new work runs and a refresh went in just now: wait.
+	enter := func() (func(), bool) {
+		q.AddWithOpts(priorityqueue.AddOpts{Priority: refresh}, req(second))
+		item, _, _ := q.GetWithPriority()
+		defer q.Done(item)
+		return g.Enter(item)
 	}
+	now = now.Add(500 * time.Millisecond)
+	if _, ok := enter(); ok {
+		t.Fatalf("%s went in while new work ran, half a second after the last refresh", second)
+	}
+	// MaxDelay after the last refresh, it goes in even so.
+	now = now.Add(500 * time.Millisecond)
+	release, ok := enter()
+	if !ok {
+		t.Fatalf("%s was still turned back MaxDelay after the last refresh", second)
+	}
+	release()
+	// With the new work done, a refresh goes in at once.
+	now = now.Add(time.Millisecond)
+	if _, ok := enter(); ok {
+		t.Fatalf("%s went in while new work ran, a millisecond after the last refresh", second)
+	}
+	for _, name := range []string{"new", "raised", "listed"} {
+		got[name]()
+	}
+	release, ok = enter()
+	if !ok {
+		t.Fatalf("%s was turned back with no new work running and the slot free", second)
+	}
+	release()
 }
 
 func keys(m map[string]func()) []string {

@@ -451,7 +451,7 @@ func (h *hub) newIngress(tb testing.TB, name string, healthy []string) *v1alpha1
 			return true
 		}
 		return false
-	})
+	}, client.InNamespace(ing.Namespace), client.MatchingFields{"metadata.name": name})
 	return seen
 }
 
