@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -29,15 +30,20 @@ const RefreshPriority = 2 * handler.LowPriority
 //     since the last refresh went in: under a steady stream of new work, refreshes still
 //     go on, one per MaxDelay at least.
 //
-// A refresh turned back is put back in the queue, at the refresh priority, for
-// RetryAfter. The gate knows which request is a refresh from the priority the queue
-// handed it out with: a request queued again by a real event in the meantime was raised
-// to that event's priority, and is new work.
+// A refresh that must wait is parked: the gate queues it again itself, one at a time, the
+// moment one may go in (a refresh ended, the new work ended, MaxDelay passed), instead of
+// every waiting refresh polling the queue (a hundred refreshes retried every 50 ms were
+// two thousand empty reconciles a second, and one slipped in only by chance). The
+// reconcile also asks for a retry after RetryAfter, a safety net only.
+//
+// The gate knows which request is a refresh from the priority the queue handed it out
+// with: a request queued again by a real event in the meantime was raised to that
+// event's priority, and is new work.
 type RefreshGate struct {
 	// Concurrent is how many refreshes may run at once; zero means one.
 	Concurrent int
-	// RetryAfter is how soon a refresh that found the gate full is tried again; zero
-	// means 50 ms.
+	// RetryAfter is how soon a refresh turned back is tried again if the gate has not
+	// queued it before; zero means two seconds.
 	RetryAfter time.Duration
 	// MaxDelay is the longest refreshes wait for new work: one goes in at least that
 	// long after the last one did. Zero means one second.
@@ -47,12 +53,18 @@ type RefreshGate struct {
 
 	once     sync.Once
 	slots    chan struct{}
+	queue    priorityqueue.PriorityQueue[reconcile.Request]
 	mu       sync.Mutex
 	dequeued map[reconcile.Request]int
 	// working counts the reconciles of new work running; lastRefresh is when a refresh
 	// last went in.
 	working     int
 	lastRefresh time.Time
+	// parked are the refreshes turned back, in order; parkedSet says which are still
+	// waiting (one that went in since, as new work or queued again, is skipped).
+	parked    []reconcile.Request
+	parkedSet map[reconcile.Request]bool
+	timer     *time.Timer
 }
 
 func (g *RefreshGate) init() {
@@ -63,6 +75,7 @@ func (g *RefreshGate) init() {
 		}
 		g.slots = make(chan struct{}, n)
 		g.dequeued = map[reconcile.Request]int{}
+		g.parkedSet = map[reconcile.Request]bool{}
 	})
 }
 
@@ -74,12 +87,16 @@ func (g *RefreshGate) NewQueue(name string, rl workqueue.TypedRateLimiter[reconc
 		o.Log = logf.Log.WithValues("controller", name)
 		o.RateLimiter = rl
 	})
+	g.mu.Lock()
+	g.queue = pq
+	g.mu.Unlock()
 	return &gatedQueue{PriorityQueue: pq, g: g}
 }
 
 // Enter is called before a reconcile does anything. ok false means the request is a
 // refresh that must wait: the reconcile returns
-// reconcile.Result{RequeueAfter: g.Retry(), Priority: ptr.To(RefreshPriority)} at once.
+// reconcile.Result{RequeueAfter: g.Retry(), Priority: ptr.To(RefreshPriority)} at once,
+// and the gate queues it again when it may go in.
 // Otherwise release must be called when the reconcile ends.
 func (g *RefreshGate) Enter(req reconcile.Request) (release func(), ok bool) {
 	if g == nil {
@@ -88,6 +105,7 @@ func (g *RefreshGate) Enter(req reconcile.Request) (release func(), ok bool) {
 	g.init()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	delete(g.parkedSet, req)
 	p, seen := g.dequeued[req]
 	if !seen || p > RefreshPriority {
 		g.working++
@@ -95,19 +113,81 @@ func (g *RefreshGate) Enter(req reconcile.Request) (release func(), ok bool) {
 			g.mu.Lock()
 			g.working--
 			g.mu.Unlock()
+			g.kick()
 		}, true
 	}
 	now := g.now()
-	if g.working > 0 && now.Sub(g.lastRefresh) < g.maxDelay() {
-		return nil, false
+	if g.working == 0 || now.Sub(g.lastRefresh) >= g.maxDelay() {
+		select {
+		case g.slots <- struct{}{}:
+			g.lastRefresh = now
+			return func() {
+				<-g.slots
+				g.kick()
+			}, true
+		default:
+		}
 	}
-	select {
-	case g.slots <- struct{}{}:
-		g.lastRefresh = now
-		return func() { <-g.slots }, true
-	default:
-		return nil, false
+	if !g.parkedSet[req] {
+		g.parkedSet[req] = true
+		g.parked = append(g.parked, req)
 	}
+	// Held back by new work with the slot free: nothing ends to wake the refresh when
+	// MaxDelay runs out, a timer does.
+	g.armLocked(now)
+	return nil, false
+}
+
+// kick queues the next parked refresh if one may go in now.
+func (g *RefreshGate) kick() {
+	g.mu.Lock()
+	next, ok := g.nextLocked()
+	q := g.queue
+	g.mu.Unlock()
+	if ok && q != nil {
+		q.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(RefreshPriority)}, next)
+	}
+}
+
+// nextLocked takes the first parked refresh off the list when one may go in: a slot is
+// free, and no new work runs or MaxDelay has passed since the last refresh went in.
+func (g *RefreshGate) nextLocked() (reconcile.Request, bool) {
+	for len(g.parked) > 0 {
+		req := g.parked[0]
+		if !g.parkedSet[req] {
+			g.parked = g.parked[1:]
+			continue
+		}
+		if len(g.slots) == cap(g.slots) {
+			return reconcile.Request{}, false // the running refresh's release kicks
+		}
+		if g.working > 0 && g.armLocked(g.now()) {
+			return reconcile.Request{}, false
+		}
+		g.parked = g.parked[1:]
+		delete(g.parkedSet, req)
+		return req, true
+	}
+	g.parked = nil
+	return reconcile.Request{}, false
+}
+
+// armLocked sets a timer for when MaxDelay since the last refresh runs out, if that is
+// still ahead; it reports whether it is.
+func (g *RefreshGate) armLocked(now time.Time) bool {
+	wait := g.maxDelay() - now.Sub(g.lastRefresh)
+	if wait <= 0 {
+		return false
+	}
+	if g.timer == nil {
+		g.timer = time.AfterFunc(wait, func() {
+			g.mu.Lock()
+			g.timer = nil
+			g.mu.Unlock()
+			g.kick()
+		})
+	}
+	return true
 }
 
 func (g *RefreshGate) now() time.Time {
@@ -124,12 +204,13 @@ func (g *RefreshGate) maxDelay() time.Duration {
 	return time.Second
 }
 
-// Retry is how soon a refresh that found the gate full is tried again.
+// Retry is how soon a refresh turned back is tried again if the gate has not queued it
+// again before (a safety net).
 func (g *RefreshGate) Retry() time.Duration {
 	if g.RetryAfter > 0 {
 		return g.RetryAfter
 	}
-	return 50 * time.Millisecond
+	return 2 * time.Second
 }
 
 type gatedQueue struct {

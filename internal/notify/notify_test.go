@@ -146,6 +146,91 @@ func TestRefreshGateHoldsBackRefreshesOnly(t *testing.T) {
 	release()
 }
 
+// TestRefreshGateQueuesWaitingRefreshesItself: a refresh turned back is queued again by
+// the gate, at the refresh priority, when it may go in: when the new work that held it
+// ends, or, while new work goes on, once MaxDelay has passed since the last refresh. Here
+// nothing else queues it (a reconcile would also ask for a late retry, a safety net).
+func TestRefreshGateQueuesWaitingRefreshesItself(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		maxDelay time.Duration
+		// endWork ends the new work once the refresh is parked.
+		endWork bool
+	}{
+		{"the new work ends", time.Hour, true},
+		{"MaxDelay passes under new work", 100 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &notify.RefreshGate{MaxDelay: tc.maxDelay}
+			q := g.NewQueue("gate-test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]()).(priorityqueue.PriorityQueue[reconcile.Request])
+			defer q.ShutDown()
+			type handed struct {
+				req      reconcile.Request
+				priority int
+			}
+			out := make(chan handed, 10)
+			go func() {
+				for {
+					item, p, shutdown := q.GetWithPriority()
+					if shutdown {
+						return
+					}
+					out <- handed{item, p}
+				}
+			}()
+			next := func(what string) handed {
+				t.Helper()
+				select {
+				case h := <-out:
+					return h
+				case <-time.After(10 * time.Second):
+					t.Fatalf("the queue handed nothing out: %s", what)
+				}
+				return handed{}
+			}
+			q.Add(req("new"))
+			work, ok := g.Enter(next("new work").req)
+			if !ok {
+				t.Fatal("new work was held back")
+			}
+			q.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(notify.RefreshPriority)}, req("r1"), req("r2"))
+			first := next("first refresh")
+			done, ok := g.Enter(first.req)
+			if !ok {
+				t.Fatal("the first refresh was turned back (none ran for long)")
+			}
+			second := next("second refresh")
+			if _, ok := g.Enter(second.req); ok {
+				t.Fatal("a second refresh went in beside the first")
+			}
+			q.Done(second.req)
+			done()
+			q.Done(first.req)
+			if tc.endWork {
+				select {
+				case h := <-out:
+					t.Fatalf("%s was queued again while new work ran, within MaxDelay", h.req.Name)
+				case <-time.After(100 * time.Millisecond):
+				}
+				work()
+			}
+			h := next("the parked refresh, queued again by the gate")
+			if h.req != second.req || h.priority != notify.RefreshPriority {
+				t.Fatalf("handed out %s at priority %d, want %s at the refresh priority", h.req.Name, h.priority, second.req.Name)
+			}
+			release, ok := g.Enter(h.req)
+			if !ok {
+				t.Fatalf("%s, queued again by the gate, was turned back", h.req.Name)
+			}
+			release()
+			q.Done(h.req)
+			if !tc.endWork {
+				work()
+			}
+		})
+	}
+}
+
 func keys(m map[string]func()) []string {
 	var out []string
 	for k := range m {

@@ -421,9 +421,25 @@ func selfCPU() time.Duration {
 // childrenCPU is the CPU time of this process's running children (the kube-apiservers
 // and etcds of envtest), from /proc, by command name.
 func childrenCPU() map[string]time.Duration {
+	total := map[string]time.Duration{}
+	for k, d := range childrenCPUByPID() {
+		total[k.comm] += d
+	}
+	return total
+}
+
+type childKey struct {
+	pid  string
+	comm string
+}
+
+// childrenCPUByPID is childrenCPU per process: a difference over a span in which a child
+// stopped (an API server stopped on purpose) is taken over the processes alive at both
+// ends.
+func childrenCPUByPID() map[childKey]time.Duration {
 	self := strconv.Itoa(os.Getpid())
 	entries, _ := os.ReadDir("/proc")
-	total := map[string]time.Duration{}
+	total := map[childKey]time.Duration{}
 	for _, e := range entries {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
@@ -444,9 +460,20 @@ func childrenCPU() map[string]time.Duration {
 		}
 		ut, _ := strconv.ParseInt(fields[11], 10, 64)
 		st, _ := strconv.ParseInt(fields[12], 10, 64)
-		total[s[open+1:end]] += time.Duration(ut+st) * time.Second / 100 // USER_HZ
+		total[childKey{pid: e.Name(), comm: s[open+1 : end]}] = time.Duration(ut+st) * time.Second / 100 // USER_HZ
 	}
 	return total
+}
+
+// childrenCPUSince is the CPU the children alive now and at before used since before.
+func childrenCPUSince(before map[childKey]time.Duration) time.Duration {
+	var sum time.Duration
+	for k, d := range childrenCPUByPID() {
+		if b, ok := before[k]; ok {
+			sum += d - b
+		}
+	}
+	return sum
 }
 
 // cpuSince is the CPU each command used since before, and their sum.
