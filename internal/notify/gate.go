@@ -105,6 +105,7 @@ func (g *RefreshGate) Enter(req reconcile.Request) (release func(), ok bool) {
 	g.init()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	wasParked := g.parkedSet[req] // then it is in g.parked too
 	delete(g.parkedSet, req)
 	p, seen := g.dequeued[req]
 	if !seen || p > RefreshPriority {
@@ -128,8 +129,8 @@ func (g *RefreshGate) Enter(req reconcile.Request) (release func(), ok bool) {
 		default:
 		}
 	}
-	if !g.parkedSet[req] {
-		g.parkedSet[req] = true
+	g.parkedSet[req] = true
+	if !wasParked {
 		g.parked = append(g.parked, req)
 	}
 	// Held back by new work with the slot free: nothing ends to wake the refresh when
