@@ -115,7 +115,8 @@ func BenchmarkMembers(b *testing.B) {
 // median time from create to programmed on every healthy member. The stopped case is
 // measured twice: from the moment the API server stops (while the hub reports the outage
 // in every ingress's status, once), and once every ingress reports it (a member that stays
-// down). Target (issue 20): the slow and stopped figures within 10 % of the healthy one.
+// down). Every member healthy is measured first and again last. Target (issue 20): the
+// slow and stopped figures within 10 % of the healthy one (the mean of its two medians).
 func BenchmarkMemberIsolation(b *testing.B) {
 	// A sample takes a quarter to half a second; on a 2-core machine shared with ten API
 	// servers one sample can take twice as long as the next, and the medians of 11 samples
@@ -166,26 +167,37 @@ func BenchmarkMemberIsolation(b *testing.B) {
 	slow := h.isolationSamples(b, "slow", without(h.names, slowName), samples)
 	h.waitMember(b, slow.last, slowName, "programmed while slow", 5*time.Minute, func(cs *v1alpha1.IngressClusterStatus) bool { return cs.Programmed })
 	h.proxy.delay.Store(0)
+	// Every member healthy again, at the end: the machine's pace drifts within a run (the
+	// healthy median moved by half from one run to the next), so the cases are set
+	// against both healthy medians, the one before and the one after them.
+	again := h.isolationSamples(b, "healthy, again", h.names, samples)
+	base := (healthy.median() + again.median()) / 2
 
 	var s strings.Builder
 	fmt.Fprintf(&s, "\nnew ingress, create -> programmed on every healthy member (%d members, 100 ingresses; %d samples each):\n", len(h.names), samples)
-	for _, c := range []*isolation{healthy, slow, dead, down} {
+	for _, c := range []*isolation{healthy, slow, dead, down, again} {
 		fmt.Fprintf(&s, "  %-60s median %s, max %s (%s)\n", c.label, c.median().Round(time.Millisecond), c.max().Round(time.Millisecond), c.all())
 		fmt.Fprintf(&s, "  %-60s %s\n", "", c.cpu())
 	}
 	fmt.Fprintf(&s, "  the stopped member reported in every ingress's status %s after the stop\n", reported.Sub(stoppedAt).Round(time.Millisecond))
+	fmt.Fprintf(&s, "  against the healthy medians' mean %s: slow %+.0f %%, stopped from the stop %+.0f %%, stopped once reported %+.0f %%\n",
+		base.Round(time.Millisecond), percentAbove(slow.median(), base), percentAbove(dead.median(), base), percentAbove(down.median(), base))
 	b.Log(s.String())
 	b.ReportMetric(healthy.median().Seconds(), "s-healthy")
+	b.ReportMetric(again.median().Seconds(), "s-healthy-again")
 	b.ReportMetric(slow.median().Seconds(), "s-one-slow")
 	b.ReportMetric(dead.median().Seconds(), "s-one-stopped")
 	b.ReportMetric(down.median().Seconds(), "s-one-stopped-reported")
 	b.ReportMetric(reported.Sub(stoppedAt).Seconds(), "s-outage-reported")
 	for _, c := range []*isolation{slow, dead, down} {
-		if c.median() > healthy.median()*11/10 {
-			b.Logf("TARGET MISSED: %s %s against %s healthy (target within 10 %%)", c.label, c.median().Round(time.Millisecond), healthy.median().Round(time.Millisecond))
+		if c.median() > base*11/10 {
+			b.Logf("TARGET MISSED: %s %s against %s healthy (the mean of both healthy medians; target within 10 %%)", c.label, c.median().Round(time.Millisecond), base.Round(time.Millisecond))
 		}
 	}
 }
+
+// percentAbove is how much larger d is than base, in percent.
+func percentAbove(d, base time.Duration) float64 { return 100 * (d.Seconds() - base.Seconds()) / base.Seconds() }
 
 // BenchmarkMemberUnrelatedServices: two members with 100 ingresses; then 5,000 Services
 // and 5,000 EndpointSlices in 50 namespaces without an ingress, on the remote member.
