@@ -170,7 +170,8 @@ func BenchmarkMemberIsolation(b *testing.B) {
 	// Every member healthy again, at the end: the machine's pace drifts within a run (the
 	// healthy median moved by half from one run to the next), so the cases are set
 	// against both healthy medians, the one before and the one after them.
-	again := h.isolationSamples(b, "healthy, again", h.names, samples)
+	again := h.isolationSamples(b, "again", h.names, samples)
+	again.label = "healthy, again" + strings.TrimPrefix(again.label, "again")
 	base := (healthy.median() + again.median()) / 2
 
 	var s strings.Builder
