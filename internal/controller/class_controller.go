@@ -73,8 +73,12 @@ func (r *ClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	if err := r.Client.Get(ctx, req.NamespacedName, class); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	// Read only (counted, named, and matched against the routers' paths): the cache's
+	// own objects, not copies. A class with 1,000 ingresses is reconciled often while they
+	// are created, and copying every one each time was 18 % of the operator's CPU in the
+	// 1,000-ingress benchmark.
 	ingresses := &v1alpha1.AnycastIngressList{}
-	if err := r.Client.List(ctx, ingresses, client.MatchingFields{lookup.ClassNameIndex: class.Name}); err != nil {
+	if err := r.Client.List(ctx, ingresses, client.MatchingFields{lookup.ClassNameIndex: class.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 
