@@ -195,6 +195,18 @@ func (a *Applier) create(ctx context.Context, obj *unstructured.Unstructured) er
 // the guard fail: the object is read again past the cache and the patch retried once,
 // rather than reporting a failed apply for a lag.
 func (a *Applier) adoptCreateFields(ctx context.Context, live *unstructured.Unstructured) error {
+	if len(live.GetManagedFields()) == 0 {
+		// The operator's caches do not keep managed fields (a large share of the memory
+		// of every cached object, and read only here, before an update): read them.
+		fresh, err := a.read(ctx, a.liveReader(), live)
+		if err != nil {
+			return fmt.Errorf("reading its managed fields: %w", err)
+		}
+		if fresh == nil {
+			return fmt.Errorf("it was deleted while being updated; retrying")
+		}
+		live = fresh
+	}
 	err := a.adoptOnce(ctx, live)
 	if apierrors.IsConflict(err) {
 		var fresh *unstructured.Unstructured

@@ -590,6 +590,7 @@ func MemberCacheOptions(metallbNamespaces []string) cache.Options {
 	return cache.Options{
 		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{owner.ManagedByLabel: owner.ManagedByValue}),
 		ByObject:             by,
+		DefaultTransform:     cache.TransformStripManagedFields(),
 	}
 }
 

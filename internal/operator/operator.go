@@ -143,6 +143,9 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 			// Gateway or Secret of a large cluster would cost memory for nothing.
 			DefaultLabelSelector: owner.Managed(),
 			ByObject:             byObject,
+			// Managed fields are read only before an update, live (apply.Applier):
+			// kept in the cache they were a large share of its memory.
+			DefaultTransform: cache.TransformStripManagedFields(),
 		},
 		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true, DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
 	})
