@@ -230,7 +230,10 @@ func (r *IngressReconciler) programMembers(ctx context.Context, class *v1alpha1.
 				r.work.caughtUp(k)
 				logf.FromContext(ctx).V(1).Info("a member left behind finished", "cluster", co.Name, "outcome", got.outcome, "took", time.Since(f.started).String())
 				if r.Notifier != nil {
-					r.Notifier.Notify(notify.Ingress(key))
+					// Reported behind new work: the member's objects are applied, what is
+					// left is its status entry, and a slow member's catch-ups, one per
+					// ingress created while it is slow, must not slow the others' new work.
+					r.Notifier.Notify(notify.IngressRefresh(key))
 				}
 				return
 			}

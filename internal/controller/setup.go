@@ -125,13 +125,14 @@ func (r *IngressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if r.Notifier != nil {
 		// A member's health changed, or the BGP watcher saw a change.
-		// A class's every ingress looked at again is a refresh: new work goes first.
+		// A class's every ingress looked at again is a refresh, and so is a report that an
+		// apply left behind has ended: new work goes first.
 		b = b.WatchesRawSource(r.Notifier.SourceWithPriority(func(ctx context.Context, e notify.IngressEvent) []reconcile.Request {
 			if e.Class != "" {
 				return r.hub().IngressesOfClass(ctx, e.Class)
 			}
 			return []reconcile.Request{{NamespacedName: e.Ingress}}
-		}, func(e notify.IngressEvent) bool { return e.Class != "" }))
+		}, notify.IngressEvent.IsRefresh))
 	}
 	watches := r.memberWatches()
 	b = watchLocal(mgr, b, watches, r.Client, localSlices(r.Members))

@@ -20,14 +20,27 @@ import (
 )
 
 // IngressEvent says which ingresses to look at again: one (Ingress set), or every ingress
-// of a class (Class set).
+// of a class (Class set). Refresh marks an event for one ingress that only has something
+// to report (RefreshGate).
 type IngressEvent struct {
 	Ingress types.NamespacedName
 	Class   string
+	Refresh bool
 }
 
 // Ingress is the event for one ingress.
 func Ingress(key types.NamespacedName) IngressEvent { return IngressEvent{Ingress: key} }
+
+// IsRefresh reports whether the event's requests are refreshes: queued behind new work
+// (SourceWithPriority) and let through the RefreshGate.
+func (e IngressEvent) IsRefresh() bool { return e.Class != "" || e.Refresh }
+
+// IngressRefresh is the event for one ingress whose reconcile only reports something
+// (an apply left behind on a slow member has ended): it waits behind new work as a
+// class's refresh does.
+func IngressRefresh(key types.NamespacedName) IngressEvent {
+	return IngressEvent{Ingress: key, Refresh: true}
+}
 
 // ClassIngresses is the event for every ingress of a class.
 func ClassIngresses(class string) IngressEvent { return IngressEvent{Class: class} }

@@ -39,7 +39,7 @@ func TestRefreshesWaitBehindNewWork(t *testing.T) {
 			out = append(out, req(fmt.Sprintf("old-%03d", i)))
 		}
 		return out
-	}, func(e notify.IngressEvent) bool { return e.Class != "" })
+	}, notify.IngressEvent.IsRefresh)
 	if err := src.Start(ctx, q); err != nil {
 		t.Fatal(err)
 	}
@@ -52,10 +52,12 @@ func TestRefreshesWaitBehindNewWork(t *testing.T) {
 	if q.Len() != 100 {
 		t.Fatalf("the class's refresh queued %d requests, want 100", q.Len())
 	}
-	// A new ingress (as the controller's own watch queues it) and one ingress's event.
+	// A new ingress (as the controller's own watch queues it), one ingress's event, and
+	// one ingress's report (a refresh too).
+	n.Notify(notify.IngressRefresh(types.NamespacedName{Namespace: "ns", Name: "report"}))
 	q.Add(req("new"))
 	n.Notify(notify.Ingress(types.NamespacedName{Namespace: "ns", Name: "watched"}))
-	for q.Len() < 102 && time.Now().Before(deadline) {
+	for q.Len() < 103 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	got := map[string]bool{}
@@ -65,7 +67,7 @@ func TestRefreshesWaitBehindNewWork(t *testing.T) {
 		q.Done(item)
 	}
 	if !got["new"] || !got["watched"] {
-		t.Errorf("the first two handed out were %v; want the new ingress and the single ingress's event before the class's 100 refreshes", got)
+		t.Errorf("the first two handed out were %v; want the new ingress and the single ingress's event before the class's 100 refreshes and the report", got)
 	}
 }
 
