@@ -530,6 +530,8 @@ type isolation struct {
 	// hubWrites are the operator's writes to the hub during the samples, by verb and
 	// resource: the samples' own, and what else the hub was busy writing.
 	hubWrites []apicount.Row
+	// memberRequests are the operator's requests to the other members during the samples.
+	memberRequests int
 }
 
 // cpu says what the samples cost the machine: the two cores are shared by the operator
@@ -539,7 +541,7 @@ func (c *isolation) cpu() string {
 	for _, r := range c.hubWrites {
 		w = append(w, fmt.Sprintf("%d %s", r.Count, r.Key))
 	}
-	return fmt.Sprintf("over %s: operator %s CPU, API servers %s; hub writes: %s", c.wall.Round(10*time.Millisecond), c.operatorCPU.Round(10*time.Millisecond), c.apiCPU.Round(10*time.Millisecond), strings.Join(w, ", "))
+	return fmt.Sprintf("over %s: operator %s CPU, API servers %s; requests to the other members %d; hub writes: %s", c.wall.Round(10*time.Millisecond), c.operatorCPU.Round(10*time.Millisecond), c.apiCPU.Round(10*time.Millisecond), c.memberRequests, strings.Join(w, ", "))
 }
 
 // hubWrites counts the operator's writes to the hub by verb and resource.
@@ -563,9 +565,11 @@ func (h *hub) hubWrites() map[string]int {
 func (h *hub) isolationSamples(tb testing.TB, label string, healthy []string, n int) *isolation {
 	tb.Helper()
 	c := &isolation{label: fmt.Sprintf("%s (programmed on %d members)", label, len(healthy))}
-	t0, cpu0, api0, writes0 := time.Now(), selfCPU(), childrenCPUByPID(), h.hubWrites()
+	remote := func(r apicount.Request) bool { return r.Cluster != "hub" }
+	t0, cpu0, api0, writes0, member0 := time.Now(), selfCPU(), childrenCPUByPID(), h.hubWrites(), h.counter.Count(remote)
 	defer func() {
 		c.wall, c.operatorCPU, c.apiCPU = time.Since(t0), selfCPU()-cpu0, childrenCPUSince(api0)
+		c.memberRequests = h.counter.Count(remote) - member0
 		for k, n := range h.hubWrites() {
 			if d := n - writes0[k]; d > 0 {
 				c.hubWrites = append(c.hubWrites, apicount.Row{Key: k, Count: d})
