@@ -198,7 +198,9 @@ func BenchmarkMemberIsolation(b *testing.B) {
 }
 
 // percentAbove is how much larger d is than base, in percent.
-func percentAbove(d, base time.Duration) float64 { return 100 * (d.Seconds() - base.Seconds()) / base.Seconds() }
+func percentAbove(d, base time.Duration) float64 {
+	return 100 * (d.Seconds() - base.Seconds()) / base.Seconds()
+}
 
 // BenchmarkMemberUnrelatedServices: two members with 100 ingresses; then 5,000 Services
 // and 5,000 EndpointSlices in 50 namespaces without an ingress, on the remote member.
