@@ -191,30 +191,26 @@ func (a *Applier) create(ctx context.Context, obj *unstructured.Unstructured) er
 // resourceVersion. Without it the fields a later apply stops sending would stay, still
 // owned by the create. Objects written by apply alone need nothing.
 //
-// A cache behind the object (someone wrote it a moment ago, a status for instance) makes
-// the guard fail: the object is read again past the cache and the patch retried once,
-// rather than reporting a failed apply for a lag.
+// The operator's caches keep no managed fields (they were a large share of every cached
+// object's memory, and are read only here): an object without them is read past the
+// cache first. A cache behind the object (someone wrote it a moment ago, a status for
+// instance) makes the guard fail: the object is read again past the cache and the patch
+// retried once, rather than reporting a failed apply for a lag.
 func (a *Applier) adoptCreateFields(ctx context.Context, live *unstructured.Unstructured) error {
-	if len(live.GetManagedFields()) == 0 {
-		// The operator's caches do not keep managed fields (a large share of the memory
-		// of every cached object, and read only here, before an update): read them.
-		fresh, err := a.read(ctx, a.liveReader(), live)
-		if err != nil {
-			return fmt.Errorf("reading its managed fields: %w", err)
-		}
-		if fresh == nil {
-			return fmt.Errorf("it was deleted while being updated; retrying")
-		}
-		live = fresh
-	}
-	err := a.adoptOnce(ctx, live)
-	if apierrors.IsConflict(err) {
-		var fresh *unstructured.Unstructured
-		if fresh, err = a.read(ctx, a.liveReader(), live); err == nil {
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		if attempt > 0 || len(live.GetManagedFields()) == 0 {
+			fresh, rerr := a.read(ctx, a.liveReader(), live)
+			if rerr != nil {
+				return rerr
+			}
 			if fresh == nil {
 				return fmt.Errorf("it was deleted while being updated; retrying")
 			}
-			err = a.adoptOnce(ctx, fresh)
+			live = fresh
+		}
+		if err = a.adoptOnce(ctx, live); !apierrors.IsConflict(err) {
+			break
 		}
 	}
 	if err != nil {

@@ -84,7 +84,7 @@ type IngressReconciler struct {
 	statuses statusMemory
 	// work tracks the member applies left behind by their reconcile (see memberWork).
 	work memberWork
-	// refreshes lets one refresh run at a time, leaving the other workers to new work
+	// refreshes keeps refreshes (reports, not new work) behind new work, one at a time
 	// (see notify.RefreshGate).
 	refreshes notify.RefreshGate
 }

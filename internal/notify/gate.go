@@ -25,7 +25,7 @@ const RefreshPriority = 2 * handler.LowPriority
 // them, and a new ingress created while a member went down shared the CPU and the hub's
 // API server with a hundred refreshes (issue 20's isolation figure). So:
 //
-//   - at most Concurrent refreshes run at once, leaving the other workers free;
+//   - one refresh runs at a time, leaving the other workers free;
 //   - a refresh waits while a reconcile of new work runs, but never more than MaxDelay
 //     since the last refresh went in: under a steady stream of new work, refreshes still
 //     go on, one per MaxDelay at least.
@@ -40,8 +40,6 @@ const RefreshPriority = 2 * handler.LowPriority
 // with: a request queued again by a real event in the meantime was raised to that
 // event's priority, and is new work.
 type RefreshGate struct {
-	// Concurrent is how many refreshes may run at once; zero means one.
-	Concurrent int
 	// RetryAfter is how soon a refresh turned back is tried again if the gate has not
 	// queued it before; zero means two seconds.
 	RetryAfter time.Duration
@@ -52,13 +50,13 @@ type RefreshGate struct {
 	Now func() time.Time
 
 	once     sync.Once
-	slots    chan struct{}
 	queue    priorityqueue.PriorityQueue[reconcile.Request]
 	mu       sync.Mutex
 	dequeued map[reconcile.Request]int
-	// working counts the reconciles of new work running; lastRefresh is when a refresh
-	// last went in.
+	// working counts the reconciles of new work running; refreshing says a refresh runs;
+	// lastRefresh is when one last went in.
 	working     int
+	refreshing  bool
 	lastRefresh time.Time
 	// parked are the refreshes turned back, in order; parkedSet says which are still
 	// waiting (one that went in since, as new work or queued again, is skipped).
@@ -69,11 +67,6 @@ type RefreshGate struct {
 
 func (g *RefreshGate) init() {
 	g.once.Do(func() {
-		n := g.Concurrent
-		if n <= 0 {
-			n = 1
-		}
-		g.slots = make(chan struct{}, n)
 		g.dequeued = map[reconcile.Request]int{}
 		g.parkedSet = map[reconcile.Request]bool{}
 	})
@@ -118,23 +111,21 @@ func (g *RefreshGate) Enter(req reconcile.Request) (release func(), ok bool) {
 		}, true
 	}
 	now := g.now()
-	if g.working == 0 || now.Sub(g.lastRefresh) >= g.maxDelay() {
-		select {
-		case g.slots <- struct{}{}:
-			g.lastRefresh = now
-			return func() {
-				<-g.slots
-				g.kick()
-			}, true
-		default:
-		}
+	if !g.refreshing && (g.working == 0 || now.Sub(g.lastRefresh) >= g.maxDelay()) {
+		g.refreshing, g.lastRefresh = true, now
+		return func() {
+			g.mu.Lock()
+			g.refreshing = false
+			g.mu.Unlock()
+			g.kick()
+		}, true
 	}
 	g.parkedSet[req] = true
 	if !wasParked {
 		g.parked = append(g.parked, req)
 	}
-	// Held back by new work with the slot free: nothing ends to wake the refresh when
-	// MaxDelay runs out, a timer does.
+	// Held back by new work: if nothing ends before MaxDelay runs out, a timer wakes the
+	// refresh.
 	g.armLocked(now)
 	return nil, false
 }
@@ -150,8 +141,8 @@ func (g *RefreshGate) kick() {
 	}
 }
 
-// nextLocked takes the first parked refresh off the list when one may go in: a slot is
-// free, and no new work runs or MaxDelay has passed since the last refresh went in.
+// nextLocked takes the first parked refresh off the list when one may go in: none runs,
+// and no new work runs or MaxDelay has passed since the last refresh went in.
 func (g *RefreshGate) nextLocked() (reconcile.Request, bool) {
 	for len(g.parked) > 0 {
 		req := g.parked[0]
@@ -159,7 +150,7 @@ func (g *RefreshGate) nextLocked() (reconcile.Request, bool) {
 			g.parked = g.parked[1:]
 			continue
 		}
-		if len(g.slots) == cap(g.slots) {
+		if g.refreshing {
 			return reconcile.Request{}, false // the running refresh's release kicks
 		}
 		if g.working > 0 && g.armLocked(g.now()) {
