@@ -50,10 +50,10 @@ type Member struct {
 	// Settled remembers the owners whose objects on this member were found as desired
 	// (see apply.Settled); nil looks at them every time (the hub's own cluster).
 	Settled *apply.Settled
-	// Unreachable tells the registry that a request found the member's API server
-	// unreachable, so that it probes the member now instead of at its next tick (nil for
-	// the hub's own cluster).
-	Unreachable func()
+	// ProbeNow tells the registry that a request failed in a way its probe would tell
+	// (the API server unreachable, or a kind it no longer serves), so that it probes the
+	// member fully now instead of at its next tick (nil for the hub's own cluster).
+	ProbeNow func()
 }
 
 // IsUnreachable reports whether err says that no connection to the API server could be

@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -103,6 +104,7 @@ func BenchmarkMembers(b *testing.B) {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			h := startHub(b, n, false)
 			f := h.program(b, 100, 10)
+			f.rest = h.atRest(b, 20*time.Second)
 			f.log(b)
 			f.report(b)
 		})
@@ -127,12 +129,7 @@ func BenchmarkMemberIsolation(b *testing.B) {
 	f.log(b)
 	// BENCH_PROFILE=DIR: the operator's CPU profile of each case, in DIR/healthy and
 	// DIR/stopped.
-	profile := func(c string) func() {
-		if dir := os.Getenv("BENCH_PROFILE"); dir != "" {
-			return startProfile(filepath.Join(dir, c), nil)
-		}
-		return func() {}
-	}
+	profile := func(c string) func() { return startProfile(profileDir(c), nil) }
 	stop := profile("healthy")
 	healthy := h.isolationSamples(b, "healthy", h.names, samples)
 	stop()
@@ -195,6 +192,14 @@ func BenchmarkMemberIsolation(b *testing.B) {
 			b.Logf("TARGET MISSED: %s %s against %s healthy (the mean of both healthy medians; target within 10 %%)", c.label, c.median().Round(time.Millisecond), base.Round(time.Millisecond))
 		}
 	}
+}
+
+// profileDir is BENCH_PROFILE/sub, or "" (no profile) when BENCH_PROFILE is not set.
+func profileDir(sub string) string {
+	if dir := os.Getenv("BENCH_PROFILE"); dir != "" {
+		return filepath.Join(dir, sub)
+	}
+	return ""
 }
 
 // percentAbove is how much larger d is than base, in percent.
@@ -336,6 +341,16 @@ type memberFigures struct {
 	// costs whatever N is.
 	hubRequests []apicount.Row
 	objects     map[string]int
+	// reconciles are the reconciles from the first create to all Programmed, by
+	// controller; allocated is the bytes the process allocated in that span: a measure of
+	// the operator's work that, unlike CPU seconds, the API servers sharing the two cores
+	// do not inflate.
+	reconciles map[string]float64
+	allocated  uint64
+	gcCycles   uint64
+	// rest is the operator's cost once everything is programmed: what N members cost with
+	// nothing to do.
+	rest restFigures
 }
 
 // program creates the ingresses on the hub, waits until all are Programmed and checks
@@ -348,17 +363,27 @@ func (h *hub) program(tb testing.TB, ingresses, namespaces int) *memberFigures {
 		mustCreate(tb, west.Client, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nsName(i)}})
 	}
 	h.counter.Reset()
+	// BENCH_PROFILE=DIR: the operator's CPU and heap profiles of the programming, in
+	// DIR/program-N.
+	stopProfile := startProfile(profileDir(fmt.Sprintf("program-%d", len(h.envs))), nil)
 	cpu1, api1 := selfCPU(), childrenCPU()
+	rec1, alloc1, gc1 := reconcileCounts(tb), allocatedBytes(), gcCycles()
 	start := time.Now()
 	createIngresses(tb, west.Client, params{ingresses: ingresses, namespaces: namespaces})
 	waitProgrammed(tb, west, ingresses, 30*time.Minute)
 	f := &memberFigures{members: len(h.envs), ingresses: ingresses, programmed: time.Since(start), base: h.base}
+	stopProfile()
 	f.peakRSS = procStatus(tb, "VmHWM")
 	f.peakHeap = h.heap.Peak()
 	f.operatorCPU = selfCPU() - h.cpu0
 	_, f.apiCPU = cpuSince(h.api0)
 	f.ingressCPU = selfCPU() - cpu1
 	_, f.ingressAPICPU = cpuSince(api1)
+	f.allocated, f.gcCycles = allocatedBytes()-alloc1, gcCycles()-gc1
+	f.reconciles = reconcileCounts(tb)
+	for k, v := range rec1 {
+		f.reconciles[k] -= v
+	}
 	f.requests = int(h.counter.Total())
 	f.memberRequests = h.counter.Count(func(r apicount.Request) bool { return r.Cluster != "hub" })
 	f.byCluster = h.counter.Breakdown(func(r apicount.Request) string { return r.Cluster })
@@ -389,6 +414,42 @@ func (h *hub) program(tb testing.TB, ingresses, namespaces int) *memberFigures {
 
 func (f *memberFigures) ingressMembers() float64 { return float64(f.ingresses * f.members) }
 
+// restFigures are the operator's cost over a span with nothing to program.
+type restFigures struct {
+	span, cpu time.Duration
+	requests  int
+	allocated uint64
+	// byKind are the requests by verb and resource (hub or member alike).
+	byKind []apicount.Row
+}
+
+// atRest waits until the operator stops writing, then measures it for d: the cost of
+// keeping N members (their watches, probes and leases) with nothing to do.
+func (h *hub) atRest(tb testing.TB, d time.Duration) restFigures {
+	tb.Helper()
+	settle(tb, h.counter)
+	kind := func(r apicount.Request) string {
+		return r.Verb + " " + strings.TrimSuffix(r.Resource+"/"+r.Subresource, "/")
+	}
+	before := map[string]int{}
+	for _, r := range h.counter.Breakdown(kind) {
+		before[r.Key] = r.Count
+	}
+	// BENCH_PROFILE=DIR: the operator's CPU profile at rest, in DIR/rest-N.
+	stop := startProfile(profileDir(fmt.Sprintf("rest-%d", len(h.envs))), nil)
+	cpu0, req0, alloc0, t0 := selfCPU(), h.counter.Total(), allocatedBytes(), time.Now()
+	time.Sleep(d)
+	stop()
+	f := restFigures{span: time.Since(t0), cpu: selfCPU() - cpu0, requests: int(h.counter.Total() - req0), allocated: allocatedBytes() - alloc0}
+	for _, r := range h.counter.Breakdown(kind) {
+		if n := r.Count - before[r.Key]; n > 0 {
+			f.byKind = append(f.byKind, apicount.Row{Key: r.Key, Count: n})
+		}
+	}
+	sort.Slice(f.byKind, func(i, j int) bool { return f.byKind[i].Count > f.byKind[j].Count })
+	return f
+}
+
 func (f *memberFigures) log(tb testing.TB) {
 	var b strings.Builder
 	row := func(k, v string) { fmt.Fprintf(&b, "  %-52s %s\n", k, v) }
@@ -399,6 +460,16 @@ func (f *memberFigures) log(tb testing.TB) {
 	row("CPU from operator start: operator / API servers+etcd", fmt.Sprintf("%s / %s", f.operatorCPU.Round(time.Millisecond), f.apiCPU.Round(time.Millisecond)))
 	row("CPU per ingress-member: operator / API servers", fmt.Sprintf("%.2f / %.2f ms", ms(f.operatorCPU)/f.ingressMembers(), ms(f.apiCPU)/f.ingressMembers()))
 	row("CPU from the first create: operator / API servers", fmt.Sprintf("%s / %s (%.2f / %.2f ms per ingress-member)", f.ingressCPU.Round(time.Millisecond), f.ingressAPICPU.Round(time.Millisecond), ms(f.ingressCPU)/f.ingressMembers(), ms(f.ingressAPICPU)/f.ingressMembers()))
+	row("allocated from the first create (GC cycles)", fmt.Sprintf("%.0f MiB, %.0f KiB per ingress-member (%d)", mib(f.allocated), float64(f.allocated)/1024/f.ingressMembers(), f.gcCycles))
+	row("reconciles from the first create, per ingress", reconcileRow(f.reconciles, f.ingresses))
+	if f.rest.span > 0 {
+		sec := f.rest.span.Seconds()
+		row(fmt.Sprintf("at rest, over %s: operator CPU", f.rest.span.Round(time.Second)), fmt.Sprintf("%.1f ms/s (%.2f ms per member-second); %.1f requests/s; %.0f KiB/s allocated",
+			ms(f.rest.cpu)/sec, ms(f.rest.cpu)/sec/float64(f.members), float64(f.rest.requests)/sec, float64(f.rest.allocated)/1024/sec))
+		for _, r := range f.rest.byKind {
+			row("  at rest: "+r.Key, fmt.Sprint(r.Count))
+		}
+	}
 	row("API requests until Programmed", fmt.Sprintf("%d (%.2f per ingress-member)", f.requests, float64(f.requests)/f.ingressMembers()))
 	row("  to remote members", fmt.Sprintf("%d (%.2f per ingress and remote member)", f.memberRequests, float64(f.memberRequests)/float64(f.ingresses*(f.members-1))))
 	for _, r := range f.byCluster {
@@ -431,6 +502,22 @@ func (f *memberFigures) report(b *testing.B) {
 	b.ReportMetric(ms(f.operatorCPU)/f.ingressMembers(), "ms-CPU/ingress-member")
 	b.ReportMetric(ms(f.apiCPU)/f.ingressMembers(), "ms-apiCPU/ingress-member")
 	b.ReportMetric(ms(f.ingressCPU)/f.ingressMembers(), "ms-ingressCPU/ingress-member")
+	b.ReportMetric(float64(f.allocated)/1024/f.ingressMembers(), "KiB-alloc/ingress-member")
+	b.ReportMetric(f.reconciles["anycastingress"]/float64(f.ingresses), "reconciles/ingress")
+	if f.rest.span > 0 {
+		b.ReportMetric(ms(f.rest.cpu)/f.rest.span.Seconds()/float64(f.members), "ms-restCPU/member-s")
+	}
+}
+
+// reconcileRow is the reconciles by controller, per ingress.
+func reconcileRow(counts map[string]float64, ingresses int) string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		if counts[k] > 0 {
+			out = append(out, fmt.Sprintf("%s %.0f (%.2f)", k, counts[k], counts[k]/float64(ingresses)))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -534,6 +621,11 @@ type isolation struct {
 	hubWrites []apicount.Row
 	// memberRequests are the operator's requests to the other members during the samples.
 	memberRequests int
+	// reconciles are the reconciles during the samples, by controller, and allocated the
+	// bytes the process allocated: the operator's work, which CPU seconds on a shared
+	// machine only estimate.
+	reconciles map[string]float64
+	allocated  uint64
 }
 
 // cpu says what the samples cost the machine: the two cores are shared by the operator
@@ -543,7 +635,9 @@ func (c *isolation) cpu() string {
 	for _, r := range c.hubWrites {
 		w = append(w, fmt.Sprintf("%d %s", r.Count, r.Key))
 	}
-	return fmt.Sprintf("over %s: operator %s CPU, API servers %s; requests to the other members %d; hub writes: %s", c.wall.Round(10*time.Millisecond), c.operatorCPU.Round(10*time.Millisecond), c.apiCPU.Round(10*time.Millisecond), c.memberRequests, strings.Join(w, ", "))
+	return fmt.Sprintf("over %s: operator %s CPU, %.0f MiB allocated, API servers %s; requests to the other members %d; reconciles: %s; hub writes: %s",
+		c.wall.Round(10*time.Millisecond), c.operatorCPU.Round(10*time.Millisecond), mib(c.allocated), c.apiCPU.Round(10*time.Millisecond), c.memberRequests,
+		reconcileRow(c.reconciles, len(c.took)), strings.Join(w, ", "))
 }
 
 // hubWrites counts the operator's writes to the hub by verb and resource.
@@ -569,9 +663,14 @@ func (h *hub) isolationSamples(tb testing.TB, label string, healthy []string, n 
 	c := &isolation{label: fmt.Sprintf("%s (programmed on %d members)", label, len(healthy))}
 	remote := func(r apicount.Request) bool { return r.Cluster != "hub" }
 	t0, cpu0, api0, writes0, member0 := time.Now(), selfCPU(), childrenCPUByPID(), h.hubWrites(), h.counter.Count(remote)
+	rec0, alloc0 := reconcileCounts(tb), allocatedBytes()
 	defer func() {
 		c.wall, c.operatorCPU, c.apiCPU = time.Since(t0), selfCPU()-cpu0, childrenCPUSince(api0)
 		c.memberRequests = h.counter.Count(remote) - member0
+		c.allocated, c.reconciles = allocatedBytes()-alloc0, reconcileCounts(tb)
+		for k, v := range rec0 {
+			c.reconciles[k] -= v
+		}
 		for k, n := range h.hubWrites() {
 			if d := n - writes0[k]; d > 0 {
 				c.hubWrites = append(c.hubWrites, apicount.Row{Key: k, Count: d})

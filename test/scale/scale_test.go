@@ -213,6 +213,12 @@ func startProfile(dir string, apiServers map[string]*rest.Config) func() {
 	if err != nil {
 		return func() {}
 	}
+	// heap-start.pprof: the allocations of the span are heap.pprof's minus these
+	// (go tool pprof -sample_index=alloc_space -diff_base heap-start.pprof heap.pprof).
+	if heap, err := os.Create(filepath.Join(dir, "heap-start.pprof")); err == nil {
+		_ = pprof.Lookup("heap").WriteTo(heap, 0)
+		_ = heap.Close()
+	}
 	_ = pprof.StartCPUProfile(cpu)
 	return func() {
 		pprof.StopCPUProfile()

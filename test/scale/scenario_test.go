@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -349,22 +350,37 @@ func settle(tb testing.TB, counter *apicount.Counter) {
 // reconciles is controller-runtime's count of AnycastIngress reconciles in this process.
 func reconciles(tb testing.TB) float64 {
 	tb.Helper()
+	return reconcileCounts(tb)["anycastingress"]
+}
+
+// reconcileCounts is controller-runtime's count of reconciles in this process, by
+// controller.
+func reconcileCounts(tb testing.TB) map[string]float64 {
+	tb.Helper()
 	mfs, err := crmetrics.Registry.Gather()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var sum float64
+	out := map[string]float64{}
 	for _, mf := range mfs {
 		if mf.GetName() != "controller_runtime_reconcile_total" {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			if label(m, "controller") == "anycastingress" {
-				sum += m.GetCounter().GetValue()
-			}
+			out[label(m, "controller")] += m.GetCounter().GetValue()
 		}
 	}
-	return sum
+	return out
+}
+
+// allocatedBytes and gcCycles are the Go runtime's cumulative counts for this process.
+func allocatedBytes() uint64 { return runtimeMetric("/gc/heap/allocs:bytes") }
+func gcCycles() uint64       { return runtimeMetric("/gc/cycles/total:gc-cycles") }
+
+func runtimeMetric(name string) uint64 {
+	s := []metrics.Sample{{Name: name}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 func label(m *dto.Metric, name string) string {
