@@ -215,6 +215,8 @@ func startProfile(dir string, apiServers map[string]*rest.Config) func() {
 	}
 	// heap-start.pprof: the allocations of the span are heap.pprof's minus these
 	// (go tool pprof -sample_index=alloc_space -diff_base heap-start.pprof heap.pprof).
+	// A heap profile counts allocations up to the last collection: one first.
+	runtime.GC()
 	if heap, err := os.Create(filepath.Join(dir, "heap-start.pprof")); err == nil {
 		_ = pprof.Lookup("heap").WriteTo(heap, 0)
 		_ = heap.Close()
@@ -223,6 +225,7 @@ func startProfile(dir string, apiServers map[string]*rest.Config) func() {
 	return func() {
 		pprof.StopCPUProfile()
 		_ = cpu.Close()
+		runtime.GC()
 		if heap, err := os.Create(filepath.Join(dir, "heap.pprof")); err == nil {
 			_ = pprof.Lookup("heap").WriteTo(heap, 0)
 			_ = heap.Close()
