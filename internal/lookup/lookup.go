@@ -236,13 +236,17 @@ func Requests(items []v1alpha1.AnycastIngress) []reconcile.Request {
 // IngressNamespaces lists the namespaces whose EndpointSlices the operator reads on a
 // member: those holding an ingress, and those of its Gateway's Service when the class puts
 // that Service elsewhere (a shared data plane's namespace).
+//
+// Read only, so the cache's own objects: it is asked once a minute per member (each
+// member's EndpointSlice caches are swept), and copying every ingress each time, with a
+// status entry per member, was most of what a hub with 20 members allocated at rest.
 func (h Hub) IngressNamespaces(ctx context.Context) (map[string]bool, error) {
 	classes := &v1alpha1.AnycastClassList{}
-	if err := h.Reader.List(ctx, classes); err != nil {
+	if err := h.Reader.List(ctx, classes, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	ingresses := &v1alpha1.AnycastIngressList{}
-	if err := h.Reader.List(ctx, ingresses); err != nil {
+	if err := h.Reader.List(ctx, ingresses, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	byName := map[string]*v1alpha1.AnycastClass{}

@@ -231,7 +231,7 @@ func ownerAlive(ctx context.Context, r client.Reader, t clusters.SweepTarget, re
 		return false, nil
 	case owner.KindSkupperNetwork:
 		list := &v1alpha1.AnycastIngressList{}
-		if err := r.List(ctx, list, client.InNamespace(ref.Namespace)); err != nil {
+		if err := r.List(ctx, list, client.InNamespace(ref.Namespace), client.UnsafeDisableDeepCopy); err != nil { // read only
 			return false, err
 		}
 		for i := range list.Items {
