@@ -50,9 +50,12 @@ type Member struct {
 	// Settled remembers the owners whose objects on this member were found as desired
 	// (see apply.Settled); nil looks at them every time (the hub's own cluster).
 	Settled *apply.Settled
-	// ProbeNow tells the registry that a request failed in a way its probe would tell
-	// (the API server unreachable, or a kind it no longer serves), so that it probes the
-	// member fully now instead of at its next tick (nil for the hub's own cluster).
+	// ProbeNow tells the registry that a request found the member's API server
+	// unreachable, so that it probes the member, fully, now instead of at its next tick
+	// (nil for the hub's own cluster). (A kind the member stopped serving is found by
+	// the probe's next check of the API groups, within a minute: a write refused for it
+	// does not probe at once, as a kind the probe does not check, TLSRoute say, would
+	// then have every ingress of the class refreshed at every retry.)
 	ProbeNow func()
 }
 

@@ -59,7 +59,7 @@ func (f *fakeAPIServer) count(path string) int {
 // version at every probe, and for the API groups the operator writes once per
 // APICheckInterval only (they were four of a probe's five requests, per member, with
 // nothing to do); a group that goes away is still found within that interval, and at
-// once when a write asks for a probe (ProbeNow: a kind not served).
+// once when a write asks for a probe (ProbeNow).
 func TestProbeAsksForTheAPIGroupsOnlyNowAndThen(t *testing.T) {
 	srv := &fakeAPIServer{counts: map[string]int{}, removed: map[string]bool{}}
 	ts := httptest.NewServer(srv)
@@ -70,10 +70,7 @@ func TestProbeAsksForTheAPIGroupsOnlyNowAndThen(t *testing.T) {
 	}
 	r := &Remote{ProbeInterval: 20 * time.Millisecond, APICheckInterval: 500 * time.Millisecond, Log: logr.Discard()}
 	c := &conn{ref: "test/kubeconfig", dc: dc, kick: make(chan struct{}, 1), health: Health{OK: true, Reason: ReasonReachable}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); r.probeLoop(ctx, c) }()
-	defer func() { cancel(); <-done }()
+	stop := startProbeLoop(r, c)
 
 	time.Sleep(1200 * time.Millisecond)
 	versions, groups := srv.count("/version"), srv.count("/apis/metallb.io/v1beta1")
@@ -98,24 +95,21 @@ func TestProbeAsksForTheAPIGroupsOnlyNowAndThen(t *testing.T) {
 	// While it is missing, every probe asks for the groups again (the member is not OK),
 	// so that its return is seen at the next probe.
 	before := srv.count("/apis/metallb.io/v1beta2")
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(400 * time.Millisecond)
 	if n := srv.count("/apis/metallb.io/v1beta2") - before; n < 5 {
-		t.Errorf("a member missing CRDs had its groups asked for %d times in 200 ms (20 ms interval); want every probe", n)
+		t.Errorf("a member missing CRDs had its groups asked for %d times in 400 ms (20 ms interval); want every probe", n)
 	}
-	cancel()
-	<-done
+	stop()
 
-	// ProbeNow (a write found a kind not served) probes the groups at once, whatever the
-	// interval: with an interval of an hour, only the kick can find it.
+	// ProbeNow (a write found the member unreachable) probes the groups too, whatever
+	// the interval: with an interval of an hour, only the kick can find the change.
 	srv.mu.Lock()
 	delete(srv.removed, "/apis/metallb.io/v1beta2")
 	srv.removed["/apis/gateway.networking.k8s.io/v1"] = true
 	srv.mu.Unlock()
 	r = &Remote{ProbeInterval: 20 * time.Millisecond, APICheckInterval: time.Hour, Log: logr.Discard()}
 	c = &conn{ref: "test/kubeconfig", dc: dc, kick: make(chan struct{}, 1), health: Health{OK: true, Reason: ReasonReachable}}
-	ctx, cancel = context.WithCancel(context.Background())
-	done = make(chan struct{})
-	go func() { defer close(done); r.probeLoop(ctx, c) }()
+	defer startProbeLoop(r, c)()
 	time.Sleep(200 * time.Millisecond)
 	if h := c.getHealth(); !h.OK {
 		t.Fatalf("the groups were asked for although the interval is an hour: %+v", h)
@@ -124,6 +118,14 @@ func TestProbeAsksForTheAPIGroupsOnlyNowAndThen(t *testing.T) {
 	waitHealth(t, c, time.Second, func(h Health) bool {
 		return !h.OK && h.Reason == ReasonMissingCRDs && strings.Contains(h.Message, "Gateway API")
 	})
+}
+
+// startProbeLoop runs r's probe loop for c until the returned stop is called.
+func startProbeLoop(r *Remote, c *conn) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.probeLoop(ctx, c) }()
+	return func() { cancel(); <-done }
 }
 
 func waitHealth(t *testing.T, c *conn, timeout time.Duration, ok func(Health) bool) {

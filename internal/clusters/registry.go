@@ -120,7 +120,7 @@ type conn struct {
 	// slices caches the member's EndpointSlices per namespace in use, for cl's lifetime.
 	slices *Slices
 	// kick asks the probe loop to probe now, fully (a write found the API server
-	// unreachable, or a kind not served).
+	// unreachable).
 	kick chan struct{}
 	// metallbNamespaces are the MetalLB namespaces of the classes using the member: its
 	// cache watches MetalLB's objects there only, as the spoke role allows (MetalLB's
@@ -521,10 +521,10 @@ func (r *Remote) probeLoop(ctx context.Context, c *conn) {
 			kicked = true
 		}
 		// A member that answers is asked for its version only, and for the API groups the
-		// operator writes once per APICheckInterval: the groups were five requests per
-		// probe and member, most of an idle hub's requests and CPU (issue 20: with 20
-		// members, 9.5 requests a second with nothing to do). A member that did not pass
-		// its last probe, or whose write just failed, is probed fully.
+		// operator writes once per APICheckInterval: the groups were four of a probe's
+		// five requests, most of an idle hub's requests (issue 20: with 20 members, 9.5
+		// requests a second with nothing to do). A member that did not pass its last
+		// probe, or that a write found unreachable, is probed fully.
 		full := kicked || !c.getHealth().OK || time.Since(lastFull) >= r.apiCheckInterval()
 		pctx, cancel := context.WithTimeout(ctx, r.probeTimeout())
 		h := probe(pctx, c.dc, full)

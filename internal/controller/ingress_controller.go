@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -412,11 +411,6 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 		}
 		return memberResult{outcome: status.Unavailable, message: "the member's API server cannot be reached (" + err.Error() + "); it is programmed when it answers again"}
 	case err != nil:
-		if meta.IsNoMatchError(err) && member.ProbeNow != nil {
-			// A kind the member no longer serves (a CRD removed): its probe says which,
-			// now rather than at its next check of the API groups.
-			member.ProbeNow()
-		}
 		return memberResult{outcome: status.Failed, message: err.Error(), err: fmt.Errorf("cluster %s: %w", co.Name, err)}
 	case len(conflicts) > 0:
 		return memberResult{outcome: status.Conflict, message: joinNames(conflicts)}
