@@ -245,6 +245,8 @@ type hub struct {
 	heap *heapSampler
 	cpu0 time.Duration
 	api0 map[string]time.Duration
+	// yard measures what CPU time costs on the machine while the hub runs.
+	yard *yardstick
 }
 
 func memberName(i int) string { return fmt.Sprintf("m%02d", i) }
@@ -310,6 +312,8 @@ func startHub(tb testing.TB, n int, proxyLast bool) *hub {
 	}
 	h.base = procStatus(tb, "VmRSS")
 	h.heap = sampleHeap()
+	h.yard = startYardstick()
+	tb.Cleanup(h.yard.Stop)
 	h.cpu0, h.api0 = selfCPU(), childrenCPU()
 	startOperator(tb, west, h.counter, 3*time.Minute)
 	mustCreate(tb, west.Client, class)
@@ -351,6 +355,9 @@ type memberFigures struct {
 	// rest is the operator's cost once everything is programmed: what N members cost with
 	// nothing to do.
 	rest restFigures
+	// yard is the yardstick from the first create to all Programmed: operatorCPU and
+	// ingressCPU are without its own CPU.
+	yard yardstickSpan
 }
 
 // program creates the ingresses on the hub, waits until all are Programmed and checks
@@ -368,6 +375,7 @@ func (h *hub) program(tb testing.TB, ingresses, namespaces int) *memberFigures {
 	stopProfile := startProfile(profileDir(fmt.Sprintf("program-%d", len(h.envs))), nil)
 	cpu1, api1 := selfCPU(), childrenCPU()
 	rec1, alloc1, gc1 := reconcileCounts(tb), allocatedBytes(), gcCycles()
+	yardUnits0, yardCPU0 := h.yard.read()
 	start := time.Now()
 	createIngresses(tb, west.Client, params{ingresses: ingresses, namespaces: namespaces})
 	waitProgrammed(tb, west, ingresses, 30*time.Minute)
@@ -379,6 +387,10 @@ func (h *hub) program(tb testing.TB, ingresses, namespaces int) *memberFigures {
 	_, f.apiCPU = cpuSince(h.api0)
 	f.ingressCPU = selfCPU() - cpu1
 	_, f.ingressAPICPU = cpuSince(api1)
+	f.yard = h.yard.since(yardUnits0, yardCPU0)
+	_, yardTotal := h.yard.read() // the yardstick started with the operator
+	f.operatorCPU -= yardTotal
+	f.ingressCPU -= f.yard.cpu
 	f.allocated, f.gcCycles = allocatedBytes()-alloc1, gcCycles()-gc1
 	f.reconciles = reconcileCounts(tb)
 	for k, v := range rec1 {
@@ -438,9 +450,11 @@ func (h *hub) atRest(tb testing.TB, d time.Duration) restFigures {
 	// BENCH_PROFILE=DIR: the operator's CPU profile at rest, in DIR/rest-N.
 	stop := startProfile(profileDir(fmt.Sprintf("rest-%d", len(h.envs))), nil)
 	cpu0, req0, alloc0, t0 := selfCPU(), h.counter.Total(), allocatedBytes(), time.Now()
+	yardUnits0, yardCPU0 := h.yard.read()
 	time.Sleep(d)
 	stop()
-	f := restFigures{span: time.Since(t0), cpu: selfCPU() - cpu0, requests: int(h.counter.Total() - req0), allocated: allocatedBytes() - alloc0}
+	f := restFigures{span: time.Since(t0), cpu: selfCPU() - cpu0 - h.yard.since(yardUnits0, yardCPU0).cpu,
+		requests: int(h.counter.Total() - req0), allocated: allocatedBytes() - alloc0}
 	for _, r := range h.counter.Breakdown(kind) {
 		if n := r.Count - before[r.Key]; n > 0 {
 			f.byKind = append(f.byKind, apicount.Row{Key: r.Key, Count: n})
@@ -460,6 +474,10 @@ func (f *memberFigures) log(tb testing.TB) {
 	row("CPU from operator start: operator / API servers+etcd", fmt.Sprintf("%s / %s", f.operatorCPU.Round(time.Millisecond), f.apiCPU.Round(time.Millisecond)))
 	row("CPU per ingress-member: operator / API servers", fmt.Sprintf("%.2f / %.2f ms", ms(f.operatorCPU)/f.ingressMembers(), ms(f.apiCPU)/f.ingressMembers()))
 	row("CPU from the first create: operator / API servers", fmt.Sprintf("%s / %s (%.2f / %.2f ms per ingress-member)", f.ingressCPU.Round(time.Millisecond), f.ingressAPICPU.Round(time.Millisecond), ms(f.ingressCPU)/f.ingressMembers(), ms(f.ingressAPICPU)/f.ingressMembers()))
+	if f.yard.perUnit > 0 {
+		units := float64(f.ingressCPU) / float64(f.yard.perUnit)
+		row("yardstick (fixed work, own thread): CPU per unit", fmt.Sprintf("%.1f µs over the programming; the operator's CPU from the first create is %.0f units per ingress-member", float64(f.yard.perUnit)/1e3, units/f.ingressMembers()))
+	}
 	row("allocated from the first create (GC cycles)", fmt.Sprintf("%.0f MiB, %.0f KiB per ingress-member (%d)", mib(f.allocated), float64(f.allocated)/1024/f.ingressMembers(), f.gcCycles))
 	row("reconciles from the first create, per ingress", reconcileRow(f.reconciles, f.ingresses))
 	if f.rest.span > 0 {
@@ -503,6 +521,10 @@ func (f *memberFigures) report(b *testing.B) {
 	b.ReportMetric(ms(f.apiCPU)/f.ingressMembers(), "ms-apiCPU/ingress-member")
 	b.ReportMetric(ms(f.ingressCPU)/f.ingressMembers(), "ms-ingressCPU/ingress-member")
 	b.ReportMetric(float64(f.allocated)/1024/f.ingressMembers(), "KiB-alloc/ingress-member")
+	if f.yard.perUnit > 0 {
+		b.ReportMetric(float64(f.yard.perUnit)/1e3, "us-yardstick/unit")
+		b.ReportMetric(float64(f.ingressCPU)/float64(f.yard.perUnit)/f.ingressMembers(), "yardstick-units/ingress-member")
+	}
 	b.ReportMetric(f.reconciles["anycastingress"]/float64(f.ingresses), "reconciles/ingress")
 	if f.rest.span > 0 {
 		b.ReportMetric(ms(f.rest.cpu)/f.rest.span.Seconds()/float64(f.members), "ms-restCPU/member-s")
