@@ -686,8 +686,9 @@ func (h *hub) isolationSamples(tb testing.TB, label string, healthy []string, n 
 	remote := func(r apicount.Request) bool { return r.Cluster != "hub" }
 	t0, cpu0, api0, writes0, member0 := time.Now(), selfCPU(), childrenCPUByPID(), h.hubWrites(), h.counter.Count(remote)
 	rec0, alloc0 := reconcileCounts(tb), allocatedBytes()
+	yardUnits0, yardCPU0 := h.yard.read()
 	defer func() {
-		c.wall, c.operatorCPU, c.apiCPU = time.Since(t0), selfCPU()-cpu0, childrenCPUSince(api0)
+		c.wall, c.operatorCPU, c.apiCPU = time.Since(t0), selfCPU()-cpu0-h.yard.since(yardUnits0, yardCPU0).cpu, childrenCPUSince(api0)
 		c.memberRequests = h.counter.Count(remote) - member0
 		c.allocated, c.reconciles = allocatedBytes()-alloc0, reconcileCounts(tb)
 		for k, v := range rec0 {
