@@ -249,6 +249,18 @@ type hub struct {
 	yard *yardstick
 }
 
+// operatorCPU is this process's CPU time less the yardstick's: the operator's, and the
+// harness's own small share.
+func (h *hub) operatorCPU() time.Duration {
+	_, yard := h.yard.read()
+	return selfCPU() - yard
+}
+
+// requestKind is a request's verb and resource ("patch anycastingresses/status").
+func requestKind(r apicount.Request) string {
+	return r.Verb + " " + strings.TrimSuffix(r.Resource+"/"+r.Subresource, "/")
+}
+
 func memberName(i int) string { return fmt.Sprintf("m%02d", i) }
 
 // startHub starts n API servers, four at a time (a 2-core machine times out bringing up
@@ -314,7 +326,7 @@ func startHub(tb testing.TB, n int, proxyLast bool) *hub {
 	h.heap = sampleHeap()
 	h.yard = startYardstick()
 	tb.Cleanup(h.yard.Stop)
-	h.cpu0, h.api0 = selfCPU(), childrenCPU()
+	h.cpu0, h.api0 = h.operatorCPU(), childrenCPU()
 	startOperator(tb, west, h.counter, 3*time.Minute)
 	mustCreate(tb, west.Client, class)
 	t0 = time.Now()
@@ -355,9 +367,9 @@ type memberFigures struct {
 	// rest is the operator's cost once everything is programmed: what N members cost with
 	// nothing to do.
 	rest restFigures
-	// yard is the yardstick from the first create to all Programmed: operatorCPU and
-	// ingressCPU are without its own CPU.
-	yard yardstickSpan
+	// yardPerUnit is the yardstick's CPU per unit from the first create to all
+	// Programmed (operatorCPU and ingressCPU are without its own CPU: hub.operatorCPU).
+	yardPerUnit time.Duration
 }
 
 // program creates the ingresses on the hub, waits until all are Programmed and checks
@@ -373,7 +385,7 @@ func (h *hub) program(tb testing.TB, ingresses, namespaces int) *memberFigures {
 	// BENCH_PROFILE=DIR: the operator's CPU and heap profiles of the programming, in
 	// DIR/program-N.
 	stopProfile := startProfile(profileDir(fmt.Sprintf("program-%d", len(h.envs))), nil)
-	cpu1, api1 := selfCPU(), childrenCPU()
+	cpu1, api1 := h.operatorCPU(), childrenCPU()
 	rec1, alloc1, gc1 := reconcileCounts(tb), allocatedBytes(), gcCycles()
 	yardUnits0, yardCPU0 := h.yard.read()
 	start := time.Now()
@@ -383,19 +395,13 @@ func (h *hub) program(tb testing.TB, ingresses, namespaces int) *memberFigures {
 	stopProfile()
 	f.peakRSS = procStatus(tb, "VmHWM")
 	f.peakHeap = h.heap.Peak()
-	f.operatorCPU = selfCPU() - h.cpu0
+	f.operatorCPU = h.operatorCPU() - h.cpu0
 	_, f.apiCPU = cpuSince(h.api0)
-	f.ingressCPU = selfCPU() - cpu1
+	f.ingressCPU = h.operatorCPU() - cpu1
 	_, f.ingressAPICPU = cpuSince(api1)
-	f.yard = h.yard.since(yardUnits0, yardCPU0)
-	_, yardTotal := h.yard.read() // the yardstick started with the operator
-	f.operatorCPU -= yardTotal
-	f.ingressCPU -= f.yard.cpu
+	f.yardPerUnit = h.yard.perUnitSince(yardUnits0, yardCPU0)
 	f.allocated, f.gcCycles = allocatedBytes()-alloc1, gcCycles()-gc1
-	f.reconciles = reconcileCounts(tb)
-	for k, v := range rec1 {
-		f.reconciles[k] -= v
-	}
+	f.reconciles = reconcilesSince(tb, rec1)
 	f.requests = int(h.counter.Total())
 	f.memberRequests = h.counter.Count(func(r apicount.Request) bool { return r.Cluster != "hub" })
 	f.byCluster = h.counter.Breakdown(func(r apicount.Request) string { return r.Cluster })
@@ -403,7 +409,7 @@ func (h *hub) program(tb testing.TB, ingresses, namespaces int) *memberFigures {
 		if r.Cluster != "hub" {
 			return "(members)"
 		}
-		return r.Verb + " " + strings.TrimSuffix(r.Resource+"/"+r.Subresource, "/")
+		return requestKind(r)
 	})
 
 	members := map[string]client.Client{}
@@ -440,22 +446,17 @@ type restFigures struct {
 func (h *hub) atRest(tb testing.TB, d time.Duration) restFigures {
 	tb.Helper()
 	settle(tb, h.counter)
-	kind := func(r apicount.Request) string {
-		return r.Verb + " " + strings.TrimSuffix(r.Resource+"/"+r.Subresource, "/")
-	}
 	before := map[string]int{}
-	for _, r := range h.counter.Breakdown(kind) {
+	for _, r := range h.counter.Breakdown(requestKind) {
 		before[r.Key] = r.Count
 	}
 	// BENCH_PROFILE=DIR: the operator's CPU profile at rest, in DIR/rest-N.
 	stop := startProfile(profileDir(fmt.Sprintf("rest-%d", len(h.envs))), nil)
-	cpu0, req0, alloc0, t0 := selfCPU(), h.counter.Total(), allocatedBytes(), time.Now()
-	yardUnits0, yardCPU0 := h.yard.read()
+	cpu0, req0, alloc0, t0 := h.operatorCPU(), h.counter.Total(), allocatedBytes(), time.Now()
 	time.Sleep(d)
 	stop()
-	f := restFigures{span: time.Since(t0), cpu: selfCPU() - cpu0 - h.yard.since(yardUnits0, yardCPU0).cpu,
-		requests: int(h.counter.Total() - req0), allocated: allocatedBytes() - alloc0}
-	for _, r := range h.counter.Breakdown(kind) {
+	f := restFigures{span: time.Since(t0), cpu: h.operatorCPU() - cpu0, requests: int(h.counter.Total() - req0), allocated: allocatedBytes() - alloc0}
+	for _, r := range h.counter.Breakdown(requestKind) {
 		if n := r.Count - before[r.Key]; n > 0 {
 			f.byKind = append(f.byKind, apicount.Row{Key: r.Key, Count: n})
 		}
@@ -474,9 +475,9 @@ func (f *memberFigures) log(tb testing.TB) {
 	row("CPU from operator start: operator / API servers+etcd", fmt.Sprintf("%s / %s", f.operatorCPU.Round(time.Millisecond), f.apiCPU.Round(time.Millisecond)))
 	row("CPU per ingress-member: operator / API servers", fmt.Sprintf("%.2f / %.2f ms", ms(f.operatorCPU)/f.ingressMembers(), ms(f.apiCPU)/f.ingressMembers()))
 	row("CPU from the first create: operator / API servers", fmt.Sprintf("%s / %s (%.2f / %.2f ms per ingress-member)", f.ingressCPU.Round(time.Millisecond), f.ingressAPICPU.Round(time.Millisecond), ms(f.ingressCPU)/f.ingressMembers(), ms(f.ingressAPICPU)/f.ingressMembers()))
-	if f.yard.perUnit > 0 {
-		units := float64(f.ingressCPU) / float64(f.yard.perUnit)
-		row("yardstick (fixed work, own thread): CPU per unit", fmt.Sprintf("%.1f µs over the programming; the operator's CPU from the first create is %.0f units per ingress-member", float64(f.yard.perUnit)/1e3, units/f.ingressMembers()))
+	if f.yardPerUnit > 0 {
+		units := float64(f.ingressCPU) / float64(f.yardPerUnit)
+		row("yardstick (fixed work, own thread): CPU per unit", fmt.Sprintf("%.1f µs over the programming; the operator's CPU from the first create is %.0f units per ingress-member", float64(f.yardPerUnit)/1e3, units/f.ingressMembers()))
 	}
 	row("allocated from the first create (GC cycles)", fmt.Sprintf("%.0f MiB, %.0f KiB per ingress-member (%d)", mib(f.allocated), float64(f.allocated)/1024/f.ingressMembers(), f.gcCycles))
 	row("reconciles from the first create, per ingress", reconcileRow(f.reconciles, f.ingresses))
@@ -521,9 +522,9 @@ func (f *memberFigures) report(b *testing.B) {
 	b.ReportMetric(ms(f.apiCPU)/f.ingressMembers(), "ms-apiCPU/ingress-member")
 	b.ReportMetric(ms(f.ingressCPU)/f.ingressMembers(), "ms-ingressCPU/ingress-member")
 	b.ReportMetric(float64(f.allocated)/1024/f.ingressMembers(), "KiB-alloc/ingress-member")
-	if f.yard.perUnit > 0 {
-		b.ReportMetric(float64(f.yard.perUnit)/1e3, "us-yardstick/unit")
-		b.ReportMetric(float64(f.ingressCPU)/float64(f.yard.perUnit)/f.ingressMembers(), "yardstick-units/ingress-member")
+	if f.yardPerUnit > 0 {
+		b.ReportMetric(float64(f.yardPerUnit)/1e3, "us-yardstick/unit")
+		b.ReportMetric(float64(f.ingressCPU)/float64(f.yardPerUnit)/f.ingressMembers(), "yardstick-units/ingress-member")
 	}
 	b.ReportMetric(f.reconciles["anycastingress"]/float64(f.ingresses), "reconciles/ingress")
 	if f.rest.span > 0 {
@@ -684,16 +685,12 @@ func (h *hub) isolationSamples(tb testing.TB, label string, healthy []string, n 
 	tb.Helper()
 	c := &isolation{label: fmt.Sprintf("%s (programmed on %d members)", label, len(healthy))}
 	remote := func(r apicount.Request) bool { return r.Cluster != "hub" }
-	t0, cpu0, api0, writes0, member0 := time.Now(), selfCPU(), childrenCPUByPID(), h.hubWrites(), h.counter.Count(remote)
+	t0, cpu0, api0, writes0, member0 := time.Now(), h.operatorCPU(), childrenCPUByPID(), h.hubWrites(), h.counter.Count(remote)
 	rec0, alloc0 := reconcileCounts(tb), allocatedBytes()
-	yardUnits0, yardCPU0 := h.yard.read()
 	defer func() {
-		c.wall, c.operatorCPU, c.apiCPU = time.Since(t0), selfCPU()-cpu0-h.yard.since(yardUnits0, yardCPU0).cpu, childrenCPUSince(api0)
+		c.wall, c.operatorCPU, c.apiCPU = time.Since(t0), h.operatorCPU()-cpu0, childrenCPUSince(api0)
 		c.memberRequests = h.counter.Count(remote) - member0
-		c.allocated, c.reconciles = allocatedBytes()-alloc0, reconcileCounts(tb)
-		for k, v := range rec0 {
-			c.reconciles[k] -= v
-		}
+		c.allocated, c.reconciles = allocatedBytes()-alloc0, reconcilesSince(tb, rec0)
 		for k, n := range h.hubWrites() {
 			if d := n - writes0[k]; d > 0 {
 				c.hubWrites = append(c.hubWrites, apicount.Row{Key: k, Count: d})

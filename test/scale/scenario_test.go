@@ -373,6 +373,16 @@ func reconcileCounts(tb testing.TB) map[string]float64 {
 	return out
 }
 
+// reconcilesSince is reconcileCounts less before.
+func reconcilesSince(tb testing.TB, before map[string]float64) map[string]float64 {
+	tb.Helper()
+	out := reconcileCounts(tb)
+	for k, v := range before {
+		out[k] -= v
+	}
+	return out
+}
+
 // allocatedBytes and gcCycles are the Go runtime's cumulative counts for this process.
 func allocatedBytes() uint64 { return runtimeMetric("/gc/heap/allocs:bytes") }
 func gcCycles() uint64       { return runtimeMetric("/gc/cycles/total:gc-cycles") }

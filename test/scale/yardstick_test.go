@@ -28,7 +28,7 @@ type yardstick struct {
 	cpu   time.Duration
 }
 
-// yardstickDoc is what one unit of the yardstick's work decodes and encodes again.
+// yardstickDoc is what one unit of the yardstick's work scans and hashes.
 var yardstickDoc = []byte(`{"apiVersion":"anycast.io/v1alpha1","kind":"AnycastIngress","metadata":{"name":"ing-0001","namespace":"team-01","uid":"4b1f8a52-3c6e-4d2a-9a57-0d8f3c9e1a11","resourceVersion":"123456","generation":1,"labels":{"app":"web"},"finalizers":["anycast.io/finalizer"]},"spec":{"className":"scale","routes":[{"name":"web","pathPrefix":"/","backend":{"service":"web","port":8080}}],"health":{"enabled":false}},"status":{"address":"10.100.0.17","conditions":[{"type":"Accepted","status":"True","reason":"Accepted","message":"","lastTransitionTime":"2026-12-06T09:00:00Z","observedGeneration":1},{"type":"Programmed","status":"True","reason":"Programmed","message":"programmed on every member","lastTransitionTime":"2026-12-06T09:00:01Z","observedGeneration":1},{"type":"Ready","status":"True","reason":"Ready","message":"","lastTransitionTime":"2026-12-06T09:00:01Z","observedGeneration":1}],"clusters":[{"name":"m00","programmed":true,"message":""},{"name":"m01","programmed":true,"message":""},{"name":"m02","programmed":true,"message":""}]}}`)
 
 // yardstickUnit is one unit of the yardstick's work: scanning the document as JSON and
@@ -93,19 +93,14 @@ func (y *yardstick) Stop() {
 	<-y.done
 }
 
-// yardstickSpan is the yardstick over a span: its cost per unit, and the CPU it used
-// (which the process's CPU includes).
-type yardstickSpan struct {
-	perUnit time.Duration
-	cpu     time.Duration
-}
-
-func (y *yardstick) since(units0 int, cpu0 time.Duration) yardstickSpan {
+// perUnitSince is the yardstick's CPU per unit since it had done units0 units in cpu0
+// (zero when it did none since).
+func (y *yardstick) perUnitSince(units0 int, cpu0 time.Duration) time.Duration {
 	units, cpu := y.read()
 	if units == units0 {
-		return yardstickSpan{}
+		return 0
 	}
-	return yardstickSpan{perUnit: (cpu - cpu0) / time.Duration(units-units0), cpu: cpu - cpu0}
+	return (cpu - cpu0) / time.Duration(units-units0)
 }
 
 func threadCPU() time.Duration {
