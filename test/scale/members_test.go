@@ -351,8 +351,10 @@ type memberFigures struct {
 	// own cost, without the operator's start and the class's programming (a cost per
 	// member, not per ingress), which operatorCPU and apiCPU include.
 	ingressCPU, ingressAPICPU time.Duration
-	requests, memberRequests  int
-	byCluster                 []apicount.Row
+	// ingressSysCPU is the part of ingressCPU spent in the kernel.
+	ingressSysCPU            time.Duration
+	requests, memberRequests int
+	byCluster                []apicount.Row
 	// hubRequests are the hub's requests by verb and resource: the share every ingress
 	// costs whatever N is.
 	hubRequests []apicount.Row
@@ -385,7 +387,7 @@ func (h *hub) program(tb testing.TB, ingresses, namespaces int) *memberFigures {
 	// BENCH_PROFILE=DIR: the operator's CPU and heap profiles of the programming, in
 	// DIR/program-N.
 	stopProfile := startProfile(profileDir(fmt.Sprintf("program-%d", len(h.envs))), nil)
-	cpu1, api1 := h.operatorCPU(), childrenCPU()
+	cpu1, api1, sys1 := h.operatorCPU(), childrenCPU(), selfSysCPU()
 	rec1, alloc1, gc1 := reconcileCounts(tb), allocatedBytes(), gcCycles()
 	yardUnits0, yardCPU0 := h.yard.read()
 	start := time.Now()
@@ -398,6 +400,7 @@ func (h *hub) program(tb testing.TB, ingresses, namespaces int) *memberFigures {
 	f.operatorCPU = h.operatorCPU() - h.cpu0
 	_, f.apiCPU = cpuSince(h.api0)
 	f.ingressCPU = h.operatorCPU() - cpu1
+	f.ingressSysCPU = selfSysCPU() - sys1
 	_, f.ingressAPICPU = cpuSince(api1)
 	f.yardPerUnit = h.yard.perUnitSince(yardUnits0, yardCPU0)
 	f.allocated, f.gcCycles = allocatedBytes()-alloc1, gcCycles()-gc1
@@ -475,6 +478,7 @@ func (f *memberFigures) log(tb testing.TB) {
 	row("CPU from operator start: operator / API servers+etcd", fmt.Sprintf("%s / %s", f.operatorCPU.Round(time.Millisecond), f.apiCPU.Round(time.Millisecond)))
 	row("CPU per ingress-member: operator / API servers", fmt.Sprintf("%.2f / %.2f ms", ms(f.operatorCPU)/f.ingressMembers(), ms(f.apiCPU)/f.ingressMembers()))
 	row("CPU from the first create: operator / API servers", fmt.Sprintf("%s / %s (%.2f / %.2f ms per ingress-member)", f.ingressCPU.Round(time.Millisecond), f.ingressAPICPU.Round(time.Millisecond), ms(f.ingressCPU)/f.ingressMembers(), ms(f.ingressAPICPU)/f.ingressMembers()))
+	row("  the operator's in its own code / in the kernel", fmt.Sprintf("%.2f / %.2f ms per ingress-member", ms(f.ingressCPU-f.ingressSysCPU)/f.ingressMembers(), ms(f.ingressSysCPU)/f.ingressMembers()))
 	if f.yardPerUnit > 0 {
 		units := float64(f.ingressCPU) / float64(f.yardPerUnit)
 		row("yardstick (fixed work, own thread): CPU per unit", fmt.Sprintf("%.1f µs over the programming; the operator's CPU from the first create is %.0f units per ingress-member", float64(f.yardPerUnit)/1e3, units/f.ingressMembers()))
@@ -521,6 +525,7 @@ func (f *memberFigures) report(b *testing.B) {
 	b.ReportMetric(ms(f.operatorCPU)/f.ingressMembers(), "ms-CPU/ingress-member")
 	b.ReportMetric(ms(f.apiCPU)/f.ingressMembers(), "ms-apiCPU/ingress-member")
 	b.ReportMetric(ms(f.ingressCPU)/f.ingressMembers(), "ms-ingressCPU/ingress-member")
+	b.ReportMetric(ms(f.ingressSysCPU)/f.ingressMembers(), "ms-ingressSysCPU/ingress-member")
 	b.ReportMetric(float64(f.allocated)/1024/f.ingressMembers(), "KiB-alloc/ingress-member")
 	if f.yardPerUnit > 0 {
 		b.ReportMetric(float64(f.yardPerUnit)/1e3, "us-yardstick/unit")
