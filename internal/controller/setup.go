@@ -3,12 +3,14 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -240,10 +242,10 @@ func (r *ClassReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("anycastclass").
 		For(&v1alpha1.AnycastClass{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// Ingresses coming and going change the class's count and unblock its deletion; a
-		// new address or member state can explain a path, or stop to.
-		Watches(&v1alpha1.AnycastIngress{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			return []reconcile.Request{lookup.ClassRequest(o.(*v1alpha1.AnycastIngress).Spec.ClassName)}
-		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool { return origins.IngressChanged(e.ObjectOld, e.ObjectNew) }})).
+		// new address or member state can explain a path, or stop to. A moment after the
+		// event (classOfIngress).
+		Watches(&v1alpha1.AnycastIngress{}, classOfIngress(ingressSettle),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool { return origins.IngressChanged(e.ObjectOld, e.ObjectNew) }})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.classesOfSecret)).
 		// A class coming or going can settle or raise a conflict with the others
 		// (shared members, watcher sessions).
@@ -262,6 +264,44 @@ func (r *ClassReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	engage(r.Members, c, watches)
 	return nil
+}
+
+// ingressSettle is how long after an ingress event its class is reconciled.
+const ingressSettle = time.Second
+
+// classOfIngress enqueues an ingress's class a moment (settle) after the ingress is
+// created, deleted or changes its address or member states, rather than at once: a burst
+// of ingresses (a hundred applied together) costs the class one reconcile a moment, not
+// one each. Each class reconcile re-checks the class's objects on every member and
+// matches the routers' paths against every ingress of the class, so one per ingress made
+// a burst cost the square of its size. What the class learns from its ingresses waits
+// that moment: its count, the end of a deletion that waits for them, and a path that a
+// new address explains. (A path's own arrival reconciles the class at once; an ingress
+// writes its address as soon as its members are programmed, so the cache nearly always
+// holds it by the time MetalLB has advertised it, and otherwise the ingress's event
+// brings the class back a moment later.)
+func classOfIngress(settle time.Duration) handler.TypedEventHandler[client.Object, reconcile.Request] {
+	enqueue := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], objs ...client.Object) {
+		for _, o := range objs {
+			if ing, ok := o.(*v1alpha1.AnycastIngress); ok && ing.Spec.ClassName != "" {
+				q.AddAfter(lookup.ClassRequest(ing.Spec.ClassName), settle)
+			}
+		}
+	}
+	return handler.TypedFuncs[client.Object, reconcile.Request]{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(q, e.Object)
+		},
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(q, e.ObjectOld, e.ObjectNew)
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(q, e.Object)
+		},
+		GenericFunc: func(_ context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(q, e.Object)
+		},
+	}
 }
 
 // classesOfSecret enqueues the classes whose peers or members use a Secret of the

@@ -1,10 +1,12 @@
 package lab
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
 	labfabric "github.com/anycast-operator/anycast-operator/test/lab/fabric"
+	"github.com/anycast-operator/anycast-operator/test/traffic"
 )
 
 // TestRerouteWindows: a reroute's window runs from a TOR's change shortly before the
@@ -40,5 +42,25 @@ func TestRerouteWindows(t *testing.T) {
 	}
 	if in(at(33000), at(33004)) || in(at(20000), at(20004)) {
 		t.Error("a request far from any core change is matched with a reroute")
+	}
+}
+
+// TestFailureWhere: a failure at no reroute says the stage it reached and the core's next
+// hop for its flow, or why there is none (no connection made: no source port to ask the
+// core about), never an empty via "".
+func TestFailureWhere(t *testing.T) {
+	local := netip.MustParseAddrPort("10.99.0.2:40123")
+	for _, c := range []struct {
+		f    Failure
+		want string
+	}{
+		{Failure{Result: traffic.Result{Reached: "connected", Local: local}, Via: "10.0.1.2"}, "reached connected; the core sends this flow via 10.0.1.2 now"},
+		{Failure{Result: traffic.Result{Reached: "request sent", Local: local}}, "reached request sent; the core's next hop for this flow is unknown"},
+		{Failure{Result: traffic.Result{Reached: "dialing"}}, "reached dialing; no connection was made, so no flow to look up at the core"},
+		{Failure{}, "no stage recorded; no connection was made, so no flow to look up at the core"},
+	} {
+		if got := c.f.where(); got != c.want {
+			t.Errorf("where() = %q, want %q", got, c.want)
+		}
 	}
 }

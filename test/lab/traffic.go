@@ -246,6 +246,23 @@ type Failure struct {
 	Via string
 }
 
+// where says the last stage the failed request reached and where the core sends its
+// flow now; a request that never had a connection has no flow to ask the core about.
+func (f Failure) where() string {
+	reached := "reached " + f.Reached
+	if f.Reached == "" {
+		reached = "no stage recorded"
+	}
+	switch {
+	case f.Via != "":
+		return reached + "; the core sends this flow via " + f.Via + " now"
+	case f.Local.IsValid():
+		return reached + "; the core's next hop for this flow is unknown"
+	default:
+		return reached + "; no connection was made, so no flow to look up at the core"
+	}
+}
+
 // Allowed says whether the failure was in flight at a reroute.
 func (f Failure) Allowed() bool { return !f.Reroute.At.IsZero() }
 
@@ -405,18 +422,11 @@ func (s StepTraffic) String() string {
 	fmt.Fprintf(&b, "; failed %d, %d of them at no reroute", len(s.Failures), len(s.Outside()))
 	for _, f := range s.Failures {
 		fmt.Fprintf(&b, "\n      failed %s %s..%s: %s", f.Path, f.Start.Format("15:04:05.000"), f.End.Format("15:04:05.000"), oneLine(f.Err, 80))
-		if f.Reached != "" && !f.Allowed() {
-			fmt.Fprintf(&b, " [%s]", f.Reached)
-		}
 		if f.Allowed() {
 			fmt.Fprintf(&b, " (in flight while the path moved: %s)", f.Reroute.moves())
 			continue
 		}
-		b.WriteString(" (NOT at a reroute")
-		if f.Via != "" {
-			b.WriteString("; the core sends this flow via " + f.Via + " now")
-		}
-		b.WriteString(")")
+		b.WriteString(" (NOT at a reroute: " + f.where() + ")")
 	}
 	return b.String()
 }

@@ -217,8 +217,8 @@ func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Ste
 		t := done[i].Traffic
 		l.traffic.refresh(t)
 		for _, f := range t.Outside() {
-			outside = append(outside, fmt.Sprintf("%s: %s started %s (%s into the step), ended %s: %s [%s; via %q]", done[i].Name, f.Path,
-				f.Start.Format("15:04:05.000"), f.Start.Sub(t.From).Round(time.Millisecond), f.End.Format("15:04:05.000"), f.Err, f.Reached, f.Via))
+			outside = append(outside, fmt.Sprintf("%s: %s started %s (%s into the step), ended %s: %s [%s]", done[i].Name, f.Path,
+				f.Start.Format("15:04:05.000"), f.Start.Sub(t.From).Round(time.Millisecond), f.End.Format("15:04:05.000"), f.Err, f.where()))
 		}
 	}
 	if len(outside) > 0 {
