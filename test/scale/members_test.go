@@ -286,6 +286,13 @@ func startHub(tb testing.TB, n int, proxyLast bool) *hub {
 		return err
 	})
 	tb.Logf("%d API servers started in %s", n, time.Since(t0).Round(time.Second))
+	// BENCH_PIN=1: the operator on a CPU of its own, the API servers on the others.
+	if os.Getenv("BENCH_PIN") != "" {
+		if err := pinApart(); err != nil {
+			tb.Fatalf("BENCH_PIN: %v", err)
+		}
+		tb.Logf("BENCH_PIN: the operator on CPU 0, the API servers and etcds on the others (GOMAXPROCS now %d)", runtime.GOMAXPROCS(0))
+	}
 	west := h.envs[0]
 	for _, e := range h.envs {
 		for _, ns := range []string{operatorNamespace, "metallb-system"} {

@@ -1,0 +1,57 @@
+package scale_test
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// pinApart puts every thread of this process (the operator and the test's clients) on
+// the first CPU and every thread of its children (the API servers and etcds) on the
+// others. On a 2-core machine shared with N API servers, the operator's CPU time for the
+// same work grows with N (its threads are time-sliced with theirs and find their caches
+// cold); apart, the operator's CPU measures its own work. The API servers then have one
+// core fewer, so the wall-clock times grow. Threads started later inherit the mask of
+// the thread that starts them.
+func pinApart() error {
+	if runtime.NumCPU() < 2 {
+		return fmt.Errorf("%d CPU: nothing to keep apart", runtime.NumCPU())
+	}
+	var own, rest unix.CPUSet
+	own.Set(0)
+	for i := 1; i < runtime.NumCPU(); i++ {
+		rest.Set(i)
+	}
+	if err := pinThreads(os.Getpid(), &own); err != nil {
+		return err
+	}
+	for k := range childrenCPUByPID() {
+		pid, _ := strconv.Atoi(k.pid)
+		if err := pinThreads(pid, &rest); err != nil {
+			return fmt.Errorf("%s (pid %d): %w", k.comm, pid, err)
+		}
+	}
+	return nil
+}
+
+// pinThreads sets the CPU mask of every thread of pid (a mask is a thread's, not a
+// process's).
+func pinThreads(pid int, set *unix.CPUSet) error {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, set); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("thread %d: %w", tid, err)
+		}
+	}
+	return nil
+}
