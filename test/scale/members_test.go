@@ -291,7 +291,11 @@ func startHub(tb testing.TB, n int, proxyLast bool) *hub {
 		if err := pinApart(); err != nil {
 			tb.Fatalf("BENCH_PIN: %v", err)
 		}
-		tb.Logf("BENCH_PIN: the operator on CPU 0, the API servers and etcds on the others (GOMAXPROCS now %d)", runtime.GOMAXPROCS(0))
+		// One CPU, one P: as the runtime would have set it, had the process started on
+		// one CPU (two Ps on one CPU spin against each other).
+		prev := runtime.GOMAXPROCS(1)
+		tb.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+		tb.Logf("BENCH_PIN: the operator on CPU 0 (GOMAXPROCS 1), the API servers and etcds on the others")
 	}
 	west := h.envs[0]
 	for _, e := range h.envs {
