@@ -449,6 +449,18 @@ func (h *hub) program(tb testing.TB, ingresses, namespaces int) *memberFigures {
 
 func (f *memberFigures) ingressMembers() float64 { return float64(f.ingresses * f.members) }
 
+// workCPU is the operator's CPU from the first create less what it spends at rest over a
+// span as long (its probes, leases and sweeps, per member and second): the programming's
+// own cost. The span is the machine's doing (N API servers on the other CPU answer
+// slower as N grows), and the time-bound work would grow with it. Zero before the rest
+// is measured.
+func (f *memberFigures) workCPU() time.Duration {
+	if f.rest.span <= 0 {
+		return 0
+	}
+	return f.ingressCPU - time.Duration(float64(f.rest.cpu)*f.programmed.Seconds()/f.rest.span.Seconds())
+}
+
 // restFigures are the operator's cost over a span with nothing to program.
 type restFigures struct {
 	span, cpu time.Duration
@@ -496,6 +508,9 @@ func (f *memberFigures) log(tb testing.TB) {
 	if f.yardPerUnit > 0 {
 		units := float64(f.ingressCPU) / float64(f.yardPerUnit)
 		row("yardstick (fixed work, own thread): CPU per unit", fmt.Sprintf("%.1f µs over the programming; the operator's CPU from the first create is %.0f units per ingress-member", float64(f.yardPerUnit)/1e3, units/f.ingressMembers()))
+		if w := f.workCPU(); w > 0 {
+			row("  less its at-rest CPU over as long a span", fmt.Sprintf("%.2f ms, %.0f units per ingress-member", ms(w)/f.ingressMembers(), float64(w)/float64(f.yardPerUnit)/f.ingressMembers()))
+		}
 	}
 	row("allocated from the first create (GC cycles)", fmt.Sprintf("%.0f MiB, %.0f KiB per ingress-member (%d)", mib(f.allocated), float64(f.allocated)/1024/f.ingressMembers(), f.gcCycles))
 	row("reconciles from the first create, per ingress", reconcileRow(f.reconciles, f.ingresses))
@@ -544,6 +559,9 @@ func (f *memberFigures) report(b *testing.B) {
 	if f.yardPerUnit > 0 {
 		b.ReportMetric(float64(f.yardPerUnit)/1e3, "us-yardstick/unit")
 		b.ReportMetric(float64(f.ingressCPU)/float64(f.yardPerUnit)/f.ingressMembers(), "yardstick-units/ingress-member")
+		if w := f.workCPU(); w > 0 {
+			b.ReportMetric(float64(w)/float64(f.yardPerUnit)/f.ingressMembers(), "work-units/ingress-member")
+		}
 	}
 	b.ReportMetric(f.reconciles["anycastingress"]/float64(f.ingresses), "reconciles/ingress")
 	if f.rest.span > 0 {
