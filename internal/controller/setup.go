@@ -272,9 +272,10 @@ const ingressSettle = time.Second
 // classOfIngress enqueues an ingress's class a moment (settle) after the ingress is
 // created, deleted or changes its address or member states, rather than at once: a burst
 // of ingresses (a hundred applied together) costs the class one reconcile a moment, not
-// one each. Each class reconcile re-checks the class's objects on every member and
-// matches the routers' paths against every ingress of the class, so one per ingress made
-// a burst cost the square of its size. What the class learns from its ingresses waits
+// one each. Each class reconcile re-checks the class's objects on every member and, with
+// a watcher, matches the routers' paths against every ingress of the class: one per
+// ingress made a burst cost the members times its size, and with a watcher the square
+// of its size. What the class learns from its ingresses waits
 // that moment: its count, the end of a deletion that waits for them, and a path that a
 // new address explains. (A path's own arrival reconciles the class at once; an ingress
 // writes its address as soon as its members are programmed, so the cache nearly always

@@ -291,13 +291,14 @@ func startHub(tb testing.TB, n int, proxyLast bool) *hub {
 	tb.Logf("%d API servers started in %s", n, time.Since(t0).Round(time.Second))
 	// BENCH_PIN=1: the operator on a CPU of its own, the API servers on the others.
 	if os.Getenv("BENCH_PIN") != "" {
-		if err := pinApart(); err != nil {
+		undo, err := pinApart()
+		if err != nil {
 			tb.Fatalf("BENCH_PIN: %v", err)
 		}
 		// One CPU, one P: as the runtime would have set it, had the process started on
 		// one CPU (two Ps on one CPU spin against each other).
 		prev := runtime.GOMAXPROCS(1)
-		tb.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+		tb.Cleanup(func() { runtime.GOMAXPROCS(prev); undo() })
 		tb.Logf("BENCH_PIN: the operator on CPU 0 (GOMAXPROCS 1), the API servers and etcds on the others")
 	}
 	west := h.envs[0]

@@ -15,26 +15,32 @@ import (
 // same work grows with N (its threads are time-sliced with theirs and find their caches
 // cold); apart, the operator's CPU measures its own work. The API servers then have one
 // core fewer, so the wall-clock times grow. Threads started later inherit the mask of
-// the thread that starts them.
-func pinApart() error {
+// the thread that starts them. undo gives this process every CPU again (the children
+// are stopped by then).
+func pinApart() (undo func(), err error) {
 	if runtime.NumCPU() < 2 {
-		return fmt.Errorf("%d CPU: nothing to keep apart", runtime.NumCPU())
+		return nil, fmt.Errorf("%d CPU: nothing to keep apart", runtime.NumCPU())
 	}
-	var own, rest unix.CPUSet
+	var own, rest, all unix.CPUSet
 	own.Set(0)
+	all.Set(0)
 	for i := 1; i < runtime.NumCPU(); i++ {
 		rest.Set(i)
+		all.Set(i)
 	}
+	undo = func() { _ = pinThreads(os.Getpid(), &all) }
 	if err := pinThreads(os.Getpid(), &own); err != nil {
-		return err
+		undo()
+		return nil, err
 	}
 	for k := range childrenCPUByPID() {
 		pid, _ := strconv.Atoi(k.pid)
 		if err := pinThreads(pid, &rest); err != nil {
-			return fmt.Errorf("%s (pid %d): %w", k.comm, pid, err)
+			undo()
+			return nil, fmt.Errorf("%s (pid %d): %w", k.comm, pid, err)
 		}
 	}
-	return nil
+	return undo, nil
 }
 
 // pinThreads sets the CPU mask of every thread of pid (a mask is a thread's, not a
