@@ -11,10 +11,11 @@ import (
 
 // pinApart puts every thread of this process (the operator and the test's clients) on
 // the first CPU and every thread of its children (the API servers and etcds) on the
-// others. On a 2-core machine shared with N API servers, the operator's CPU time for the
-// same work grows with N (its threads are time-sliced with theirs and find their caches
-// cold); apart, the operator's CPU measures its own work. The API servers then have one
-// core fewer, so the wall-clock times grow. Threads started later inherit the mask of
+// others. Shared, the yardstick beside the operator does not go through what the
+// operator does (at N = 2 it ran on a nearly idle core); apart, both share one CPU and
+// nothing else, so the operator's CPU in yardstick units is its own work. (One run's
+// milliseconds stay as unsteady as the host.) The API servers then have one core fewer,
+// so the wall-clock times grow. Threads started later inherit the mask of
 // the thread that starts them. undo gives this process every CPU again (the children
 // are stopped by then).
 func pinApart() (undo func(), err error) {

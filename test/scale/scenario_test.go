@@ -439,18 +439,23 @@ func procStatus(tb testing.TB, field string) uint64 {
 
 // selfCPU is this process's user+system CPU time.
 func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	user, sys := selfCPUTimes()
+	return user + sys
 }
 
 // selfSysCPU is this process's CPU time in the kernel (system calls, the network stack,
 // page faults): part of selfCPU, shown apart because what the kernel charges a process
 // on a loaded machine moves more than its own code's time does.
 func selfSysCPU() time.Duration {
+	_, sys := selfCPUTimes()
+	return sys
+}
+
+// selfCPUTimes is this process's CPU time in its own code and in the kernel.
+func selfCPUTimes() (user, sys time.Duration) {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 }
 
 // childrenCPU is the CPU time of this process's running children (the kube-apiservers
