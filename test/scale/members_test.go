@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -160,19 +161,26 @@ func BenchmarkMemberIsolation(b *testing.B) {
 		stop := profile(fmt.Sprintf("healthy-%d", r))
 		hb := h.isolationSamples(b, fmt.Sprintf("healthy-%d", r), h.names, samples)
 		stop()
-		if err := stopped.StopAPIServer(); err != nil {
-			b.Fatal(err)
-		}
+		// The samples start the moment the API server stops answering, not once its
+		// process has exited (its graceful shutdown took seconds, and the hub could
+		// report the outage in every status before the first sample).
 		stoppedAt := time.Now()
+		exited := make(chan error, 1)
+		go func() { exited <- stopped.StopAPIServer() }()
+		refused := waitRefused(b, stopped.Config.Host, 30*time.Second)
 		stop = profile(fmt.Sprintf("stopped-%d", r))
 		db := h.isolationSamples(b, fmt.Sprintf("stopped-%d", r), without(h.names, stopped.Name), samples)
 		relabel(db, fmt.Sprintf("stopped %d, from the stop", r))
 		stop()
+		if err := <-exited; err != nil {
+			b.Fatal(err)
+		}
 		// Once every ingress says the member is unavailable, the hub is done reporting the
 		// outage: what a member that stays down costs from then on.
 		rep := h.waitReported(b, stopped.Name, false, 5*time.Minute)
-		reported = append(reported, rep.Sub(stoppedAt))
-		b.Logf("round %d: every ingress reports %s unavailable %s after its API server stopped", r, stopped.Name, rep.Sub(stoppedAt).Round(time.Millisecond))
+		reported = append(reported, rep.Sub(refused))
+		b.Logf("round %d: %s's API server refused connections %s after it was told to stop; every ingress reports it unavailable %s after that",
+			r, stopped.Name, refused.Sub(stoppedAt).Round(time.Millisecond), rep.Sub(refused).Round(time.Millisecond))
 		wb := h.isolationSamples(b, fmt.Sprintf("down-%d", r), without(h.names, stopped.Name), samples)
 		relabel(wb, fmt.Sprintf("stopped %d, once reported", r))
 		restartedAt := time.Now()
@@ -215,7 +223,7 @@ func BenchmarkMemberIsolation(b *testing.B) {
 			line(c)
 		}
 		hm := healthy[r].median()
-		fmt.Fprintf(&s, "  round %d against its healthy block: stopped from the stop %+.0f %%, once reported %+.0f %%, slow %+.0f %%; the stopped member reported in every ingress's status %s after the stop\n",
+		fmt.Fprintf(&s, "  round %d against its healthy block: stopped from the stop %+.0f %%, once reported %+.0f %%, slow %+.0f %%; the stopped member reported in every ingress's status %s after it stopped answering\n",
 			r+1, percentAbove(dead[r].median(), hm), percentAbove(down[r].median(), hm), percentAbove(slow[r].median(), hm), reported[r].Round(time.Millisecond))
 	}
 	line(again)
@@ -817,6 +825,25 @@ func (c *isolation) all() string {
 		out = append(out, d.Round(time.Millisecond).String())
 	}
 	return strings.Join(out, " ")
+}
+
+// waitRefused waits until the API server at host (a URL) refuses connections, and says
+// when it first did.
+func waitRefused(tb testing.TB, host string, timeout time.Duration) time.Time {
+	tb.Helper()
+	u, err := url.Parse(host)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", u.Host, 200*time.Millisecond)
+		if err != nil {
+			return time.Now()
+		}
+		_ = c.Close()
+	}
+	tb.Fatalf("the API server at %s still accepts connections %s after being told to stop", host, timeout)
+	return time.Time{}
 }
 
 // pooled is one case made of the samples of several blocks, for their common median.
