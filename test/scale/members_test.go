@@ -51,8 +51,9 @@ import (
 // their code paths stay alive in `make test`: three members with ten ingresses, all
 // programmed and exactly what they render; the last member slowed by 2 s per request and
 // then a member stopped, each while a new ingress comes, which must be programmed on the
-// others and say which member is behind; and a few unrelated Services on a member. No
-// timing is asserted.
+// others and say which member is behind; a few unrelated Services on a member; and the
+// new ingresses deleted the way the isolation benchmark deletes its samples, after which
+// every member holds exactly what the first ten render. No timing is asserted.
 func TestMembersSmoke(t *testing.T) {
 	h := startHub(t, 3, true)
 	f := h.program(t, 10, 2)
@@ -74,12 +75,14 @@ func TestMembersSmoke(t *testing.T) {
 	h.waitMember(t, ing, slow, "programmed after the slow member answers", 2*time.Minute, func(cs *v1alpha1.IngressClusterStatus) bool { return cs.Programmed })
 	h.proxy.delay.Store(0)
 
-	// A stopped member: the same, and its entry says it is unavailable.
+	// A stopped member: the same, and its entry says it is unavailable. The new ingress
+	// comes the moment the API server stops answering, as in the benchmark.
 	stopped := h.envs[1]
-	if err := stopped.StopAPIServer(); err != nil {
+	_, exited := stopAnswering(t, stopped)
+	ing = h.newIngress(t, "smoke-stopped", []string{h.names[0], h.names[2]})
+	if err := <-exited; err != nil {
 		t.Fatal(err)
 	}
-	ing = h.newIngress(t, "smoke-stopped", []string{h.names[0], h.names[2]})
 	h.waitMember(t, ing, stopped.Name, "not programmed, with a message", time.Minute, func(cs *v1alpha1.IngressClusterStatus) bool {
 		return !cs.Programmed && cs.Message != ""
 	})
@@ -165,9 +168,7 @@ func BenchmarkMemberIsolation(b *testing.B) {
 		// process has exited (its graceful shutdown took seconds, and the hub could
 		// report the outage in every status before the first sample).
 		stoppedAt := time.Now()
-		exited := make(chan error, 1)
-		go func() { exited <- stopped.StopAPIServer() }()
-		refused := waitRefused(b, stopped.Config.Host, 30*time.Second)
+		refused, exited := stopAnswering(b, stopped)
 		stop = profile(fmt.Sprintf("stopped-%d", r))
 		db := h.isolationSamples(b, fmt.Sprintf("stopped-%d", r), without(h.names, stopped.Name), samples)
 		relabel(db, fmt.Sprintf("stopped %d, from the stop", r))
@@ -827,23 +828,27 @@ func (c *isolation) all() string {
 	return strings.Join(out, " ")
 }
 
-// waitRefused waits until the API server at host (a URL) refuses connections, and says
-// when it first did.
-func waitRefused(tb testing.TB, host string, timeout time.Duration) time.Time {
+// stopAnswering stops e's API server and returns as soon as it refuses connections,
+// with that instant; exited says how stopping its process ended (its graceful shutdown
+// goes on for seconds after it stops answering).
+func stopAnswering(tb testing.TB, e *testenv.Env) (time.Time, <-chan error) {
 	tb.Helper()
-	u, err := url.Parse(host)
+	u, err := url.Parse(e.Config.Host)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- e.StopAPIServer() }()
+	const timeout = 30 * time.Second
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		c, err := net.DialTimeout("tcp", u.Host, 200*time.Millisecond)
 		if err != nil {
-			return time.Now()
+			return time.Now(), exited
 		}
 		_ = c.Close()
 	}
-	tb.Fatalf("the API server at %s still accepts connections %s after being told to stop", host, timeout)
-	return time.Time{}
+	tb.Fatalf("the API server of %s still accepts connections %s after being told to stop", e.Name, timeout)
+	return time.Time{}, exited
 }
 
 // pooled is one case made of the samples of several blocks, for their common median.
