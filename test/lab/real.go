@@ -699,7 +699,8 @@ func (l *Lab) TraefikVerdicts(ctx context.Context) []string {
 }
 
 // Diagnostics are what helps explain a failed walk-through on the real stack: the kube-proxy
-// stand-ins' binds and unbinds, and the client's and TORs' route changes.
+// stand-ins' binds and unbinds, the client's and TORs' route changes, and the neighbour
+// events of the core and the TORs.
 func (l *Lab) Diagnostics() []string {
 	if l.real == nil {
 		return nil
@@ -728,6 +729,19 @@ func (l *Lab) Diagnostics() []string {
 		for i, m := range l.traffic.nodes {
 			for _, c := range m.Changes() {
 				out = append(out, fmt.Sprintf("%s node's route to the clients: %s -> %s at %s", []string{"west", "east"}[i], hops(c.From), hops(c.To), c.At.Format("15:04:05.000")))
+			}
+		}
+		for _, name := range []string{"core", "TOR west", "TOR east"} {
+			m := l.traffic.neigh[name]
+			if m == nil {
+				continue
+			}
+			events, dropped := m.Events()
+			if dropped > 0 {
+				out = append(out, fmt.Sprintf("%s neighbour: %d earlier events not kept", name, dropped))
+			}
+			for _, e := range events {
+				out = append(out, fmt.Sprintf("%s neighbour: %s at %s", name, e.Line, e.At.Format("15:04:05.000")))
 			}
 		}
 	}

@@ -57,6 +57,10 @@ type labTraffic struct {
 	// client's route to the VIP (diagnostics of a failure at no reroute).
 	nodes            []*labfabric.RouteMonitor
 	coreBack, client *labfabric.RouteMonitor
+	// neigh record the neighbour events of the core and both TORs (by router name): a
+	// next hop the kernel cannot resolve blackholes new connections while every route
+	// stays as it was (diagnostics of a failure at no reroute).
+	neigh map[string]*labfabric.NeighMonitor
 	started          time.Time
 	target           netip.AddrPort
 	clientNS         string
@@ -98,6 +102,15 @@ func (l *Lab) startTraffic(f *frrFabric) error {
 	if t.client, err = labfabric.MonitorRoute(f.f.Client.NS, l.vip); err != nil {
 		t.closeMonitors()
 		return err
+	}
+	t.neigh = map[string]*labfabric.NeighMonitor{}
+	for name, r := range map[string]*labfabric.Router{"core": f.f.Core, "TOR west": f.f.TORWest, "TOR east": f.f.TOREast} {
+		m, err := labfabric.MonitorNeigh(r.NS)
+		if err != nil {
+			t.closeMonitors()
+			return err
+		}
+		t.neigh[name] = m
 	}
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var c net.Conn
@@ -154,6 +167,9 @@ func (t *labTraffic) closeMonitors() {
 		if m != nil {
 			m.Close()
 		}
+	}
+	for _, m := range t.neigh {
+		m.Close()
 	}
 }
 

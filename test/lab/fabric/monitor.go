@@ -149,3 +149,76 @@ func (m *RouteMonitor) Close() {
 	}
 	<-m.done
 }
+
+// NeighEvent is one event of a namespace's neighbour tables (ARP and NDP), as the kernel
+// announced it, stamped when it was read.
+type NeighEvent struct {
+	At time.Time
+	// Line is the event as `ip -o monitor neigh` prints it, e.g.
+	// "fe80::1 dev to-torw lladdr 02:00:00:00:00:01 router STALE", or "Deleted ...".
+	Line string
+}
+
+// neighEventsKept bounds what a NeighMonitor keeps: entries turn STALE and back every
+// half minute or so, and a long lab run must not grow without end.
+const neighEventsKept = 5000
+
+// NeighMonitor records the neighbour events of one namespace. Diagnostics only: a next
+// hop the kernel cannot resolve blackholes its traffic while every route stays as it was,
+// and shows here and nowhere else.
+type NeighMonitor struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+
+	mu      sync.Mutex
+	events  []NeighEvent
+	dropped int
+}
+
+// MonitorNeigh starts recording the neighbour events of namespace ns. Close stops it.
+func MonitorNeigh(ns string) (*NeighMonitor, error) {
+	m := &NeighMonitor{done: make(chan struct{})}
+	m.cmd = exec.Command("ip", "-o", "-n", ns, "monitor", "neigh")
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := m.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("ip monitor neigh in %s: %w", ns, err)
+	}
+	go func() {
+		defer close(m.done)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			e := NeighEvent{At: time.Now(), Line: strings.TrimSpace(strings.ReplaceAll(sc.Text(), `\`, " "))}
+			if e.Line == "" {
+				continue
+			}
+			m.mu.Lock()
+			if len(m.events) == neighEventsKept {
+				m.events = m.events[1:]
+				m.dropped++
+			}
+			m.events = append(m.events, e)
+			m.mu.Unlock()
+		}
+		_ = m.cmd.Wait()
+	}()
+	return m, nil
+}
+
+// Events lists the events kept so far, oldest first, and how many older ones were let go.
+func (m *NeighMonitor) Events() ([]NeighEvent, int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.events), m.dropped
+}
+
+// Close stops the monitor.
+func (m *NeighMonitor) Close() {
+	if m.cmd.Process != nil {
+		_ = m.cmd.Process.Kill()
+	}
+	<-m.done
+}

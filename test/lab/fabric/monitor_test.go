@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -72,5 +73,81 @@ func TestRouteMonitor(t *testing.T) {
 		if !slices.Equal(c.From, want[i][0]) || !slices.Equal(c.To, want[i][1]) || c.At.IsZero() || (i > 0 && c.At.Before(got[i-1].At)) {
 			t.Errorf("change %d: %+v, want %v -> %v", i, c, want[i][0], want[i][1])
 		}
+	}
+}
+
+// TestNeighMonitor: the monitor records the namespace's neighbour events (an entry added,
+// changed and deleted), in order, and only that namespace's.
+func TestNeighMonitor(t *testing.T) {
+	if err := Available(); err != nil {
+		if InCI() {
+			t.Fatalf("CI is set, so this is a failure, not a skip: %v", err)
+		}
+		t.Skip(err)
+	}
+	ns := fmt.Sprintf("acfneigh-%d", os.Getpid())
+	other := ns + "-x"
+	for _, n := range []string{ns, other} {
+		if err := createNS(n); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = deleteNS(n) })
+		if _, err := run("ip", "-n", n, "link", "add", "d0", "type", "veth", "peer", "name", "e0"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := run("ip", "-n", n, "link", "set", "d0", "up"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := MonitorNeigh(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ip := func(n string, args ...string) {
+		t.Helper()
+		if _, err := run("ip", append([]string{"-n", n}, args...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// `ip monitor` subscribes a moment after it starts: change the entry until the
+	// monitor has seen a change.
+	if err := WaitFor(10*time.Second, func() error {
+		ip(ns, "neigh", "replace", "fe80::1", "lladdr", "02:00:00:00:00:01", "dev", "d0", "nud", "stale")
+		if ev, _ := m.Events(); len(ev) == 0 {
+			return fmt.Errorf("no event yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ip(other, "neigh", "replace", "fe80::9", "lladdr", "02:00:00:00:00:09", "dev", "d0", "nud", "permanent")
+	ip(ns, "neigh", "replace", "fe80::1", "lladdr", "02:00:00:00:00:02", "dev", "d0", "nud", "permanent")
+	ip(ns, "neigh", "del", "fe80::1", "dev", "d0")
+	if err := WaitFor(10*time.Second, func() error {
+		ev, _ := m.Events()
+		last := ev[len(ev)-1].Line
+		if !strings.HasPrefix(last, "Deleted fe80::1 dev d0") {
+			return fmt.Errorf("last event %q, want the delete", last)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ev, dropped := m.Events()
+	var changed bool
+	for i, e := range ev {
+		if strings.Contains(e.Line, "fe80::9") {
+			t.Errorf("event %q is another namespace's", e.Line)
+		}
+		if strings.Contains(e.Line, "02:00:00:00:00:02") && strings.Contains(e.Line, "PERMANENT") {
+			changed = true
+		}
+		if i > 0 && e.At.Before(ev[i-1].At) {
+			t.Errorf("events out of order: %v", ev)
+		}
+	}
+	if !changed || dropped != 0 {
+		t.Errorf("events %+v (dropped %d); want the change to 02:00:00:00:00:02 PERMANENT, none dropped", ev, dropped)
 	}
 }
