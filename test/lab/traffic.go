@@ -60,12 +60,12 @@ type labTraffic struct {
 	// neigh record the neighbour events of the core and both TORs (by router name): a
 	// next hop the kernel cannot resolve blackholes new connections while every route
 	// stays as it was (diagnostics of a failure at no reroute).
-	neigh map[string]*labfabric.NeighMonitor
-	started          time.Time
-	target           netip.AddrPort
-	clientNS         string
-	coreNS           string
-	path             *skupperRouterPath
+	neigh    map[string]*labfabric.NeighMonitor
+	started  time.Time
+	target   netip.AddrPort
+	clientNS string
+	coreNS   string
+	path     *skupperRouterPath
 	// entries reads east's backend's counts of /api requests by entry cluster.
 	entries func() apiEntries
 }
