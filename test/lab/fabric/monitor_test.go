@@ -110,10 +110,13 @@ func TestNeighMonitor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// `ip monitor` subscribes a moment after it starts: change the entry until the
+	// `ip monitor` subscribes a moment after it starts: change the entry (another
+	// address each time: a replace that changes nothing makes no event) until the
 	// monitor has seen a change.
+	attempt := 0
 	if err := WaitFor(10*time.Second, func() error {
-		ip(ns, "neigh", "replace", "fe80::1", "lladdr", "02:00:00:00:00:01", "dev", "d0", "nud", "stale")
+		attempt++
+		ip(ns, "neigh", "replace", "fe80::1", "lladdr", fmt.Sprintf("02:00:00:00:01:%02x", attempt%256), "dev", "d0", "nud", "stale")
 		if ev, _ := m.Events(); len(ev) == 0 {
 			return fmt.Errorf("no event yet")
 		}
