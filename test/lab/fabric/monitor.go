@@ -3,6 +3,7 @@ package fabric
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net/netip"
 	"os/exec"
 	"slices"
@@ -11,6 +12,22 @@ import (
 	"syscall"
 	"time"
 )
+
+// startIPMonitor starts `ip monitor <object>` in namespace ns, killed with this process,
+// and returns its output: one line per event (-o), so a line is a whole event the moment
+// it is read.
+func startIPMonitor(ns, object string) (*exec.Cmd, io.ReadCloser, error) {
+	cmd := exec.Command("ip", "-o", "-n", ns, "monitor", object)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("ip monitor %s in %s: %w", object, ns, err)
+	}
+	return cmd, out, nil
+}
 
 // RouteChange is one change of the next hops of a kernel route, as the kernel announced
 // it (rtnetlink, through `ip monitor route`), stamped when it was read: within a
@@ -40,16 +57,11 @@ type RouteMonitor struct {
 // Close stops it.
 func MonitorRoute(ns string, p netip.Prefix) (*RouteMonitor, error) {
 	m := &RouteMonitor{prefix: p, done: make(chan struct{})}
-	// -o: one line per event, so a line is a whole event the moment it is read.
-	m.cmd = exec.Command("ip", "-o", "-n", ns, "monitor", "route")
-	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := m.cmd.StdoutPipe()
+	cmd, out, err := startIPMonitor(ns, "route")
 	if err != nil {
 		return nil, err
 	}
-	if err := m.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("ip monitor route in %s: %w", ns, err)
-	}
+	m.cmd = cmd
 	family := "-4"
 	if p.Addr().Is6() {
 		family = "-6"
@@ -178,15 +190,11 @@ type NeighMonitor struct {
 // MonitorNeigh starts recording the neighbour events of namespace ns. Close stops it.
 func MonitorNeigh(ns string) (*NeighMonitor, error) {
 	m := &NeighMonitor{done: make(chan struct{})}
-	m.cmd = exec.Command("ip", "-o", "-n", ns, "monitor", "neigh")
-	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := m.cmd.StdoutPipe()
+	cmd, out, err := startIPMonitor(ns, "neigh")
 	if err != nil {
 		return nil, err
 	}
-	if err := m.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("ip monitor neigh in %s: %w", ns, err)
-	}
+	m.cmd = cmd
 	go func() {
 		defer close(m.done)
 		sc := bufio.NewScanner(out)
