@@ -61,6 +61,7 @@ func start(name string, crds []string) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	reapOrphansOnce(assets)
 	s := scheme.New()
 	// A fixed certificate directory lets a test stop and start the API server again with
 	// the same serving certificate and client CA, so kubeconfigs handed out stay valid.
