@@ -15,7 +15,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -97,7 +96,7 @@ func TestMembersSmoke(t *testing.T) {
 
 	// The isolation benchmark deletes its samples between rounds: they leave the hub,
 	// and every member keeps exactly what the remaining ten render.
-	h.deleteSamples(t, &isolation{names: []string{"smoke-slow", "smoke-stopped", "smoke-unrelated"}})
+	h.deleteIngresses(t, "smoke-slow", "smoke-stopped", "smoke-unrelated")
 	if got := h.checkMembers(t); got[h.names[1]] != f.objects[h.names[1]] {
 		t.Errorf("after the deletes %s holds %d labelled objects; want the %d of the ten ingresses", h.names[1], got[h.names[1]], f.objects[h.names[1]])
 	}
@@ -157,12 +156,9 @@ func BenchmarkMemberIsolation(b *testing.B) {
 	slowName := h.names[len(h.names)-1]
 	var healthy, dead, down, slow []*isolation
 	var reported []time.Duration
-	relabel := func(c *isolation, label string) {
-		c.label = label + c.label[strings.Index(c.label, " ("):]
-	}
 	for r := 1; r <= rounds; r++ {
 		stop := profile(fmt.Sprintf("healthy-%d", r))
-		hb := h.isolationSamples(b, fmt.Sprintf("healthy-%d", r), h.names, samples)
+		hb := h.isolationSamples(b, fmt.Sprintf("healthy-%d", r), fmt.Sprintf("healthy %d", r), h.names, samples)
 		stop()
 		// The samples start the moment the API server stops answering, not once its
 		// process has exited (its graceful shutdown took seconds, and the hub could
@@ -170,8 +166,7 @@ func BenchmarkMemberIsolation(b *testing.B) {
 		stoppedAt := time.Now()
 		refused, exited := stopAnswering(b, stopped)
 		stop = profile(fmt.Sprintf("stopped-%d", r))
-		db := h.isolationSamples(b, fmt.Sprintf("stopped-%d", r), without(h.names, stopped.Name), samples)
-		relabel(db, fmt.Sprintf("stopped %d, from the stop", r))
+		db := h.isolationSamples(b, fmt.Sprintf("stopped-%d", r), fmt.Sprintf("stopped %d, from the stop", r), without(h.names, stopped.Name), samples)
 		stop()
 		if err := <-exited; err != nil {
 			b.Fatal(err)
@@ -182,8 +177,7 @@ func BenchmarkMemberIsolation(b *testing.B) {
 		reported = append(reported, rep.Sub(refused))
 		b.Logf("round %d: %s's API server refused connections %s after it was told to stop; every ingress reports it unavailable %s after that",
 			r, stopped.Name, refused.Sub(stoppedAt).Round(time.Millisecond), rep.Sub(refused).Round(time.Millisecond))
-		wb := h.isolationSamples(b, fmt.Sprintf("down-%d", r), without(h.names, stopped.Name), samples)
-		relabel(wb, fmt.Sprintf("stopped %d, once reported", r))
+		wb := h.isolationSamples(b, fmt.Sprintf("down-%d", r), fmt.Sprintf("stopped %d, once reported", r), without(h.names, stopped.Name), samples)
 		restartedAt := time.Now()
 		if err := stopped.StartAPIServer(); err != nil {
 			b.Fatal(err)
@@ -195,17 +189,15 @@ func BenchmarkMemberIsolation(b *testing.B) {
 		b.Logf("round %d: every ingress reports %s programmed again %s after its API server started", r, stopped.Name, back.Sub(restartedAt).Round(time.Millisecond))
 
 		h.proxy.delay.Store(int64(2 * time.Second))
-		sb := h.isolationSamples(b, fmt.Sprintf("slow-%d", r), without(h.names, slowName), samples)
-		relabel(sb, fmt.Sprintf("slow %d", r))
+		sb := h.isolationSamples(b, fmt.Sprintf("slow-%d", r), fmt.Sprintf("slow %d", r), without(h.names, slowName), samples)
 		h.waitMember(b, sb.last, slowName, "programmed while slow", 5*time.Minute, func(cs *v1alpha1.IngressClusterStatus) bool { return cs.Programmed })
 		h.proxy.delay.Store(0)
 		healthy, dead, down, slow = append(healthy, hb), append(dead, db), append(down, wb), append(slow, sb)
 		// The next round meets the same hub: the 100 ingresses alone.
-		h.deleteSamples(b, hb, db, wb, sb)
+		h.deleteIngresses(b, slices.Concat(hb.names, db.names, wb.names, sb.names)...)
 	}
 	// Every member healthy once more, at the end.
-	again := h.isolationSamples(b, "again", h.names, samples)
-	relabel(again, "healthy, again")
+	again := h.isolationSamples(b, "again", "healthy, again", h.names, samples)
 
 	allHealthy := pooled("every member healthy, all blocks", append(slices.Clone(healthy), again)...)
 	allDead := pooled("stopped, from the stop, all rounds", dead...)
@@ -776,9 +768,10 @@ func (h *hub) hubWrites() map[string]int {
 	return out
 }
 
-// isolationSamples creates n ingresses one after another, each timed from its create to
-// programmed on every member in healthy.
-func (h *hub) isolationSamples(tb testing.TB, label string, healthy []string, n int) *isolation {
+// isolationSamples creates n ingresses one after another (iso-<name>-<i>), each timed
+// from its create to programmed on every member in healthy; label names the case in the
+// report.
+func (h *hub) isolationSamples(tb testing.TB, name, label string, healthy []string, n int) *isolation {
 	tb.Helper()
 	c := &isolation{label: fmt.Sprintf("%s (programmed on %d members)", label, len(healthy))}
 	remote := func(r apicount.Request) bool { return r.Cluster != "hub" }
@@ -797,9 +790,9 @@ func (h *hub) isolationSamples(tb testing.TB, label string, healthy []string, n 
 	}()
 	for i := range n {
 		start := time.Now()
-		name := fmt.Sprintf("iso-%s-%d", label, i)
-		c.names = append(c.names, name)
-		c.last = h.newIngress(tb, name, healthy)
+		ing := fmt.Sprintf("iso-%s-%d", name, i)
+		c.names = append(c.names, ing)
+		c.last = h.newIngress(tb, ing, healthy)
 		c.took = append(c.took, time.Since(start))
 		for _, name := range h.names {
 			if !slices.Contains(healthy, name) {
@@ -833,22 +826,13 @@ func (c *isolation) all() string {
 // goes on for seconds after it stops answering).
 func stopAnswering(tb testing.TB, e *testenv.Env) (time.Time, <-chan error) {
 	tb.Helper()
-	u, err := url.Parse(e.Config.Host)
+	exited := make(chan error, 1)
+	go func() { exited <- e.StopAPIServer() }()
+	refused, err := e.WaitRefused(30 * time.Second)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- e.StopAPIServer() }()
-	const timeout = 30 * time.Second
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		c, err := net.DialTimeout("tcp", u.Host, 200*time.Millisecond)
-		if err != nil {
-			return time.Now(), exited
-		}
-		_ = c.Close()
-	}
-	tb.Fatalf("the API server of %s still accepts connections %s after being told to stop", e.Name, timeout)
-	return time.Time{}, exited
+	return refused, exited
 }
 
 // pooled is one case made of the samples of several blocks, for their common median.
@@ -868,35 +852,31 @@ func meanDuration(ds []time.Duration) time.Duration {
 	return sum / time.Duration(max(len(ds), 1))
 }
 
-// deleteSamples deletes the ingresses the blocks created and waits until they are gone
-// from the hub: the operator's finalizer lets go only once their objects are removed from
-// every member.
-func (h *hub) deleteSamples(tb testing.TB, blocks ...*isolation) {
+// deleteIngresses deletes the named ingresses of the first namespace and waits until they
+// are gone from the hub: the operator's finalizer lets go only once their objects are
+// removed from every member.
+func (h *hub) deleteIngresses(tb testing.TB, names ...string) {
 	tb.Helper()
 	ctx := context.Background()
-	gone := map[string]bool{}
-	for _, b := range blocks {
-		for _, name := range b.names {
-			ing := &v1alpha1.AnycastIngress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: nsName(0)}}
-			if err := h.envs[0].Client.Delete(ctx, ing); client.IgnoreNotFound(err) != nil {
-				tb.Fatalf("deleting %s: %v", name, err)
-			}
-			gone[name] = true
+	for _, name := range names {
+		ing := &v1alpha1.AnycastIngress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: nsName(0)}}
+		if err := h.envs[0].Client.Delete(ctx, ing); client.IgnoreNotFound(err) != nil {
+			tb.Fatalf("deleting %s: %v", name, err)
 		}
 	}
-	testenv.Eventually(tb, fmt.Sprintf("%d sample ingresses deleted", len(gone)), 5*time.Minute, func() error {
+	testenv.Eventually(tb, fmt.Sprintf("%d ingresses deleted", len(names)), 5*time.Minute, func() error {
 		list := &v1alpha1.AnycastIngressList{}
 		if err := h.envs[0].Client.List(ctx, list, client.InNamespace(nsName(0))); err != nil {
 			return err
 		}
 		left := 0
 		for i := range list.Items {
-			if gone[list.Items[i].Name] {
+			if slices.Contains(names, list.Items[i].Name) {
 				left++
 			}
 		}
 		if left > 0 {
-			return fmt.Errorf("%d of %d still there", left, len(gone))
+			return fmt.Errorf("%d of %d still there", left, len(names))
 		}
 		return nil
 	})

@@ -98,18 +98,23 @@ func orphan(dir string, pid int, assets, tmp string) (Orphan, bool) {
 	return o, len(o.Dirs) > 0
 }
 
-// parentPID reads the parent's PID from a /proc/<pid>/stat line: "pid (comm) state ppid
-// ...", where comm may hold spaces and parentheses, so the fields are counted from the
-// last ')'.
+// parentPID reads the parent's PID from a /proc/<pid>/stat line.
 func parentPID(stat []byte) int {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(stat[i+1:]))
+	f := statFields(stat)
 	if len(f) < 2 {
 		return 0
 	}
 	ppid, _ := strconv.Atoi(f[1])
 	return ppid
+}
+
+// statFields are the fields of a /proc/<pid>/stat line ("pid (comm) state ppid ...")
+// from the state on: comm may hold spaces and parentheses, so they are counted from the
+// last ')'.
+func statFields(stat []byte) []string {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(stat[i+1:]))
 }

@@ -131,7 +131,6 @@ func alive(pid int) bool {
 	if err != nil {
 		return false
 	}
-	i := strings.LastIndexByte(string(b), ')')
-	f := strings.Fields(string(b[i+1:]))
+	f := statFields(b)
 	return len(f) > 0 && f[0] != "Z"
 }

@@ -115,17 +115,23 @@ func (e *Env) StopAPIServer() error {
 	if err := api.Stop(); err != nil && !strings.Contains(err.Error(), "timeout waiting for process") {
 		return err
 	}
+	_, err := e.WaitRefused(30 * time.Second)
+	return err
+}
+
+// WaitRefused waits until the API server refuses connections (it was told to stop) and
+// says when it first did.
+func (e *Env) WaitRefused(timeout time.Duration) (time.Time, error) {
+	api := e.env.ControlPlane.APIServer
 	addr := net.JoinHostPort(api.SecureServing.Address, api.SecureServing.Port)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err != nil {
-			return nil
+			return time.Now(), nil
 		}
 		_ = c.Close()
-		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("the API server of %s still answers on %s after being stopped", e.Name, addr)
+	return time.Time{}, fmt.Errorf("the API server of %s still answers on %s %s after being told to stop", e.Name, addr, timeout)
 }
 
 // StartAPIServer starts the API server again on the same address with the same

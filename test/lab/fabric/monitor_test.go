@@ -14,12 +14,7 @@ import (
 // kernel route (added, made multipath, deleted), in order, with the route it had before,
 // and nothing of other prefixes or of a re-install with the same next hops.
 func TestRouteMonitor(t *testing.T) {
-	if err := Available(); err != nil {
-		if InCI() {
-			t.Fatalf("CI is set, so this is a failure, not a skip: %v", err)
-		}
-		t.Skip(err)
-	}
+	requireAvailable(t)
 	ns := fmt.Sprintf("acfmon-%d", os.Getpid())
 	if err := createNS(ns); err != nil {
 		t.Fatal(err)
@@ -79,12 +74,7 @@ func TestRouteMonitor(t *testing.T) {
 // TestNeighMonitor: the monitor records the namespace's neighbour events (an entry added,
 // changed and deleted), in order, and only that namespace's.
 func TestNeighMonitor(t *testing.T) {
-	if err := Available(); err != nil {
-		if InCI() {
-			t.Fatalf("CI is set, so this is a failure, not a skip: %v", err)
-		}
-		t.Skip(err)
-	}
+	requireAvailable(t)
 	ns := fmt.Sprintf("acfneigh-%d", os.Getpid())
 	other := ns + "-x"
 	for _, n := range []string{ns, other} {
@@ -152,5 +142,17 @@ func TestNeighMonitor(t *testing.T) {
 	}
 	if !changed || dropped != 0 {
 		t.Errorf("events %+v (dropped %d); want the change to 02:00:00:00:00:02 PERMANENT, none dropped", ev, dropped)
+	}
+}
+
+// requireAvailable skips (outside CI) or fails (in CI) t when this machine cannot run
+// the monitors: not root, or iproute2 missing.
+func requireAvailable(t *testing.T) {
+	t.Helper()
+	if err := Available(); err != nil {
+		if InCI() {
+			t.Fatalf("CI is set, so this is a failure, not a skip: %v", err)
+		}
+		t.Skip(err)
 	}
 }
