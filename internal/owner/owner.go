@@ -112,10 +112,21 @@ func Managed() labels.Selector {
 // FromLabels reads the owner of an object from its labels; ok is false when the object is
 // not one of ours.
 func FromLabels(l map[string]string) (Ref, bool) {
-	if l[ManagedByLabel] != ManagedByValue || l[KindLabel] == "" || l[NameLabel] == "" {
+	return fromLabel(func(k string) string { return l[k] })
+}
+
+// FromUnstructuredLabels is FromLabels for the labels of an unstructured object's
+// metadata (map[string]interface{}), read in place: no copy of them is made, so it may be
+// used on a cache's own objects, many times.
+func FromUnstructuredLabels(l map[string]interface{}) (Ref, bool) {
+	return fromLabel(func(k string) string { v, _ := l[k].(string); return v })
+}
+
+func fromLabel(l func(string) string) (Ref, bool) {
+	if l(ManagedByLabel) != ManagedByValue || l(KindLabel) == "" || l(NameLabel) == "" {
 		return Ref{}, false
 	}
-	return Ref{Kind: Kind(l[KindLabel]), Class: l[ClassLabel], Namespace: l[NamespaceLabel], Name: l[NameLabel]}, true
+	return Ref{Kind: Kind(l(KindLabel)), Class: l(ClassLabel), Namespace: l(NamespaceLabel), Name: l(NameLabel)}, true
 }
 
 // String renders r for logs and messages.

@@ -85,9 +85,12 @@ func (s *Sweeper) Start(ctx context.Context) error {
 func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 	deleted := 0
 	var firstErr error
+	// One look at each owner in the hub's cache for the whole sweep: every member holds
+	// objects of the same ingresses, four or more each.
+	cached := newOwners(s.Hub)
 	for _, t := range s.Targets(ctx) {
 		mctx, cancel := context.WithTimeout(ctx, 2*clusters.MemberTimeout)
-		n, err := s.sweepMember(mctx, t)
+		n, err := s.sweepMember(mctx, t, cached)
 		cancel()
 		deleted += n
 		if err != nil && firstErr == nil {
@@ -97,7 +100,20 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 	return deleted, firstErr
 }
 
-func (s *Sweeper) sweepMember(ctx context.Context, t clusters.SweepTarget) (int, error) {
+// memberSweep is the state of one member's sweep: the verdict on each owner found
+// there, so that an owner's objects (a Gateway, a route, a pool, an advertisement...)
+// are judged once.
+type memberSweep struct {
+	t clusters.SweepTarget
+	// cached reads the hub's cache (for the whole sweep); live its API server, for this
+	// member's suspects only, so that a "gone" confirmed live is never older than this
+	// member's sweep.
+	cached, live *owners
+	orphaned     map[owner.Ref]bool
+}
+
+func (s *Sweeper) sweepMember(ctx context.Context, t clusters.SweepTarget, cached *owners) (int, error) {
+	m := &memberSweep{t: t, cached: cached, live: newOwners(s.HubLive), orphaned: map[owner.Ref]bool{}}
 	deleted := 0
 	// Namespaces holding objects of ingresses: where certificate copies may be too.
 	ingressNamespaces := map[string]bool{}
@@ -107,18 +123,21 @@ func (s *Sweeper) sweepMember(ctx context.Context, t clusters.SweepTarget) (int,
 		}
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		if err := t.Member.Reader.List(ctx, list, client.MatchingLabelsSelector{Selector: owner.Managed()}); err != nil {
+		// Read only, without copies: the items are the cache's own (labels and names are
+		// all the sweep reads); sweepOrphans copies the one it deletes. A member holds
+		// four or more objects per ingress, and the sweep runs every few minutes.
+		if err := t.Member.Reader.List(ctx, list, client.MatchingLabelsSelector{Selector: owner.Managed()}, client.UnsafeDisableDeepCopy); err != nil {
 			if isNoMatch(err) {
 				continue
 			}
 			return deleted, err
 		}
 		for i := range list.Items {
-			if ref, ok := owner.FromLabels(list.Items[i].GetLabels()); ok && ref.Kind == owner.KindIngress {
+			if ref, ok := ownerOf(&list.Items[i]); ok && ref.Kind == owner.KindIngress {
 				ingressNamespaces[list.Items[i].GetNamespace()] = true
 			}
 		}
-		n, err := s.sweepOrphans(ctx, t, gvk, list.Items)
+		n, err := s.sweepOrphans(ctx, m, gvk, list.Items)
 		deleted += n
 		if err != nil {
 			return deleted, err
@@ -151,7 +170,7 @@ func (s *Sweeper) sweepMember(ctx context.Context, t clusters.SweepTarget) (int,
 				items[i].SetDeletionTimestamp(m.DeletionTimestamp)
 			}
 		}
-		n, err := s.sweepOrphans(ctx, t, render.GVKSecret, items)
+		n, err := s.sweepOrphans(ctx, m, render.GVKSecret, items)
 		deleted += n
 		if err != nil {
 			return deleted, err
@@ -160,53 +179,139 @@ func (s *Sweeper) sweepMember(ctx context.Context, t clusters.SweepTarget) (int,
 	return deleted, nil
 }
 
-// sweepOrphans deletes the items whose owner is gone.
-func (s *Sweeper) sweepOrphans(ctx context.Context, t clusters.SweepTarget, gvk schema.GroupVersionKind, items []unstructured.Unstructured) (int, error) {
+// sweepOrphans deletes the items whose owner is gone. The items are not modified (they
+// may be the cache's own): what is deleted is a copy.
+func (s *Sweeper) sweepOrphans(ctx context.Context, m *memberSweep, gvk schema.GroupVersionKind, items []unstructured.Unstructured) (int, error) {
 	deleted := 0
 	for i := range items {
-		obj := &items[i]
-		if obj.GetDeletionTimestamp() != nil {
+		if items[i].GetDeletionTimestamp() != nil {
 			continue
 		}
-		orphan, err := s.isOrphan(ctx, t, obj)
+		orphan, err := s.isOrphan(ctx, m, &items[i])
 		if err != nil {
 			return deleted, err
 		}
 		if !orphan {
 			continue
 		}
+		obj := &unstructured.Unstructured{}
 		obj.SetGroupVersionKind(gvk)
-		uid := obj.GetUID()
-		if err := t.Member.Client.Delete(ctx, obj, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		obj.SetNamespace(items[i].GetNamespace())
+		obj.SetName(items[i].GetName())
+		uid := items[i].GetUID()
+		if err := m.t.Member.Client.Delete(ctx, obj, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			return deleted, err
 		}
-		s.Log.Info("deleted an orphaned object", "member", t.Ref, "kind", gvk.Kind, "namespace", obj.GetNamespace(), "name", obj.GetName())
+		s.Log.Info("deleted an orphaned object", "member", m.t.Ref, "kind", gvk.Kind, "namespace", obj.GetNamespace(), "name", obj.GetName())
 		deleted++
 	}
 	return deleted, nil
 }
 
-// isOrphan decides whether the owner of obj on member t is gone. The cache says "maybe";
-// the live hub API server decides.
-func (s *Sweeper) isOrphan(ctx context.Context, t clusters.SweepTarget, obj *unstructured.Unstructured) (bool, error) {
-	ref, ok := owner.FromLabels(obj.GetLabels())
+// isOrphan decides whether the owner of obj on the member is gone. The cache says
+// "maybe"; the live hub API server decides. The verdict holds for the owner's other
+// objects on the member in this sweep.
+func (s *Sweeper) isOrphan(ctx context.Context, m *memberSweep, obj *unstructured.Unstructured) (bool, error) {
+	ref, ok := ownerOf(obj)
 	if !ok {
 		return false, nil
 	}
-	for _, reader := range []client.Reader{s.Hub, s.HubLive} {
-		alive, err := ownerAlive(ctx, reader, t, ref)
-		if err != nil || alive {
-			return false, err
+	if orphan, ok := m.orphaned[ref]; ok {
+		return orphan, nil
+	}
+	for _, o := range []*owners{m.cached, m.live} {
+		alive, err := o.alive(ctx, m.t, ref)
+		if err != nil {
+			return false, err // no verdict: the next sweep asks again
+		}
+		if alive {
+			m.orphaned[ref] = false
+			return false, nil
 		}
 	}
+	m.orphaned[ref] = true
 	return true, nil
 }
 
-// ownerAlive reports whether ref still wants objects on member t.
-func ownerAlive(ctx context.Context, r client.Reader, t clusters.SweepTarget, ref owner.Ref) (bool, error) {
-	class := &v1alpha1.AnycastClass{}
-	if err := r.Get(ctx, types.NamespacedName{Name: ref.Class}, class); err != nil {
-		return false, client.IgnoreNotFound(err)
+// ownerOf reads the owner of obj from its labels without copying them (GetLabels copies;
+// the sweep reads every object of every member, twice).
+func ownerOf(obj *unstructured.Unstructured) (owner.Ref, bool) {
+	l, _, _ := unstructured.NestedFieldNoCopy(obj.Object, "metadata", "labels")
+	m, _ := l.(map[string]interface{})
+	return owner.FromUnstructuredLabels(m)
+}
+
+// owners reads the owners of swept objects (classes, ingresses) from one reader, each
+// once: a sweep of N members would otherwise copy every ingress (whose status lists
+// every member) and its class out of the cache for each of its objects on each member,
+// work that grows with the square of N.
+type owners struct {
+	r         client.Reader
+	classes   map[string]*v1alpha1.AnycastClass // nil: not found
+	ingresses map[types.NamespacedName]*v1alpha1.AnycastIngress
+	skupper   map[types.NamespacedName]bool // {namespace, class}: an ingress there needs Skupper
+}
+
+func newOwners(r client.Reader) *owners {
+	return &owners{r: r, classes: map[string]*v1alpha1.AnycastClass{}, ingresses: map[types.NamespacedName]*v1alpha1.AnycastIngress{}, skupper: map[types.NamespacedName]bool{}}
+}
+
+func (o *owners) class(ctx context.Context, name string) (*v1alpha1.AnycastClass, error) {
+	if c, ok := o.classes[name]; ok {
+		return c, nil
+	}
+	c := &v1alpha1.AnycastClass{}
+	if err := o.r.Get(ctx, types.NamespacedName{Name: name}, c); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+		c = nil
+	}
+	o.classes[name] = c
+	return c, nil
+}
+
+func (o *owners) ingress(ctx context.Context, key types.NamespacedName) (*v1alpha1.AnycastIngress, error) {
+	if i, ok := o.ingresses[key]; ok {
+		return i, nil
+	}
+	i := &v1alpha1.AnycastIngress{}
+	if err := o.r.Get(ctx, key, i); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+		i = nil
+	}
+	o.ingresses[key] = i
+	return i, nil
+}
+
+// needsSkupper reports whether an ingress of class in namespace ns needs Skupper.
+func (o *owners) needsSkupper(ctx context.Context, ns, class string) (bool, error) {
+	key := types.NamespacedName{Namespace: ns, Name: class}
+	if v, ok := o.skupper[key]; ok {
+		return v, nil
+	}
+	list := &v1alpha1.AnycastIngressList{}
+	if err := o.r.List(ctx, list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil { // read only
+		return false, err
+	}
+	needs := false
+	for i := range list.Items {
+		if list.Items[i].Spec.ClassName == class && render.NeedsSkupper(&list.Items[i]) {
+			needs = true
+			break
+		}
+	}
+	o.skupper[key] = needs
+	return needs, nil
+}
+
+// alive reports whether ref still wants objects on member t.
+func (o *owners) alive(ctx context.Context, t clusters.SweepTarget, ref owner.Ref) (bool, error) {
+	class, err := o.class(ctx, ref.Class)
+	if err != nil || class == nil {
+		return false, err
 	}
 	members := membersByRefs(class, t.Refs)
 	if len(members) == 0 {
@@ -216,9 +321,9 @@ func ownerAlive(ctx context.Context, r client.Reader, t clusters.SweepTarget, re
 	case owner.KindClass:
 		return true, nil
 	case owner.KindIngress:
-		ing := &v1alpha1.AnycastIngress{}
-		if err := r.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, ing); err != nil {
-			return false, client.IgnoreNotFound(err)
+		ing, err := o.ingress(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name})
+		if err != nil || ing == nil {
+			return false, err
 		}
 		if ing.Spec.ClassName != class.Name {
 			return false, nil
@@ -230,16 +335,7 @@ func ownerAlive(ctx context.Context, r client.Reader, t clusters.SweepTarget, re
 		}
 		return false, nil
 	case owner.KindSkupperNetwork:
-		list := &v1alpha1.AnycastIngressList{}
-		if err := r.List(ctx, list, client.InNamespace(ref.Namespace), client.UnsafeDisableDeepCopy); err != nil { // read only
-			return false, err
-		}
-		for i := range list.Items {
-			if list.Items[i].Spec.ClassName == class.Name && render.NeedsSkupper(&list.Items[i]) {
-				return true, nil
-			}
-		}
-		return false, nil
+		return o.needsSkupper(ctx, ref.Namespace, class.Name)
 	}
 	return true, nil // an owner kind this version does not know: leave it alone
 }
