@@ -4,6 +4,7 @@
 package owner
 
 import (
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -115,11 +116,13 @@ func FromLabels(l map[string]string) (Ref, bool) {
 	return fromLabel(func(k string) string { return l[k] })
 }
 
-// FromUnstructuredLabels is FromLabels for the labels of an unstructured object's
-// metadata (map[string]interface{}), read in place: no copy of them is made, so it may be
-// used on a cache's own objects, many times.
-func FromUnstructuredLabels(l map[string]interface{}) (Ref, bool) {
-	return fromLabel(func(k string) string { v, _ := l[k].(string); return v })
+// OfUnstructured is FromLabels(obj.GetLabels()) without the copy GetLabels makes: the
+// labels are read in place, so it may be used on a cache's own objects, many times (the
+// orphan sweep reads every object of every member).
+func OfUnstructured(obj *unstructured.Unstructured) (Ref, bool) {
+	l, _, _ := unstructured.NestedFieldNoCopy(obj.Object, "metadata", "labels")
+	m, _ := l.(map[string]interface{})
+	return fromLabel(func(k string) string { v, _ := m[k].(string); return v })
 }
 
 func fromLabel(l func(string) string) (Ref, bool) {

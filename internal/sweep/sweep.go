@@ -133,7 +133,7 @@ func (s *Sweeper) sweepMember(ctx context.Context, t clusters.SweepTarget, cache
 			return deleted, err
 		}
 		for i := range list.Items {
-			if ref, ok := ownerOf(&list.Items[i]); ok && ref.Kind == owner.KindIngress {
+			if ref, ok := owner.OfUnstructured(&list.Items[i]); ok && ref.Kind == owner.KindIngress {
 				ingressNamespaces[list.Items[i].GetNamespace()] = true
 			}
 		}
@@ -212,7 +212,7 @@ func (s *Sweeper) sweepOrphans(ctx context.Context, m *memberSweep, gvk schema.G
 // "maybe"; the live hub API server decides. The verdict holds for the owner's other
 // objects on the member in this sweep.
 func (s *Sweeper) isOrphan(ctx context.Context, m *memberSweep, obj *unstructured.Unstructured) (bool, error) {
-	ref, ok := ownerOf(obj)
+	ref, ok := owner.OfUnstructured(obj)
 	if !ok {
 		return false, nil
 	}
@@ -233,57 +233,44 @@ func (s *Sweeper) isOrphan(ctx context.Context, m *memberSweep, obj *unstructure
 	return true, nil
 }
 
-// ownerOf reads the owner of obj from its labels without copying them (GetLabels copies;
-// the sweep reads every object of every member, twice).
-func ownerOf(obj *unstructured.Unstructured) (owner.Ref, bool) {
-	l, _, _ := unstructured.NestedFieldNoCopy(obj.Object, "metadata", "labels")
-	m, _ := l.(map[string]interface{})
-	return owner.FromUnstructuredLabels(m)
-}
-
 // owners reads the owners of swept objects (classes, ingresses) from one reader, each
 // once: a sweep of N members would otherwise copy every ingress (whose status lists
 // every member) and its class out of the cache for each of its objects on each member,
 // work that grows with the square of N.
 type owners struct {
 	r         client.Reader
-	classes   map[string]*v1alpha1.AnycastClass // nil: not found
+	classes   map[types.NamespacedName]*v1alpha1.AnycastClass // nil: not found
 	ingresses map[types.NamespacedName]*v1alpha1.AnycastIngress
 	skupper   map[types.NamespacedName]bool // {namespace, class}: an ingress there needs Skupper
 }
 
 func newOwners(r client.Reader) *owners {
-	return &owners{r: r, classes: map[string]*v1alpha1.AnycastClass{}, ingresses: map[types.NamespacedName]*v1alpha1.AnycastIngress{}, skupper: map[types.NamespacedName]bool{}}
+	return &owners{r: r, classes: map[types.NamespacedName]*v1alpha1.AnycastClass{}, ingresses: map[types.NamespacedName]*v1alpha1.AnycastIngress{}, skupper: map[types.NamespacedName]bool{}}
 }
 
 func (o *owners) class(ctx context.Context, name string) (*v1alpha1.AnycastClass, error) {
-	if c, ok := o.classes[name]; ok {
-		return c, nil
-	}
-	c := &v1alpha1.AnycastClass{}
-	if err := o.r.Get(ctx, types.NamespacedName{Name: name}, c); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return nil, err
-		}
-		c = nil
-	}
-	o.classes[name] = c
-	return c, nil
+	return getOnce(ctx, o.r, o.classes, types.NamespacedName{Name: name}, &v1alpha1.AnycastClass{})
 }
 
 func (o *owners) ingress(ctx context.Context, key types.NamespacedName) (*v1alpha1.AnycastIngress, error) {
-	if i, ok := o.ingresses[key]; ok {
-		return i, nil
+	return getOnce(ctx, o.r, o.ingresses, key, &v1alpha1.AnycastIngress{})
+}
+
+// getOnce reads key into obj the first time and remembers the answer in memo: the object,
+// or nil when it does not exist. Other errors are not remembered.
+func getOnce[T client.Object](ctx context.Context, r client.Reader, memo map[types.NamespacedName]T, key types.NamespacedName, obj T) (T, error) {
+	if o, ok := memo[key]; ok {
+		return o, nil
 	}
-	i := &v1alpha1.AnycastIngress{}
-	if err := o.r.Get(ctx, key, i); err != nil {
+	var none T
+	if err := r.Get(ctx, key, obj); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return nil, err
+			return none, err
 		}
-		i = nil
+		obj = none
 	}
-	o.ingresses[key] = i
-	return i, nil
+	memo[key] = obj
+	return obj, nil
 }
 
 // needsSkupper reports whether an ingress of class in namespace ns needs Skupper.
