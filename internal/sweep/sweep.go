@@ -6,7 +6,9 @@ package sweep
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -39,14 +41,31 @@ type Sweeper struct {
 	Targets func(context.Context) []clusters.SweepTarget
 	// Interval between sweeps; a member that recovers is swept at once via Trigger.
 	Interval time.Duration
-	Log      logr.Logger
+	// SecretsInterval paces the full search for orphaned certificate copies on a member
+	// (DefaultSecretsInterval when zero); see sweepMember.
+	SecretsInterval time.Duration
+	Log             logr.Logger
 
 	trigger chan struct{}
+
+	mu sync.Mutex
+	// secretsSearched is when each member's certificate copies were last searched in
+	// every namespace that holds objects of ingresses (by SweepTarget.Ref).
+	secretsSearched map[string]time.Time
+	// secretsPending are, per member, the namespaces where an unfinished sweep found
+	// orphans of ingresses: the next sweep searches them for copies even if it finds
+	// no other orphan there (the first one deleted them).
+	secretsPending map[string]map[string]bool
 }
+
+// DefaultSecretsInterval is how often a member's Secrets are searched everywhere they may
+// be, beside the namespaces where a sweep finds other orphans of ingresses.
+const DefaultSecretsInterval = time.Hour
 
 // New returns a sweeper; add it to the manager (it runs on the leader only).
 func New(hub, hubLive client.Reader, targets func(context.Context) []clusters.SweepTarget, interval time.Duration, log logr.Logger) *Sweeper {
-	return &Sweeper{Hub: hub, HubLive: hubLive, Targets: targets, Interval: interval, Log: log, trigger: make(chan struct{}, 1)}
+	return &Sweeper{Hub: hub, HubLive: hubLive, Targets: targets, Interval: interval, Log: log, trigger: make(chan struct{}, 1),
+		secretsSearched: map[string]time.Time{}, secretsPending: map[string]map[string]bool{}}
 }
 
 // Trigger asks for a sweep now (a member became reachable again).
@@ -88,7 +107,8 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 	// One look at each owner in the hub's cache for the whole sweep: every member holds
 	// objects of the same ingresses, four or more each.
 	cached := newOwners(s.Hub)
-	for _, t := range s.Targets(ctx) {
+	targets := s.Targets(ctx)
+	for _, t := range targets {
 		mctx, cancel := context.WithTimeout(ctx, 2*clusters.MemberTimeout)
 		n, err := s.sweepMember(mctx, t, cached)
 		cancel()
@@ -97,7 +117,64 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 			firstErr = fmt.Errorf("member %s: %w", t.Ref, err)
 		}
 	}
+	s.forgetSearches(targets)
 	return deleted, firstErr
+}
+
+// secretNamespaces says where this sweep of member ref looks for certificate copies:
+// every namespace that holds objects of ingresses on the member's first sweep since the
+// start and then every SecretsInterval (all is true); otherwise those where this sweep or
+// an unfinished one found orphans of ingresses.
+func (s *Sweeper) secretNamespaces(ref string, now time.Time, ingressNamespaces, orphanNamespaces map[string]bool) (namespaces []string, all bool) {
+	every := s.SecretsInterval
+	if every <= 0 {
+		every = DefaultSecretsInterval
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last, ok := s.secretsSearched[ref]
+	search := orphanNamespaces
+	if all = !ok || now.Sub(last) >= every; all {
+		search = ingressNamespaces
+	}
+	set := maps.Clone(search)
+	for ns := range s.secretsPending[ref] {
+		set[ns] = true
+	}
+	return slices.Sorted(maps.Keys(set)), all
+}
+
+// secretsDone records the end of a member's search for copies: when it covered every
+// namespace (all), and the namespaces still to search if it did not finish (err).
+func (s *Sweeper) secretsDone(ref string, at time.Time, all bool, orphanNamespaces map[string]bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		delete(s.secretsPending, ref)
+		if all {
+			s.secretsSearched[ref] = at
+		}
+		return
+	}
+	if len(orphanNamespaces) == 0 {
+		return
+	}
+	if s.secretsPending[ref] == nil {
+		s.secretsPending[ref] = map[string]bool{}
+	}
+	maps.Copy(s.secretsPending[ref], orphanNamespaces)
+}
+
+// forgetSearches drops what is remembered of the members no longer swept, so that one
+// that comes back is searched in full again.
+func (s *Sweeper) forgetSearches(targets []clusters.SweepTarget) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	swept := func(ref string) bool {
+		return slices.ContainsFunc(targets, func(t clusters.SweepTarget) bool { return t.Ref == ref })
+	}
+	maps.DeleteFunc(s.secretsSearched, func(ref string, _ time.Time) bool { return !swept(ref) })
+	maps.DeleteFunc(s.secretsPending, func(ref string, _ map[string]bool) bool { return !swept(ref) })
 }
 
 // memberSweep is the state of one member's sweep: the verdict on each owner found
@@ -110,11 +187,16 @@ type memberSweep struct {
 	// member's sweep.
 	cached, live *owners
 	orphaned     map[owner.Ref]bool
+	// orphanNamespaces are the namespaces where objects of a gone ingress were found: its
+	// certificate copies are most likely there too.
+	orphanNamespaces map[string]bool
 }
 
-func (s *Sweeper) sweepMember(ctx context.Context, t clusters.SweepTarget, cached *owners) (int, error) {
-	m := &memberSweep{t: t, cached: cached, live: newOwners(s.HubLive), orphaned: map[owner.Ref]bool{}}
-	deleted := 0
+func (s *Sweeper) sweepMember(ctx context.Context, t clusters.SweepTarget, cached *owners) (deleted int, err error) {
+	m := &memberSweep{t: t, cached: cached, live: newOwners(s.HubLive), orphaned: map[owner.Ref]bool{}, orphanNamespaces: map[string]bool{}}
+	started := time.Now()
+	all := false
+	defer func() { s.secretsDone(t.Ref, started, all, m.orphanNamespaces, err) }()
 	// Namespaces holding objects of ingresses: where certificate copies may be too.
 	ingressNamespaces := map[string]bool{}
 	for _, gvk := range render.AllKinds {
@@ -144,13 +226,21 @@ func (s *Sweeper) sweepMember(ctx context.Context, t clusters.SweepTarget, cache
 		}
 	}
 	// Certificate copies (Secrets) are never cached and may be listed only where the spoke
-	// grants it (spoke.certificateNamespaces): they are looked for, live, in the
-	// namespaces that hold objects of ingresses on members reached by kubeconfig; where
-	// Secrets may not be listed, none can have been written.
+	// grants it (spoke.certificateNamespaces): they are looked for, live, on members
+	// reached by kubeconfig; where Secrets may not be listed, none can have been written.
+	// A copy is orphaned with the rest of its ingress's objects (the ingress was deleted,
+	// or left the member, while the member was down), so it is looked for where this
+	// sweep found other orphans of ingresses. Every namespace that holds objects of
+	// ingresses is searched only on a member's first sweep and then every SecretsInterval,
+	// for a copy left alone (its other objects deleted before it): listing every
+	// namespace of every member on each sweep would cost a hub of 160 members and 100
+	// namespaces 16,000 live lists every few minutes.
 	if len(t.Refs) == 0 || slices.Contains(t.Refs, "") {
 		return deleted, nil // the hub's own cluster gets no copies
 	}
-	for ns := range ingressNamespaces {
+	var search []string
+	search, all = s.secretNamespaces(t.Ref, started, ingressNamespaces, m.orphanNamespaces)
+	for _, ns := range search {
 		// Metadata only: the sweep needs names, owners and UIDs, never the keys.
 		list := &metav1.PartialObjectMetadataList{}
 		list.SetGroupVersionKind(render.GVKSecret.GroupVersion().WithKind("SecretList"))
@@ -193,6 +283,9 @@ func (s *Sweeper) sweepOrphans(ctx context.Context, m *memberSweep, gvk schema.G
 		}
 		if !orphan {
 			continue
+		}
+		if ref, _ := owner.OfUnstructured(&items[i]); ref.Kind == owner.KindIngress {
+			m.orphanNamespaces[items[i].GetNamespace()] = true
 		}
 		obj := &unstructured.Unstructured{}
 		obj.SetGroupVersionKind(gvk)
