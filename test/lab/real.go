@@ -3,10 +3,12 @@ package lab
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -698,53 +700,75 @@ func (l *Lab) TraefikVerdicts(ctx context.Context) []string {
 	return out
 }
 
-// Diagnostics are what helps explain a failed walk-through on the real stack: the kube-proxy
-// stand-ins' binds and unbinds, the client's and TORs' route changes, and the neighbour
-// events of the core and the TORs.
+// Diagnostics are what helps explain a failed walk-through on the real stack, in time
+// order: the kube-proxy stand-ins' binds and unbinds, the route changes of the core, the
+// TORs, the client and the nodes, and the neighbour events of the routers and the nodes.
 func (l *Lab) Diagnostics() []string {
+	var out []string
+	for _, e := range l.events() {
+		out = append(out, e.String())
+	}
+	return out
+}
+
+// Timeline is Diagnostics between from and to: what happened around a failure.
+func (l *Lab) Timeline(from, to time.Time) []string {
+	var out []string
+	for _, e := range l.events() {
+		if !e.At.Before(from) && !e.At.After(to) {
+			out = append(out, e.String())
+		}
+	}
+	return out
+}
+
+// labEvent is one dated line of the diagnostics.
+type labEvent struct {
+	At   time.Time
+	What string
+}
+
+func (e labEvent) String() string { return e.At.Format("15:04:05.000") + " " + e.What }
+
+func (l *Lab) events() []labEvent {
 	if l.real == nil {
 		return nil
 	}
-	var out []string
+	var out []labEvent
+	add := func(at time.Time, format string, args ...any) {
+		out = append(out, labEvent{At: at, What: fmt.Sprintf(format, args...)})
+	}
 	for _, name := range []string{"west", "east"} {
 		for _, e := range l.real.members[name].proxy.Events() {
-			out = append(out, "kube-proxy stand-in on "+name+": "+e)
+			add(e.At, "kube-proxy stand-in on %s: %s", name, e.What)
 		}
 	}
 	if l.traffic != nil {
+		routes := func(what string, m *labfabric.RouteMonitor) {
+			for _, c := range m.Changes() {
+				add(c.At, "%s: %s -> %s", what, hops(c.From), hops(c.To))
+			}
+		}
 		for i, m := range l.traffic.tors {
-			for _, c := range m.Changes() {
-				out = append(out, fmt.Sprintf("TOR %s route: %s -> %s at %s", []string{"west", "east"}[i], hops(c.From), hops(c.To), c.At.Format("15:04:05.000")))
-			}
+			routes("TOR "+[]string{"west", "east"}[i]+" route", m)
 		}
-		for _, c := range l.traffic.core.Changes() {
-			out = append(out, fmt.Sprintf("core route: %s -> %s at %s", hops(c.From), hops(c.To), c.At.Format("15:04:05.000")))
-		}
-		for _, c := range l.traffic.coreBack.Changes() {
-			out = append(out, fmt.Sprintf("core's route to the clients: %s -> %s at %s", hops(c.From), hops(c.To), c.At.Format("15:04:05.000")))
-		}
-		for _, c := range l.traffic.client.Changes() {
-			out = append(out, fmt.Sprintf("client's route to the VIP: %s -> %s at %s", hops(c.From), hops(c.To), c.At.Format("15:04:05.000")))
-		}
+		routes("core route", l.traffic.core)
+		routes("core's route to the clients", l.traffic.coreBack)
+		routes("client's route to the VIP", l.traffic.client)
 		for i, m := range l.traffic.nodes {
-			for _, c := range m.Changes() {
-				out = append(out, fmt.Sprintf("%s node's route to the clients: %s -> %s at %s", []string{"west", "east"}[i], hops(c.From), hops(c.To), c.At.Format("15:04:05.000")))
-			}
+			routes([]string{"west", "east"}[i]+" node's route to the clients", m)
 		}
-		for _, name := range []string{"core", "TOR west", "TOR east"} {
-			m := l.traffic.neigh[name]
-			if m == nil {
-				continue
-			}
-			events, dropped := m.Events()
-			if dropped > 0 {
-				out = append(out, fmt.Sprintf("%s neighbour: %d earlier events not kept", name, dropped))
+		for _, name := range slices.Sorted(maps.Keys(l.traffic.neigh)) {
+			events, dropped := l.traffic.neigh[name].Events()
+			if dropped > 0 && len(events) > 0 {
+				add(events[0].At, "%s neighbour: %d earlier events not kept", name, dropped)
 			}
 			for _, e := range events {
-				out = append(out, fmt.Sprintf("%s neighbour: %s at %s", name, e.Line, e.At.Format("15:04:05.000")))
+				add(e.At, "%s neighbour: %s", name, e.Line)
 			}
 		}
 	}
+	slices.SortStableFunc(out, func(a, b labEvent) int { return a.At.Compare(b.At) })
 	return out
 }
 

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,5 +63,36 @@ func TestFailureWhere(t *testing.T) {
 		if got := c.f.where(); got != c.want {
 			t.Errorf("where() = %q, want %q", got, c.want)
 		}
+	}
+}
+
+// TestOutsideReport: the walk's error for an outage at no reroute sums it up in a few
+// lines (how many failed, when, by path and by how, the first and the last, what the core
+// did), not one line per request: the end of a failed run's output must still hold the
+// lab's events around it.
+func TestOutsideReport(t *testing.T) {
+	from := time.Date(2026, 12, 6, 21, 25, 4, 221_000_000, time.UTC)
+	step := &StepTraffic{From: from, Reroutes: []Reroute{{RouteChange: labfabric.RouteChange{At: from.Add(140 * time.Millisecond), From: []string{"w", "e"}, To: []string{"w"}}}}}
+	var fs []Failure
+	for i := range 300 {
+		start := from.Add(300*time.Millisecond + time.Duration(i)*33*time.Millisecond)
+		path := []string{"/hello", "/api", "https /hello"}[i%3]
+		fs = append(fs, Failure{Path: path, Result: traffic.Result{Start: start, End: start.Add(2 * time.Second), Err: "context deadline exceeded", Reached: "dialing"}})
+	}
+	got := (&Lab{}).outsideReport("stop east's speaker", step, fs)
+	for _, want := range []string{
+		"stop east's speaker: 300 request(s) failed at no reroute, started from 21:25:04.521 to 21:25:14.388 (300ms to 10.167s into the step)",
+		"by path map[/api:100 /hello:100 https /hello:100]",
+		"300 x context deadline exceeded [reached dialing; no connection was made, so no flow to look up at the core]",
+		"/hello 21:25:04.521..21:25:06.521, no connection",
+		"the core moved its path w,e -> w at 21:25:04.361",
+		"from 21:25:01.521 to 21:25:17.388, 0 event(s) in the lab:",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the report lacks %q:\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, "\n"); n > 10 {
+		t.Errorf("%d lines for one outage:\n%s", n+1, got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,9 +58,9 @@ type labTraffic struct {
 	// client's route to the VIP (diagnostics of a failure at no reroute).
 	nodes            []*labfabric.RouteMonitor
 	coreBack, client *labfabric.RouteMonitor
-	// neigh record the neighbour events of the core and both TORs (by router name): a
-	// next hop the kernel cannot resolve blackholes new connections while every route
-	// stays as it was (diagnostics of a failure at no reroute).
+	// neigh record the neighbour events of the core, both TORs, the client and both
+	// nodes (by name): a next hop the kernel cannot resolve blackholes new connections
+	// while every route stays as it was (diagnostics of a failure at no reroute).
 	neigh    map[string]*labfabric.NeighMonitor
 	started  time.Time
 	target   netip.AddrPort
@@ -104,8 +105,9 @@ func (l *Lab) startTraffic(f *frrFabric) error {
 		return err
 	}
 	t.neigh = map[string]*labfabric.NeighMonitor{}
-	for name, r := range map[string]*labfabric.Router{"core": f.f.Core, "TOR west": f.f.TORWest, "TOR east": f.f.TOREast} {
-		m, err := labfabric.MonitorNeigh(r.NS)
+	for name, ns := range map[string]string{"core": f.f.Core.NS, "TOR west": f.f.TORWest.NS, "TOR east": f.f.TOREast.NS, "client": f.f.Client.NS,
+		"west node": l.real.members["west"].node.NetNS, "east node": l.real.members["east"].node.NetNS} {
+		m, err := labfabric.MonitorNeigh(ns)
 		if err != nil {
 			t.closeMonitors()
 			return err
@@ -304,6 +306,7 @@ func (t *labTraffic) failures(from, to time.Time) []Failure {
 			out = append(out, f)
 		}
 	}
+	slices.SortStableFunc(out, func(a, b Failure) int { return a.Start.Compare(b.Start) })
 	return out
 }
 
@@ -436,7 +439,16 @@ func (s StepTraffic) String() string {
 		fmt.Fprintf(&b, "; rerouted %s after the action", s.Reroute.Round(time.Millisecond))
 	}
 	fmt.Fprintf(&b, "; failed %d, %d of them at no reroute", len(s.Failures), len(s.Outside()))
-	for _, f := range s.Failures {
+	// Each failure on a line, but not hundreds of them: an outage's first and last tell
+	// when it was (the walk's error sums them up).
+	const keep = 6
+	for i, f := range s.Failures {
+		if n := len(s.Failures); n > 2*keep && i >= keep && i < n-keep {
+			if i == keep {
+				fmt.Fprintf(&b, "\n      ... %d more failures ...", n-2*keep)
+			}
+			continue
+		}
 		fmt.Fprintf(&b, "\n      failed %s %s..%s: %s", f.Path, f.Start.Format("15:04:05.000"), f.End.Format("15:04:05.000"), oneLine(f.Err, 80))
 		if f.Allowed() {
 			fmt.Fprintf(&b, " (in flight while the path moved: %s)", f.Reroute.moves())

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -216,15 +218,64 @@ func (l *Lab) WalkThrough(ctx context.Context, out io.Writer, table bool) ([]Ste
 	for i := range done {
 		t := done[i].Traffic
 		l.traffic.refresh(t)
-		for _, f := range t.Outside() {
-			outside = append(outside, fmt.Sprintf("%s: %s started %s (%s into the step), ended %s: %s [%s]", done[i].Name, f.Path,
-				f.Start.Format("15:04:05.000"), f.Start.Sub(t.From).Round(time.Millisecond), f.End.Format("15:04:05.000"), f.Err, f.where()))
+		if fs := t.Outside(); len(fs) > 0 {
+			outside = append(outside, l.outsideReport(done[i].Name, t, fs))
 		}
 	}
 	if len(outside) > 0 {
-		return done, fmt.Errorf("%d request(s) failed while no route change of the core was in flight:\n  %s", len(outside), strings.Join(outside, "\n  "))
+		return done, fmt.Errorf("requests failed while no route change of the core was in flight:\n%s", strings.Join(outside, "\n"))
 	}
 	return done, nil
+}
+
+// outsideReport says, in a few lines, which requests of a step failed at no reroute (how
+// many, when, how, the first and the last), what the core did in the step, and every
+// route change, neighbour event and bind of the lab from a little before the first to a
+// little after the last: the end of a failed test's output, which is what a CI log keeps.
+func (l *Lab) outsideReport(step string, t *StepTraffic, fs []Failure) string {
+	var b strings.Builder
+	first, last := fs[0], fs[0]
+	byPath, byHow := map[string]int{}, map[string]int{}
+	for _, f := range fs {
+		if f.Start.Before(first.Start) {
+			first = f
+		}
+		if f.Start.After(last.Start) {
+			last = f
+		}
+		byPath[f.Path]++
+		byHow[oneLine(f.Err, 60)+" ["+f.where()+"]"]++
+	}
+	into := func(f Failure) string { return f.Start.Sub(t.From).Round(time.Millisecond).String() }
+	fmt.Fprintf(&b, "  %s: %d request(s) failed at no reroute, started from %s to %s (%s to %s into the step); by path %v",
+		step, len(fs), first.Start.Format("15:04:05.000"), last.Start.Format("15:04:05.000"), into(first), into(last), byPath)
+	for _, how := range slices.Sorted(maps.Keys(byHow)) {
+		fmt.Fprintf(&b, "\n    %d x %s", byHow[how], how)
+	}
+	for _, f := range []Failure{first, last} {
+		from := "no connection"
+		if f.Local.IsValid() {
+			from = "from " + f.Local.String()
+		}
+		fmt.Fprintf(&b, "\n    %s %s..%s, %s", f.Path, f.Start.Format("15:04:05.000"), f.End.Format("15:04:05.000"), from)
+	}
+	if len(t.Reroutes) == 0 {
+		b.WriteString("\n    the core did not move its path in the step")
+	}
+	for _, r := range t.Reroutes {
+		fmt.Fprintf(&b, "\n    the core moved its path %s -> %s at %s", hops(r.From), hops(r.To), r.At.Format("15:04:05.000"))
+	}
+	from, to := first.Start.Add(-3*time.Second), last.End.Add(time.Second)
+	lines := l.Timeline(from, to)
+	fmt.Fprintf(&b, "\n    from %s to %s, %d event(s) in the lab:", from.Format("15:04:05.000"), to.Format("15:04:05.000"), len(lines))
+	const keep = 40
+	if len(lines) > 2*keep {
+		lines = append(append(lines[:keep:keep], fmt.Sprintf("... %d more ...", len(lines)-2*keep)), lines[len(lines)-keep:]...)
+	}
+	for _, line := range lines {
+		b.WriteString("\n      " + line)
+	}
+	return b.String()
 }
 
 // restartHold is how long the core's path must hold after a real speaker's restart.

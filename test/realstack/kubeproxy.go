@@ -35,18 +35,24 @@ type KubeProxy struct {
 	mu       sync.Mutex
 	bound    map[netip.Addr]string // address -> the Service holding it (namespace/name)
 	problems []string
-	events   []string
+	events   []ProxyEvent
 }
 
-// Events lists every bind and unbind so far, with its time.
-func (k *KubeProxy) Events() []string {
+// ProxyEvent is one bind or unbind of an address.
+type ProxyEvent struct {
+	At   time.Time
+	What string
+}
+
+// Events lists every bind and unbind so far, in order.
+func (k *KubeProxy) Events() []ProxyEvent {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return append([]string(nil), k.events...)
+	return append([]ProxyEvent(nil), k.events...)
 }
 
 func (k *KubeProxy) event(format string, args ...any) {
-	k.events = append(k.events, time.Now().Format("15:04:05.000")+" "+fmt.Sprintf(format, args...))
+	k.events = append(k.events, ProxyEvent{At: time.Now(), What: fmt.Sprintf(format, args...)})
 }
 
 // Run syncs until ctx ends, then unbinds every address it bound.

@@ -161,7 +161,7 @@ func TestKubeProxy(t *testing.T) {
 	if loHas(vipText) || len(kp.Bound()) != 0 {
 		t.Errorf("still bound after the Service lost the address: %v", kp.Bound())
 	}
-	if ev := kp.Events(); len(ev) != 2 || !strings.Contains(ev[0], "bound "+vipText) || !strings.Contains(ev[1], "unbound "+vipText) {
+	if ev := kp.Events(); len(ev) != 2 || !strings.HasPrefix(ev[0].What, "bound "+vipText) || !strings.HasPrefix(ev[1].What, "unbound "+vipText) || ev[1].At.Before(ev[0].At) {
 		t.Errorf("events %v", ev)
 	}
 }
