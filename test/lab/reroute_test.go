@@ -96,3 +96,19 @@ func TestOutsideReport(t *testing.T) {
 		t.Errorf("%d lines for one outage:\n%s", n+1, got)
 	}
 }
+
+// TestRedirectsIn reads the redirects received from /proc/net/snmp6 and /proc/net/snmp
+// as this kernel prints them.
+func TestRedirectsIn(t *testing.T) {
+	snmp6 := "Icmp6InMsgs                     	14\nIcmp6InRedirects                	7\nIcmp6OutRedirects               	0\n"
+	if n := redirectsIn(snmp6, "Icmp6InRedirects"); n != 7 {
+		t.Errorf("snmp6: %d, want 7", n)
+	}
+	snmp := "Ip: Forwarding DefaultTTL\nIp: 1 64\nIcmp: InMsgs InErrors InCsumErrors InDestUnreachs InTimeExcds InParmProbs InSrcQuenchs InRedirects InEchos\nIcmp: 9 0 0 1 0 0 0 3 5\n"
+	if n := redirectsIn(snmp, "Icmp:"); n != 3 {
+		t.Errorf("snmp: %d, want 3", n)
+	}
+	if n := redirectsIn("", "Icmp:"); n != 0 {
+		t.Errorf("empty: %d", n)
+	}
+}

@@ -587,3 +587,71 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// ClientRedirects is what the client router made of ICMP redirects during the run:
+// how many it received (IPv4 and IPv6), and the neighbour entries it created for a router
+// that is not on its link, which is what taking a redirect does (an entry in state STALE
+// carrying the link-layer address of the redirect's target: a TOR's, behind the core).
+// The core sends redirects while a TOR routes the VIP back to it during a withdrawal; the
+// client, a router, must ignore them.
+func (l *Lab) ClientRedirects() (received int64, taken []string, err error) {
+	if l.traffic == nil {
+		return 0, nil, nil
+	}
+	t := l.traffic
+	for _, f := range []struct{ file, key string }{{"/proc/net/snmp6", "Icmp6InRedirects"}, {"/proc/net/snmp", "Icmp:"}} {
+		out, err := exec.Command("ip", "netns", "exec", t.clientNS, "cat", f.file).Output()
+		if err != nil {
+			return 0, nil, fmt.Errorf("reading %s in %s: %w", f.file, t.clientNS, err)
+		}
+		received += redirectsIn(string(out), f.key)
+	}
+	out, err := exec.Command("ip", "-n", t.coreNS, "-o", "link", "show", "to-client").Output()
+	if err != nil {
+		return received, nil, fmt.Errorf("the core's link to the client: %w", err)
+	}
+	coreMAC := ""
+	if f := strings.Fields(string(out)); slices.Contains(f, "link/ether") {
+		if i := slices.Index(f, "link/ether"); i+1 < len(f) {
+			coreMAC = f[i+1]
+		}
+	}
+	events, _ := t.neigh["client"].Events()
+	for _, e := range events {
+		f := strings.Fields(e.Line)
+		i := slices.Index(f, "lladdr")
+		if i < 0 || i+1 >= len(f) || strings.Contains(e.Line, "NOARP") {
+			continue
+		}
+		if mac := f[i+1]; mac != coreMAC && !strings.HasPrefix(mac, "33:33:") && !strings.HasPrefix(mac, "01:00:5e:") {
+			taken = append(taken, e.At.Format("15:04:05.000")+" "+e.Line)
+		}
+	}
+	return received, taken, nil
+}
+
+// redirectsIn reads the count of redirects received from /proc/net/snmp6 ("Icmp6InRedirects
+// N") or /proc/net/snmp (an "Icmp:" line of names, then one of values).
+func redirectsIn(text, key string) int64 {
+	lines := strings.Split(text, "\n")
+	for i, line := range lines {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != key {
+			continue
+		}
+		if key != "Icmp:" {
+			n, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+			return n
+		}
+		if i+1 < len(lines) {
+			if j := slices.Index(f, "InRedirects"); j > 0 {
+				if v := strings.Fields(lines[i+1]); j < len(v) {
+					n, _ := strconv.ParseInt(v[j], 10, 64)
+					return n
+				}
+			}
+		}
+		return 0
+	}
+	return 0
+}

@@ -15,6 +15,14 @@ import (
 //     different source ports take different paths, as a data-centre core
 //     is configured (the kernel's default hashes on addresses alone, which
 //     would send every connection of one client down one path);
+//   - forwarding on in the client router too, and IPv4 redirects off there: it is a
+//     router, and a router ignores redirects. A host on the core's link would not: when
+//     a TOR loses its speaker's path it routes the VIP to the core for the ~50 ms until
+//     the core drops that TOR, the core forwards the flows it still hashes there back
+//     out of the link they came in on, and sends an ICMPv6 redirect naming the TOR's
+//     link-local address; a host client took one (the lab's IPv6 walk-through, once in
+//     a few runs), and every new connection to the VIP went to an address not on its
+//     link for about 10 s, until the neighbour entry failed;
 //   - static routes, which BGP does not carry here (only the VIP is
 //     announced): each node's default route points at its TOR, each TOR's at
 //     the core, and the core reaches each node link through its TOR. The
@@ -33,6 +41,9 @@ func dataPlane(ns map[string]string, mgmt bool) error {
 		"core": append([]string{"net.ipv4.fib_multipath_hash_policy=1", "net.ipv6.fib_multipath_hash_policy=1"}, forwarding...),
 		"torw": forwarding,
 		"tore": forwarding,
+	}
+	if ns["client"] != "" {
+		sysctls["client"] = append([]string{"net.ipv4.conf.all.accept_redirects=0"}, forwarding...)
 	}
 	if mgmt {
 		rp := []string{"net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"}
