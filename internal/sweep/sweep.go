@@ -149,6 +149,9 @@ func (s *Sweeper) secretNamespaces(ref string, now time.Time, ingressNamespaces,
 func (s *Sweeper) secretsDone(ref string, at time.Time, all bool, orphanNamespaces map[string]bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.secretsSearched == nil { // a Sweeper not made by New
+		s.secretsSearched, s.secretsPending = map[string]time.Time{}, map[string]map[string]bool{}
+	}
 	if err == nil {
 		delete(s.secretsPending, ref)
 		if all {
