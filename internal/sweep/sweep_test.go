@@ -158,9 +158,13 @@ func owned(t testing.TB, ns, prefix string, ref owner.Ref, n int) []string {
 	return names
 }
 
-func exists(t testing.TB, ns, name string) bool {
+// exists reports whether the Service ns/name exists.
+func exists(t testing.TB, ns, name string) bool { return present(t, ns, name, &corev1.Service{}) }
+
+// present reports whether the object ns/name of obj's kind exists.
+func present(t testing.TB, ns, name string, obj client.Object) bool {
 	t.Helper()
-	err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, &corev1.Service{})
+	err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, obj)
 	if err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
@@ -347,15 +351,6 @@ func copyOf(t testing.TB, ns, name string, ref owner.Ref) {
 	}
 }
 
-func secretExists(t testing.TB, ns, name string) bool {
-	t.Helper()
-	err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, &corev1.Secret{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		t.Fatal(err)
-	}
-	return err == nil
-}
-
 // cached waits until the member's cache holds the Services.
 func cached(t testing.TB, m *clusters.Member, ns string, names ...string) {
 	t.Helper()
@@ -426,13 +421,13 @@ func TestSweepSearchesSecretsWhereOrphansAre(t *testing.T) {
 		}
 		for _, k := range gone {
 			ns, name, _ := strings.Cut(k, "/")
-			if secretExists(t, ns, name) {
+			if present(t, ns, name, &corev1.Secret{}) {
 				t.Errorf("%s: the orphaned copy %s was left", when, k)
 			}
 		}
 		for _, k := range left {
 			ns, name, _ := strings.Cut(k, "/")
-			if !secretExists(t, ns, name) {
+			if !present(t, ns, name, &corev1.Secret{}) {
 				t.Errorf("%s: the copy %s was deleted", when, k)
 			}
 		}

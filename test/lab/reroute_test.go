@@ -112,3 +112,19 @@ func TestRedirectsIn(t *testing.T) {
 		t.Errorf("empty: %d", n)
 	}
 }
+
+// TestAfter reads the word after a key in `ip` output: a neighbour's MAC, a link's, a
+// route's next hop; nothing when the key is missing or last.
+func TestAfter(t *testing.T) {
+	for _, c := range []struct{ line, key, want string }{
+		{"fe80::1 dev to-core lladdr 9a:01:70:de:f7:7b router STALE", "lladdr", "9a:01:70:de:f7:7b"},
+		{"fe80::1 dev to-core router FAILED", "lladdr", ""},
+		{"5: to-client@if4: <UP> mtu 1500 link/ether 92:96:cb:b9:a3:d2 brd ff:ff:ff:ff:ff:ff", "link/ether", "92:96:cb:b9:a3:d2"},
+		{"192.0.2.1 from 198.18.100.10 via 198.18.1.2 dev to-torw", "via", "198.18.1.2"},
+		{"ends with via", "via", ""},
+	} {
+		if got := after(c.line, c.key); got != c.want {
+			t.Errorf("after(%q, %q) = %q, want %q", c.line, c.key, got, c.want)
+		}
+	}
+}

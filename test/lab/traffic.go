@@ -334,11 +334,8 @@ func (t *labTraffic) flowVia(local netip.AddrPort) string {
 	if err != nil {
 		return ""
 	}
-	f := strings.Fields(string(out))
-	for i := 0; i+1 < len(f); i++ {
-		if f[i] == "via" {
-			return f[i+1]
-		}
+	if via := after(string(out), "via"); via != "" {
+		return via
 	}
 	return strings.TrimSpace(string(out))
 }
@@ -610,24 +607,27 @@ func (l *Lab) ClientRedirects() (received int64, taken []string, err error) {
 	if err != nil {
 		return received, nil, fmt.Errorf("the core's link to the client: %w", err)
 	}
-	coreMAC := ""
-	if f := strings.Fields(string(out)); slices.Contains(f, "link/ether") {
-		if i := slices.Index(f, "link/ether"); i+1 < len(f) {
-			coreMAC = f[i+1]
-		}
-	}
+	coreMAC := after(string(out), "link/ether")
 	events, _ := t.neigh["client"].Events()
 	for _, e := range events {
-		f := strings.Fields(e.Line)
-		i := slices.Index(f, "lladdr")
-		if i < 0 || i+1 >= len(f) || strings.Contains(e.Line, "NOARP") {
+		mac := after(e.Line, "lladdr")
+		if mac == "" || strings.Contains(e.Line, "NOARP") {
 			continue
 		}
-		if mac := f[i+1]; mac != coreMAC && !strings.HasPrefix(mac, "33:33:") && !strings.HasPrefix(mac, "01:00:5e:") {
+		if mac != coreMAC && !strings.HasPrefix(mac, "33:33:") && !strings.HasPrefix(mac, "01:00:5e:") {
 			taken = append(taken, e.At.Format("15:04:05.000")+" "+e.Line)
 		}
 	}
 	return received, taken, nil
+}
+
+// after is the word that follows key in an `ip` line ("" when there is none).
+func after(line, key string) string {
+	f := strings.Fields(line)
+	if i := slices.Index(f, key); i >= 0 && i+1 < len(f) {
+		return f[i+1]
+	}
+	return ""
 }
 
 // redirectsIn reads the count of redirects received from /proc/net/snmp6 ("Icmp6InRedirects
