@@ -408,7 +408,11 @@ type memberFigures struct {
 	// member, not per ingress), which operatorCPU and apiCPU include.
 	ingressCPU, ingressAPICPU time.Duration
 	// ingressSysCPU is the part of ingressCPU spent in the kernel.
-	ingressSysCPU            time.Duration
+	ingressSysCPU time.Duration
+	// switches are the process's context switches from the first create on, and sysmon
+	// the CPU of the runtime's monitor thread over that span (part of ingressCPU).
+	switches                 int64
+	sysmon                   time.Duration
 	requests, memberRequests int
 	byCluster                []apicount.Row
 	// hubRequests are the hub's requests by verb and resource: the share every ingress
@@ -442,7 +446,7 @@ func (h *hub) program(tb testing.TB, ingresses, namespaces int) *memberFigures {
 	// BENCH_PROFILE=DIR: the operator's CPU and heap profiles of the programming, in
 	// DIR/program-N.
 	stopProfile := startProfile(profileDir(fmt.Sprintf("program-%d", len(h.envs))), nil)
-	cpu1, api1, sys1 := h.operatorCPU(), childrenCPU(), selfSysCPU()
+	cpu1, api1, sys1, sw1, mon1 := h.operatorCPU(), childrenCPU(), selfSysCPU(), selfSwitches(), sysmonCPU()
 	rec1, alloc1, gc1 := reconcileCounts(tb), allocatedBytes(), gcCycles()
 	yardUnits0, yardCPU0 := h.yard.read()
 	start := time.Now()
@@ -456,6 +460,8 @@ func (h *hub) program(tb testing.TB, ingresses, namespaces int) *memberFigures {
 	_, f.apiCPU = cpuSince(h.api0)
 	f.ingressCPU = h.operatorCPU() - cpu1
 	f.ingressSysCPU = selfSysCPU() - sys1
+	f.switches = selfSwitches() - sw1
+	f.sysmon = sysmonCPU() - mon1
 	_, f.ingressAPICPU = cpuSince(api1)
 	f.yardPerUnit = h.yard.perUnitSince(yardUnits0, yardCPU0)
 	f.allocated, f.gcCycles = allocatedBytes()-alloc1, gcCycles()-gc1
@@ -514,7 +520,10 @@ func (f *memberFigures) workCPU() time.Duration {
 // restFigures are the operator's cost over a span with nothing to program.
 type restFigures struct {
 	span, cpu time.Duration
+	// apiCPU is the API servers' and etcds' CPU over the span.
+	apiCPU    time.Duration
 	requests  int
+	switches  int64
 	allocated uint64
 	// byKind are the requests by verb and resource (hub or member alike).
 	byKind []apicount.Row
@@ -529,12 +538,15 @@ func (h *hub) atRest(tb testing.TB, d time.Duration) restFigures {
 	for _, r := range h.counter.Breakdown(requestKind) {
 		before[r.Key] = r.Count
 	}
-	// BENCH_PROFILE=DIR: the operator's CPU profile at rest, in DIR/rest-N.
-	stop := startProfile(profileDir(fmt.Sprintf("rest-%d", len(h.envs))), nil)
-	cpu0, req0, alloc0, t0 := h.operatorCPU(), h.counter.Total(), allocatedBytes(), time.Now()
+	// BENCH_PROFILE=DIR: the operator's CPU profile at rest in DIR/rest-N, and the first
+	// remote member's API server's.
+	stop := startProfile(profileDir(fmt.Sprintf("rest-%d", len(h.envs))), map[string]*rest.Config{h.envs[1].Name: h.envs[1].Config})
+	cpu0, api0, req0, alloc0, sw0, t0 := h.operatorCPU(), childrenCPU(), h.counter.Total(), allocatedBytes(), selfSwitches(), time.Now()
 	time.Sleep(d)
 	stop()
 	f := restFigures{span: time.Since(t0), cpu: h.operatorCPU() - cpu0, requests: int(h.counter.Total() - req0), allocated: allocatedBytes() - alloc0}
+	_, f.apiCPU = cpuSince(api0)
+	f.switches = selfSwitches() - sw0
 	for _, r := range h.counter.Breakdown(requestKind) {
 		if n := r.Count - before[r.Key]; n > 0 {
 			f.byKind = append(f.byKind, apicount.Row{Key: r.Key, Count: n})
@@ -555,6 +567,8 @@ func (f *memberFigures) log(tb testing.TB) {
 	row("CPU per ingress-member: operator / API servers", fmt.Sprintf("%.2f / %.2f ms", ms(f.operatorCPU)/f.ingressMembers(), ms(f.apiCPU)/f.ingressMembers()))
 	row("CPU from the first create: operator / API servers", fmt.Sprintf("%s / %s (%.2f / %.2f ms per ingress-member)", f.ingressCPU.Round(time.Millisecond), f.ingressAPICPU.Round(time.Millisecond), ms(f.ingressCPU)/f.ingressMembers(), ms(f.ingressAPICPU)/f.ingressMembers()))
 	row("  the operator's in its own code / in the kernel", fmt.Sprintf("%.2f / %.2f ms per ingress-member", ms(f.ingressCPU-f.ingressSysCPU)/f.ingressMembers(), ms(f.ingressSysCPU)/f.ingressMembers()))
+	row("  context switches (the process's threads)", fmt.Sprintf("%d, %.1f per ingress-member", f.switches, float64(f.switches)/f.ingressMembers()))
+	row("  the runtime's monitor thread (sysmon)", fmt.Sprintf("%s, %.2f ms per ingress-member (%.0f %%)", f.sysmon.Round(time.Millisecond), ms(f.sysmon)/f.ingressMembers(), 100*f.sysmon.Seconds()/f.ingressCPU.Seconds()))
 	if f.yardPerUnit > 0 {
 		units := float64(f.ingressCPU) / float64(f.yardPerUnit)
 		row("yardstick (fixed work, own thread): CPU per unit", fmt.Sprintf("%.1f µs over the programming; the operator's CPU from the first create is %.0f units per ingress-member", float64(f.yardPerUnit)/1e3, units/f.ingressMembers()))
@@ -564,12 +578,12 @@ func (f *memberFigures) log(tb testing.TB) {
 	}
 	row("allocated from the first create (GC cycles)", fmt.Sprintf("%.0f MiB, %.0f KiB per ingress-member (%d)", mib(f.allocated), float64(f.allocated)/1024/f.ingressMembers(), f.gcCycles))
 	row("reconciles from the first create, per ingress", reconcileRow(f.reconciles, f.ingresses))
-	if f.rest.span > 0 {
-		sec := f.rest.span.Seconds()
-		row(fmt.Sprintf("at rest, over %s: operator CPU", f.rest.span.Round(time.Second)), fmt.Sprintf("%.1f ms/s (%.2f ms per member-second); %.1f requests/s; %.0f KiB/s allocated",
-			ms(f.rest.cpu)/sec, ms(f.rest.cpu)/sec/float64(f.members), float64(f.rest.requests)/sec, float64(f.rest.allocated)/1024/sec))
-		for _, r := range f.rest.byKind {
-			row("  at rest: "+r.Key, fmt.Sprint(r.Count))
+	if r := f.rest; r.span > 0 {
+		sec := r.span.Seconds()
+		row(fmt.Sprintf("at rest, over %s: operator CPU", r.span.Round(time.Second)), fmt.Sprintf("%.1f ms/s (%.2f ms per member-second); %.1f requests/s; %.0f context switches/s; %.0f KiB/s allocated; API servers %.0f %% of a core",
+			ms(r.cpu)/sec, ms(r.cpu)/sec/float64(f.members), float64(r.requests)/sec, float64(r.switches)/sec, float64(r.allocated)/1024/sec, 100*r.apiCPU.Seconds()/sec))
+		for _, k := range r.byKind {
+			row("  at rest: "+k.Key, fmt.Sprint(k.Count))
 		}
 	}
 	row("API requests until Programmed", fmt.Sprintf("%d (%.2f per ingress-member)", f.requests, float64(f.requests)/f.ingressMembers()))
@@ -605,6 +619,8 @@ func (f *memberFigures) report(b *testing.B) {
 	b.ReportMetric(ms(f.apiCPU)/f.ingressMembers(), "ms-apiCPU/ingress-member")
 	b.ReportMetric(ms(f.ingressCPU)/f.ingressMembers(), "ms-ingressCPU/ingress-member")
 	b.ReportMetric(ms(f.ingressSysCPU)/f.ingressMembers(), "ms-ingressSysCPU/ingress-member")
+	b.ReportMetric(float64(f.switches)/f.ingressMembers(), "switches/ingress-member")
+	b.ReportMetric(ms(f.sysmon)/f.ingressMembers(), "ms-sysmonCPU/ingress-member")
 	b.ReportMetric(float64(f.allocated)/1024/f.ingressMembers(), "KiB-alloc/ingress-member")
 	if f.yardPerUnit > 0 {
 		b.ReportMetric(float64(f.yardPerUnit)/1e3, "us-yardstick/unit")

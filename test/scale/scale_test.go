@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -222,7 +224,20 @@ func startProfile(dir string, apiServers map[string]*rest.Config) func() {
 		_ = heap.Close()
 	}
 	_ = pprof.StartCPUProfile(cpu)
+	// BENCH_TRACE=rest (the phases' names, comma-separated: program, rest; the last part
+	// of dir without its "-N"): an execution trace of those phases too, which shows what
+	// wakes the operator up (go tool trace -d=parsed prints each goroutine's wake-ups).
+	var tr *os.File
+	if phase, _, _ := strings.Cut(filepath.Base(dir), "-"); slices.Contains(strings.Split(os.Getenv("BENCH_TRACE"), ","), phase) {
+		if tr, err = os.Create(filepath.Join(dir, "trace.out")); err == nil {
+			_ = trace.Start(tr)
+		}
+	}
 	return func() {
+		if tr != nil {
+			trace.Stop()
+			_ = tr.Close()
+		}
 		pprof.StopCPUProfile()
 		_ = cpu.Close()
 		runtime.GC()
