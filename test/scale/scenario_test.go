@@ -460,7 +460,8 @@ func selfCPUTimes() (user, sys time.Duration) {
 
 // selfSwitches is how many times this process's threads gave up their CPU, waiting
 // (voluntary) or preempted: each is a wake-up to come, which costs more than the work it
-// does when events arrive one by one.
+// does when events arrive one by one. The yardstick's thread is among them (a few per
+// tick, four ticks a second), unlike in hub.operatorCPU.
 func selfSwitches() int64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
