@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -468,14 +469,11 @@ func selfSwitches() int64 {
 	return ru.Nvcsw + ru.Nivcsw
 }
 
-// sysmonCPU is the CPU time of the Go runtime's monitor thread (sysmon): the process's
-// first thread after the main one, which the runtime starts before anything else, so the
-// one whose thread ID follows the process ID most closely (IDs wrap at pid_max, which
-// 20 API servers and their etcds reach). It wakes up to every 20 µs while the process
-// works and at every timer while it idles, and takes the P back from a thread that spends
-// long in a system call: its cost grows with the time the process is busy and with how
-// dear a system call and a wake-up are on the machine, not with the work. Zero if it
-// cannot be read.
+// sysmonCPU is the CPU time of the Go runtime's monitor thread (sysmon). It wakes up to
+// every 20 µs while the process works and at every timer while it idles, and takes the P
+// back from a thread that spends long in a system call: its cost grows with the time the
+// process is busy and with how dear a system call and a wake-up are on the machine, not
+// with the work. Zero if it cannot be read.
 func sysmonCPU() time.Duration {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
@@ -487,28 +485,61 @@ func sysmonCPU() time.Duration {
 			pidMax = n
 		}
 	}
-	self, first, dist := os.Getpid(), 0, 0
+	var ids []int
 	for _, t := range tasks {
-		id, err := strconv.Atoi(t.Name())
-		if err != nil || id == self {
+		if id, err := strconv.Atoi(t.Name()); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	st, ok := readStat(fmt.Sprintf("/proc/self/task/%d/stat", firstThread(os.Getpid(), pidMax, ids)))
+	if !ok {
+		return 0
+	}
+	return st.cpu
+}
+
+// firstThread is the thread the runtime started first after the main one (sysmon, which
+// it starts before anything else): the one whose ID follows the process's most closely,
+// counting past pid_max, where IDs wrap (twenty API servers and their etcds make them
+// wrap at 32,768). Zero when the process has no other thread.
+func firstThread(self, pidMax int, ids []int) int {
+	first, dist := 0, 0
+	for _, id := range ids {
+		if id == self {
 			continue
 		}
 		if d := ((id-self)%pidMax + pidMax) % pidMax; first == 0 || d < dist {
 			first, dist = id, d
 		}
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/stat", first))
+	return first
+}
+
+// procStat is what the benchmarks read of a /proc/<pid>/stat line.
+type procStat struct {
+	comm, ppid string
+	cpu        time.Duration // utime + stime
+}
+
+// readStat reads a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat file: "pid (comm)
+// state ppid ... utime(14) stime(15) ...", comm in parentheses that may hold spaces.
+func readStat(path string) (procStat, bool) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0
+		return procStat{}, false
 	}
 	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open || end+2 > len(s) {
+		return procStat{}, false
+	}
+	fields := strings.Fields(s[end+2:])
 	if len(fields) < 13 {
-		return 0
+		return procStat{}, false
 	}
 	ut, _ := strconv.ParseInt(fields[11], 10, 64)
 	st, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+	return procStat{comm: s[open+1 : end], ppid: fields[1], cpu: time.Duration(ut+st) * time.Second / 100}, true // USER_HZ
 }
 
 // childrenCPU is the CPU time of this process's running children (the kube-apiservers
@@ -537,23 +568,11 @@ func childrenCPUByPID() map[childKey]time.Duration {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
+		st, ok := readStat("/proc/" + e.Name() + "/stat")
+		if !ok || st.ppid != self {
 			continue
 		}
-		// pid (comm) state ppid ... utime(14) stime(15)
-		s := string(b)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < open {
-			continue
-		}
-		fields := strings.Fields(s[end+2:])
-		if len(fields) < 13 || fields[1] != self {
-			continue
-		}
-		ut, _ := strconv.ParseInt(fields[11], 10, 64)
-		st, _ := strconv.ParseInt(fields[12], 10, 64)
-		total[childKey{pid: e.Name(), comm: s[open+1 : end]}] = time.Duration(ut+st) * time.Second / 100 // USER_HZ
+		total[childKey{pid: e.Name(), comm: st.comm}] = st.cpu
 	}
 	return total
 }
@@ -578,4 +597,44 @@ func cpuSince(before map[string]time.Duration) (map[string]time.Duration, time.D
 		sum += out[name]
 	}
 	return out, sum
+}
+
+// TestFirstThread: sysmon is the thread whose ID follows the process's, counting past
+// pid_max where IDs wrap.
+func TestFirstThread(t *testing.T) {
+	for _, c := range []struct {
+		self, pidMax int
+		ids          []int
+		want         int
+	}{
+		{self: 100, pidMax: 32768, ids: []int{100, 101, 102, 150}, want: 101},
+		// Wrapped: the process is near pid_max; its later threads got low IDs.
+		{self: 32760, pidMax: 32768, ids: []int{12, 32760, 32761, 32765, 300}, want: 32761},
+		{self: 32760, pidMax: 32768, ids: []int{32760, 300, 12}, want: 12},
+		{self: 100, pidMax: 32768, ids: []int{100}, want: 0},
+	} {
+		if got := firstThread(c.self, c.pidMax, c.ids); got != c.want {
+			t.Errorf("firstThread(%d, %d, %v) = %d, want %d", c.self, c.pidMax, c.ids, got, c.want)
+		}
+	}
+}
+
+// TestReadStat reads a stat line whose command holds spaces and parentheses, and this
+// process's own.
+func TestReadStat(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stat")
+	line := "4242 (kube api (x)) S 17 4242 17 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 12 0 123 0 0\n"
+	if err := os.WriteFile(path, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, ok := readStat(path)
+	if !ok || st.comm != "kube api (x)" || st.ppid != "17" || st.cpu != 3250*time.Millisecond {
+		t.Errorf("readStat = %+v, %t; want comm %q, ppid 17, cpu 3.25s", st, ok, "kube api (x)")
+	}
+	if _, ok := readStat(filepath.Join(t.TempDir(), "missing")); ok {
+		t.Error("a missing file read as a stat line")
+	}
+	if st, ok := readStat("/proc/self/stat"); !ok || st.ppid != strconv.Itoa(os.Getppid()) {
+		t.Errorf("this process's stat: %+v, %t; want ppid %d", st, ok, os.Getppid())
+	}
 }
