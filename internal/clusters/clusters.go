@@ -57,7 +57,16 @@ type Member struct {
 	// does not probe at once, as a kind the probe does not check, TLSRoute say, would
 	// then have every ingress of the class refreshed at every retry.)
 	ProbeNow func()
+	// syncing follows the first sync of the member's cache (nil: the hub's own cluster,
+	// whose cache the manager syncs before any reconcile).
+	syncing *cacheSync
 }
+
+// CacheError is an *UnavailableError (Connecting) while the member's cache has not yet
+// read the member's objects, nil once it has. The reconcilers program a member only then:
+// they read its cache, and a first read would otherwise wait for the informers within the
+// reconcile's MemberTimeout. What reads live (a deletion's cleanup) does not ask.
+func (m *Member) CacheError() error { return m.syncing.error(m.Name) }
 
 // IsUnreachable reports whether err says that no connection to the API server could be
 // made (refused, no route, a dial that timed out), as opposed to an answer from it: the

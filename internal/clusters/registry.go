@@ -78,6 +78,9 @@ type Remote struct {
 	// the member's kubeconfig reference ("<secret>/<key>"). Optional (tests count
 	// requests with it).
 	WrapTransport func(ref string, rt http.RoundTripper) http.RoundTripper
+	// CacheSyncTimeout bounds how long a member is not programmed while its cache reads
+	// its objects (default DefaultCacheSyncTimeout; see cacheSync).
+	CacheSyncTimeout time.Duration
 
 	mu    sync.Mutex
 	conns map[string]*conn
@@ -119,6 +122,8 @@ type conn struct {
 	settled *apply.Settled
 	// slices caches the member's EndpointSlices per namespace in use, for cl's lifetime.
 	slices *Slices
+	// sync follows the first sync of cl's cache (see cacheSync).
+	sync *cacheSync
 	// kick asks the probe loop to probe now, fully (a write found the API server
 	// unreachable).
 	kick chan struct{}
@@ -139,7 +144,7 @@ func (c *conn) member(name string) *Member {
 	cl := c.cl.GetClient()
 	return &Member{Name: name, Client: cl, Reader: c.slices.Reader(cl), LiveReader: c.cl.GetAPIReader(), Indexed: c.indexed,
 		MetalLBNamespaces: append([]string(nil), c.metallbNamespaces...), Latency: c.health.Latency, Pruned: c.pruned, Settled: c.settled,
-		ProbeNow: c.probeNow}
+		ProbeNow: c.probeNow, syncing: c.sync}
 }
 
 // probeNow has the member probed at once rather than at the next tick.
@@ -422,10 +427,12 @@ func (r *Remote) buildCluster(ctx context.Context, c *conn) error {
 	c.mu.Lock()
 	namespaces := append([]string(nil), c.metallbNamespaces...)
 	c.mu.Unlock()
+	syncing := newCacheSync()
 	cl, err := cluster.New(c.cfg, func(o *cluster.Options) {
 		o.Scheme = r.Scheme
 		o.Logger = r.Log.WithValues("member", c.ref)
 		o.Cache = MemberCacheOptions(namespaces)
+		o.Cache.DefaultWatchErrorHandler = syncing.watchError
 		o.Client = client.Options{Cache: &client.CacheOptions{Unstructured: true, DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}}
 	})
 	if err != nil {
@@ -442,6 +449,9 @@ func (r *Remote) buildCluster(ctx context.Context, c *conn) error {
 		return fmt.Errorf("reading the cluster's identity (namespace kube-system): %w", err)
 	}
 	cctx, ccancel := context.WithCancel(ctx)
+	// The informers every reconcile reads start now, with the cache, and the member is
+	// programmed once they have synced (see cacheSync).
+	syncing.start(cctx, cl.GetCache(), syncedKinds(indexed, namespaces))
 	c.mu.Lock()
 	if c.clCancel != nil {
 		c.clCancel()
@@ -450,7 +460,7 @@ func (r *Remote) buildCluster(ctx context.Context, c *conn) error {
 		Needed: r.SliceNamespaces, Log: r.Log.WithValues("member", c.ref)}
 	slices.begin(cctx)
 	c.cl, c.clCtx, c.clCancel, c.identity, c.indexed = cl, cctx, ccancel, id, indexed
-	c.pruned, c.settled, c.slices = &apply.PruneMemory{}, &apply.Settled{}, slices
+	c.pruned, c.settled, c.slices, c.sync = &apply.PruneMemory{}, &apply.Settled{}, slices, syncing
 	c.mu.Unlock()
 	go func() { _ = slices.Start(cctx) }()
 	go func() {
@@ -463,6 +473,7 @@ func (r *Remote) buildCluster(ctx context.Context, c *conn) error {
 	engaged := append([]engagement(nil), r.engaged...)
 	r.engageMu.Unlock()
 	r.engage(c, cl.GetCache(), cl.GetClient(), cctx, engaged)
+	go r.awaitSync(cctx, c, syncing)
 	return nil
 }
 

@@ -221,6 +221,11 @@ func (r *ClassReconciler) programMember(ctx context.Context, class *v1alpha1.Any
 		res.status = st
 	}()
 	member, err := r.Members.Get(ctx, class, co.Name)
+	if err == nil {
+		// Not programmed before its cache has read it: the registry tells the class
+		// when it has.
+		err = member.CacheError()
+	}
 	if err != nil {
 		st.Reachable, st.Message, st.Reason = false, err.Error(), string(v1alpha1.ReasonUnreachable)
 		var unavailable *clusters.UnavailableError

@@ -345,8 +345,11 @@ func (r *IngressReconciler) pruneUnselected(ctx context.Context, class *v1alpha1
 	}
 	return eachMember(names, func(name string) error {
 		member, err := r.Members.Get(ctx, class, name)
+		if err == nil {
+			err = member.CacheError()
+		}
 		if err != nil {
-			return nil
+			return nil // pruned when it is back (or has read its objects): the registry tells the class
 		}
 		mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
 		defer cancel()
@@ -376,6 +379,11 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 		return memberResult{outcome: status.Refused, message: render.Summary(co.Refusals)}
 	}
 	member, err := r.Members.Get(ctx, class, co.Name)
+	if err == nil {
+		// Not programmed before its cache has read it: the registry tells every ingress
+		// of the class when it has.
+		err = member.CacheError()
+	}
 	if err != nil {
 		var unavailable *clusters.UnavailableError
 		if errors.As(err, &unavailable) {

@@ -122,6 +122,7 @@ func run(m *testing.M) int {
 		CertificateNamespaces: []string{"*"},
 		// The members' own certificates are read again this often (a minute by default).
 		CertificateRecheck: 3 * time.Second,
+		WrapTransport:      wrapMembers,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: operator:", err)

@@ -1,0 +1,237 @@
+package clusters
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// DefaultCacheSyncTimeout is how long a member's cache may take to read the member's
+// objects before the member is used anyway (see cacheSync). Reading them takes well under
+// a second on a healthy member; twenty members connecting at once to API servers that share
+// a core took over 20 s here, the time one member's work in a reconcile may take
+// (MemberTimeout), so the wait must not be a reconcile's.
+const DefaultCacheSyncTimeout = 2 * time.Minute
+
+// cacheSync follows the first read of a member cache's informers of the kinds every class
+// and ingress reconcile reads there. Until they have all synced, the member is not
+// programmed (Member.CacheError says so, as Connecting): otherwise each reconcile would
+// start them and wait for them within its MemberTimeout, fail when the member's API server
+// is slow to list, and be retried with a logged error. When they have, or after the sync
+// timeout, every class using the member is told to look again.
+type cacheSync struct {
+	mu    sync.Mutex
+	kinds []syncKind
+	done  bool
+	// errs is the last list or watch error of each informer, by its reflector's type
+	// description (see typeDescription), so that a member that cannot sync says why.
+	errs map[string]string
+}
+
+// syncKind is one informer the member must have synced before it is programmed.
+type syncKind struct {
+	kind, description string
+	synced            func() bool
+}
+
+func newCacheSync() *cacheSync { return &cacheSync{errs: map[string]string{}} }
+
+// watchError is the member cache's DefaultWatchErrorHandler: it remembers the error, then
+// does what client-go does by default (log it, with the kind, and back off).
+func (s *cacheSync) watchError(ctx context.Context, r *toolscache.Reflector, err error) {
+	s.mu.Lock()
+	s.errs[r.TypeDescription()] = shortErr(err)
+	s.mu.Unlock()
+	toolscache.DefaultWatchErrorHandler(ctx, r, err)
+}
+
+// start starts (without waiting) the informers of objs on ca, skipping the kinds the
+// member does not serve, and records them as the kinds to wait for.
+func (s *cacheSync) start(ctx context.Context, ca cache.Cache, objs []client.Object) {
+	var kinds []syncKind
+	for _, o := range objs {
+		inf, err := ca.GetInformer(ctx, o, cache.BlockUntilSynced(false))
+		if err != nil {
+			continue // not served (or not mappable): no reconcile can read it either
+		}
+		kinds = append(kinds, syncKind{kind: kindOf(o), description: typeDescription(o), synced: inf.HasSynced})
+	}
+	s.mu.Lock()
+	s.kinds = kinds
+	s.mu.Unlock()
+}
+
+// wait polls the informers until they have all synced or ctx ends, and reports whether
+// they did. It does not mark the sync finished (see finish). changed is called when the
+// list errors of the kinds not synced change (at most every problemNotice), so that the
+// statuses say why the member waits: they are not reconciled again otherwise until it ends.
+func (s *cacheSync) wait(ctx context.Context, changed func()) bool {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	told, toldAt := "", time.Time{}
+	for {
+		if len(s.pending()) == 0 {
+			return true
+		}
+		if p := strings.Join(s.problems(), "\n"); p != told && time.Since(toldAt) >= problemNotice {
+			told, toldAt = p, time.Now()
+			changed()
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+}
+
+// problemNotice is how often at most a member's changing list errors are told to its
+// classes.
+const problemNotice = 5 * time.Second
+
+func (s *cacheSync) finish() {
+	s.mu.Lock()
+	s.done = true
+	s.mu.Unlock()
+}
+
+func (s *cacheSync) finished() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.done
+}
+
+// pending lists the kinds whose informers have not synced, sorted.
+func (s *cacheSync) pending() []string {
+	s.mu.Lock()
+	kinds := append([]syncKind(nil), s.kinds...)
+	s.mu.Unlock()
+	var out []string
+	for _, k := range kinds {
+		if !k.synced() {
+			out = append(out, k.kind)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// problems lists the last error of each kind not synced, "Kind: error", sorted.
+func (s *cacheSync) problems() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, k := range s.kinds {
+		if e, ok := s.errs[k.description]; ok && !k.synced() {
+			out = append(out, k.kind+": "+e)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// syncingMessage is what a member's status says while its cache reads the member's
+// objects. It names no kind while nothing failed (the message stays the same however far
+// the reading got, so the statuses are not rewritten for its progress), and the errors
+// when a list failed: an RBAC rule the spoke lacks, say.
+func syncingMessage(problems []string) string {
+	msg := "the operator is reading the member's objects into its cache; the member is programmed when it has"
+	if len(problems) > 0 {
+		msg += "; listing failed: " + strings.Join(problems, "; ")
+	}
+	return msg
+}
+
+// error is the member's CacheError while the sync runs, nil once it has finished.
+func (s *cacheSync) error(member string) error {
+	if s == nil || s.finished() {
+		return nil
+	}
+	return &UnavailableError{Member: member, Reason: ReasonConnecting, Message: syncingMessage(s.problems())}
+}
+
+// syncedKinds are the kinds every reconcile reads from a member's cache: what the
+// operator writes there (indexed, see IndexOwners) and MetalLB's state (see
+// ObservedByObject), as the readers ask for them (unstructured). The Nodes and Gateway
+// Services only the health gate reads start when it first reads them.
+func syncedKinds(indexed map[schema.GroupVersionKind]bool, metallbNamespaces []string) []client.Object {
+	seen := map[schema.GroupVersionKind]bool{}
+	var out []client.Object
+	add := func(gvk schema.GroupVersionKind) {
+		if !seen[gvk] {
+			seen[gvk] = true
+			out = append(out, newUnstructured(gvk))
+		}
+	}
+	gvks := make([]schema.GroupVersionKind, 0, len(indexed))
+	for gvk := range indexed {
+		gvks = append(gvks, gvk)
+	}
+	sort.Slice(gvks, func(i, j int) bool { return gvks[i].String() < gvks[j].String() })
+	for _, gvk := range gvks {
+		add(gvk)
+	}
+	for o := range ObservedByObject(metallbNamespaces) {
+		if u, ok := o.(*unstructured.Unstructured); ok {
+			add(u.GroupVersionKind())
+		}
+	}
+	return out
+}
+
+// kindOf names an object's kind for people.
+func kindOf(o client.Object) string {
+	if k := o.GetObjectKind().GroupVersionKind().Kind; k != "" {
+		return k
+	}
+	return reflect.TypeOf(o).Elem().Name()
+}
+
+// typeDescription is how client-go's reflector names the type it lists (its
+// TypeDescription): the GVK of an unstructured object, the Go type of a typed one.
+func typeDescription(o client.Object) string {
+	if u, ok := o.(*unstructured.Unstructured); ok && !u.GroupVersionKind().Empty() {
+		return u.GroupVersionKind().String()
+	}
+	return reflect.TypeOf(o).String()
+}
+
+// awaitSync waits for the member cache's first sync (bounded by the registry's sync
+// timeout), marks it finished, and tells the classes using the member. ctx ends with the
+// cache: a cache replaced meanwhile is not reported on.
+func (r *Remote) awaitSync(ctx context.Context, c *conn, s *cacheSync) {
+	start := time.Now()
+	tctx, cancel := context.WithTimeout(ctx, r.cacheSyncTimeout())
+	synced := s.wait(tctx, func() { r.notifyClasses(c.classes()) })
+	cancel()
+	if ctx.Err() != nil {
+		return
+	}
+	s.finish()
+	if synced {
+		r.Log.Info("member cache synced", "secret", c.ref, "took", time.Since(start).Round(time.Millisecond))
+	} else {
+		// Reads of the kinds not synced wait for them, as they would have without this
+		// gate; the log says which and why, for whoever wonders why a member is slow.
+		r.Log.Error(fmt.Errorf("not synced after %s", r.cacheSyncTimeout()), "member cache has not read every kind in time: using the member anyway",
+			"secret", c.ref, "waitingFor", s.pending(), "errors", s.problems())
+	}
+	r.notifyClasses(c.classes())
+}
+
+func (r *Remote) cacheSyncTimeout() time.Duration {
+	if r.CacheSyncTimeout > 0 {
+		return r.CacheSyncTimeout
+	}
+	return DefaultCacheSyncTimeout
+}
