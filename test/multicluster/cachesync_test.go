@@ -50,9 +50,11 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // TestMemberIsProgrammedOnceItsCacheHasSynced: a member whose cache cannot read one of the
-// kinds every reconcile reads is not programmed, and its class says why (Connecting, with
-// the list's error), instead of each reconcile waiting for the cache and failing after the
-// member's timeout; once the cache syncs, the class is told at once and programs it.
+// kinds every reconcile reads is not programmed by its class or its ingresses, which say
+// why (Connecting, the class with the list's error), instead of each reconcile waiting for
+// the cache and failing after the member's timeout (the class then called the member
+// reachable and valid); the other member is programmed meanwhile; once the cache syncs,
+// the class and its ingresses are told at once and program it.
 func TestMemberIsProgrammedOnceItsCacheHasSynced(t *testing.T) {
 	ctx := context.Background()
 	refusedLists.Store(true)
@@ -84,8 +86,33 @@ func TestMemberIsProgrammedOnceItsCacheHasSynced(t *testing.T) {
 		}
 		return testenv.ConditionIs(c.Status.Conditions, c.Generation, v1alpha1.ConditionClustersReachable, metav1.ConditionFalse, "")
 	})
+	ns := namespace(t, "late")
+	ing := ingress(ns, "hello", "late", "192.168.155.180")
+	create(t, west.Client, ing)
+	t.Cleanup(func() { // before the class's (cleanups run last first): a class in use is not deleted
+		_ = west.Client.Delete(ctx, ing)
+		testenv.Eventually(t, "ingress deleted", converge, func() error {
+			if err := west.Client.Get(ctx, client.ObjectKeyFromObject(ing), &v1alpha1.AnycastIngress{}); err == nil {
+				return fmt.Errorf("still there")
+			}
+			return nil
+		})
+	})
+	waitIngress(t, ns, "hello", "late Connecting, west programmed", func(i *v1alpha1.AnycastIngress) error {
+		if cs := i.Status.Cluster("west"); cs == nil || !cs.Programmed {
+			return fmt.Errorf("west: %+v", cs)
+		}
+		cs := i.Status.Cluster("late")
+		if cs == nil || cs.Programmed {
+			return fmt.Errorf("late: %+v", cs)
+		}
+		return mentions(cs.Message, "Connecting", "reading the member's objects")
+	})
 	if left := testenv.Owned(t, north.Client, owner.Class("late")); len(left) != 0 {
 		t.Errorf("%d objects of class late written on its member before its cache synced", len(left))
+	}
+	if left := testenv.Owned(t, north.Client, owner.Ingress("late", ns, "hello")); len(left) != 0 {
+		t.Errorf("%d objects of the ingress written on late before its cache synced", len(left))
 	}
 	if c := classMember(waitClass(t, "late", "west programmed meanwhile", converge, func(*v1alpha1.AnycastClass) error { return nil }), "west"); c == nil || !c.Reachable {
 		t.Errorf("west must not wait for late: %+v", c)
@@ -106,4 +133,13 @@ func TestMemberIsProgrammedOnceItsCacheHasSynced(t *testing.T) {
 		}
 		return nil
 	})
+	waitIngress(t, ns, "hello", "programmed on late", func(i *v1alpha1.AnycastIngress) error {
+		if cs := i.Status.Cluster("late"); cs == nil || !cs.Programmed {
+			return fmt.Errorf("late: %+v", cs)
+		}
+		return nil
+	})
+	if testenv.Get(t, north.Client, render.GVKGateway, ns, "hello") == nil {
+		t.Error("the ingress's Gateway is missing on late once programmed")
+	}
 }
