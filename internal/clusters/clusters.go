@@ -63,10 +63,16 @@ type Member struct {
 }
 
 // CacheError is an *UnavailableError (Connecting) while the member's cache has not yet
-// read the member's objects, nil once it has. The reconcilers program a member only then:
-// they read its cache, and a first read would otherwise wait for the informers within the
-// reconcile's MemberTimeout. What reads live (a deletion's cleanup) does not ask.
+// read the member's objects, nil once it has. The reconcilers program a member only then,
+// as they read its cache. What reads live (a deletion's cleanup) does not ask.
 func (m *Member) CacheError() error { return m.syncing.error(m.Name) }
+
+// AwaitCache waits for the member's cache to have read the member's objects, up to
+// ctx, and returns CacheError then. Waiting costs nothing while the cache reads (no
+// polling), and a cache that has read returns at once: an operator restarting finds its
+// members as it left them and writes nothing, as it did when each read waited for its
+// informer.
+func (m *Member) AwaitCache(ctx context.Context) error { return m.syncing.await(ctx, m.Name) }
 
 // IsUnreachable reports whether err says that no connection to the API server could be
 // made (refused, no route, a dial that timed out), as opposed to an answer from it: the

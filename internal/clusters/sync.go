@@ -24,15 +24,19 @@ import (
 const DefaultCacheSyncTimeout = 2 * time.Minute
 
 // cacheSync follows the first read of a member cache's informers of the kinds every class
-// and ingress reconcile reads there. Until they have all synced, the member is not
-// programmed (Member.CacheError says so, as Connecting): otherwise each reconcile would
-// start them and wait for them within its MemberTimeout, fail when the member's API server
-// is slow to list, and be retried with a logged error. When they have, or after the sync
-// timeout, every class using the member is told to look again.
+// and ingress reconcile reads there. A reconcile waits for it (Member.AwaitCache) within
+// the member's MemberTimeout, on one channel, as it used to wait on each informer by
+// polling; when it has not finished by then, the member is not programmed and says so
+// (Connecting), and the reconcile ends without an error: before, it failed when the
+// member's API server was slow to list, was retried with a logged error, and the class
+// called the member reachable meanwhile. When the sync finishes, or after the sync
+// timeout, every class using the member and its ingresses are told to look again.
 type cacheSync struct {
 	mu    sync.Mutex
 	kinds []syncKind
 	done  bool
+	// ready is closed when the sync finishes (see finish).
+	ready chan struct{}
 	// errs is the last list or watch error of each informer, by its reflector's type
 	// description (see typeDescription), so that a member that cannot sync says why.
 	errs map[string]string
@@ -44,11 +48,18 @@ type syncKind struct {
 	synced            func() bool
 }
 
-func newCacheSync() *cacheSync { return &cacheSync{errs: map[string]string{}} }
+func newCacheSync() *cacheSync {
+	return &cacheSync{errs: map[string]string{}, ready: make(chan struct{})}
+}
 
 // watchError is the member cache's DefaultWatchErrorHandler: it remembers the error, then
-// does what client-go does by default (log it, with the kind, and back off).
+// does what client-go does by default (log it, with the kind, and back off). The watches
+// that end with the cache (a member dropped, rebuilt, or the operator stopping) are not
+// news.
 func (s *cacheSync) watchError(ctx context.Context, r *toolscache.Reflector, err error) {
+	if ctx.Err() != nil {
+		return
+	}
 	s.mu.Lock()
 	s.errs[r.TypeDescription()] = shortErr(err)
 	s.mu.Unlock()
@@ -101,8 +112,11 @@ const problemNotice = 5 * time.Second
 
 func (s *cacheSync) finish() {
 	s.mu.Lock()
-	s.done = true
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if !s.done {
+		s.done = true
+		close(s.ready)
+	}
 }
 
 func (s *cacheSync) finished() bool {
@@ -158,6 +172,18 @@ func (s *cacheSync) error(member string) error {
 		return nil
 	}
 	return &UnavailableError{Member: member, Reason: ReasonConnecting, Message: syncingMessage(s.problems())}
+}
+
+// await waits until the sync finishes or ctx ends, and returns error's answer then.
+func (s *cacheSync) await(ctx context.Context, member string) error {
+	if s == nil {
+		return nil
+	}
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+	}
+	return s.error(member)
 }
 
 // syncedKinds are the kinds every reconcile reads from a member's cache: what the

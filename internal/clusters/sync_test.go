@@ -124,3 +124,30 @@ func TestCacheSyncWaitTellsWhenAListFails(t *testing.T) {
 		t.Errorf("told %d times of one new list error, want once", n)
 	}
 }
+
+func TestAwaitCacheWaitsForTheSyncOrItsContext(t *testing.T) {
+	s := newCacheSync()
+	m := &Member{Name: "east", syncing: s}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	var u *UnavailableError
+	if err := m.AwaitCache(ctx); !errors.As(err, &u) || u.Reason != ReasonConnecting {
+		t.Fatalf("a sync that does not finish within the context: want Connecting, got %v", err)
+	}
+
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		s.finish()
+	}()
+	start := time.Now()
+	if err := m.AwaitCache(context.Background()); err != nil {
+		t.Fatalf("after the sync finished: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("AwaitCache returned %s after the sync finished", d)
+	}
+	s.finish() // twice: a no-op, not a panic on the closed channel
+	if err := (&Member{Name: "west"}).AwaitCache(context.Background()); err != nil {
+		t.Errorf("the hub's own member: %v", err)
+	}
+}

@@ -222,9 +222,11 @@ func (r *ClassReconciler) programMember(ctx context.Context, class *v1alpha1.Any
 	}()
 	member, err := r.Members.Get(ctx, class, co.Name)
 	if err == nil {
-		// Not programmed before its cache has read it: the registry tells the class
-		// when it has.
-		err = member.CacheError()
+		// Not programmed before its cache has read it (waited for within the member's
+		// timeout): the registry tells the class when it has.
+		wctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
+		err = member.AwaitCache(wctx)
+		cancel()
 	}
 	if err != nil {
 		st.Reachable, st.Message, st.Reason = false, err.Error(), string(v1alpha1.ReasonUnreachable)

@@ -379,10 +379,12 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 		return memberResult{outcome: status.Refused, message: render.Summary(co.Refusals)}
 	}
 	member, err := r.Members.Get(ctx, class, co.Name)
+	mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
+	defer cancel()
 	if err == nil {
-		// Not programmed before its cache has read it: the registry tells every ingress
-		// of the class when it has.
-		err = member.CacheError()
+		// Not programmed before its cache has read it (waited for within the member's
+		// timeout): the registry tells every ingress of the class when it has.
+		err = member.AwaitCache(mctx)
 	}
 	if err != nil {
 		var unavailable *clusters.UnavailableError
@@ -392,8 +394,6 @@ func (r *IngressReconciler) programMember(ctx context.Context, class *v1alpha1.A
 		return memberResult{outcome: status.Failed, message: err.Error(), err: err}
 	}
 	r.work.sawLatency(co.Name, member.Latency)
-	mctx, cancel := context.WithTimeout(ctx, clusters.MemberTimeout)
-	defer cancel()
 	// The certificate copies go first and on their own: one the member refuses must not
 	// hold back the rest (the member's withdrawal above all).
 	var copies, rest []*unstructured.Unstructured

@@ -120,7 +120,9 @@ func TestMemberIsProgrammedOnceItsCacheHasSynced(t *testing.T) {
 
 	refusedLists.Store(false)
 	released := time.Now()
-	waitClass(t, "late", "member late programmed", converge, func(c *v1alpha1.AnycastClass) error {
+	// The refused informer retries with client-go's backoff, which reaches 30 to 60 s
+	// after the minute or so of refusals above: the wait allows for it.
+	waitClass(t, "late", "member late programmed", 2*time.Minute, func(c *v1alpha1.AnycastClass) error {
 		if m := classMember(c, "late"); m == nil || !m.Reachable {
 			return fmt.Errorf("member late: %+v", m)
 		}
