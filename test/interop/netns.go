@@ -175,15 +175,49 @@ func acquireBlock() (int, *os.File, error) {
 	return taken, held, nil
 }
 
-// clean removes a block's namespaces (and the processes in them) and scratch
-// files.
+// clean removes a block's namespaces (and the processes in them), the test
+// process's ends of their veths, and scratch files.
 func clean(n int) error {
 	for _, ns := range blockNamespaces(n) {
 		if err := deleteNS(ns); err != nil {
 			return err
 		}
 	}
+	if err := deleteRootLinks(n); err != nil {
+		return err
+	}
 	return os.RemoveAll(filepath.Join(stateDir, fmt.Sprintf("%d-run", n)))
+}
+
+// deleteRootLinks removes block n's veth ends in the root namespace ("aci<n>-<k>")
+// and waits until none is left. A namespace's deletion takes its veths with it,
+// but the kernel does that after `ip netns del` returns: the next test of the
+// block, in the same process, could find its link's name still taken ("File
+// exists"), as CI once did.
+func deleteRootLinks(n int) error {
+	prefix := fmt.Sprintf("aci%d-", n)
+	return labfabric.WaitFor(10*time.Second, func() error {
+		out, err := run("ip", "-o", "link", "show")
+		if err != nil {
+			return err
+		}
+		var left []string
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+			if strings.HasPrefix(name, prefix) {
+				left = append(left, name)
+				_, _ = run("ip", "link", "del", name) // gone meanwhile is fine
+			}
+		}
+		if len(left) > 0 {
+			return fmt.Errorf("links %v of block %d still there", left, n)
+		}
+		return nil
+	})
 }
 
 // blockNamespaces lists the namespaces of block n ("aci-<n>-<role>"): ip netns
