@@ -3,7 +3,6 @@ package clusters
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -13,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // DefaultCacheSyncTimeout is how long a member's cache may take to read the member's
@@ -34,18 +32,18 @@ const DefaultCacheSyncTimeout = 2 * time.Minute
 type cacheSync struct {
 	mu    sync.Mutex
 	kinds []syncKind
-	done  bool
 	// ready is closed when the sync finishes (see finish).
 	ready chan struct{}
+	once  sync.Once
 	// errs is the last list or watch error of each informer, by its reflector's type
-	// description (see typeDescription), so that a member that cannot sync says why.
+	// description (an unstructured kind's GVK), so that a member that cannot sync says why.
 	errs map[string]string
 }
 
 // syncKind is one informer the member must have synced before it is programmed.
 type syncKind struct {
-	kind, description string
-	synced            func() bool
+	gvk    schema.GroupVersionKind
+	synced func() bool
 }
 
 func newCacheSync() *cacheSync {
@@ -66,16 +64,16 @@ func (s *cacheSync) watchError(ctx context.Context, r *toolscache.Reflector, err
 	toolscache.DefaultWatchErrorHandler(ctx, r, err)
 }
 
-// start starts (without waiting) the informers of objs on ca, skipping the kinds the
-// member does not serve, and records them as the kinds to wait for.
-func (s *cacheSync) start(ctx context.Context, ca cache.Cache, objs []client.Object) {
+// start starts (without waiting) the unstructured informers of gvks on ca, skipping the
+// kinds the member does not serve, and records them as the kinds to wait for.
+func (s *cacheSync) start(ctx context.Context, ca cache.Cache, gvks []schema.GroupVersionKind) {
 	var kinds []syncKind
-	for _, o := range objs {
-		inf, err := ca.GetInformer(ctx, o, cache.BlockUntilSynced(false))
+	for _, gvk := range gvks {
+		inf, err := ca.GetInformer(ctx, newUnstructured(gvk), cache.BlockUntilSynced(false))
 		if err != nil {
 			continue // not served (or not mappable): no reconcile can read it either
 		}
-		kinds = append(kinds, syncKind{kind: kindOf(o), description: typeDescription(o), synced: inf.HasSynced})
+		kinds = append(kinds, syncKind{gvk: gvk, synced: inf.HasSynced})
 	}
 	s.mu.Lock()
 	s.kinds = kinds
@@ -91,7 +89,7 @@ func (s *cacheSync) wait(ctx context.Context, changed func()) bool {
 	defer t.Stop()
 	told, toldAt := "", time.Time{}
 	for {
-		if len(s.pending()) == 0 {
+		if len(s.unsynced()) == 0 {
 			return true
 		}
 		if p := strings.Join(s.problems(), "\n"); p != told && time.Since(toldAt) >= problemNotice {
@@ -110,31 +108,36 @@ func (s *cacheSync) wait(ctx context.Context, changed func()) bool {
 // classes.
 const problemNotice = 5 * time.Second
 
-func (s *cacheSync) finish() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.done {
-		s.done = true
-		close(s.ready)
+func (s *cacheSync) finish() { s.once.Do(func() { close(s.ready) }) }
+
+func (s *cacheSync) finished() bool {
+	select {
+	case <-s.ready:
+		return true
+	default:
+		return false
 	}
 }
 
-func (s *cacheSync) finished() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.done
-}
-
-// pending lists the kinds whose informers have not synced, sorted.
-func (s *cacheSync) pending() []string {
+// unsynced lists the kinds whose informers have not synced.
+func (s *cacheSync) unsynced() []syncKind {
 	s.mu.Lock()
 	kinds := append([]syncKind(nil), s.kinds...)
 	s.mu.Unlock()
-	var out []string
+	var out []syncKind
 	for _, k := range kinds {
 		if !k.synced() {
-			out = append(out, k.kind)
+			out = append(out, k)
 		}
+	}
+	return out
+}
+
+// pending names the kinds not synced, sorted.
+func (s *cacheSync) pending() []string {
+	var out []string
+	for _, k := range s.unsynced() {
+		out = append(out, k.gvk.Kind)
 	}
 	sort.Strings(out)
 	return out
@@ -142,12 +145,13 @@ func (s *cacheSync) pending() []string {
 
 // problems lists the last error of each kind not synced, "Kind: error", sorted.
 func (s *cacheSync) problems() []string {
+	kinds := s.unsynced()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
-	for _, k := range s.kinds {
-		if e, ok := s.errs[k.description]; ok && !k.synced() {
-			out = append(out, k.kind+": "+e)
+	for _, k := range kinds {
+		if e, ok := s.errs[k.gvk.String()]; ok {
+			out = append(out, k.gvk.Kind+": "+e)
 		}
 	}
 	sort.Strings(out)
@@ -188,48 +192,19 @@ func (s *cacheSync) await(ctx context.Context, member string) error {
 
 // syncedKinds are the kinds every reconcile reads from a member's cache: what the
 // operator writes there (indexed, see IndexOwners) and MetalLB's state (see
-// ObservedByObject), as the readers ask for them (unstructured). The Nodes and Gateway
-// Services only the health gate reads start when it first reads them.
-func syncedKinds(indexed map[schema.GroupVersionKind]bool, metallbNamespaces []string) []client.Object {
-	seen := map[schema.GroupVersionKind]bool{}
-	var out []client.Object
-	add := func(gvk schema.GroupVersionKind) {
-		if !seen[gvk] {
-			seen[gvk] = true
-			out = append(out, newUnstructured(gvk))
-		}
-	}
-	gvks := make([]schema.GroupVersionKind, 0, len(indexed))
+// ObservedByObject), each once; the readers ask for them unstructured. The Nodes and
+// Gateway Services only the health gate reads start when it first reads them.
+func syncedKinds(indexed map[schema.GroupVersionKind]bool, metallbNamespaces []string) []schema.GroupVersionKind {
+	out := make([]schema.GroupVersionKind, 0, len(indexed))
 	for gvk := range indexed {
-		gvks = append(gvks, gvk)
-	}
-	sort.Slice(gvks, func(i, j int) bool { return gvks[i].String() < gvks[j].String() })
-	for _, gvk := range gvks {
-		add(gvk)
+		out = append(out, gvk)
 	}
 	for o := range ObservedByObject(metallbNamespaces) {
-		if u, ok := o.(*unstructured.Unstructured); ok {
-			add(u.GroupVersionKind())
+		if u, ok := o.(*unstructured.Unstructured); ok && !indexed[u.GroupVersionKind()] {
+			out = append(out, u.GroupVersionKind())
 		}
 	}
 	return out
-}
-
-// kindOf names an object's kind for people.
-func kindOf(o client.Object) string {
-	if k := o.GetObjectKind().GroupVersionKind().Kind; k != "" {
-		return k
-	}
-	return reflect.TypeOf(o).Elem().Name()
-}
-
-// typeDescription is how client-go's reflector names the type it lists (its
-// TypeDescription): the GVK of an unstructured object, the Go type of a typed one.
-func typeDescription(o client.Object) string {
-	if u, ok := o.(*unstructured.Unstructured); ok && !u.GroupVersionKind().Empty() {
-		return u.GroupVersionKind().String()
-	}
-	return reflect.TypeOf(o).String()
 }
 
 // awaitSync waits for the member cache's first sync (bounded by the registry's sync

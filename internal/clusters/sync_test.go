@@ -15,16 +15,16 @@ import (
 )
 
 // fakeKind is an informer whose sync the test decides.
-func fakeKind(kind, description string, synced *atomic.Bool) syncKind {
-	return syncKind{kind: kind, description: description, synced: synced.Load}
+func fakeKind(gvk schema.GroupVersionKind, synced *atomic.Bool) syncKind {
+	return syncKind{gvk: gvk, synced: synced.Load}
 }
 
 func TestCacheSyncGatesTheMemberUntilEveryKindSynced(t *testing.T) {
 	var pools, peers atomic.Bool
 	s := newCacheSync()
 	s.kinds = []syncKind{
-		fakeKind("IPAddressPool", "metallb.io/v1beta1, Kind=IPAddressPool", &pools),
-		fakeKind("BGPPeer", "metallb.io/v1beta2, Kind=BGPPeer", &peers),
+		fakeKind(render.GVKIPAddressPool, &pools),
+		fakeKind(render.GVKBGPPeer, &peers),
 	}
 	m := &Member{Name: "east", syncing: s}
 
@@ -65,7 +65,7 @@ func TestCacheSyncGatesTheMemberUntilEveryKindSynced(t *testing.T) {
 func TestCacheSyncWaitEndsWithItsContext(t *testing.T) {
 	var never atomic.Bool
 	s := newCacheSync()
-	s.kinds = []syncKind{fakeKind("BGPPeer", "x", &never)}
+	s.kinds = []syncKind{fakeKind(render.GVKBGPPeer, &never)}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if s.wait(ctx, func() {}) {
@@ -88,28 +88,24 @@ func TestSyncingMessageIsStableWhileNothingFails(t *testing.T) {
 
 func TestSyncedKindsAreTheWrittenAndMetalLBKindsOnce(t *testing.T) {
 	indexed := map[schema.GroupVersionKind]bool{render.GVKIPAddressPool: true, render.GVKGateway: true}
-	objs := syncedKinds(indexed, []string{"metallb-system"})
-	seen := map[string]int{}
-	for _, o := range objs {
-		seen[typeDescription(o)]++
-		if _, typed := o.(*corev1.Node); typed {
-			t.Error("Nodes are read by the health gate only: not a kind to wait for")
-		}
+	seen := map[schema.GroupVersionKind]int{}
+	for _, gvk := range syncedKinds(indexed, []string{"metallb-system"}) {
+		seen[gvk]++
 	}
 	for _, want := range []schema.GroupVersionKind{render.GVKIPAddressPool, render.GVKGateway, render.GVKBGPPeer, GVKConfigurationState, GVKBGPSessionState} {
-		if seen[want.String()] != 1 {
-			t.Errorf("%s appears %d times, want once", want.Kind, seen[want.String()])
+		if seen[want] != 1 {
+			t.Errorf("%s appears %d times, want once", want.Kind, seen[want])
 		}
 	}
-	if d := typeDescription(&corev1.Service{}); d != "*v1.Service" {
-		t.Errorf("a typed object's description = %q, want client-go's *v1.Service", d)
+	if seen[corev1.SchemeGroupVersion.WithKind("Node")] != 0 {
+		t.Error("Nodes are read by the health gate only: not a kind to wait for")
 	}
 }
 
 func TestCacheSyncWaitTellsWhenAListFails(t *testing.T) {
 	var never atomic.Bool
 	s := newCacheSync()
-	s.kinds = []syncKind{fakeKind("BGPPeer", "metallb.io/v1beta2, Kind=BGPPeer", &never)}
+	s.kinds = []syncKind{fakeKind(render.GVKBGPPeer, &never)}
 	var told atomic.Int32
 	go func() {
 		time.Sleep(300 * time.Millisecond)
