@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"os/exec"
 	"slices"
 	"sort"
@@ -655,6 +656,48 @@ func (l *Lab) ConfigErrors() []realstack.ConfigError {
 		}
 	}
 	return out
+}
+
+// metallbControllerTails is what each real MetalLB controller last said about Services
+// and its configuration (no debug lines, no start-up chatter): a step that times out
+// waiting for an address shows it, since the controller's view is not in any status.
+// Empty on the stand-in stack.
+func (l *Lab) metallbControllerTails() string {
+	if l.real == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, name := range []string{"west", "east"} {
+		m := l.real.members[name]
+		if m == nil {
+			continue
+		}
+		for _, p := range m.processes() {
+			if p.Name != "metallb-controller" {
+				continue
+			}
+			data, err := os.ReadFile(p.LogPath)
+			if err != nil {
+				continue
+			}
+			var kept []string
+			for _, line := range strings.Split(string(data), "\n") {
+				if line == "" || strings.Contains(line, `"level":"debug"`) || strings.Contains(line, `"msg":"Starting `) ||
+					strings.Contains(line, "ConfigurationStateReconciler") || strings.Contains(line, "PoolStatusReconciler") {
+					continue
+				}
+				if len(line) > 300 {
+					line = line[:300] + "..."
+				}
+				kept = append(kept, line)
+			}
+			if len(kept) > 12 {
+				kept = kept[len(kept)-12:]
+			}
+			fmt.Fprintf(&b, "\n--- %s metallb-controller.log (tail, no debug) ---\n%s\n", name, strings.Join(kept, "\n"))
+		}
+	}
+	return b.String()
 }
 
 // TraefikVerdicts lists what real Traefik did not accept on either cluster: the

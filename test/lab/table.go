@@ -602,7 +602,7 @@ func (l *Lab) measure(ctx context.Context, what string, timeout time.Duration, c
 			return 0, fmt.Errorf("%s: the operator exited (%v)%s", what, l.opErr, l.operatorLogTail())
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%s: not true after %s: %w\n\n%s", what, timeout, err, l.Snapshot(ctx).Render())
+			return 0, fmt.Errorf("%s: not true after %s: %w\n\n%s%s", what, timeout, err, l.Snapshot(ctx).Render(), l.metallbControllerTails())
 		}
 		select {
 		case <-ctx.Done():
