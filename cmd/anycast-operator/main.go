@@ -21,6 +21,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/anycast-operator/anycast-operator/internal/controller"
 	"github.com/anycast-operator/anycast-operator/internal/logging"
 	"github.com/anycast-operator/anycast-operator/internal/operator"
 )
@@ -60,13 +61,17 @@ func operatorCmd(args []string, stderr io.Writer) int {
 	fs.StringVar(&opts.ProbeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
 	fs.BoolVar(&opts.LeaderElection, "leader-elect", true, "elect a leader so that only one replica reconciles")
 	fs.StringVar(&opts.Namespace, "namespace", envOr("POD_NAMESPACE", "anycast-system"), "namespace the operator runs in; password and kubeconfig Secrets are read there")
-	fs.IntVar(&opts.IngressWorkers, "ingress-workers", 4, "how many AnycastIngresses are reconciled at once")
+	fs.IntVar(&opts.IngressWorkers, "ingress-workers", controller.DefaultIngressWorkers, "how many AnycastIngresses are reconciled at once (at least 1)")
 	fs.DurationVar(&opts.SyncPeriod, "sync-period", 0, "how often every object is reconciled without a change (default 10h)")
 	fs.DurationVar(&opts.CertificateRecheck, "certificate-recheck", time.Minute, "how often certificates no watch covers are read again: each member's own (AnycastClass spec.certificates.source Member), the hub's outside --certificate-namespaces")
 	certNamespaces := fs.String("certificate-namespaces", "", "comma-separated namespaces whose kubernetes.io/tls Secrets are watched on the hub, so a renewed certificate reaches the members' copies at once (the chart's certificates.namespaces; \"*\" is every namespace, which needs cluster-wide read of Secrets)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if opts.IngressWorkers < 1 {
+		fmt.Fprintf(stderr, "--ingress-workers must be at least 1, got %d\n", opts.IngressWorkers)
 		return 2
 	}
 	opts.CertificateNamespaces = splitList(*certNamespaces)

@@ -66,7 +66,7 @@ type IngressReconciler struct {
 	Watcher routerview.Watcher
 	// Delays measures BGP change to status write; optional.
 	Delays *routerview.DelayTracker
-	// Workers is how many ingresses are reconciled at once (default 4).
+	// Workers is how many ingresses are reconciled at once (DefaultIngressWorkers when 0).
 	Workers int
 	// CertificateNamespaces are the hub namespaces whose certificate Secrets are watched
 	// ("*": all); empty, none are (see certificateSource).

@@ -45,9 +45,9 @@ type Options struct {
 	LeaderElection bool
 	// LeaderElectionID names the lease.
 	LeaderElectionID string
-	// IngressWorkers is how many ingresses are reconciled at once (default 4). Most of a
-	// reconcile waits for member API servers, so a few workers hide that latency; the same
-	// ingress is never reconciled twice at once.
+	// IngressWorkers is how many ingresses are reconciled at once (0:
+	// controller.DefaultIngressWorkers). Most of a reconcile waits for member API servers,
+	// so workers hide that latency; the same ingress is never reconciled twice at once.
 	IngressWorkers int
 	// CertificateNamespaces are the hub namespaces whose kubernetes.io/tls Secrets are
 	// watched (metadata only), so a renewed certificate reaches the members' copies at once;

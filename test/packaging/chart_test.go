@@ -42,6 +42,7 @@ var chartCases = []chartCase{
 		"replicaCount":      3,
 		"logging":           map[string]any{"level": "debug", "encoder": "console"},
 		"syncPeriod":        "1h",
+		"ingressWorkers":    32,
 		"extraArgs":         []any{"--kube-api-qps=50"},
 		"podAnnotations":    map[string]any{"example.com/team": "network"},
 		"priorityClassName": "system-cluster-critical",
@@ -132,6 +133,8 @@ func TestChartRejectsBadValues(t *testing.T) {
 		"no service account":     {map[string]any{"serviceAccount": map[string]any{"create": false}}, "serviceAccount.name is required"},
 		"unknown spoke key":      {map[string]any{"role": "spoke", "spoke": map[string]any{"token": "x"}}, "token"},
 		"bad sync period":        {map[string]any{"syncPeriod": "ten hours"}, "syncPeriod"},
+		"negative workers":       {map[string]any{"ingressWorkers": -1}, "ingressWorkers"},
+		"workers as text":        {map[string]any{"ingressWorkers": "many"}, "ingressWorkers"},
 		"pull policy misspelled": {map[string]any{"image": map[string]any{"repository": "x", "pullPolicy": "always"}}, "pullPolicy"},
 	} {
 		t.Run(name, func(t *testing.T) {
