@@ -24,12 +24,14 @@ import (
 // the ingress is reconciled again when it finishes; that reconcile waits for the member
 // (it has caught up: its apply is now quick), so that an ingress is not left behind again
 // and again on a member that finishes just after the others. A member is known to be
-// slow when its API server took over slowProbe to answer its last probe, or when it fell
-// behind lately (and its apply went on long after) and no apply there has ended in time
-// since; a known slow member is not
-// waited for once the others are done. Without this, every reconcile waited
-// for the slowest member (a member 2 s per request away held every new ingress's status,
-// on every member, for ten seconds and more, and held a worker all that time).
+// slow when its API server took over slowProbe, and four times as long as every other
+// member's, to answer its last probe, or when it fell behind lately (and its apply went
+// on long after) and no apply there has ended in time since; a known slow member is not
+// waited for once the others are done. Without this, every reconcile waited for the
+// slowest member (a member 2 s per request away held every new ingress's status, on
+// every member, for ten seconds and more, and held a worker all that time). Slow is
+// always slower than the others: a hub whose members are all loaded alike waits for
+// them all.
 const (
 	// slowApply is how long an apply may take before its member can be left behind: a
 	// healthy member's apply takes tens of milliseconds, a few hundred on a busy hub, and
@@ -160,12 +162,26 @@ func (w *memberWork) markSlow(member string) {
 }
 
 // slow reports whether member fell behind within slowMemory, or its API server took
-// longer than slowProbe to answer its last probe.
-func (w *memberWork) slow(member string) bool {
+// longer than slowProbe, and stragglerFactor times as long as each of peers (the other
+// members of the reconcile) whose round trip is known, to answer its last probe. Slow means slower than the
+// others: when every member's API server is loaded alike (twenty sharing a core in the
+// member benchmark, each probe over a second), none is left behind for it.
+func (w *memberWork) slow(member string, peers []string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	at, ok := w.slowAt[member]
-	return ok && time.Since(at) < slowMemory || w.latency[member] > slowProbe
+	if at, ok := w.slowAt[member]; ok && time.Since(at) < slowMemory {
+		return true
+	}
+	lat := w.latency[member]
+	if lat <= slowProbe {
+		return false
+	}
+	for _, p := range peers {
+		if l, ok := w.latency[p]; ok && p != member && l*stragglerFactor >= lat {
+			return false
+		}
+	}
+	return true
 }
 
 // leftBehindEnded records that an apply left behind after leftAfter has ended, after
@@ -225,7 +241,7 @@ func (r *IngressReconciler) programMembers(ctx context.Context, class *v1alpha1.
 		abandoned = make([]bool, len(cos))
 		leftAfter = make([]time.Duration, len(cos)) // how long a member left behind had run then
 		running   = map[int]*inflight{}
-		exempt    = make([]bool, len(cos))
+		exempt    = make([]bool, len(cos)) // waited for however long it takes (MemberTimeout)
 	)
 	done := make(chan int, len(cos))
 	start := time.Now()
@@ -237,7 +253,12 @@ func (r *IngressReconciler) programMembers(ctx context.Context, class *v1alpha1.
 			res[i], finished[i] = behind(f), true
 			continue
 		}
-		running[i], exempt[i] = f, r.work.takeCatchUp(k)
+		// The hub's own cluster is never left behind: the status the reconcile would write
+		// without it goes to the same API server, so leaving it gains nothing; and with
+		// many reconciles at once it is the busiest, as it takes the ingresses' own writes
+		// too (at N = 10 with sixteen workers it fell behind the others in a fifth of the
+		// reconciles, each a Warning event and a second status write).
+		running[i], exempt[i] = f, r.work.takeCatchUp(k) || hubsOwn(class, co.Name)
 		go func() {
 			// Detached from the reconcile, which may return before this member answers;
 			// programMember bounds it with MemberTimeout.
@@ -261,7 +282,10 @@ func (r *IngressReconciler) programMembers(ctx context.Context, class *v1alpha1.
 			}
 			res[i], finished[i] = got, true
 			mu.Unlock()
-			if took < slowApply && !exempt[i] && !got.settled {
+			if !exempt[i] && !got.settled {
+				// It finished while the reconcile still waited: it kept up with the others
+				// (a member known slow is not waited for once they are done), however long
+				// every member took.
 				r.work.keptUp(co.Name)
 			}
 			done <- i
@@ -310,6 +334,10 @@ func (r *IngressReconciler) programMembers(ctx context.Context, class *v1alpha1.
 // slowApply and stragglerFactor times as long as the slowest that finished. bounded is
 // false while a member catching up runs: it is waited for.
 func (r *IngressReconciler) stragglerWait(mu *sync.Mutex, cos []render.ClusterOutput, running map[int]*inflight, finished, exempt []bool, start time.Time, lastFinish time.Duration) (wait time.Duration, bounded bool) {
+	peers := make([]string, len(cos))
+	for i, co := range cos {
+		peers[i] = co.Name
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	var latest time.Duration
@@ -320,7 +348,7 @@ func (r *IngressReconciler) stragglerWait(mu *sync.Mutex, cos []render.ClusterOu
 		if exempt[i] {
 			return 0, false
 		}
-		if !r.work.slow(cos[i].Name) {
+		if !r.work.slow(cos[i].Name, peers) {
 			latest = max(latest, slowApply, stragglerFactor*lastFinish)
 		}
 	}
@@ -341,4 +369,15 @@ func eachMember(names []string, f func(name string) error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// hubsOwn reports whether the class's member name is the cluster the operator runs in
+// (no kubeconfig).
+func hubsOwn(class *v1alpha1.AnycastClass, name string) bool {
+	for _, m := range class.Spec.Clusters {
+		if m.Name == name {
+			return m.KubeconfigSecretRef == nil
+		}
+	}
+	return false
 }
