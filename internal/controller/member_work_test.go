@@ -38,7 +38,8 @@ func TestLeftBehindEndedKeepsOnlyTheSlow(t *testing.T) {
 // its peers', whatever its applies: a member loaded like the others is not slow.
 func TestSlowByProbe(t *testing.T) {
 	var w memberWork
-	peers := []string{"m0", "m1", "m2"}
+	peers := []string{"hub", "m0", "m1", "m2"}
+	w.sawLatency("hub", 0) // the hub's own cluster is not probed
 	w.sawLatency("m0", 40*time.Millisecond)
 	w.sawLatency("m1", 300*time.Millisecond)
 	if w.slow("m1", peers) {
@@ -48,8 +49,8 @@ func TestSlowByProbe(t *testing.T) {
 	if !w.slow("m1", peers) {
 		t.Errorf("a 2 s probe beside a 40 ms one did not make the member slow")
 	}
-	if !w.slow("m1", nil) {
-		t.Errorf("a 2 s probe with no peer known did not make the member slow")
+	if !w.slow("m1", []string{"hub", "m1"}) {
+		t.Errorf("a 2 s probe beside only the hub's own cluster (not probed) did not make the member slow")
 	}
 	w.keptUp("m1")
 	if !w.slow("m1", peers) {
@@ -59,7 +60,7 @@ func TestSlowByProbe(t *testing.T) {
 	w.sawLatency("m0", 1200*time.Millisecond)
 	w.sawLatency("m1", 1600*time.Millisecond)
 	w.sawLatency("m2", 1400*time.Millisecond)
-	for _, m := range peers {
+	for _, m := range peers[1:] {
 		if w.slow(m, peers) {
 			t.Errorf("%s is slow among members loaded alike", m)
 		}
