@@ -182,13 +182,33 @@ func ingressesOf(t testing.TB, cls string) []v1alpha1.AnycastIngress {
 // programmed counts the class's ingresses Programmed=True for their generation.
 func programmed(t testing.TB, cls string) (done, total int) {
 	t.Helper()
-	for _, i := range ingressesOf(t, cls) {
+	done, total, err := countProgrammed(cls, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return done, total
+}
+
+// countProgrammed is programmed for a goroutine other than the test's (no t). With
+// after, only the ingresses whose generation is past the one after names count as done.
+func countProgrammed(cls string, after map[string]int64) (done, total int, err error) {
+	list := &v1alpha1.AnycastIngressList{}
+	if err := west.Client.List(context.Background(), list); err != nil {
+		return 0, 0, err
+	}
+	for _, i := range list.Items {
+		if i.Spec.ClassName != cls {
+			continue
+		}
 		total++
+		if g, ok := after[i.Namespace+"/"+i.Name]; ok && i.Generation <= g {
+			continue
+		}
 		if c := meta.FindStatusCondition(i.Status.Conditions, v1alpha1.ConditionProgrammed); c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == i.Generation {
 			done++
 		}
 	}
-	return done, total
+	return done, total, nil
 }
 
 // notProgrammed counts the ingresses of cls not Programmed for their generation by the
