@@ -80,7 +80,8 @@ func TestRestartMidApply(t *testing.T) {
 	for _, i := range before {
 		gens[i.Namespace+"/"+i.Name] = i.Generation
 	}
-	cancelled := make(chan error, 1)
+	cancelled, gone := make(chan error, 1), make(chan struct{})
+	defer close(gone) // a test that failed first does not leave it polling
 	go func() {
 		for {
 			done, _, err := countProgrammed(cls, gens)
@@ -89,7 +90,11 @@ func TestRestartMidApply(t *testing.T) {
 				cancelled <- err
 				return
 			}
-			time.Sleep(20 * time.Millisecond)
+			select {
+			case <-gone:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
 	}()
 	updateIngresses(t, before, func(cur *v1alpha1.AnycastIngress) {
